@@ -1,0 +1,69 @@
+package bridge
+
+import "testing"
+
+func TestParseMoney(t *testing.T) {
+	tests := []struct {
+		in, cur string
+		want    int64
+		wantErr bool
+	}{
+		{"49.99", "USD", 4999, false},
+		{"49.9", "USD", 4990, false},
+		{"49", "USD", 4900, false},
+		{"49.990", "USD", 4999, false},
+		{" 49.99 USD ", "USD", 4999, false},
+		{"1500", "JPY", 1500, false},
+		{"1500.5", "JPY", 0, true},
+		{"1.250", "KWD", 1250, false},
+		{"0.1", "USD", 10, false},
+		{"-5.00", "USD", -500, false},
+		{"49.995", "USD", 0, true},
+		{"49,99", "USD", 0, true},
+		{"1,234.56", "USD", 0, true},
+		{"1e3", "USD", 0, true},
+		{"", "USD", 0, true},
+		{"abc", "USD", 0, true},
+		{"49.99 EUR", "USD", 0, true},
+		{"49.99", "usd", 0, true},
+		{"49.99", "XXY", 0, true},
+		{"99999999999999999999", "USD", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseMoney(tt.in, tt.cur)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseMoney(%q, %q) error = %v, wantErr %v", tt.in, tt.cur, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && (got.Amount != tt.want || got.Currency != tt.cur) {
+			t.Errorf("ParseMoney(%q, %q) = %+v, want %d %s", tt.in, tt.cur, got, tt.want, tt.cur)
+		}
+	}
+}
+
+func TestMoneyString(t *testing.T) {
+	tests := []struct {
+		m    Money
+		want string
+	}{
+		{Money{4999, "USD"}, "49.99 USD"},
+		{Money{5, "USD"}, "0.05 USD"},
+		{Money{1500, "JPY"}, "1500 JPY"},
+		{Money{1250, "KWD"}, "1.250 KWD"},
+		{Money{-500, "EUR"}, "-5.00 EUR"},
+	}
+	for _, tt := range tests {
+		if got := tt.m.String(); got != tt.want {
+			t.Errorf("%+v.String() = %q, want %q", tt.m, got, tt.want)
+		}
+	}
+}
+
+func TestCurrencyExponent(t *testing.T) {
+	for code, want := range map[string]int{"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3, "BHD": 3, "KRW": 0} {
+		got, err := CurrencyExponent(code)
+		if err != nil || got != want {
+			t.Errorf("CurrencyExponent(%s) = %d, %v; want %d", code, got, err, want)
+		}
+	}
+}
