@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,12 +26,52 @@ type Record struct {
 	VariantLines []int
 }
 
-// Problem is a part of the store's data that could not be read and was
-// skipped, such as a malformed CSV row.
+// Problem is something wrong at a place in an input the shop admin controls:
+// a config or mapping line, or a store record that could not be read and was
+// skipped (a malformed CSV row). Key names the thing: a config path, a
+// mapping field, a product key.
 type Problem struct {
+	File    string `json:"file,omitempty"`
 	Line    int    `json:"line,omitempty"`
 	Key     string `json:"key,omitempty"`
 	Message string `json:"message"`
+}
+
+// String formats p as "file:line: key: message", leaving out what is unknown.
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+	}
+	if p.Line > 0 {
+		if p.File == "" {
+			b.WriteString("line ")
+		} else {
+			b.WriteString(":")
+		}
+		b.WriteString(strconv.Itoa(p.Line))
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Problems is an error made of every problem found, so that an admin fixes a
+// file in one pass.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
 }
 
 // CatalogSource is implemented by store adapters: it streams every product of

@@ -45,7 +45,7 @@ func ParseMoney(s, cur string) (Money, error) {
 		return Money{}, err
 	}
 	text := strings.TrimSpace(s)
-	if num, code, ok := strings.Cut(text, " "); ok {
+	if num, code, ok := strings.Cut(text, " "); ok && isCurrencyCode(strings.TrimSpace(code)) {
 		code = strings.TrimSpace(code)
 		if code != cur {
 			return Money{}, fmt.Errorf("price %q: currency %s does not match %s", s, code, cur)
@@ -55,8 +55,11 @@ func ParseMoney(s, cur string) (Money, error) {
 	if text == "" {
 		return Money{}, fmt.Errorf("price is empty")
 	}
-	if strings.ContainsAny(text, ",eE_") {
-		return Money{}, fmt.Errorf("price %q: write a plain decimal with a dot, like 1234.56", s)
+	if strings.Contains(text, ",") {
+		return Money{}, fmt.Errorf("price %q: write a plain decimal with a dot and no thousands separator, like 1234.56", s)
+	}
+	if strings.Trim(text, "0123456789.-+") != "" {
+		return Money{}, fmt.Errorf("price %q is not a decimal number", s)
 	}
 	d, err := decimal.NewFromString(text)
 	if err != nil {
@@ -87,3 +90,15 @@ func (m Money) String() string { return m.Decimal() + " " + m.Currency }
 
 // IsZero reports whether m is the zero value (no amount, no currency).
 func (m Money) IsZero() bool { return m.Amount == 0 && m.Currency == "" }
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+merchant:
+  name: Demo Shop
+  url: https://shop.example
+  country: US
+  return_policy_url: https://shop.example/returns
+store:
+  csv:
+    path: catalog.csv
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("/etc/bridge/bridge.yaml", []byte(minimal), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"mode", c.Mode, ModeDevelopment},
+		{"listen", c.Server.Listen, "127.0.0.1:8080"},
+		{"public_url", c.Server.PublicURL, "http://127.0.0.1:8080"},
+		{"driver", c.Storage.Driver, "sqlite"},
+		{"dsn resolved next to the config", c.Storage.DSN.Value(), "/etc/bridge/data/bridge.db"},
+		{"csv path resolved", c.Store.CSV.Path, "/etc/bridge/catalog.csv"},
+		{"orders path", c.Store.CSV.OrdersPath, "/etc/bridge/data/orders.jsonl"},
+		{"currency", c.Merchant.Currency, "USD"},
+		{"payments", c.Payments.Provider, "sandbox"},
+		{"group column", c.Store.CSV.GroupColumn, "group_id"},
+		{"target countries", strings.Join(c.Feed.TargetCountries, ","), "US"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if c.Feed.Refresh != 15*time.Minute {
+		t.Errorf("feed.refresh = %s, want 15m", c.Feed.Refresh)
+	}
+	if c.Line("merchant.name") != 3 {
+		t.Errorf("Line(merchant.name) = %d, want 3", c.Line("merchant.name"))
+	}
+}
+
+func TestParseProblems(t *testing.T) {
+	prodBase := `
+mode: production
+server:
+  public_url: https://bridge.shop.example
+merchant:
+  name: Demo Shop
+  url: https://shop.example
+  country: US
+  return_policy_url: https://shop.example/returns
+store:
+  csv:
+    path: catalog.csv
+payments:
+  provider: stripe
+  stripe:
+    secret_key: ${STRIPE_KEY}
+    webhook_secret: ${STRIPE_WHSEC}
+acp:
+  api_keys:
+    - name: openai
+      key: ${ACP_KEY}
+`
+	goodEnv := map[string]string{"STRIPE_KEY": "sk_test_123", "STRIPE_WHSEC": "whsec_123", "ACP_KEY": strings.Repeat("k", 32)}
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string // substrings, each must appear in one problem line
+	}{
+		{"unknown key with line and suggestion", minimal + "servr:\n  listen: :80\n", nil,
+			[]string{`x.yaml:10: servr: unknown key (did you mean "server"?)`}},
+		{"unknown nested key", minimal + "feed:\n  refrsh: 5m\n", nil,
+			[]string{`x.yaml:11: feed.refrsh: unknown key (did you mean "refresh"?)`}},
+		{"several unknown keys at once", minimal + "foo: 1\nbar: 2\n", nil,
+			[]string{"x.yaml:10: foo: unknown key", "x.yaml:11: bar: unknown key"}},
+		{"bad type", minimal + "merchant2: x\nserver:\n  max_body_bytes: lots\n", nil,
+			[]string{"x.yaml:10: merchant2: unknown key", "x.yaml:12: cannot unmarshal !!str `lots` into int64"}},
+		{"bad duration", minimal + "feed:\n  refresh: soon\n", nil,
+			[]string{"x.yaml:11: cannot unmarshal !!str `soon` into time.Duration"}},
+		{"missing env var", minimal + "server:\n  public_url: ${PUBLIC_URL}\n", nil,
+			[]string{"x.yaml:11: server.public_url: environment variable PUBLIC_URL is not set"}},
+		{"duplicate key", minimal + "mode: development\nmode: production\n", nil,
+			[]string{`x.yaml:11: mapping key "mode" already defined at line 10`}},
+		{"bad enum", minimal + "mode: staging\n", nil,
+			[]string{`x.yaml:10: mode: "staging" is not one of development, production`}},
+		{"bad currency and country", strings.Replace(strings.Replace(minimal, "country: US", "country: usa", 1), "name: Demo Shop", "name: Demo Shop\n  currency: DOLLARS", 1), nil,
+			[]string{"merchant.currency:", `merchant.country: "usa" is not an ISO 3166-1 alpha-2`}},
+		{"production refuses http public url", strings.Replace(prodBase, "https://bridge", "http://bridge", 1), goodEnv,
+			[]string{"x.yaml:4: server.public_url: must be https in production"}},
+		{"production refuses sandbox", strings.Replace(prodBase, "provider: stripe", "provider: sandbox", 1), goodEnv,
+			[]string{"x.yaml:14: payments.provider: the sandbox provider takes no real money and is refused in production"}},
+		{"production refuses missing secret", strings.Replace(prodBase, "    webhook_secret: ${STRIPE_WHSEC}\n", "", 1), goodEnv,
+			[]string{"payments.stripe.webhook_secret: required"}},
+		{"production refuses literal secret", strings.Replace(prodBase, "${STRIPE_KEY}", "sk_live_literal", 1), goodEnv,
+			[]string{"x.yaml:16: payments.stripe.secret_key: secrets must come from the environment in production"}},
+		{"production needs api keys", strings.Split(prodBase, "acp:")[0], goodEnv,
+			[]string{"acp.api_keys: at least one key is required in production"}},
+		{"production refuses http store url", strings.Replace(prodBase, "path: catalog.csv", "path: http://shop.example/c.csv", 1), goodEnv,
+			[]string{"store.csv.path: plain http is refused in production"}},
+		{"not yet available adapter", strings.Replace(minimal, "store:\n", "store:\n  adapter: shopify\n", 1), nil,
+			[]string{"store.adapter: the shopify adapter is not available"}},
+		{"not a mapping", "- a\n- b\n", nil, []string{"x.yaml:1: the config must be a mapping"}},
+		{"yaml syntax", "mode: [\n", nil, []string{"x.yaml:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml), env(tt.env))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing problem %q in:\n%s", w, err)
+				}
+			}
+		})
+	}
+	// The production base itself is valid: the refusals above come from the edits.
+	if _, err := Parse("x.yaml", []byte(prodBase), env(goodEnv)); err != nil {
+		t.Fatalf("production base config should load: %v", err)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	lookup := env(map[string]string{"A": "alpha", "EMPTY": ""})
+	tests := []struct {
+		in, want string
+		used     bool
+		err      bool
+	}{
+		{"${A}", "alpha", true, false},
+		{"x-${A}-y", "x-alpha-y", true, false},
+		{"${B:-beta}", "beta", true, false},
+		{"${EMPTY:-dflt}", "dflt", true, false},
+		{"${EMPTY}", "", true, false},
+		{"$$A", "$A", false, false},
+		{"price $5", "price $5", false, false},
+		{"${B}", "", true, true},
+		{"${A", "", false, true},
+	}
+	for _, tt := range tests {
+		got, used, err := expand(tt.in, lookup)
+		if (err != nil) != tt.err || (!tt.err && (got != tt.want || used != tt.used)) {
+			t.Errorf("expand(%q) = %q, %v, %v; want %q, %v, err=%v", tt.in, got, used, err, tt.want, tt.used, tt.err)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(minimal+"acp:\n  api_keys:\n    - name: a\n      key: ${K}\n"), env(map[string]string{"K": "super-secret-value-0123456789"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprintf("%v", c.ACP), fmt.Sprintf("%+v", c.ACP), fmt.Sprintf("%#v", c.ACP.APIKeys[0].Key), fmt.Sprint(c.ACP.APIKeys[0].Key)} {
+		if strings.Contains(s, "super-secret") {
+			t.Errorf("secret leaked: %s", s)
+		}
+	}
+	if c.ACP.APIKeys[0].Key.Value() != "super-secret-value-0123456789" {
+		t.Error("Value() must return the secret")
+	}
+}

@@ -1,0 +1,283 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/acp-bridge/bridge"
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads, expands, decodes and validates the config file at path.
+// Problems come back together as *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse is Load on bytes already read; lookup resolves ${ENV} references
+// (os.LookupEnv in production, a map in tests).
+func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	c := &Config{File: file, fromEnv: map[string]bool{}, lines: map[string]int{}}
+	var problems []bridge.Problem
+	add := func(line int, path, format string, args ...any) {
+		problems = append(problems, bridge.Problem{File: file, Line: line, Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		add(yamlErrorLine(err), "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, &Error{problems}
+	}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		if root.Kind != yaml.MappingNode {
+			add(root.Line, "", "the config must be a mapping of keys (mode:, server:, …)")
+			return nil, &Error{problems}
+		}
+		walkScalars(root, "", func(n *yaml.Node, path string) {
+			c.lines[path] = n.Line
+			if !strings.Contains(n.Value, "$") {
+				return
+			}
+			v, used, err := expand(n.Value, lookup)
+			if err != nil {
+				add(n.Line, path, "%v", err)
+				return
+			}
+			n.Value = v
+			if used {
+				c.fromEnv[path] = true
+			}
+		})
+		checkKeys(root, reflect.TypeOf(Config{}), "", add)
+		if err := root.Decode(c); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				add(0, "", "%v", err)
+			} else {
+				for _, msg := range te.Errors {
+					add(lineOf(msg), "", "%s", stripLine(msg))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &Error{dedupe(problems)}
+	}
+	c.applyDefaults()
+	c.resolvePaths()
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, &Error{problems}
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expand replaces ${NAME} and ${NAME:-default} in s; "$$" stands for a
+// literal "$". It reports whether any variable was used.
+func expand(s string, lookup func(string) (string, bool)) (string, bool, error) {
+	var missing []string
+	used := false
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := envRef.FindStringSubmatch(m)
+		name, hasDefault, def := sub[1], sub[2] != "", sub[3]
+		used = true
+		if v, ok := lookup(name); ok && (v != "" || !hasDefault) {
+			return v
+		}
+		if hasDefault {
+			return def
+		}
+		missing = append(missing, name)
+		return ""
+	})
+	if len(missing) > 0 {
+		return "", used, fmt.Errorf("environment variable %s is not set (set it, or write ${%s:-default})", strings.Join(missing, ", "), missing[0])
+	}
+	if rest := envRef.ReplaceAllString(s, ""); strings.Contains(rest, "${") {
+		return "", used, fmt.Errorf("malformed ${…} reference in %q: use ${NAME} or ${NAME:-default}", s)
+	}
+	return out, used, nil
+}
+
+// walkScalars visits every scalar value (not keys) with its dotted path.
+// Sequence items get their index as a path element.
+func walkScalars(n *yaml.Node, path string, fn func(*yaml.Node, string)) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkScalars(n.Content[i+1], join(path, n.Content[i].Value), fn)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			walkScalars(item, join(path, strconv.Itoa(i)), fn)
+		}
+	case yaml.ScalarNode:
+		fn(n, path)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var nodeType = reflect.TypeOf(yaml.Node{})
+
+// checkKeys reports keys that no field of t accepts. yaml.v3's KnownFields
+// only exists on a Decoder over bytes; walking the node keeps env expansion
+// and line numbers intact and reports every unknown key at once.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, add func(int, string, string, ...any)) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nodeType {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // a type error; Decode reports it
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			fields[name] = f.Type
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			p := join(path, k.Value)
+			if first, dup := seen[k.Value]; dup {
+				add(k.Line, p, "key given twice (first at line %d)", first)
+				continue
+			}
+			seen[k.Value] = k.Line
+			ft, ok := fields[k.Value]
+			if !ok {
+				add(k.Line, p, "unknown key%s", suggest(k.Value, fields))
+				continue
+			}
+			checkKeys(n.Content[i+1], ft, p, add)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, item := range n.Content {
+			checkKeys(item, t.Elem(), join(path, strconv.Itoa(i)), add)
+		}
+	}
+}
+
+func suggest(key string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	best, bestDist := "", 3
+	for _, name := range names {
+		if d := distance(key, name); d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return fmt.Sprintf(" (known keys here: %s)", strings.Join(names, ", "))
+}
+
+// distance is the Levenshtein edit distance, for "did you mean".
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+var lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+func lineOf(msg string) int {
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func stripLine(msg string) string { return lineRe.ReplaceAllString(msg, "") }
+
+func yamlErrorLine(err error) int {
+	if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func dedupe(ps []bridge.Problem) []bridge.Problem {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	out := ps[:0]
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if k := p.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// resolvePaths makes file paths relative to the config file's folder, so the
+// bridge behaves the same whatever directory it is started from.
+func (c *Config) resolvePaths() {
+	dir := filepath.Dir(c.File)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.Store.CSV.Path = abs(c.Store.CSV.Path)
+	c.Store.CSV.OrdersPath = abs(c.Store.CSV.OrdersPath)
+	c.Feed.Dir = abs(c.Feed.Dir)
+	if c.Storage.Driver == "sqlite" && !strings.HasPrefix(string(c.Storage.DSN), "file:") {
+		c.Storage.DSN = Secret(abs(string(c.Storage.DSN)))
+	}
+}

@@ -1,0 +1,228 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+)
+
+// applyDefaults fills what the file left out. The defaults make
+// config.example.yaml run as-is: CSV demo catalog, SQLite, sandbox payments.
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Mode, ModeDevelopment)
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+	def(&c.Server.Listen, "127.0.0.1:8080")
+	if c.Server.PublicURL == "" && c.Mode == ModeDevelopment {
+		c.Server.PublicURL = "http://" + c.Server.Listen
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 1 << 20
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 15 * time.Second
+	}
+	def(&c.Storage.Driver, "sqlite")
+	if c.Storage.DSN == "" && c.Storage.Driver == "sqlite" {
+		c.Storage.DSN = "data/bridge.db"
+	}
+	def(&c.Merchant.Currency, "USD")
+	def(&c.Store.Adapter, "csv")
+	if c.Store.Adapter == "csv" {
+		def(&c.Store.CSV.OrdersPath, "data/orders.jsonl")
+		def(&c.Store.CSV.Delimiter, ",")
+		def(&c.Store.CSV.GroupColumn, "group_id")
+		def(&c.Store.CSV.IDColumn, "sku")
+		def(&c.Store.CSV.StockColumn, "quantity")
+	}
+	if c.Feed.Refresh == 0 {
+		c.Feed.Refresh = 15 * time.Minute
+	}
+	def(&c.Feed.Dir, "data/feeds")
+	if len(c.Feed.TargetCountries) == 0 && c.Merchant.Country != "" {
+		c.Feed.TargetCountries = []string{c.Merchant.Country}
+	}
+	if c.Payments.Provider == "" && c.Mode == ModeDevelopment {
+		c.Payments.Provider = "sandbox"
+	}
+}
+
+// validate checks meaning once the types are right.
+func (c *Config) validate() []bridge.Problem {
+	var ps []bridge.Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, bridge.Problem{File: c.File, Line: c.Line(path), Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+	prod := c.Mode == ModeProduction
+	oneOf := func(path, v string, allowed ...string) bool {
+		for _, a := range allowed {
+			if v == a {
+				return true
+			}
+		}
+		add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		return false
+	}
+
+	oneOf("mode", c.Mode, ModeDevelopment, ModeProduction)
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "text", "json")
+
+	if _, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		add("server.listen", "want host:port such as 127.0.0.1:8080 or :8080: %v", err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		add("server.listen", "port %q is not a number between 0 and 65535", port)
+	}
+	if c.Server.PublicURL == "" {
+		add("server.public_url", "required in production: the https address agents and feeds use to reach this bridge")
+	} else if u, err := url.Parse(c.Server.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		add("server.public_url", "%q is not an absolute http(s) URL", c.Server.PublicURL)
+	} else if prod && u.Scheme != "https" {
+		add("server.public_url", "must be https in production (agents send payment data to it)")
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		add("server.max_body_bytes", "must be at least 1024")
+	}
+
+	if oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres") && c.Storage.Driver == "postgres" {
+		add("storage.driver", "postgres is not available in this version yet; use sqlite")
+	}
+	if c.Storage.DSN == "" {
+		add("storage.dsn", "required")
+	}
+
+	m := c.Merchant
+	if m.Name == "" {
+		add("merchant.name", "required: feeds show it as the seller name")
+	} else if len([]rune(m.Name)) > 70 {
+		add("merchant.name", "at most 70 characters (feed rule), have %d", len([]rune(m.Name)))
+	}
+	if _, err := bridge.CurrencyExponent(m.Currency); err != nil {
+		add("merchant.currency", "%q is not an ISO 4217 currency code such as USD or EUR", m.Currency)
+	}
+	if len(m.Country) != 2 || strings.ToUpper(m.Country) != m.Country {
+		add("merchant.country", "%q is not an ISO 3166-1 alpha-2 code such as US", m.Country)
+	}
+	c.checkURL(&ps, "merchant.url", m.URL, true)
+	c.checkURL(&ps, "merchant.privacy_policy_url", m.PrivacyPolicyURL, false)
+	c.checkURL(&ps, "merchant.terms_url", m.TermsURL, false)
+	c.checkURL(&ps, "merchant.return_policy_url", m.ReturnPolicyURL, true)
+	if m.ReturnWindowDays < 0 {
+		add("merchant.return_window_days", "must not be negative")
+	}
+
+	if oneOf("store.adapter", c.Store.Adapter, "csv", "shopify", "woocommerce") {
+		switch c.Store.Adapter {
+		case "shopify", "woocommerce":
+			add("store.adapter", "the %s adapter is not available in this version yet; use csv", c.Store.Adapter)
+		case "csv":
+			s := c.Store.CSV
+			if s.Path == "" {
+				add("store.csv.path", "required: a CSV file path or an https URL")
+			} else if strings.HasPrefix(s.Path, "http://") && prod {
+				add("store.csv.path", "plain http is refused in production; use https")
+			}
+			if d := []rune(s.Delimiter); len(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r' {
+				add("store.csv.delimiter", "want one character such as \",\", \";\" or \"\\t\", have %q", s.Delimiter)
+			}
+			if s.GroupColumn == "" {
+				add("store.csv.group_column", "required")
+			}
+			if s.IDColumn == "" {
+				add("store.csv.id_column", "required")
+			}
+		}
+	}
+
+	if c.Feed.Refresh < 10*time.Second {
+		add("feed.refresh", "at least 10s, have %s", c.Feed.Refresh)
+	}
+	for i, cc := range c.Feed.TargetCountries {
+		if len(cc) != 2 || strings.ToUpper(cc) != cc {
+			add(fmt.Sprintf("feed.target_countries.%d", i), "%q is not an ISO 3166-1 alpha-2 code", cc)
+		}
+	}
+
+	switch c.Payments.Provider {
+	case "sandbox":
+		if prod {
+			add("payments.provider", "the sandbox provider takes no real money and is refused in production; use stripe")
+		}
+	case "stripe":
+		c.requireSecret(&ps, "payments.stripe.secret_key", c.Payments.Stripe.SecretKey)
+		c.requireSecret(&ps, "payments.stripe.webhook_secret", c.Payments.Stripe.WebhookSecret)
+	case "":
+		add("payments.provider", "required in production: stripe")
+	default:
+		add("payments.provider", "%q is not one of sandbox, stripe", c.Payments.Provider)
+	}
+
+	names := map[string]bool{}
+	for i, k := range c.ACP.APIKeys {
+		p := fmt.Sprintf("acp.api_keys.%d", i)
+		if k.Name == "" {
+			add(p+".name", "required: sessions are bound to this identity")
+		} else if names[k.Name] {
+			add(p+".name", "%q is used twice", k.Name)
+		}
+		names[k.Name] = true
+		c.requireSecret(&ps, p+".key", k.Key)
+		if len(k.Key) > 0 && len(k.Key) < 24 {
+			add(p+".key", "too short: use at least 24 random characters")
+		}
+	}
+	if prod && len(c.ACP.APIKeys) == 0 {
+		add("acp.api_keys", "at least one key is required in production, or any caller could use the checkout")
+	}
+	return ps
+}
+
+func (c *Config) checkURL(ps *[]bridge.Problem, path, v string, required bool) {
+	add := func(format string, args ...any) {
+		*ps = append(*ps, bridge.Problem{File: c.File, Line: c.Line(path), Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if v == "" {
+		if required {
+			add("required: an absolute https URL")
+		}
+		return
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		add("%q is not an absolute http(s) URL", v)
+	case u.User != nil:
+		add("must not contain a user name or password")
+	case c.Mode == ModeProduction && u.Scheme != "https":
+		add("must be https in production")
+	}
+}
+
+// requireSecret insists that a secret is set and, in production, that it
+// comes from the environment: a secret written into the file ends up in
+// backups, tickets and version control.
+func (c *Config) requireSecret(ps *[]bridge.Problem, path string, v Secret) {
+	add := func(msg string) {
+		*ps = append(*ps, bridge.Problem{File: c.File, Line: c.Line(path), Key: path, Message: msg})
+	}
+	if v == "" {
+		add("required (reference an environment variable: ${NAME})")
+		return
+	}
+	if c.Mode == ModeProduction && !c.fromEnv[path] {
+		add("secrets must come from the environment in production: write ${NAME} instead of the value")
+	}
+}
+
+// Production reports whether the config runs in production mode.
+func (c *Config) Production() bool { return c.Mode == ModeProduction }
