@@ -1,0 +1,78 @@
+package csv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	bridge "github.com/acp-bridge/bridge"
+)
+
+// writeCatalog writes a catalog of rows rows shaped like a shop export: a
+// dozen columns, products of one to four variants, values that repeat down a
+// column (currency, vendor) next to values that do not (titles, ids).
+func writeCatalog(tb testing.TB, rows int) (path string, products int) {
+	tb.Helper()
+	path = filepath.Join(tb.TempDir(), "catalog.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "group_id,sku,title,description,vendor,product_type,option1_name,option1_value,price,compare_at_price,currency,quantity,image_url,url,gtin")
+	sizes := []string{"S", "M", "L", "XL"}
+	for r, p := 0, 0; r < rows; p++ {
+		n := 1 + p%4
+		for v := 0; v < n && r < rows; v, r = v+1, r+1 {
+			fmt.Fprintf(w, "p%07d,p%07d-%s,\"Organic cotton tee %d, relaxed fit\",\"Soft jersey tee.\nMachine washable, \"\"pre-shrunk\"\".\",Acme Apparel,Shirts,Size,%s,%d.99,,USD,%d,https://cdn.example/img/p%07d.jpg,https://shop.example/products/p%07d?variant=%d,%013d\n",
+				p, p, sizes[v], p, sizes[v], 10+p%90, (p*7+v)%50, p, p, v, 4006381333931+int64(r))
+		}
+		products++
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path, products
+}
+
+// BenchmarkReadCatalog reads a 100,000-row catalog file end to end.
+//
+//	go test -run='^$' -bench=ReadCatalog -benchmem ./adapters/csv/
+func BenchmarkReadCatalog(b *testing.B) {
+	const rows = 100_000
+	path, products := writeCatalog(b, rows)
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(Options{Path: path}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		var gotRows, gotProducts, problems int
+		err := a.ReadCatalog(ctx, func(r bridge.Record) error {
+			gotProducts++
+			gotRows += len(r.Variants)
+			return nil
+		}, func(bridge.Problem) { problems++ })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if gotRows != rows || gotProducts != products || problems != 0 {
+			b.Fatalf("read %d rows in %d products with %d problems; want %d rows in %d products",
+				gotRows, gotProducts, problems, rows, products)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+}

@@ -1,0 +1,22 @@
+// Package csv is the store adapter for shops that can only export a CSV file
+// (a legacy shop, a spreadsheet, a product export). It does three jobs:
+//
+//   - ReadCatalog streams the file (a local path or an https:// URL) and turns
+//     each run of adjacent rows sharing a group value into one bridge.Record,
+//     the way Shopify's product export lays out a product and its variants.
+//     Bad rows are reported with their line number and left out; they never
+//     stop the scan, because one typo in row 40,000 must not take the whole
+//     catalog offline.
+//   - WriteOrder appends paid orders to a JSON Lines file, durably (fsync) and
+//     idempotently by order id, since the CSV store has nowhere else to put
+//     them. A person or a script picks them up from there.
+//   - Stock answers live stock from the last catalog snapshot minus what the
+//     bridge's own reservations hold, because a CSV file cannot hold stock for
+//     an order between two exports.
+//
+// Limits worth knowing: the orders file supports one bridge process at a time
+// (see WriteOrder); the catalog scan keeps a 64-bit hash of every product key
+// and variant id it has seen (about 20 bytes each) to catch rows that are out of
+// order or reuse an id, so memory grows with the number of rows by that much
+// and no more.
+package csv

@@ -1,0 +1,91 @@
+package csv
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	bridge "github.com/acp-bridge/bridge"
+)
+
+func qty(n int64) *int64 { return &n }
+
+func TestStock(t *testing.T) {
+	catalog := &fakeCatalog{entries: []bridge.CatalogEntry{{
+		Product: bridge.Product{ID: "tee", Variants: []bridge.Variant{
+			{ID: "tee-s", Quantity: qty(10)},
+			{ID: "tee-m"}, // not tracked
+		}},
+	}}}
+	env := newOrderEnv(t, "")
+	env.a.catalog = catalog
+	a := env.a
+	ctx := context.Background()
+
+	check := func(variant string, wantAvail int64, wantTracked bool) {
+		t.Helper()
+		got, tracked, err := a.Stock(ctx, variant)
+		if err != nil || got != wantAvail || tracked != wantTracked {
+			t.Errorf("Stock(%s) = %d, %v, %v; want %d, %v", variant, got, tracked, err, wantAvail, wantTracked)
+		}
+	}
+	check("tee-s", 10, true)
+	check("tee-m", 0, false)
+
+	// Written orders hold their units until the next export shows them gone.
+	line := func(v string, q int64) bridge.OrderLine { return bridge.OrderLine{VariantID: v, Quantity: q} }
+	if _, err := a.WriteOrder(ctx, testOrder("ord_1", line("tee-s", 3), line("tee-m", 1))); err != nil {
+		t.Fatal(err)
+	}
+	check("tee-s", 7, true)
+	check("tee-m", 0, false)
+	if _, err := a.WriteOrder(ctx, testOrder("ord_1", line("tee-s", 3))); err != nil {
+		t.Fatal(err)
+	}
+	check("tee-s", 7, true) // a rewrite holds nothing more
+	// Oversold: the true, negative number, not a comforting zero.
+	if _, err := a.WriteOrder(ctx, testOrder("ord_2", line("tee-s", 8))); err != nil {
+		t.Fatal(err)
+	}
+	check("tee-s", -1, true)
+	// A canceled order gives its units back.
+	if err := env.res.Release(ctx, "ord_2"); err != nil {
+		t.Fatal(err)
+	}
+	check("tee-s", 7, true)
+
+	if _, _, err := a.Stock(ctx, "nope"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("Stock(unknown) err = %v, want ErrNotFound", err)
+	}
+	env.res.readErr = errors.New("database is closed")
+	if _, _, err := a.Stock(ctx, "tee-s"); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Errorf("Stock with a failing store: %v", err)
+	}
+}
+
+// inconsistentCatalog answers every variant lookup with an entry that does not
+// list the variant.
+type inconsistentCatalog struct{ fakeCatalog }
+
+func (inconsistentCatalog) CatalogEntryByVariant(context.Context, string) (bridge.CatalogEntry, error) {
+	return bridge.CatalogEntry{Product: bridge.Product{ID: "other"}}, nil
+}
+
+func TestStockEdgeCases(t *testing.T) {
+	ctx := context.Background()
+	a, err := New(Options{Path: "c.csv"}, &inconsistentCatalog{}, newFakeReservations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Stock(ctx, "tee-s"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("variant missing from its entry: err = %v, want ErrNotFound", err)
+	}
+	a, err = New(Options{Path: "c.csv"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Stock(ctx, "tee-s"); err == nil {
+		t.Error("Stock without stores succeeded")
+	}
+}

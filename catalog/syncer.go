@@ -1,0 +1,167 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+)
+
+// Status is what the last sync did, for /readyz and logs.
+type Status struct {
+	LastAttempt time.Time
+	LastSuccess time.Time
+	LastError   string
+	Running     bool
+}
+
+// Syncer refreshes the catalog snapshot in storage from the pipeline, on an
+// interval and on demand. A failed sync rolls back and keeps the last good
+// snapshot: a store outage must not empty the shop.
+type Syncer struct {
+	Pipeline *Pipeline
+	Store    bridge.CatalogStore
+	// OnSnapshot runs after each committed snapshot (the server renders feed
+	// files there). Its error is logged and reported, the snapshot stays.
+	OnSnapshot func(ctx context.Context, info bridge.CatalogInfo) error
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu      sync.Mutex // one sync at a time
+	smu     sync.Mutex
+	status  Status
+	trigger chan struct{}
+	once    sync.Once
+}
+
+// ErrSyncRunning is returned by Sync when another sync is in progress.
+var ErrSyncRunning = errors.New("a catalog sync is already running")
+
+// Status returns the last sync's outcome.
+func (s *Syncer) Status() Status {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.status
+}
+
+func (s *Syncer) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Syncer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Sync reads the whole catalog into a new snapshot. It returns ErrSyncRunning
+// rather than queueing behind a sync in progress.
+func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
+	if !s.mu.TryLock() {
+		return bridge.CatalogInfo{}, ErrSyncRunning
+	}
+	defer s.mu.Unlock()
+	start := s.now()
+	s.setStatus(func(st *Status) { st.Running, st.LastAttempt = true, start })
+
+	info, err := s.sync(ctx, start)
+	s.setStatus(func(st *Status) {
+		st.Running = false
+		if err != nil {
+			st.LastError = err.Error()
+			return
+		}
+		st.LastError, st.LastSuccess = "", start
+	})
+	log := s.logger().With("component", "catalog")
+	if err != nil {
+		log.Error("catalog sync failed; keeping the last good snapshot", "err", err, "duration", time.Since(start).Round(time.Millisecond))
+		return bridge.CatalogInfo{}, err
+	}
+	log.Info("catalog synced", "products", info.Products, "variants", info.Variants, "excluded", info.Excluded,
+		"skipped_rows", info.ProblemCount, "duration", time.Since(start).Round(time.Millisecond))
+	if s.OnSnapshot != nil {
+		if err := s.OnSnapshot(ctx, info); err != nil {
+			log.Error("after-sync step failed", "err", err)
+			s.setStatus(func(st *Status) { st.LastError = err.Error() })
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo, error) {
+	w, err := s.Store.BeginCatalog(ctx)
+	if err != nil {
+		return bridge.CatalogInfo{}, fmt.Errorf("begin snapshot: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = w.Rollback()
+		}
+	}()
+	res, err := s.Pipeline.Run(ctx, func(e bridge.CatalogEntry) error { return w.Put(ctx, e) })
+	if err != nil {
+		return bridge.CatalogInfo{}, err
+	}
+	info := bridge.CatalogInfo{
+		Version:      strconv.FormatInt(start.UnixNano(), 36),
+		SyncedAt:     start.UTC(),
+		Products:     res.Products,
+		Variants:     res.Variants,
+		Excluded:     res.Excluded,
+		Problems:     res.Problems,
+		ProblemCount: res.ProblemCount,
+	}
+	if err := w.Commit(ctx, info); err != nil {
+		return bridge.CatalogInfo{}, fmt.Errorf("commit snapshot: %w", err)
+	}
+	committed = true
+	return info, nil
+}
+
+func (s *Syncer) setStatus(f func(*Status)) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	f(&s.status)
+}
+
+// Trigger asks Run for a sync soon; it never blocks.
+func (s *Syncer) Trigger() {
+	s.init()
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Syncer) init() { s.once.Do(func() { s.trigger = make(chan struct{}, 1) }) }
+
+// Run syncs at start, then every interval and on Trigger, until ctx ends.
+func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
+	s.init()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sync(ctx); err != nil && ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.trigger:
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/acp-bridge/bridge"
+	csvstore "github.com/acp-bridge/bridge/adapters/csv"
+	"github.com/acp-bridge/bridge/catalog"
+	"github.com/acp-bridge/bridge/config"
+	"github.com/acp-bridge/bridge/feed"
+	"github.com/acp-bridge/bridge/mapping"
+	"github.com/acp-bridge/bridge/storage/sqlite"
+	"gopkg.in/yaml.v3"
+)
+
+// app is the bridge assembled from a config: the pieces every command shares.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	storage  bridge.Storage // nil for commands that only read the store
+	source   bridge.CatalogSource
+	mapping  *mapping.Mapping
+	settings feed.Settings
+	formats  []feed.Format
+}
+
+// loadConfig loads the config, printing every problem on its own line.
+func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			printProblems(stderr, ce.Problems)
+			return nil, exitError{1}
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func printProblems(w io.Writer, ps bridge.Problems) {
+	for _, p := range ps {
+		fmt.Fprintln(w, p.String())
+	}
+	fmt.Fprintf(w, "%d problem(s)\n", len(ps))
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newApp assembles the bridge. withStorage opens the database; commands that
+// only read the store (feed build, validate, preview) leave it closed so they
+// run beside a live server without touching its data.
+func newApp(ctx context.Context, cfg *config.Config, logOut io.Writer, withStorage bool) (*app, error) {
+	a := &app{cfg: cfg, log: newLogger(cfg, logOut)}
+	m := cfg.Merchant
+	a.settings = feed.Settings{
+		Merchant: bridge.Merchant{Name: m.Name, URL: m.URL, Currency: m.Currency, Country: m.Country,
+			PrivacyPolicyURL: m.PrivacyPolicyURL, TermsURL: m.TermsURL, ReturnPolicyURL: m.ReturnPolicyURL, ReturnWindowDays: m.ReturnWindowDays},
+		TargetCountries: cfg.Feed.TargetCountries,
+		FeedID:          cfg.Feed.FeedID,
+	}
+	formats, ps := feedFormats(cfg)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	a.formats = formats
+
+	if withStorage {
+		st, err := openStorage(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.storage = st
+	}
+	src, defaultMapping, err := a.newSource()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.source = src
+	mp, err := compileMapping(cfg, defaultMapping)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.mapping = mp
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.storage != nil {
+		_ = a.storage.Close()
+	}
+}
+
+func openStorage(ctx context.Context, cfg *config.Config) (bridge.Storage, error) {
+	switch cfg.Storage.Driver {
+	case "sqlite":
+		db, err := sqlite.Open(ctx, cfg.Storage.DSN.Value())
+		if err != nil {
+			return nil, fmt.Errorf("open storage: %w", err)
+		}
+		return db, nil
+	}
+	return nil, fmt.Errorf("storage driver %q is not available", cfg.Storage.Driver)
+}
+
+// newSource builds the store adapter and returns its default mapping.
+func (a *app) newSource() (bridge.CatalogSource, string, error) {
+	switch a.cfg.Store.Adapter {
+	case "csv":
+		c := a.cfg.Store.CSV
+		opts := csvstore.Options{
+			Path:        c.Path,
+			Delimiter:   []rune(c.Delimiter)[0],
+			GroupColumn: c.GroupColumn,
+			IDColumn:    c.IDColumn,
+			StockColumn: c.StockColumn,
+			OrdersPath:  c.OrdersPath,
+			AllowHTTP:   !a.cfg.Production(),
+			Logger:      a.log,
+		}
+		var cat bridge.CatalogStore
+		var res bridge.ReservationStore
+		if a.storage != nil {
+			cat, res = a.storage, a.storage
+		}
+		ad, err := csvstore.New(opts, cat, res)
+		if err != nil {
+			return nil, "", fmt.Errorf("csv store: %w", err)
+		}
+		return ad, csvstore.DefaultMapping(opts), nil
+	}
+	return nil, "", fmt.Errorf("store adapter %q is not available", a.cfg.Store.Adapter)
+}
+
+// compileMapping layers the admin's overrides over the adapter's default.
+func compileMapping(cfg *config.Config, defaultMapping string) (*mapping.Mapping, error) {
+	var def yaml.Node
+	if err := yaml.Unmarshal([]byte(defaultMapping), &def); err != nil {
+		return nil, fmt.Errorf("adapter default mapping: %w", err)
+	}
+	m := cfg.Merchant
+	return mapping.Compile(mapping.MerchantFields{Name: m.Name, URL: m.URL, Currency: m.Currency, Country: m.Country},
+		mapping.Source{File: cfg.Store.Adapter + " adapter default mapping", Node: &def},
+		mapping.Source{File: cfg.File, Node: &cfg.Mapping})
+}
+
+// feedFormats resolves feed.formats (all formats when empty).
+func feedFormats(cfg *config.Config) ([]feed.Format, bridge.Problems) {
+	if len(cfg.Feed.Formats) == 0 {
+		return feed.Formats(), nil
+	}
+	var out []feed.Format
+	var ps bridge.Problems
+	for i, name := range cfg.Feed.Formats {
+		f, ok := lookupFormat(name)
+		if !ok {
+			path := fmt.Sprintf("feed.formats.%d", i)
+			ps = append(ps, bridge.Problem{File: cfg.File, Line: cfg.Line(path), Key: path, Message: fmt.Sprintf("unknown format %q (formats: %s)", name, formatNames())})
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, ps
+}
+
+func lookupFormat(name string) (feed.Format, bool) {
+	for _, f := range feed.Formats() {
+		if string(f) == name {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+func formatNames() string {
+	var s string
+	for i, f := range feed.Formats() {
+		if i > 0 {
+			s += ", "
+		}
+		s += string(f)
+	}
+	return s
+}
+
+func (a *app) pipeline() *catalog.Pipeline {
+	return &catalog.Pipeline{Source: a.source, Mapping: a.mapping, Settings: a.settings}
+}
+
+// reportAssembly prints problems from newApp the way check does.
+func reportAssembly(err error, stderr io.Writer) error {
+	var ps bridge.Problems
+	if errors.As(err, &ps) {
+		printProblems(stderr, ps)
+		return exitError{1}
+	}
+	return err
+}
+

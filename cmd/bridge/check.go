@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/feed"
+)
+
+var errStop = errors.New("stop")
+
+// cmdCheck validates a config file: keys, types, values, the mapping, and
+// that the store can be read and its first product mapped. Every problem is
+// printed with file:line; the exit code is 1 when there is any.
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("check", stderr)
+	if err := parseFlags(fs, args, cfgPath); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, stderr, false)
+	if err != nil {
+		return reportAssembly(err, stderr)
+	}
+	defer a.close()
+
+	// Map the first product as a smoke test of the store and the mapping:
+	// a typo in a column name shows here, not after the first full sync.
+	var first bridge.Record
+	var skipped []bridge.Problem
+	err = a.source.ReadCatalog(ctx, func(r bridge.Record) error {
+		first = r
+		return errStop
+	}, func(p bridge.Problem) { skipped = append(skipped, p) })
+	if err != nil && !errors.Is(err, errStop) {
+		fmt.Fprintf(stderr, "%s: store.%s: cannot read the catalog: %v\n", cfg.File, cfg.Store.Adapter, err)
+		return exitError{1}
+	}
+	fmt.Fprintf(stdout, "%s: config OK (mode %s, store %s, storage %s)\n", cfg.File, cfg.Mode, cfg.Store.Adapter, cfg.Storage.Driver)
+	for _, p := range skipped {
+		fmt.Fprintf(stdout, "warning: catalog %s\n", p)
+	}
+	if first.Key == "" {
+		fmt.Fprintln(stdout, "warning: the catalog has no products")
+		return nil
+	}
+	p, issues := a.mapping.Apply(first)
+	issues = append(issues, feed.Validate(&p, a.settings)...)
+	fmt.Fprintf(stdout, "first product %q mapped: %d variant(s), %d issue(s)\n", p.ID, len(p.Variants), len(issues))
+	for _, is := range issues {
+		fmt.Fprintf(stdout, "  %s\n", formatIssue(is))
+	}
+	fmt.Fprintln(stdout, `run "bridge feed validate" for the whole catalog`)
+	return nil
+}
+
+func formatIssue(is bridge.Issue) string {
+	where := "product"
+	if is.VariantID != "" {
+		where = "variant " + is.VariantID
+	}
+	return fmt.Sprintf("%-7s %s: %s: %s", is.Severity, where, is.Field, is.Message)
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/catalog"
+	"github.com/acp-bridge/bridge/feed"
+	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// versionMarker records which snapshot the feed files in the folder were
+// rendered from, so a restart serves them at once instead of re-rendering.
+const versionMarker = ".snapshot-version"
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, cfgPath := newFlags("serve", stderr)
+	if err := parseFlags(fs, args, cfgPath); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, stderr, true)
+	if err != nil {
+		return reportAssembly(err, stderr)
+	}
+	defer a.close()
+	log := a.log
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	catalogGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bridge_catalog_items", Help: "Items in the current catalog snapshot by kind (products, variants, excluded, skipped_rows).",
+	}, []string{"kind"})
+	reg.MustRegister(catalogGauge)
+
+	feeds := httpapi.NewFeedFiles(cfg.Feed.Dir, 15*time.Minute)
+	render := func(ctx context.Context, info bridge.CatalogInfo) error {
+		s := a.settings
+		s.GeneratedAt = info.SyncedAt
+		start := time.Now()
+		res, err := feed.Build(ctx, cfg.Feed.Dir, a.formats, s, a.storage.EachCatalogEntry)
+		if err != nil {
+			return fmt.Errorf("render feeds: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.Feed.Dir, versionMarker), []byte(info.Version), 0o644); err != nil {
+			return fmt.Errorf("render feeds: %w", err)
+		}
+		for k, v := range map[string]int{"products": info.Products, "variants": info.Variants, "excluded": info.Excluded, "skipped_rows": info.ProblemCount} {
+			catalogGauge.WithLabelValues(k).Set(float64(v))
+		}
+		log.Info("feeds rendered", "dir", cfg.Feed.Dir, "entries", res.Entries, "duration", time.Since(start).Round(time.Millisecond))
+		return feeds.Refresh()
+	}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(), Store: a.storage, OnSnapshot: render, Logger: log}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
+	}, func() float64 {
+		if t := syncer.Status().LastSuccess; !t.IsZero() {
+			return float64(t.Unix())
+		}
+		return 0
+	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bridge_catalog_last_sync_failed", Help: "1 when the latest catalog sync failed (the previous snapshot is served), else 0.",
+	}, func() float64 {
+		if syncer.Status().LastError != "" {
+			return 1
+		}
+		return 0
+	}))
+
+	// Serve the last good snapshot's feeds right away; the first sync runs
+	// in the background.
+	if info, err := a.storage.CatalogInfo(ctx); err == nil {
+		marker, _ := os.ReadFile(filepath.Join(cfg.Feed.Dir, versionMarker))
+		if string(marker) == info.Version {
+			err = feeds.Refresh()
+		} else {
+			err = render(ctx, info)
+		}
+		if err != nil {
+			log.Error("serving the stored snapshot's feeds failed; waiting for the next sync", "err", err)
+		}
+	} else if !errors.Is(err, bridge.ErrNotFound) {
+		return fmt.Errorf("read catalog snapshot: %w", err)
+	}
+
+	handler := httpapi.New(httpapi.Config{
+		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute, // big feed downloads
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go syncer.Run(runCtx, cfg.Feed.Refresh)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: catalog sync requested")
+				syncer.Trigger()
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("bridge serving", "version", version, "mode", cfg.Mode, "listen", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
+		"store", cfg.Store.Adapter, "storage", cfg.Storage.Driver)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,388 @@
+package feed
+
+import (
+	"html"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
+
+	bridge "github.com/acp-bridge/bridge"
+)
+
+// The writers encode by appending to reused byte slices instead of going
+// through encoding/json: reflection and per-value allocations cost about
+// three times as much per variant (see BenchmarkEncodeVariant), and the
+// writers' budget on a million-variant catalog is a few microseconds each.
+
+// jsonSafe marks the ASCII bytes a JSON string may carry unescaped.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. It escapes what JSON requires,
+// U+2028 and U+2029 (which break JavaScript consumers that eval or embed
+// feeds), and replaces each byte of invalid UTF-8 by U+FFFD the way
+// encoding/json does, so the output is always valid UTF-8 JSON. It does not
+// escape <, > and &: feeds are never embedded in HTML.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendJSONBytes is appendJSONString for a value the writer built itself
+// (a price, a list of URLs), which almost never needs escaping.
+func appendJSONBytes(dst []byte, b []byte) []byte {
+	for _, c := range b {
+		if c >= utf8.RuneSelf || !jsonSafe[c] {
+			return appendJSONString(dst, bstr(b))
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, b...)
+	return append(dst, '"')
+}
+
+// appendCSVField appends one CSV field, quoted the way encoding/csv quotes
+// (and reads back): only when it holds a comma, a quote, a line break or
+// leading space. Invalid UTF-8 becomes U+FFFD because the consumers require
+// UTF-8 files.
+func appendCSVField(dst []byte, s string) []byte {
+	s = validUTF8(s)
+	if !csvNeedsQuotes(s) {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		dst = append(dst, s[:i+1]...)
+		dst = append(dst, '"')
+		s = s[i+1:]
+	}
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+func csvNeedsQuotes(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == ' ' || s[0] == '\t' || strings.ContainsAny(s, ",\"\r\n") {
+		return true
+	}
+	if s[0] < utf8.RuneSelf {
+		return false
+	}
+	// encoding/csv also quotes a field that starts with Unicode space.
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
+}
+
+// appendTSVField appends one TSV field. TSV has no quoting, so tabs and line
+// breaks inside a value become spaces; nothing else changes (quotes stay
+// literal, which is what tab-separated feed readers expect).
+func appendTSVField(dst []byte, s string) []byte {
+	s = validUTF8(s)
+	for {
+		i := strings.IndexAny(s, "\t\r\n")
+		if i < 0 {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		dst = append(dst, ' ')
+		s = s[i+1:]
+	}
+}
+
+// bstr views b as a string without copying, for the append helpers above,
+// which neither keep nor change it.
+func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// validUTF8 returns s, or s with invalid bytes replaced, allocating only in
+// the rare invalid case.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendDecimal formats amount minor units with exp fraction digits exactly
+// like bridge.Money.Decimal ("49.99", "1500", "-0.05"), without the decimal
+// package's allocations.
+func appendDecimal(dst []byte, amount int64, exp int) []byte {
+	u := uint64(amount)
+	if amount < 0 {
+		dst = append(dst, '-')
+		u = -u
+	}
+	var tmp [24]byte
+	digits := strconv.AppendUint(tmp[:0], u, 10)
+	if exp <= 0 {
+		return append(dst, digits...)
+	}
+	if len(digits) <= exp {
+		dst = append(dst, '0', '.')
+		for i := len(digits); i < exp; i++ {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	cut := len(digits) - exp
+	dst = append(dst, digits[:cut]...)
+	dst = append(dst, '.')
+	return append(dst, digits[cut:]...)
+}
+
+// appendMoney formats m as feeds want it: "49.99 USD".
+func appendMoney(dst []byte, m bridge.Money) []byte {
+	dst = appendDecimal(dst, m.Amount, currencyExponent(m.Currency))
+	dst = append(dst, ' ')
+	return append(dst, m.Currency...)
+}
+
+type expEntry struct {
+	exp int
+	ok  bool
+}
+
+// currencyExps caches bridge.CurrencyExponent, which parses the code with
+// x/text on every call; a catalog uses one or two currencies.
+var currencyExps sync.Map // string → expEntry
+
+func lookupCurrency(code string) expEntry {
+	if v, ok := currencyExps.Load(code); ok {
+		return v.(expEntry)
+	}
+	exp, err := bridge.CurrencyExponent(code)
+	e := expEntry{exp: exp, ok: err == nil}
+	if len(code) <= 8 { // don't let garbage codes grow the cache without bound
+		currencyExps.Store(code, e)
+	}
+	return e
+}
+
+// currencyExponent is the exponent for formatting; unknown codes get 2, as in
+// bridge.Money.Decimal (validation keeps them out of feeds anyway).
+func currencyExponent(code string) int {
+	if e := lookupCurrency(code); e.ok {
+		return e.exp
+	}
+	return 2
+}
+
+// truncateRunes cuts s to at most n runes, on a rune boundary.
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	count := 0
+	for i := range s {
+		if count == n {
+			return s[:i]
+		}
+		count++
+	}
+	return s
+}
+
+// maxDescription is the flat feeds' limit on description length, in runes.
+const maxDescription = 5000
+
+// appendHTMLText appends the visible text of an HTML fragment: tags, comments,
+// scripts and styles removed, entities decoded, and runs of white space
+// collapsed to one space. Flat feeds accept plain text only, and stores often
+// keep only an HTML description. It is a forgiving scanner, not a parser: a
+// product description is not a document, and a stray '<' stays text.
+func appendHTMLText(dst []byte, h string) []byte {
+	start := len(dst)
+	space := true // suppress leading space
+	emit := func(b []byte, c byte) []byte {
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' {
+			if !space {
+				space = true
+				return append(b, ' ')
+			}
+			return b
+		}
+		space = false
+		return append(b, c)
+	}
+	for i := 0; i < len(h); {
+		c := h[i]
+		switch {
+		case c == '<' && i+1 < len(h) && isTagStart(h[i+1]):
+			if strings.HasPrefix(h[i:], "<!--") {
+				end := strings.Index(h[i+4:], "-->")
+				if end < 0 {
+					i = len(h)
+				} else {
+					i += 4 + end + 3
+				}
+				continue
+			}
+			end := strings.IndexByte(h[i:], '>')
+			if end < 0 {
+				i = len(h)
+				continue
+			}
+			name := tagName(h[i+1 : i+end])
+			i += end + 1
+			if skip := rawTextEnd(name); skip != "" {
+				j := indexFold(h[i:], skip)
+				if j < 0 {
+					i = len(h)
+				} else {
+					i += j + len(skip)
+					if k := strings.IndexByte(h[i:], '>'); k >= 0 {
+						i += k + 1
+					}
+				}
+			}
+			// Tags separate words ("<li>a</li><li>b</li>" is "a b").
+			dst = emit(dst, ' ')
+		case c == '&':
+			end := strings.IndexByte(h[i:min(len(h), i+12)], ';')
+			if end < 0 {
+				dst = emit(dst, c)
+				i++
+				continue
+			}
+			ent := h[i : i+end+1]
+			text := html.UnescapeString(ent)
+			if text == ent {
+				dst = emit(dst, c)
+				i++
+				continue
+			}
+			for j := 0; j < len(text); j++ {
+				if text[j] == 0xc2 && j+1 < len(text) && text[j+1] == 0xa0 { // &nbsp;
+					dst = emit(dst, ' ')
+					j++
+					continue
+				}
+				dst = emit(dst, text[j])
+			}
+			i += end + 1
+		default:
+			dst = emit(dst, c)
+			i++
+		}
+	}
+	if len(dst) > start && dst[len(dst)-1] == ' ' {
+		dst = dst[:len(dst)-1]
+	}
+	return dst
+}
+
+func isTagStart(c byte) bool {
+	return c == '/' || c == '!' || c == '?' || (c|0x20 >= 'a' && c|0x20 <= 'z')
+}
+
+// tagName returns the lower-cased name of the tag whose inside ("p class=x",
+// "/div") is given; "" for closing tags and declarations.
+func tagName(inside string) string {
+	if inside == "" || !(inside[0]|0x20 >= 'a' && inside[0]|0x20 <= 'z') {
+		return ""
+	}
+	n := 0
+	for n < len(inside) && (inside[n]|0x20 >= 'a' && inside[n]|0x20 <= 'z' || inside[n] >= '0' && inside[n] <= '9') {
+		n++
+	}
+	return inside[:n]
+}
+
+// rawTextEnd returns the closing tag that ends a raw-text element whose
+// content is not visible text.
+func rawTextEnd(name string) string {
+	switch {
+	case strings.EqualFold(name, "script"):
+		return "</script"
+	case strings.EqualFold(name, "style"):
+		return "</style"
+	}
+	return ""
+}
+
+// indexFold is strings.Index ignoring ASCII case, for short needles.
+func indexFold(s, needle string) int {
+	for i := 0; i+len(needle) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(needle)], needle) {
+			return i
+		}
+	}
+	return -1
+}
+
+// containsHTML reports whether plain text carries markup: a '<' that opens a
+// tag ("<p", "</", "<!--", "<br/>") and a '>' after it. "a < b" and "<3"
+// are text.
+func containsHTML(s string) bool {
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 || i+1 >= len(s) {
+			return false
+		}
+		c := s[i+1]
+		if c == '/' || c == '!' || (c|0x20 >= 'a' && c|0x20 <= 'z') {
+			if strings.IndexByte(s[i+2:], '>') >= 0 {
+				return true
+			}
+			return false
+		}
+		s = s[i+1:]
+	}
+}

@@ -1,0 +1,225 @@
+package feed
+
+import (
+	"io"
+	"strconv"
+
+	bridge "github.com/acp-bridge/bridge"
+)
+
+// flatKind is the file syntax of an OpenAI flat (G2) feed.
+type flatKind int
+
+const (
+	flatJSONL flatKind = iota
+	flatCSV
+	flatTSV
+)
+
+// g2Columns is the header of the CSV and TSV files and the key order of the
+// JSONL rows: OpenAI's flat file-upload field names (docs/product-feed.md §1a).
+var g2Columns = []string{
+	"is_eligible_search", "is_eligible_checkout", "item_id", "title", "description", "url",
+	"brand", "gtin", "mpn", "condition", "product_category", "image_url", "additional_image_urls",
+	"price", "sale_price", "availability", "availability_date", "group_id", "listing_has_variations",
+	"variant_dict", "item_group_title", "color", "size", "weight", "seller_name", "seller_url",
+	"seller_privacy_policy", "seller_tos", "return_policy", "return_deadline_in_days",
+	"target_countries", "store_country",
+}
+
+// flatWriter writes OpenAI's flat feed, one row per valid variant.
+//
+// In JSONL, booleans are JSON booleans, target_countries is a JSON array,
+// variant_dict a JSON object, and empty optional fields are left out. In CSV
+// and TSV every row has every column of g2Columns: booleans are "true" or
+// "false", variant_dict is its JSON text, lists (additional_image_urls,
+// target_countries) are comma-separated. CSV is quoted like encoding/csv;
+// TSV cannot quote, so tabs and line breaks inside values become spaces.
+type flatWriter struct {
+	out
+	kind flatKind
+	row  flatRow
+	// Merchant fields are the same on every row: encoded once.
+	tail []byte
+	// For CSV/TSV: the merchant columns, pre-encoded.
+	sellerName, sellerURL, privacy, tos, returns, returnDays, countries, storeCountry string
+}
+
+func newFlatWriter(w io.Writer, s Settings, kind flatKind) *flatWriter {
+	fw := &flatWriter{out: newOut(w, true), kind: kind}
+	m := &s.Merchant
+	fw.sellerName, fw.sellerURL, fw.privacy, fw.tos, fw.returns = m.Name, m.URL, m.PrivacyPolicyURL, m.TermsURL, m.ReturnPolicyURL
+	fw.storeCountry = m.Country
+	if m.ReturnWindowDays > 0 {
+		fw.returnDays = strconv.Itoa(m.ReturnWindowDays)
+	}
+	var countries []byte
+	for i, c := range s.TargetCountries {
+		if i > 0 {
+			countries = append(countries, ',')
+		}
+		countries = append(countries, c...)
+	}
+	fw.countries = string(countries)
+
+	switch kind {
+	case flatJSONL:
+		t := appendOptString(nil, `,"seller_name":`, m.Name)
+		t = appendOptString(t, `,"seller_url":`, m.URL)
+		t = appendOptString(t, `,"seller_privacy_policy":`, m.PrivacyPolicyURL)
+		t = appendOptString(t, `,"seller_tos":`, m.TermsURL)
+		t = appendOptString(t, `,"return_policy":`, m.ReturnPolicyURL)
+		if fw.returnDays != "" {
+			t = append(t, `,"return_deadline_in_days":`...)
+			t = append(t, fw.returnDays...)
+		}
+		if len(s.TargetCountries) > 0 {
+			t = append(t, `,"target_countries":[`...)
+			for i, c := range s.TargetCountries {
+				if i > 0 {
+					t = append(t, ',')
+				}
+				t = appendJSONString(t, c)
+			}
+			t = append(t, ']')
+		}
+		t = appendOptString(t, `,"store_country":`, m.Country)
+		fw.tail = append(t, "}\n"...)
+	case flatCSV, flatTSV:
+		for i, c := range g2Columns {
+			if i > 0 {
+				fw.buf = append(fw.buf, fw.sep())
+			}
+			fw.buf = append(fw.buf, c...)
+		}
+		fw.buf = append(fw.buf, '\n')
+	}
+	return fw
+}
+
+func (w *flatWriter) sep() byte {
+	if w.kind == flatTSV {
+		return '\t'
+	}
+	return ','
+}
+
+func (w *flatWriter) Write(e *bridge.CatalogEntry) error {
+	if err := w.write(e); err != nil {
+		return err
+	}
+	ok, filter := publishable(e)
+	if !ok {
+		return nil
+	}
+	p := &e.Product
+	pdesc := w.row.productDesc(p)
+	// Recommended for variant listings; a product of one variant is not.
+	hasVariations := len(p.Variants) > 1
+	n := 0
+	for i := range p.Variants {
+		v := &p.Variants[i]
+		if filter && !variantOK(e, v.ID) {
+			continue
+		}
+		n++
+		w.row.fill(p, v, pdesc)
+		if w.kind == flatJSONL {
+			w.buf = w.appendJSON(w.buf, p, v, hasVariations)
+		} else {
+			w.buf = w.appendDelimited(w.buf, p, v, hasVariations)
+		}
+	}
+	if n > 0 {
+		w.products++
+		w.variants += n
+	}
+	return w.maybeFlush()
+}
+
+func (w *flatWriter) appendJSON(b []byte, p *bridge.Product, v *bridge.Variant, hasVariations bool) []byte {
+	r := &w.row
+	b = append(b, `{"is_eligible_search":`...)
+	b = appendBool(b, v.EligibleSearch)
+	b = append(b, `,"is_eligible_checkout":`...)
+	b = appendBool(b, v.EligibleCheckout)
+	b = append(b, `,"item_id":`...)
+	b = appendJSONString(b, v.ID)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, v.Title)
+	b = append(b, `,"description":`...)
+	b = appendJSONString(b, r.desc)
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, r.url)
+	b = append(b, `,"brand":`...)
+	b = appendJSONString(b, p.Brand)
+	b = appendOptString(b, `,"gtin":`, v.GTIN)
+	b = appendOptString(b, `,"mpn":`, v.MPN)
+	b = appendOptString(b, `,"condition":`, r.condition)
+	b = appendOptString(b, `,"product_category":`, p.Category)
+	b = append(b, `,"image_url":`...)
+	b = appendJSONString(b, r.image)
+	b = appendOptJSONBytes(b, `,"additional_image_urls":`, r.images)
+	b = appendOptJSONBytes(b, `,"price":`, r.price)
+	b = appendOptJSONBytes(b, `,"sale_price":`, r.sale)
+	b = append(b, `,"availability":"`...)
+	b = append(b, g2Availability(v.Availability)...)
+	b = append(b, '"')
+	b = appendOptString(b, `,"availability_date":`, availabilityDate(v))
+	b = append(b, `,"group_id":`...)
+	b = appendJSONString(b, p.ID)
+	b = append(b, `,"listing_has_variations":`...)
+	b = appendBool(b, hasVariations)
+	b = appendOptRaw(b, `,"variant_dict":`, r.dict)
+	b = appendOptString(b, `,"item_group_title":`, p.Title)
+	b = appendOptString(b, `,"color":`, r.color)
+	b = appendOptString(b, `,"size":`, r.size)
+	b = appendOptJSONBytes(b, `,"weight":`, r.weight)
+	return append(b, w.tail...)
+}
+
+func (w *flatWriter) appendDelimited(b []byte, p *bridge.Product, v *bridge.Variant, hasVariations bool) []byte {
+	r := &w.row
+	sep := w.sep()
+	field := appendCSVField
+	if w.kind == flatTSV {
+		field = appendTSVField
+	}
+	bytesField := func(b, v []byte) []byte { return field(b, bstr(v)) }
+	b = appendBool(b, v.EligibleSearch)
+	b = append(b, sep)
+	b = appendBool(b, v.EligibleCheckout)
+	b = append(field(append(b, sep), v.ID), sep)
+	b = append(field(b, v.Title), sep)
+	b = append(field(b, r.desc), sep)
+	b = append(field(b, r.url), sep)
+	b = append(field(b, p.Brand), sep)
+	b = append(field(b, v.GTIN), sep)
+	b = append(field(b, v.MPN), sep)
+	b = append(field(b, r.condition), sep)
+	b = append(field(b, p.Category), sep)
+	b = append(field(b, r.image), sep)
+	b = append(bytesField(b, r.images), sep)
+	b = append(bytesField(b, r.price), sep)
+	b = append(bytesField(b, r.sale), sep)
+	b = append(append(b, g2Availability(v.Availability)...), sep)
+	b = append(field(b, availabilityDate(v)), sep)
+	b = append(field(b, p.ID), sep)
+	b = append(appendBool(b, hasVariations), sep)
+	b = append(bytesField(b, r.dict), sep)
+	b = append(field(b, p.Title), sep)
+	b = append(field(b, r.color), sep)
+	b = append(field(b, r.size), sep)
+	b = append(bytesField(b, r.weight), sep)
+	b = append(field(b, w.sellerName), sep)
+	b = append(field(b, w.sellerURL), sep)
+	b = append(field(b, w.privacy), sep)
+	b = append(field(b, w.tos), sep)
+	b = append(field(b, w.returns), sep)
+	b = append(append(b, w.returnDays...), sep)
+	b = append(field(b, w.countries), sep)
+	b = field(b, w.storeCountry)
+	return append(b, '\n')
+}
+
+func (w *flatWriter) Close() error { return w.close() }

@@ -1,0 +1,140 @@
+// Package httpapi is the bridge's HTTP front door: the router, the middleware
+// every request passes (request id, panic recovery, body limit, access log,
+// metrics), health and readiness probes, Prometheus metrics and the product
+// feed URLs. The ACP checkout endpoints mount on the same router.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/catalog"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Pinger is the storage check /readyz runs.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// SyncStatus reports the catalog sync for /readyz.
+type SyncStatus interface {
+	Status() catalog.Status
+}
+
+// Config wires the server's dependencies.
+type Config struct {
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry
+	Storage      Pinger
+	Catalog      bridge.CatalogStore
+	Sync         SyncStatus
+	Feeds        *FeedFiles
+	MaxBodyBytes int64
+}
+
+// New builds the handler with every route and middleware.
+func New(c Config) http.Handler {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	m := newMetrics(c.Registry)
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		WriteError(w, http.StatusNotFound, "invalid_request", "not_found", "no such endpoint")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method_not_allowed", "method not allowed on this endpoint")
+	})
+	// Metrics need the matched route, so they run inside the router; the rest
+	// wraps the router so that 404s are logged and carry a request id too.
+	r.Use(m.middleware)
+
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", c.ready).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	if c.Feeds != nil {
+		c.Feeds.routes(r)
+	}
+	return requestID(recoverer(c.Logger)(bodyLimit(c.MaxBodyBytes)(accessLog(c.Logger)(r))))
+}
+
+// ready answers 200 only when the bridge can serve: storage answers, a
+// catalog snapshot exists and the feeds are rendered. A failed latest sync
+// alone does not make it unready: the last good snapshot still serves.
+func (c Config) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	fail := func(name, msg string) { checks[name], ok = msg, false }
+	if c.Storage != nil {
+		if err := c.Storage.Ping(ctx); err != nil {
+			fail("storage", "unreachable: "+err.Error())
+		} else {
+			checks["storage"] = "ok"
+		}
+	}
+	if c.Catalog != nil {
+		if info, err := c.Catalog.CatalogInfo(ctx); err != nil {
+			fail("catalog", "no snapshot yet")
+		} else {
+			checks["catalog"] = "ok: " + info.SyncedAt.Format(time.RFC3339)
+		}
+	}
+	if c.Sync != nil {
+		st := c.Sync.Status()
+		switch {
+		case st.LastError != "":
+			checks["last_sync"] = "failed: " + st.LastError
+		case st.LastSuccess.IsZero():
+			checks["last_sync"] = "not yet"
+		default:
+			checks["last_sync"] = "ok: " + st.LastSuccess.UTC().Format(time.RFC3339)
+		}
+	}
+	if c.Feeds != nil {
+		if c.Feeds.Ready() {
+			checks["feeds"] = "ok"
+		} else {
+			fail("feeds", "not rendered yet")
+		}
+	}
+	code := http.StatusOK
+	status := "ready"
+	if !ok {
+		code, status = http.StatusServiceUnavailable, "not_ready"
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+// ErrorBody is the error shape of every bridge endpoint, the same as ACP's
+// (type, code, message, param), so agents parse one shape everywhere.
+type ErrorBody struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"param,omitempty"`
+}
+
+// WriteError sends an error in the bridge's error shape.
+func WriteError(w http.ResponseWriter, status int, typ, code, msg string) {
+	writeJSON(w, status, ErrorBody{Type: typ, Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,391 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/acp-bridge/bridge"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// A catalog sync can stream for minutes (a store API paged through), and
+// SQLite has one writer per file. Writing the new snapshot straight into the
+// catalog tables would hold that write lock the whole time, and every
+// reservation a checkout makes meanwhile would wait or fail. So the writer
+// stages the snapshot in TEMP tables of its own connection, which lock
+// nothing in the database file, and Commit swaps it in: delete the old rows,
+// copy the staged ones, store the info, all in the one transaction that began
+// at BeginCatalog. The write lock is held only for the swap.
+//
+// The staging tables carry the same keys as the real ones, so a duplicate
+// product or variant id fails the Put that brings it. They are declared
+// exactly like the tables of migrations/0001_catalog.sql (columns, keys,
+// STRICT, WITHOUT ROWID) because that lets SQLite's transfer optimization
+// copy their records into the emptied real tables as they are, without
+// decoding and re-checking every row. Keep them in step with later
+// migrations: a mismatch does not break the swap, it only slows it down.
+const stageSchema = `
+CREATE TEMP TABLE stage_products (
+    position INTEGER PRIMARY KEY,
+    id       TEXT NOT NULL UNIQUE,
+    entry    TEXT NOT NULL
+) STRICT;
+CREATE TEMP TABLE stage_variants (
+    variant_id TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`
+
+// swap replaces the committed snapshot with the staged one. The transfer
+// optimization wants "INSERT INTO t SELECT * FROM u" to the letter.
+var swap = []string{
+	`DELETE FROM main.catalog_variants`,
+	`DELETE FROM main.catalog_products`,
+	`INSERT INTO main.catalog_products SELECT * FROM temp.stage_products`,
+	`INSERT INTO main.catalog_variants SELECT * FROM temp.stage_variants`,
+}
+
+// catalogWriter implements bridge.CatalogWriter.
+type catalogWriter struct {
+	db *DB
+
+	// mu guards everything below: the writer is used by one goroutine, but
+	// cancellation of BeginCatalog's context aborts it from another.
+	mu         sync.Mutex
+	conn       *sql.Conn // nil once the writer is finished
+	putProduct *sql.Stmt
+	putVariant *sql.Stmt
+	position   int64
+	// err is why the writer finished without committing. A writer that
+	// refused an entry never commits: the snapshot would lack that entry.
+	err       error
+	committed bool
+	stopAbort func() bool
+}
+
+// BeginCatalog starts a new snapshot. Nothing is visible to readers until
+// Commit. The writer lives as long as ctx: when ctx is done before Commit, the
+// snapshot is dropped, as if Rollback had been called.
+func (d *DB) BeginCatalog(ctx context.Context) (bridge.CatalogWriter, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin catalog: %w", err)
+	}
+	w := &catalogWriter{db: d, conn: conn, stopAbort: func() bool { return false }}
+	// Held until the writer is set up, so that Close or a done ctx, which
+	// abandon the writer, find it whole.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !d.track(w) {
+		err := errors.New("sqlite: begin catalog: database closed")
+		w.finish(err)
+		return nil, err
+	}
+	if err := w.begin(ctx); err != nil {
+		err = fmt.Errorf("sqlite: begin catalog: %w", err)
+		w.finish(err)
+		return nil, err
+	}
+	w.stopAbort = context.AfterFunc(ctx, func() {
+		w.abandon(fmt.Errorf("sqlite: catalog writer abandoned: %w", context.Cause(ctx)))
+	})
+	return w, nil
+}
+
+// track registers an open writer for Close; false once the DB is closed.
+func (d *DB) track(w *catalogWriter) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.writers[w] = struct{}{}
+	return true
+}
+
+func (d *DB) forget(w *catalogWriter) {
+	d.mu.Lock()
+	delete(d.writers, w)
+	d.mu.Unlock()
+}
+
+// abandon finishes the writer from outside its own calls (context done,
+// database closed).
+func (w *catalogWriter) abandon(reason error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finish(reason)
+}
+
+func (w *catalogWriter) begin(ctx context.Context) error {
+	// A plain (deferred) BEGIN, not the pool's BEGIN IMMEDIATE: until Commit
+	// the transaction touches only the temp schema, so it takes no lock on
+	// the database file.
+	if _, err := w.conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return err
+	}
+	// The staged snapshot outgrows the default 2 MB cache at a few thousand
+	// entries; a larger cache keeps the staging B-trees off the temp file.
+	// The connection is discarded afterwards, so the setting does not leak.
+	if _, err := w.conn.ExecContext(ctx, `PRAGMA temp.cache_size = -65536`); err != nil {
+		return err
+	}
+	if _, err := w.conn.ExecContext(ctx, stageSchema); err != nil {
+		return err
+	}
+	var err error
+	if w.putProduct, err = w.conn.PrepareContext(ctx,
+		`INSERT INTO temp.stage_products (position, id, entry) VALUES (?, ?, ?)`); err != nil {
+		return err
+	}
+	if w.putVariant, err = w.conn.PrepareContext(ctx,
+		`INSERT INTO temp.stage_variants (variant_id, product_id) VALUES (?, ?)`); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Put stages one entry. Entries come back from EachCatalogEntry in Put order.
+// A product id or variant id already in this snapshot is refused, and the
+// writer cannot be committed after a refused Put.
+func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	id := e.Product.ID
+	if id == "" {
+		return w.fail(errors.New("sqlite: put product: empty product id"))
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return w.fail(fmt.Errorf("sqlite: put product %q: %w", id, err))
+	}
+	w.position++
+	if _, err := w.putProduct.ExecContext(ctx, w.position, id, string(data)); err != nil {
+		if isConstraint(err) {
+			return w.fail(fmt.Errorf("sqlite: put product %q: product id %q is already in this snapshot", id, id))
+		}
+		return w.fail(fmt.Errorf("sqlite: put product %q: %w", id, err))
+	}
+	for _, v := range e.Product.Variants {
+		if v.ID == "" {
+			// Not indexed: no checkout can name it. Validation reports the
+			// missing id as an issue on the entry, which is still stored.
+			continue
+		}
+		if _, err := w.putVariant.ExecContext(ctx, v.ID, id); err != nil {
+			if isConstraint(err) {
+				return w.fail(fmt.Errorf("sqlite: put product %q: variant id %q is already in this snapshot%s",
+					id, v.ID, w.variantOwner(ctx, v.ID)))
+			}
+			return w.fail(fmt.Errorf("sqlite: put product %q: variant %q: %w", id, v.ID, err))
+		}
+	}
+	return nil
+}
+
+// variantOwner names the product that first claimed variantID, for the
+// duplicate error; it is best effort.
+func (w *catalogWriter) variantOwner(ctx context.Context, variantID string) string {
+	var owner string
+	err := w.conn.QueryRowContext(ctx,
+		`SELECT product_id FROM temp.stage_variants WHERE variant_id = ?`, variantID).Scan(&owner)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (in product %q)", owner)
+}
+
+// Commit makes the staged snapshot the current one, atomically.
+func (w *catalogWriter) Commit(ctx context.Context, info bridge.CatalogInfo) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	info.SyncedAt = info.SyncedAt.UTC()
+	data, err := json.Marshal(info)
+	if err != nil {
+		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+	}
+	unlock, err := w.db.lockWrites(ctx)
+	if err != nil {
+		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+	}
+	defer unlock()
+	for _, q := range swap {
+		if _, err := w.conn.ExecContext(ctx, q); err != nil {
+			return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx,
+		`INSERT INTO main.catalog_info (id, info) VALUES (1, ?)
+		 ON CONFLICT (id) DO UPDATE SET info = excluded.info`, string(data)); err != nil {
+		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+	}
+	if _, err := w.conn.ExecContext(ctx, `COMMIT`); err != nil {
+		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+	}
+	w.committed = true
+	w.finish(nil)
+	return nil
+}
+
+// Rollback drops the staged snapshot. After Commit it does nothing, so
+// `defer w.Rollback()` is safe.
+func (w *catalogWriter) Rollback() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finish(errors.New("sqlite: catalog writer rolled back"))
+	return nil
+}
+
+func (w *catalogWriter) usable() error {
+	switch {
+	case w.committed:
+		return errors.New("sqlite: catalog writer already committed")
+	case w.err != nil:
+		return fmt.Errorf("sqlite: catalog writer is finished: %w", w.err)
+	}
+	return nil
+}
+
+// fail finishes the writer because of err and returns err.
+func (w *catalogWriter) fail(err error) error {
+	w.finish(err)
+	return err
+}
+
+// finish releases the writer's connection; reason is what later calls
+// report. Called with w.mu held.
+func (w *catalogWriter) finish(reason error) {
+	if w.conn == nil {
+		return
+	}
+	if w.err == nil {
+		w.err = reason
+	}
+	w.stopAbort()
+	for _, s := range []*sql.Stmt{w.putProduct, w.putVariant} {
+		if s != nil { // nil when begin failed
+			s.Close()
+		}
+	}
+	// The connection is never returned to the pool: it holds the staging
+	// tables and, after a failed statement, maybe an open transaction. A new
+	// connection costs far less than the next user inheriting either. The
+	// ROLLBACK is for clarity only; closing the connection rolls back too.
+	if !w.committed {
+		w.conn.ExecContext(context.Background(), `ROLLBACK`)
+	}
+	discard(w.conn)
+	w.conn = nil
+	w.db.forget(w)
+}
+
+// discard closes conn instead of returning it to the pool.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
+}
+
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// CatalogInfo returns the committed snapshot's description, or an error
+// wrapping bridge.ErrNotFound before the first commit.
+func (d *DB) CatalogInfo(ctx context.Context) (bridge.CatalogInfo, error) {
+	var data []byte
+	err := d.db.QueryRowContext(ctx, `SELECT info FROM catalog_info WHERE id = 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: no snapshot committed yet: %w", bridge.ErrNotFound)
+	}
+	if err != nil {
+		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: %w", err)
+	}
+	var info bridge.CatalogInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: %w", err)
+	}
+	info.SyncedAt = info.SyncedAt.UTC()
+	return info, nil
+}
+
+// EachCatalogEntry calls fn for every entry of the current snapshot in Put
+// order, and stops at fn's first error, which it returns. It reads one
+// snapshot from start to end even if a sync commits meanwhile; a long
+// iteration only keeps SQLite from trimming its WAL file until it ends.
+func (d *DB) EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT entry FROM catalog_products ORDER BY position`)
+	if err != nil {
+		return fmt.Errorf("sqlite: read catalog: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		// RawBytes avoids a copy per entry; Unmarshal copies what it keeps.
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			return fmt.Errorf("sqlite: read catalog: %w", err)
+		}
+		var e bridge.CatalogEntry
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("sqlite: read catalog: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: read catalog: %w", err)
+	}
+	return nil
+}
+
+// CatalogEntry returns the entry of product productID.
+func (d *DB) CatalogEntry(ctx context.Context, productID string) (bridge.CatalogEntry, error) {
+	e, err := scanEntry(d.entryByID.QueryRowContext(ctx, productID))
+	if err != nil {
+		return e, fmt.Errorf("sqlite: product %q: %w", productID, err)
+	}
+	return e, nil
+}
+
+// CatalogEntryByVariant returns the entry holding variant variantID.
+func (d *DB) CatalogEntryByVariant(ctx context.Context, variantID string) (bridge.CatalogEntry, error) {
+	e, err := scanEntry(d.entryByVariant.QueryRowContext(ctx, variantID))
+	if err != nil {
+		return e, fmt.Errorf("sqlite: variant %q: %w", variantID, err)
+	}
+	return e, nil
+}
+
+func scanEntry(row *sql.Row) (bridge.CatalogEntry, error) {
+	var data []byte
+	if err := row.Scan(&data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return bridge.CatalogEntry{}, bridge.ErrNotFound
+		}
+		return bridge.CatalogEntry{}, err
+	}
+	var e bridge.CatalogEntry
+	err := json.Unmarshal(data, &e)
+	return e, err
+}

@@ -1,0 +1,212 @@
+// Package sqlite keeps everything the bridge stores (the catalog snapshot and
+// stock reservations) in one SQLite file, so that a shop can run the bridge as
+// a single binary with no database server. It implements bridge.Storage on
+// modernc.org/sqlite, a pure-Go SQLite, so the binary needs no cgo.
+//
+// The file is opened in WAL mode: readers (feeds, checkouts) never wait for
+// the writer, and a catalog sync never waits for them.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/acp-bridge/bridge"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// DB is a bridge.Storage in one SQLite file. It is safe for concurrent use.
+type DB struct {
+	db *sql.DB
+
+	// writes serializes this process's write transactions. SQLite allows one
+	// writer per file anyway; queueing here, with a context, beats letting
+	// connections poll each other through busy_timeout and fail after it.
+	// busy_timeout still covers other processes on the same file.
+	writes chan struct{}
+
+	// Lookups that run on every checkout, prepared once per connection by
+	// database/sql.
+	entryByID      *sql.Stmt
+	entryByVariant *sql.Stmt
+	reserved       *sql.Stmt
+
+	// writers are the open catalog writers, which Close abandons: each
+	// holds a connection of its own that closing the pool does not reach.
+	mu      sync.Mutex
+	writers map[*catalogWriter]struct{}
+	closed  bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ bridge.Storage = (*DB)(nil)
+
+// pragmas are applied by the driver to every new connection of the pool:
+// settings made with Exec would reach only the one connection that ran them.
+var pragmas = []struct{ name, value string }{
+	// Wait for a writer in another process instead of failing at once.
+	{"busy_timeout", "5000"},
+	// Readers do not block the writer nor the writer them.
+	{"journal_mode", "WAL"},
+	// In WAL mode NORMAL loses at most the last transactions on power loss,
+	// never consistency, and saves an fsync per commit.
+	{"synchronous", "NORMAL"},
+	// Releasing an order cascades to its reservation lines.
+	{"foreign_keys", "1"},
+	// A catalog commit passes the whole snapshot through the WAL; without a
+	// limit the file would keep that size after the checkpoint.
+	{"journal_size_limit", "67108864"},
+}
+
+// Open opens (creating it if needed) the database at dsn and brings its schema
+// up to date. dsn is a file path, whose missing parent directories are
+// created, or a "file:" URI; either may carry modernc.org/sqlite query
+// parameters. In-memory databases are refused: database/sql pools
+// connections, and each connection to ":memory:" is a separate, empty
+// database.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	full, err := buildDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	sqldb, err := sql.Open("sqlite", full)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	d := &DB{db: sqldb, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}}
+	if err := d.init(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	return d, nil
+}
+
+func (d *DB) init(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return err
+	}
+	if err := migrate(ctx, d.db); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&d.entryByID, `SELECT entry FROM catalog_products WHERE id = ?`},
+		{&d.entryByVariant, `SELECT p.entry FROM catalog_variants v
+			JOIN catalog_products p ON p.id = v.product_id WHERE v.variant_id = ?`},
+		{&d.reserved, `SELECT coalesce(sum(quantity), 0) FROM reservation_lines WHERE variant_id = ?`},
+	} {
+		stmt, err := d.db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.query, err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+// buildDSN adds the connection settings the bridge relies on to dsn.
+func buildDSN(dsn string) (string, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return "", errors.New("sqlite: no database path given")
+	}
+	name, rawQuery, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+	}
+	path := name
+	if rest, ok := strings.CutPrefix(name, "file:"); ok {
+		u, err := url.Parse(name)
+		if err != nil {
+			return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+		}
+		path = u.Path
+		if u.Opaque != "" {
+			if path, err = url.PathUnescape(u.Opaque); err != nil {
+				return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+			}
+		}
+		if rest == "" {
+			path = ""
+		}
+	}
+	if path == "" || path == ":memory:" || q.Get("mode") == "memory" {
+		return "", fmt.Errorf("sqlite: dsn %q: in-memory and temporary databases are not supported "+
+			"(each pooled connection would see its own database); give a file path, such as one in t.TempDir() for tests", dsn)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+	}
+	given := map[string]bool{}
+	for _, p := range q["_pragma"] {
+		n, _, _ := strings.Cut(p, "(")
+		given[strings.ToLower(strings.TrimSpace(n))] = true
+	}
+	for _, p := range pragmas {
+		if !given[p.name] { // the caller's own setting wins
+			q.Add("_pragma", p.name+"("+p.value+")")
+		}
+	}
+	// Transactions that write take the write lock at BEGIN, so two of them
+	// queue on busy_timeout instead of one failing when it upgrades a read
+	// lock. The catalog writer opts out with a plain BEGIN (see catalog.go).
+	q.Set("_txlock", "immediate")
+	return name + "?" + q.Encode(), nil
+}
+
+// lockWrites waits for this process's turn to write.
+func (d *DB) lockWrites(ctx context.Context) (unlock func(), err error) {
+	select {
+	case d.writes <- struct{}{}:
+		return func() { <-d.writes }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Ping checks that the database file can be queried.
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := d.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. An open catalog writer is abandoned, so its
+// snapshot is never committed. Close may be called more than once.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		writers := make([]*catalogWriter, 0, len(d.writers))
+		for w := range d.writers {
+			writers = append(writers, w)
+		}
+		d.mu.Unlock()
+		for _, w := range writers {
+			w.abandon(errors.New("sqlite: database closed"))
+		}
+		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved} {
+			if s != nil {
+				s.Close()
+			}
+		}
+		if err := d.db.Close(); err != nil {
+			d.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return d.closeErr
+}
