@@ -132,7 +132,9 @@ func (c *Config) validate() []bridge.Problem {
 			} else if strings.HasPrefix(s.Path, "http://") && prod {
 				add("store.csv.path", "plain http is refused in production; use https")
 			}
-			if d := []rune(s.Delimiter); len(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r' {
+			if s.Delimiter == "tab" {
+				c.Store.CSV.Delimiter = "\t"
+			} else if d := []rune(s.Delimiter); len(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r' {
 				add("store.csv.delimiter", "want one character such as \",\", \";\" or \"\\t\", have %q", s.Delimiter)
 			}
 			if s.GroupColumn == "" {

@@ -61,12 +61,16 @@ type scan struct {
 	emit func(bridge.Record) error
 	skip func(bridge.Problem)
 
-	cur     bridge.Record // product being collected; Key "" when none
-	seed    maphash.Seed
-	groups  map[uint64]int32 // hash of group value → its first line
-	ids     map[uint64]int32 // hash of variant id → its line
-	lastVal []string         // per column: previous row's value …
-	lastBox []any            // … and its boxed form, reused when equal
+	cur  bridge.Record // product being collected; Key "" when none
+	seed maphash.Seed
+	// groups maps a 64-bit hash of every group value seen to its first
+	// line, to tell a product split over the file from a new one without
+	// keeping the keys (odds of a false alarm from a collision: about 1 in
+	// 30 million for a million products).
+	groups  map[uint64]int32
+	curIDs  map[string]int // variant ids of cur → their line
+	lastVal []string       // per column: previous row's value …
+	lastBox []any          // … and its boxed form, reused when equal
 }
 
 func (a *Adapter) readCatalog(ctx context.Context, r io.Reader, emit func(bridge.Record) error, skip func(bridge.Problem)) error {
@@ -89,7 +93,7 @@ func (a *Adapter) readCatalog(ctx context.Context, r io.Reader, emit func(bridge
 		a: a, h: h, emit: emit, skip: skip,
 		seed:    maphash.MakeSeed(),
 		groups:  make(map[uint64]int32),
-		ids:     make(map[uint64]int32),
+		curIDs:  make(map[string]int),
 		lastVal: make([]string, len(h.names)),
 		lastBox: make([]any, len(h.names)),
 	}
@@ -234,30 +238,29 @@ func (s *scan) row(line int, rec []string) error {
 
 	newGroup := group != s.cur.Key
 	gh := maphash.String(s.seed, group)
-	firstLine, groupSeen := s.groups[gh]
-	ih := maphash.String(s.seed, id)
-	idLine, idSeen := s.ids[ih]
-	adjacency := newGroup && groupSeen
-	// When one column is both group and id, a repeat is a reused id, which
-	// is the clearer thing to tell the admin.
-	if adjacency && !(idSeen && h.group == h.id) {
-		s.problem(line, group, fmt.Sprintf("line %d: rows of product %s must be adjacent, but it already appeared on line %d before other products; sort the file by the %s column",
-			line, short(group), firstLine, gcol))
-		return nil
-	}
-	if idSeen {
-		where := fmt.Sprintf("line %d", idLine)
-		if !newGroup && int(idLine) >= s.cur.Line {
-			where += " of the same product"
+	if newGroup {
+		if first, seen := s.groups[gh]; seen {
+			if h.group == h.id {
+				// One column is both group and id: a repeat is a reused id.
+				s.problem(line, group, fmt.Sprintf("line %d: %s %s is already used on line %d; every row needs its own %s",
+					line, icol, short(id), first, icol))
+			} else {
+				s.problem(line, group, fmt.Sprintf("line %d: rows of product %s must be adjacent, but it already appeared on line %d before other products; sort the file by the %s column",
+					line, short(group), first, gcol))
+			}
+			return nil
 		}
-		s.problem(line, group, fmt.Sprintf("line %d: %s %s is already used on %s; every row needs its own %s",
-			line, icol, short(id), where, icol))
-		return nil
-	}
-	if !newGroup && len(s.cur.Variants) >= maxVariants {
-		s.problem(line, group, fmt.Sprintf("line %d: product %s has more than %d rows; check that %s is the column that identifies a product",
-			line, short(group), maxVariants, gcol))
-		return nil
+	} else {
+		if prev, dup := s.curIDs[id]; dup {
+			s.problem(line, group, fmt.Sprintf("line %d: %s %s is already used on line %d of the same product; every row needs its own %s",
+				line, icol, short(id), prev, icol))
+			return nil
+		}
+		if len(s.cur.Variants) >= maxVariants {
+			s.problem(line, group, fmt.Sprintf("line %d: product %s has more than %d rows; check that %s is the column that identifies a product",
+				line, short(group), maxVariants, gcol))
+			return nil
+		}
 	}
 
 	if newGroup {
@@ -266,8 +269,9 @@ func (s *scan) row(line int, rec []string) error {
 		}
 		s.groups[gh] = int32(min(line, 1<<31-1))
 		s.cur = bridge.Record{Key: group, Line: line}
+		clear(s.curIDs)
 	}
-	s.ids[ih] = int32(min(line, 1<<31-1))
+	s.curIDs[id] = line
 	v := make(map[string]any, h.named)
 	for i, name := range h.names {
 		if name == "" {

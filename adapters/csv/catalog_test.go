@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -136,7 +137,9 @@ func TestReadCatalogFixtures(t *testing.T) {
 				{"tee", []int{2, 5}, []string{"tee-s", "tee-xl"}},
 				{"mug", []int{8}, []string{"mug-1"}},
 				{"cap", []int{12}, []string{"cap-3"}},
-				{"hat", []int{15}, []string{"hat-1"}},
+				// Ids shared across products are the pipeline's to refuse,
+				// after mapping has chosen the id.
+				{"hat", []int{14, 15}, []string{"mug-1", "hat-1"}},
 				{"box", []int{18}, []string{"box-2"}},
 			},
 			problems: []wantProblem{
@@ -148,7 +151,6 @@ func TestReadCatalogFixtures(t *testing.T) {
 				{10, "", `line 10: column "title" is not valid UTF-8 text; save the file with UTF-8 encoding`},
 				{11, "cap", `line 11: quantity "many" is not a whole number`},
 				{13, "tee", `line 13: rows of product "tee" must be adjacent, but it already appeared on line 2 before other products; sort the file by the group_id column`},
-				{14, "hat", `line 14: sku "mug-1" is already used on line 8;`},
 				{17, "", "line 17: a quoted value is not closed properly (line 17, column 16)"},
 			},
 		},
@@ -264,6 +266,18 @@ func TestRecordFormat(t *testing.T) {
 	}
 }
 
+func TestReadCatalogGroupIsID(t *testing.T) {
+	r := readBytes(t, Options{GroupColumn: "sku", IDColumn: "sku"}, "sku,title\na,A\na,A again\nb,B\na,A later\n")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkRecords(t, r.records, []wantRecord{{"a", []int{2}, []string{"a"}}, {"b", []int{4}, []string{"b"}}}, Options{IDColumn: "sku"})
+	checkProblems(t, r.problems, []wantProblem{
+		{3, "a", `line 3: sku "a" is already used on line 2 of the same product`},
+		{5, "a", `line 5: sku "a" is already used on line 2; every row needs its own sku`},
+	})
+}
+
 func TestReadCatalogTrimsKeyValues(t *testing.T) {
 	r := readBytes(t, Options{}, "group_id,sku,quantity,note\n tee , tee-s , 5 , padded \n")
 	if r.err != nil || len(r.problems) > 0 {
@@ -290,6 +304,19 @@ func TestReadCatalogNoStockColumn(t *testing.T) {
 	r := readBytes(t, Options{}, "group_id,sku,stock\na,a1,lots\n")
 	if r.err != nil || len(r.problems) != 0 || len(r.records) != 1 {
 		t.Fatalf("err %v problems %v records %d", r.err, r.problems, len(r.records))
+	}
+}
+
+func TestReadCatalogLogsUntrackedStockOnce(t *testing.T) {
+	var logs syncBuffer
+	a := newAdapter(t, Options{Path: "testdata/bom.csv", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 2 {
+		if r := readAll(t, a); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if n := strings.Count(logs.String(), "no stock column"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 	}
 }
 

@@ -16,7 +16,9 @@
 //
 // Limits worth knowing: the orders file supports one bridge process at a time
 // (see WriteOrder); the catalog scan keeps a 64-bit hash of every product key
-// and variant id it has seen (about 20 bytes each) to catch rows that are out of
-// order or reuse an id, so memory grows with the number of rows by that much
-// and no more.
+// it has seen (about 20 bytes each) to catch a product whose rows are not
+// adjacent, so memory grows with the number of products by that much and no
+// more. Variant ids are checked for repeats within a product only; an id
+// shared by two products is refused later by the pipeline, once the mapping
+// has decided which column is the id.
 package csv

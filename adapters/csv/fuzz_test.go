@@ -68,7 +68,6 @@ func FuzzReadCatalog(f *testing.F) {
 			t.Fatal(err)
 		}
 		keys := map[string]bool{}
-		ids := map[string]bool{}
 		lastLine := 0
 		err = a.readCatalog(context.Background(), strings.NewReader(string(data)),
 			func(r bridge.Record) error {
@@ -76,6 +75,7 @@ func FuzzReadCatalog(f *testing.F) {
 					t.Fatalf("record key %q empty or repeated", r.Key)
 				}
 				keys[r.Key] = true
+				ids := map[string]bool{}
 				if len(r.Variants) == 0 || len(r.Variants) != len(r.VariantLines) {
 					t.Fatalf("record %q: %d variants, %d lines", r.Key, len(r.Variants), len(r.VariantLines))
 				}
@@ -95,7 +95,7 @@ func FuzzReadCatalog(f *testing.F) {
 					}
 					id, _ := v[a.opts.IDColumn].(string)
 					if id == "" || ids[id] {
-						t.Fatalf("record %q: variant id %q empty or repeated", r.Key, id)
+						t.Fatalf("record %q: variant id %q empty or repeated in the product", r.Key, id)
 					}
 					ids[id] = true
 					for col, val := range v {

@@ -30,7 +30,8 @@ import (
 // STRICT, WITHOUT ROWID) because that lets SQLite's transfer optimization
 // copy their records into the emptied real tables as they are, without
 // decoding and re-checking every row. Keep them in step with later
-// migrations: a mismatch does not break the swap, it only slows it down.
+// migrations (TestStageSchemaMatchesCatalog checks): another column list
+// breaks the swap, another set of indexes silently slows it down.
 const stageSchema = `
 CREATE TEMP TABLE stage_products (
     position INTEGER PRIMARY KEY,

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,4 +241,51 @@ func openPath(t *testing.T, path string) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// The swap copies the staging tables into the catalog tables with SELECT *,
+// and only identical declarations get SQLite's fast transfer.
+func TestStageSchemaMatchesCatalog(t *testing.T) {
+	db := openTemp(t)
+	ctx := t.Context()
+	w, err := db.BeginCatalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback()
+	conn := w.(*catalogWriter).conn
+	describe := func(schema, table string) string {
+		t.Helper()
+		var out []string
+		for _, q := range []string{
+			`SELECT name, type, "notnull", pk FROM pragma_table_info(?, ?)`,
+			`SELECT "unique", origin, partial FROM pragma_index_list(?, ?) ORDER BY origin`,
+			`SELECT strict, wr FROM pragma_table_list WHERE name = ?1 AND schema = ?2`,
+		} {
+			rows, err := conn.QueryContext(ctx, q, table, schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(vals))
+			}
+			rows.Close()
+		}
+		return strings.Join(out, "; ")
+	}
+	for _, pair := range [][2]string{{"catalog_products", "stage_products"}, {"catalog_variants", "stage_variants"}} {
+		main, stage := describe("main", pair[0]), describe("temp", pair[1])
+		if main != stage {
+			t.Errorf("%s and %s are declared differently:\nmain:  %s\nstage: %s", pair[0], pair[1], main, stage)
+		}
+	}
 }

@@ -1,0 +1,197 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/catalog"
+	"github.com/gorilla/mux"
+)
+
+type pinger struct{ err error }
+
+func (p pinger) Ping(context.Context) error { return p.err }
+
+type syncStatus struct{ st catalog.Status }
+
+func (s syncStatus) Status() catalog.Status { return s.st }
+
+// infoStore is a CatalogStore that only knows whether a snapshot exists.
+type infoStore struct {
+	bridge.CatalogStore
+	has bool
+}
+
+func (s infoStore) CatalogInfo(context.Context) (bridge.CatalogInfo, error) {
+	if !s.has {
+		return bridge.CatalogInfo{}, bridge.ErrNotFound
+	}
+	return bridge.CatalogInfo{SyncedAt: time.Unix(1e9, 0)}, nil
+}
+
+func quietLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(buf, nil))
+}
+
+func do(t *testing.T, h http.Handler, method, path string, body io.Reader, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestReadyz(t *testing.T) {
+	dir := t.TempDir()
+	rendered := NewFeedFiles(dir, 15*time.Minute)
+	if err := os.WriteFile(filepath.Join(dir, "feed.json"), []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rendered.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		cfg   Config
+		code  int
+		check string
+	}{
+		{"all good", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastSuccess: time.Now()}}, Feeds: rendered}, 200, `"feeds":"ok"`},
+		{"storage down", Config{Storage: pinger{errors.New("disk I/O error")}, Catalog: infoStore{has: true}, Feeds: rendered}, 503, "disk I/O error"},
+		{"no snapshot yet", Config{Storage: pinger{}, Catalog: infoStore{}, Feeds: NewFeedFiles(t.TempDir(), time.Minute)}, 503, "no snapshot yet"},
+		{"failed sync still ready on the last snapshot", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastError: "store unreachable"}}, Feeds: rendered}, 200, "failed: store unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			tt.cfg.Logger = quietLogger(&logs)
+			rec := do(t, New(tt.cfg), http.MethodGet, "/readyz", nil, nil)
+			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.check) {
+				t.Fatalf("got %d %s, want %d containing %q", rec.Code, rec.Body, tt.code, tt.check)
+			}
+		})
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	var logs bytes.Buffer
+	h := New(Config{Logger: quietLogger(&logs), MaxBodyBytes: 2048})
+	// Mount test routes on the same chain by wrapping the router.
+	r := mux.NewRouter()
+	r.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	r.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			WriteError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request_too_large", err.Error())
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	chain := requestID(recoverer(quietLogger(&logs))(bodyLimit(2048)(accessLog(quietLogger(&logs))(r))))
+
+	rec := do(t, chain, http.MethodGet, "/panic", nil, map[string]string{"X-Request-Id": "abc-123"})
+	var eb ErrorBody
+	if rec.Code != 500 || json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Code != "internal_error" {
+		t.Errorf("panic: %d %s", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("X-Request-Id") != "abc-123" {
+		t.Errorf("caller's request id not echoed: %q", rec.Header().Get("X-Request-Id"))
+	}
+	if !strings.Contains(logs.String(), `"request_id":"abc-123"`) || !strings.Contains(logs.String(), "panic serving request") {
+		t.Errorf("panic not logged with request id: %s", logs.String())
+	}
+
+	rec = do(t, chain, http.MethodPost, "/echo", strings.NewReader(strings.Repeat("x", 4096)), nil)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d", rec.Code)
+	}
+	rec = do(t, chain, http.MethodPost, "/echo", strings.NewReader("hello"), map[string]string{"X-Request-Id": "bad id with spaces"})
+	if rec.Code != 200 || rec.Body.String() != "hello" {
+		t.Errorf("small body: %d %s", rec.Code, rec.Body)
+	}
+	if id := rec.Header().Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
+		t.Errorf("insane caller id must be replaced, got %q", id)
+	}
+
+	rec = do(t, h, http.MethodGet, "/healthz?token=s3cret", nil, nil)
+	if rec.Code != 200 || strings.Contains(logs.String(), "s3cret") {
+		t.Errorf("healthz %d; query strings must not be logged: %s", rec.Code, logs.String())
+	}
+	rec = do(t, h, http.MethodDelete, "/healthz", nil, nil)
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /healthz: %d", rec.Code)
+	}
+	rec = do(t, h, http.MethodGet, "/metrics", nil, nil)
+	if !strings.Contains(rec.Body.String(), `bridge_http_requests_total{code="200",method="GET",route="/healthz"} 1`) {
+		t.Errorf("metrics by route template missing:\n%s", rec.Body)
+	}
+}
+
+func TestFeedFiles(t *testing.T) {
+	dir := t.TempDir()
+	ff := NewFeedFiles(dir, 15*time.Minute)
+	var logs bytes.Buffer
+	h := New(Config{Logger: quietLogger(&logs), Feeds: ff})
+
+	rec := do(t, h, http.MethodGet, "/feeds/openai.jsonl.gz", nil, nil)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "feed_not_ready") {
+		t.Fatalf("before render: %d %s", rec.Code, rec.Body)
+	}
+	write := func(name, body string) {
+		t.Helper()
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("feed.json", `{"meta":{},"products":[]}`)
+	write("acp/metadata.json", `{"id":"feed_x"}`)
+	if err := ff.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	rec = do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, nil)
+	etag := rec.Header().Get("ETag")
+	if rec.Code != 200 || rec.Body.String() != `{"meta":{},"products":[]}` || rec.Header().Get("Cache-Control") != "public, max-age=900" || etag == "" {
+		t.Fatalf("feed.json: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if rec := do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, map[string]string{"If-None-Match": etag}); rec.Code != 304 {
+		t.Errorf("If-None-Match: %d", rec.Code)
+	}
+	if rec := do(t, h, http.MethodHead, "/api/commerce/feed.json", nil, nil); rec.Code != 200 || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: %d %d bytes", rec.Code, rec.Body.Len())
+	}
+	if rec := do(t, h, http.MethodGet, "/feeds/acp/metadata.json", nil, nil); rec.Code != 200 {
+		t.Errorf("metadata: %d", rec.Code)
+	}
+	// A format not rendered (not configured) is not served.
+	if rec := do(t, h, http.MethodGet, "/feeds/openai.csv.gz", nil, nil); rec.Code != 503 {
+		t.Errorf("unrendered format: %d", rec.Code)
+	}
+	// New content, new ETag; same content, same ETag (a content hash).
+	write("feed.json", `{"meta":{},"products":[1]}`)
+	if err := ff.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	rec = do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, map[string]string{"If-None-Match": etag})
+	if rec.Code != 200 || rec.Header().Get("ETag") == etag {
+		t.Errorf("changed feed: %d etag %s (old %s)", rec.Code, rec.Header().Get("ETag"), etag)
+	}
+}
