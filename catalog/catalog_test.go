@@ -306,3 +306,23 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/variant")
 }
 
+func TestIDSet(t *testing.T) {
+	var s idSet
+	for i := uint64(0); i < 100000; i++ {
+		if !s.add(i * 7919) {
+			t.Fatalf("%d reported as present before it was added", i)
+		}
+	}
+	for i := uint64(0); i < 100000; i++ {
+		if s.add(i * 7919) {
+			t.Fatalf("%d reported as new twice", i)
+		}
+	}
+	// 0 is stored as 1, so the two collide by design: a documented 2^-64 case.
+	if s.add(1) {
+		t.Error("1 must collide with 0")
+	}
+	if s.n != 100000 || len(s.slots) < 100000*4/3 {
+		t.Errorf("n %d, slots %d", s.n, len(s.slots))
+	}
+}

@@ -125,8 +125,9 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 	}()
 
 	var seed = maphash.MakeSeed()
-	products := map[uint64]struct{}{}
-	variants := map[uint64]struct{}{}
+	var products, variants idSet
+	defer products.free()
+	defer variants.free()
 	var sinkErr error
 	for out := range order {
 		var entries []bridge.CatalogEntry
@@ -139,7 +140,7 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 		}
 		for i := range entries {
 			e := &entries[i]
-			if !dedupe(e, seed, products, variants) {
+			if !dedupe(e, seed, &products, &variants) {
 				skip(bridge.Problem{Line: e.SourceLine, Key: e.SourceKey,
 					Message: fmt.Sprintf("product id %q is already used by an earlier product; this one is left out (ids must be unique)", e.Product.ID)})
 				continue
@@ -180,26 +181,18 @@ func (p *Pipeline) entry(r bridge.Record) bridge.CatalogEntry {
 // two items with one id would sell the wrong thing. It reports false for a
 // product whose id an earlier product used, and drops (with an error issue)
 // variants whose id an earlier product used. Ids are kept as 64-bit hashes to
-// hold a million in ~16 MB; a collision (odds ~1e-8 at 1M ids) would only
+// hold a million in 8–16 MB (idSet); a collision (odds ~1e-8 at 1M ids) would only
 // flag a false duplicate.
-func dedupe(e *bridge.CatalogEntry, seed maphash.Seed, products, variants map[uint64]struct{}) bool {
-	if e.Product.ID != "" {
-		h := maphash.String(seed, e.Product.ID)
-		if _, dup := products[h]; dup {
-			return false
-		}
-		products[h] = struct{}{}
+func dedupe(e *bridge.CatalogEntry, seed maphash.Seed, products, variants *idSet) bool {
+	if e.Product.ID != "" && !products.add(maphash.String(seed, e.Product.ID)) {
+		return false
 	}
 	kept := e.Product.Variants[:0]
 	for _, v := range e.Product.Variants {
-		if v.ID != "" {
-			h := maphash.String(seed, v.ID)
-			if _, dup := variants[h]; dup {
-				e.Issues = append(e.Issues, bridge.Issue{Severity: bridge.SeverityError, VariantID: v.ID, Field: "id",
-					Message: fmt.Sprintf("variant id %q is already used (earlier in the catalog); this variant is left out", v.ID)})
-				continue
-			}
-			variants[h] = struct{}{}
+		if v.ID != "" && !variants.add(maphash.String(seed, v.ID)) {
+			e.Issues = append(e.Issues, bridge.Issue{Severity: bridge.SeverityError, VariantID: v.ID, Field: "id",
+				Message: fmt.Sprintf("variant id %q is already used (earlier in the catalog); this variant is left out", v.ID)})
+			continue
 		}
 		kept = append(kept, v)
 	}

@@ -210,4 +210,3 @@ func reportAssembly(err error, stderr io.Writer) error {
 	}
 	return err
 }
-

@@ -154,4 +154,3 @@ func cmdFeedValidate(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	return nil
 }
-

@@ -161,4 +161,3 @@ func pad(s string, n int) string {
 	}
 	return s
 }
-
