@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -199,6 +200,24 @@ func formatNames() string {
 
 func (a *app) pipeline() *catalog.Pipeline {
 	return &catalog.Pipeline{Source: a.source, Mapping: a.mapping, Settings: a.settings}
+}
+
+// openApp parses a command's flags, loads the config and assembles the app:
+// the start every command shares. Problems are printed; the error then is an
+// exitError.
+func openApp(ctx context.Context, fs *flag.FlagSet, cfgPath *string, args []string, stderr io.Writer, withStorage bool, required ...string) (*app, error) {
+	if err := parseFlags(fs, args, cfgPath, required...); err != nil {
+		return nil, err
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newApp(ctx, cfg, stderr, withStorage)
+	if err != nil {
+		return nil, reportAssembly(err, stderr)
+	}
+	return a, nil
 }
 
 // reportAssembly prints problems from newApp the way check does.

@@ -17,18 +17,12 @@ var errStop = errors.New("stop")
 // printed with file:line; the exit code is 1 when there is any.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("check", stderr)
-	if err := parseFlags(fs, args, cfgPath); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	a, err := openApp(ctx, fs, cfgPath, args, stderr, false)
 	if err != nil {
 		return err
-	}
-	a, err := newApp(ctx, cfg, stderr, false)
-	if err != nil {
-		return reportAssembly(err, stderr)
 	}
 	defer a.close()
+	cfg := a.cfg
 
 	// Map the first product as a smoke test of the store and the mapping:
 	// a typo in a column name shows here, not after the first full sync.

@@ -24,24 +24,13 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // serves as the offline export and the benchmark of the pipeline.
 func cmdFeedBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("feed build", stderr)
-	out := fs.String("out", "", "folder to write the feed files to (required)")
+	out := fs.String("out", "", "folder to write the feed files to")
 	var formats multiFlag
 	fs.Var(&formats, "format", "format to write (repeatable; default: feed.formats of the config, or all): "+formatNames())
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := parseFlags(fs, args, cfgPath); err != nil {
-		return err
-	}
-	if *out == "" {
-		fmt.Fprintln(stderr, "bridge feed build: --out DIR is required")
-		return exitError{2}
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	a, err := openApp(ctx, fs, cfgPath, args, stderr, false, "out")
 	if err != nil {
 		return err
-	}
-	a, err := newApp(ctx, cfg, stderr, false)
-	if err != nil {
-		return reportAssembly(err, stderr)
 	}
 	defer a.close()
 	fmts := a.formats
@@ -119,16 +108,9 @@ func newProgress(w io.Writer, quiet bool) *progressbar.ProgressBar {
 func cmdFeedValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("feed validate", stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fs, args, cfgPath); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	a, err := openApp(ctx, fs, cfgPath, args, stderr, false)
 	if err != nil {
 		return err
-	}
-	a, err := newApp(ctx, cfg, stderr, false)
-	if err != nil {
-		return reportAssembly(err, stderr)
 	}
 	defer a.close()
 	var rep feed.Report

@@ -100,7 +100,8 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, cfg
 }
 
-func parseFlags(fs *flag.FlagSet, args []string, cfg *string) error {
+// parseFlags parses args and insists on --config and the required flags.
+func parseFlags(fs *flag.FlagSet, args []string, cfg *string, required ...string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitError{0}
@@ -114,6 +115,12 @@ func parseFlags(fs *flag.FlagSet, args []string, cfg *string) error {
 	if *cfg == "" {
 		fmt.Fprintf(fs.Output(), "%s: --config FILE is required\n", fs.Name())
 		return exitError{2}
+	}
+	for _, name := range required {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" {
+			fmt.Fprintf(fs.Output(), "%s: --%s is required: %s\n", fs.Name(), name, f.Usage)
+			return exitError{2}
+		}
 	}
 	return nil
 }

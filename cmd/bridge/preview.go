@@ -19,22 +19,11 @@ import (
 // admin editing the mapping sees the effect of each field at once.
 func cmdMappingPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("mapping preview", stderr)
-	id := fs.String("id", "", "store key (CSV group value), product id or variant id to preview (required)")
+	id := fs.String("id", "", "store key (CSV group value), product id or variant id to preview")
 	width := fs.Int("width", 160, "total output width in columns")
-	if err := parseFlags(fs, args, cfgPath); err != nil {
-		return err
-	}
-	if *id == "" {
-		fmt.Fprintln(stderr, "bridge mapping preview: --id ID is required")
-		return exitError{2}
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	a, err := openApp(ctx, fs, cfgPath, args, stderr, false, "id")
 	if err != nil {
 		return err
-	}
-	a, err := newApp(ctx, cfg, stderr, false)
-	if err != nil {
-		return reportAssembly(err, stderr)
 	}
 	defer a.close()
 

@@ -27,18 +27,12 @@ const versionMarker = ".snapshot-version"
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, cfgPath := newFlags("serve", stderr)
-	if err := parseFlags(fs, args, cfgPath); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, stderr)
+	a, err := openApp(ctx, fs, cfgPath, args, stderr, true)
 	if err != nil {
 		return err
-	}
-	a, err := newApp(ctx, cfg, stderr, true)
-	if err != nil {
-		return reportAssembly(err, stderr)
 	}
 	defer a.close()
+	cfg := a.cfg
 	log := a.log
 
 	reg := prometheus.NewRegistry()
