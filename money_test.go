@@ -67,3 +67,23 @@ func TestCurrencyExponent(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseMoney: any text either parses to an amount that formats back to
+// the same value, or is refused; never a panic or a silent rounding.
+func FuzzParseMoney(f *testing.F) {
+	for _, s := range []string{"49.99", "0.1", "-5", "1e3", "49.995", "1,5", " 7 USD", "9999999999999999.99"} {
+		f.Add(s, "USD")
+	}
+	f.Add("1500", "JPY")
+	f.Add("1.250", "KWD")
+	f.Fuzz(func(t *testing.T, s, cur string) {
+		m, err := ParseMoney(s, cur)
+		if err != nil {
+			return
+		}
+		back, err := ParseMoney(m.Decimal(), cur)
+		if err != nil || back != m {
+			t.Fatalf("%q → %+v → %q → %+v, %v", s, m, m.Decimal(), back, err)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,7 +95,7 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 				}
 				for j := range batch {
 					if err := tf.writer.Write(&batch[j]); err != nil {
-						tf.err = fmt.Errorf("feed: %s: %w", tf.format, err)
+						tf.err = fmt.Errorf("%s: %w", tf.format, err)
 						cancel(tf.err)
 						break
 					}
@@ -147,7 +148,7 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 	res := BuildResult{Entries: entries}
 	for _, tf := range files {
 		if err := tf.writer.Close(); err != nil {
-			return BuildResult{}, fmt.Errorf("feed: %s: %w", tf.format, err)
+			return BuildResult{}, fmt.Errorf("%s: %w", tf.format, err)
 		}
 		fr := FileResult{Format: tf.format, Path: tf.name, Bytes: tf.counter.n}
 		if c, ok := tf.writer.(interface{ Counts() (int, int) }); ok {
@@ -166,11 +167,22 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 			res.Files = append(res.Files, FileResult{Path: mf.name, Bytes: mf.counter.n})
 		}
 	}
-	// Everything is complete: make it durable, then visible.
-	for _, tf := range files {
-		if err := tf.finish(); err != nil {
-			return BuildResult{}, err
-		}
+	// Everything is complete: make it durable, then visible. A crash after
+	// the rename must not leave an empty feed in place (agents would read
+	// it as an empty catalog), so the data is synced first; the files sync
+	// in parallel so that their writebacks overlap.
+	errs := make([]error, len(files))
+	var fwg sync.WaitGroup
+	for i, tf := range files {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			errs[i] = tf.finish()
+		}()
+	}
+	fwg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return BuildResult{}, err
 	}
 	for _, tf := range files {
 		if err := tf.rename(); err != nil {

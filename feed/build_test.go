@@ -331,8 +331,8 @@ func TestWriterErrors(t *testing.T) {
 func TestWriterSkipsBadEntries(t *testing.T) {
 	s := usdSettings()
 	odd := []bridge.CatalogEntry{
-		{},                                   // no variants
-		{Product: bridge.Product{ID: "x"}},   // no variants either
+		{},                                 // no variants
+		{Product: bridge.Product{ID: "x"}}, // no variants either
 		{Product: bridge.Product{ID: "y", Variants: []bridge.Variant{{ID: "y1", Price: bridge.Money{Amount: 5, Currency: "???"}}}}},
 		{Product: bridge.Product{ID: "z", Variants: []bridge.Variant{{ID: "z1"}}}, Issues: []bridge.Issue{{Severity: bridge.SeverityError, Field: "brand"}}},
 	}

@@ -142,3 +142,31 @@ func TestTruncateRunes(t *testing.T) {
 		t.Errorf("got %d runes", got)
 	}
 }
+
+func TestSWARScans(t *testing.T) {
+	base := "abcdefghijklmnopqrstuvwxyz0123456789"
+	for pos := 0; pos < len(base); pos++ {
+		for _, c := range []byte{',', '"', '\r', '\n', '\t', '\\', 0x01, 0x1f, 0x80, 0xff} {
+			s := base[:pos] + string([]byte{c}) + base[pos+1:]
+			wantCSV, wantTSV := -1, -1
+			if c == ',' || c == '"' || c == '\r' || c == '\n' {
+				wantCSV = pos
+			}
+			if c == '\t' || c == '\r' || c == '\n' {
+				wantTSV = pos
+			}
+			if got := indexCSVSpecial(s); got != wantCSV {
+				t.Errorf("indexCSVSpecial(%q) = %d, want %d", s, got, wantCSV)
+			}
+			if got := indexTSVSpecial(s); got != wantTSV {
+				t.Errorf("indexTSVSpecial(%q) = %d, want %d", s, got, wantTSV)
+			}
+			checkJSONString(t, s)
+		}
+	}
+	for i := 0; i+8 <= len(base); i++ {
+		if jsonSpecial8(load64(base, i)) {
+			t.Errorf("jsonSpecial8 flags plain text at %d", i)
+		}
+	}
+}

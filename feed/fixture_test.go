@@ -2,6 +2,7 @@ package feed
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -156,7 +157,7 @@ func entries(ps []bridge.Product, s Settings) []bridge.CatalogEntry {
 // realistic text sizes (the shape of the benchmarks).
 func syntheticProduct(i int) bridge.Product {
 	id := fmt.Sprintf("prod-%07d", i)
-	desc := strings.Repeat(fmt.Sprintf("Product %d is made of durable materials, tested for daily use, and ships in recyclable packaging. ", i), 7)
+	desc := prose(uint64(i), 700)
 	p := bridge.Product{
 		ID: id, Title: fmt.Sprintf("Everyday Canvas Backpack %d - Water Resistant, 20L", i), Brand: "Northwind Goods",
 		Category:    "Luggage & Bags > Backpacks",
@@ -186,6 +187,38 @@ func syntheticProduct(i int) bridge.Product {
 		p.Variants = append(p.Variants, v)
 	}
 	return p
+}
+
+var proseWords = strings.Fields(`the a of and to in for with on is this our your from made durable
+	light water resistant canvas leather cotton wool steel handle strap pocket zip padded laptop sleeve
+	bottle side compartment travel daily commute weekend trip comfortable shoulder back panel breathable
+	mesh reinforced base stitching recycled fabric lining colour fits most airline carry-on rules weighs
+	only holds up to liters designed tested city trail rain snow sun everyday classic modern slim roomy
+	organizer key clip front quick access hidden security lifetime warranty care wipe clean mild soap
+	dry flat avoid bleach imported ships within two business days free returns thirty smooth YKK zippers
+	adjustable sternum chest strap ventilated foam quiet subtle logo matte finish gift ready`)
+
+// prose makes n bytes of varied, deterministic product text: repetitive
+// text would flatter the compressor and the escaper.
+func prose(seed uint64, n int) string {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	var b strings.Builder
+	for b.Len() < n {
+		w := proseWords[r.IntN(len(proseWords))]
+		if b.Len() == 0 {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		b.WriteString(w)
+		switch r.IntN(12) {
+		case 0:
+			b.WriteString(". ")
+		case 1:
+			b.WriteString(", ")
+		default:
+			b.WriteByte(' ')
+		}
+	}
+	return strings.TrimSpace(b.String()) + "."
 }
 
 // gtinFor makes a valid GTIN-13 from n.

@@ -18,6 +18,7 @@ const maxAdditionalImages = 10
 // G2) want it. Its byte slices are reused from row to row.
 type flatRow struct {
 	desc      string // plain text, at most maxDescription runes
+	ownDesc   bool   // desc is the variant's own, not its product's
 	url       string
 	image     string
 	extra     []string // additional images, deduplicated
@@ -52,8 +53,8 @@ func (r *flatRow) plain(d bridge.Description) string {
 
 // fill derives the row of variant v of p; pdesc is p's plain description.
 func (r *flatRow) fill(p *bridge.Product, v *bridge.Variant, pdesc string) {
-	r.desc = pdesc
-	if !v.Description.IsZero() {
+	r.desc, r.ownDesc = pdesc, !v.Description.IsZero()
+	if r.ownDesc {
 		r.desc = r.plain(v.Description)
 	}
 	r.url = v.URL
@@ -248,6 +249,7 @@ type seedWriter struct {
 	out
 	row   flatRow
 	tail  []byte // the merchant fields every row ends with
+	pdesc []byte // the product's description, encoded once for its variants
 	count int
 }
 
@@ -290,6 +292,7 @@ func (w *seedWriter) Write(e *bridge.CatalogEntry) error {
 	}
 	p := &e.Product
 	pdesc := w.row.productDesc(p)
+	w.pdesc = appendJSONString(w.pdesc[:0], pdesc)
 	n := 0
 	for i := range p.Variants {
 		v := &p.Variants[i]
@@ -325,7 +328,11 @@ func (w *seedWriter) appendRow(b []byte, p *bridge.Product, v *bridge.Variant) [
 	b = append(b, `,"title":`...)
 	b = appendJSONString(b, v.Title)
 	b = append(b, `,"description":`...)
-	b = appendJSONString(b, r.desc)
+	if r.ownDesc {
+		b = appendJSONString(b, r.desc)
+	} else {
+		b = append(b, w.pdesc...)
+	}
 	b = append(b, `,"link":`...)
 	b = appendJSONString(b, r.url)
 	b = append(b, `,"image_link":`...)

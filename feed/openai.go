@@ -3,6 +3,7 @@ package feed
 import (
 	"io"
 	"strconv"
+	"strings"
 
 	bridge "github.com/acp-bridge/bridge"
 )
@@ -39,28 +40,21 @@ type flatWriter struct {
 	out
 	kind flatKind
 	row  flatRow
-	// Merchant fields are the same on every row: encoded once.
+	// The merchant fields end every row and are the same on all: encoded
+	// once, in the file's syntax, with the row's end.
 	tail []byte
-	// For CSV/TSV: the merchant columns, pre-encoded.
-	sellerName, sellerURL, privacy, tos, returns, returnDays, countries, storeCountry string
+	// pdesc is the product's description, encoded once for its variants:
+	// it is the longest field, repeated on every variant row.
+	pdesc []byte
 }
 
 func newFlatWriter(w io.Writer, s Settings, kind flatKind) *flatWriter {
 	fw := &flatWriter{out: newOut(w, true), kind: kind}
 	m := &s.Merchant
-	fw.sellerName, fw.sellerURL, fw.privacy, fw.tos, fw.returns = m.Name, m.URL, m.PrivacyPolicyURL, m.TermsURL, m.ReturnPolicyURL
-	fw.storeCountry = m.Country
+	returnDays := ""
 	if m.ReturnWindowDays > 0 {
-		fw.returnDays = strconv.Itoa(m.ReturnWindowDays)
+		returnDays = strconv.Itoa(m.ReturnWindowDays)
 	}
-	var countries []byte
-	for i, c := range s.TargetCountries {
-		if i > 0 {
-			countries = append(countries, ',')
-		}
-		countries = append(countries, c...)
-	}
-	fw.countries = string(countries)
 
 	switch kind {
 	case flatJSONL:
@@ -69,9 +63,9 @@ func newFlatWriter(w io.Writer, s Settings, kind flatKind) *flatWriter {
 		t = appendOptString(t, `,"seller_privacy_policy":`, m.PrivacyPolicyURL)
 		t = appendOptString(t, `,"seller_tos":`, m.TermsURL)
 		t = appendOptString(t, `,"return_policy":`, m.ReturnPolicyURL)
-		if fw.returnDays != "" {
+		if returnDays != "" {
 			t = append(t, `,"return_deadline_in_days":`...)
-			t = append(t, fw.returnDays...)
+			t = append(t, returnDays...)
 		}
 		if len(s.TargetCountries) > 0 {
 			t = append(t, `,"target_countries":[`...)
@@ -86,6 +80,14 @@ func newFlatWriter(w io.Writer, s Settings, kind flatKind) *flatWriter {
 		t = appendOptString(t, `,"store_country":`, m.Country)
 		fw.tail = append(t, "}\n"...)
 	case flatCSV, flatTSV:
+		field, sep := fw.field(), fw.sep()
+		t := []byte{sep}
+		countries := strings.Join(s.TargetCountries, ",")
+		for _, v := range []string{m.Name, m.URL, m.PrivacyPolicyURL, m.TermsURL, m.ReturnPolicyURL, returnDays, countries} {
+			t = append(field(t, v), sep)
+		}
+		t = field(t, m.Country)
+		fw.tail = append(t, '\n')
 		for i, c := range g2Columns {
 			if i > 0 {
 				fw.buf = append(fw.buf, fw.sep())
@@ -95,6 +97,17 @@ func newFlatWriter(w io.Writer, s Settings, kind flatKind) *flatWriter {
 		fw.buf = append(fw.buf, '\n')
 	}
 	return fw
+}
+
+// field returns the encoder of one string value in w's syntax.
+func (w *flatWriter) field() func([]byte, string) []byte {
+	switch w.kind {
+	case flatCSV:
+		return appendCSVField
+	case flatTSV:
+		return appendTSVField
+	}
+	return appendJSONString
 }
 
 func (w *flatWriter) sep() byte {
@@ -114,6 +127,7 @@ func (w *flatWriter) Write(e *bridge.CatalogEntry) error {
 	}
 	p := &e.Product
 	pdesc := w.row.productDesc(p)
+	w.pdesc = w.field()(w.pdesc[:0], pdesc)
 	// Recommended for variant listings; a product of one variant is not.
 	hasVariations := len(p.Variants) > 1
 	n := 0
@@ -148,7 +162,11 @@ func (w *flatWriter) appendJSON(b []byte, p *bridge.Product, v *bridge.Variant, 
 	b = append(b, `,"title":`...)
 	b = appendJSONString(b, v.Title)
 	b = append(b, `,"description":`...)
-	b = appendJSONString(b, r.desc)
+	if r.ownDesc {
+		b = appendJSONString(b, r.desc)
+	} else {
+		b = append(b, w.pdesc...)
+	}
 	b = append(b, `,"url":`...)
 	b = appendJSONString(b, r.url)
 	b = append(b, `,"brand":`...)
@@ -181,17 +199,19 @@ func (w *flatWriter) appendJSON(b []byte, p *bridge.Product, v *bridge.Variant, 
 func (w *flatWriter) appendDelimited(b []byte, p *bridge.Product, v *bridge.Variant, hasVariations bool) []byte {
 	r := &w.row
 	sep := w.sep()
-	field := appendCSVField
-	if w.kind == flatTSV {
-		field = appendTSVField
-	}
+	field := w.field()
 	bytesField := func(b, v []byte) []byte { return field(b, bstr(v)) }
 	b = appendBool(b, v.EligibleSearch)
 	b = append(b, sep)
 	b = appendBool(b, v.EligibleCheckout)
 	b = append(field(append(b, sep), v.ID), sep)
 	b = append(field(b, v.Title), sep)
-	b = append(field(b, r.desc), sep)
+	if r.ownDesc {
+		b = field(b, r.desc)
+	} else {
+		b = append(b, w.pdesc...)
+	}
+	b = append(b, sep)
 	b = append(field(b, r.url), sep)
 	b = append(field(b, p.Brand), sep)
 	b = append(field(b, v.GTIN), sep)
@@ -210,16 +230,8 @@ func (w *flatWriter) appendDelimited(b []byte, p *bridge.Product, v *bridge.Vari
 	b = append(field(b, p.Title), sep)
 	b = append(field(b, r.color), sep)
 	b = append(field(b, r.size), sep)
-	b = append(bytesField(b, r.weight), sep)
-	b = append(field(b, w.sellerName), sep)
-	b = append(field(b, w.sellerURL), sep)
-	b = append(field(b, w.privacy), sep)
-	b = append(field(b, w.tos), sep)
-	b = append(field(b, w.returns), sep)
-	b = append(append(b, w.returnDays...), sep)
-	b = append(field(b, w.countries), sep)
-	b = field(b, w.storeCountry)
-	return append(b, '\n')
+	b = bytesField(b, r.weight)
+	return append(b, w.tail...)
 }
 
 func (w *flatWriter) Close() error { return w.close() }

@@ -37,6 +37,10 @@ type Report struct {
 	Warnings           int            `json:"warnings"`
 	ErrorsByField      map[string]int `json:"errors_by_field"`
 	WarningsByField    map[string]int `json:"warnings_by_field"`
+	// SettingsIssues are the problems of the merchant settings (seller
+	// name, policy links, currency …). Validate reports them on every
+	// product; the report lists and counts each once.
+	SettingsIssues []bridge.Issue `json:"settings_issues,omitempty"`
 	// Details describes products with issues; OmittedProducts counts those
 	// past MaxProducts whose details were dropped.
 	Details         []ProductReport `json:"details"`
@@ -75,19 +79,22 @@ func (r *Report) Add(e bridge.CatalogEntry) {
 	if excluded {
 		r.ExcludedProducts++
 	}
-	if len(e.Issues) == 0 {
+	own := 0 // issues of the product itself, not of the settings
+	for _, is := range e.Issues {
+		if isSettingsIssue(is) {
+			if !slices.Contains(r.SettingsIssues, is) {
+				r.SettingsIssues = append(r.SettingsIssues, is)
+				r.count(is)
+			}
+			continue
+		}
+		own++
+		r.count(is)
+	}
+	if own == 0 {
 		return
 	}
 	r.ProductsWithIssues++
-	for _, is := range e.Issues {
-		if is.Severity == bridge.SeverityError {
-			r.Errors++
-			r.ErrorsByField = inc(r.ErrorsByField, is.Field)
-		} else {
-			r.Warnings++
-			r.WarningsByField = inc(r.WarningsByField, is.Field)
-		}
-	}
 	limit := r.MaxProducts
 	if limit <= 0 {
 		limit = DefaultMaxProducts
@@ -96,7 +103,15 @@ func (r *Report) Add(e bridge.CatalogEntry) {
 		r.OmittedProducts++
 		return
 	}
-	kept := min(len(e.Issues), maxIssuesKept)
+	issues := make([]bridge.Issue, 0, min(own, maxIssuesKept))
+	for _, is := range e.Issues {
+		if len(issues) == maxIssuesKept {
+			break
+		}
+		if !isSettingsIssue(is) {
+			issues = append(issues, is) // copied: the report must not pin the entry
+		}
+	}
 	r.Details = append(r.Details, ProductReport{
 		ProductID:     e.Product.ID,
 		Title:         e.Product.Title,
@@ -105,10 +120,33 @@ func (r *Report) Add(e bridge.CatalogEntry) {
 		Excluded:      excluded,
 		Variants:      len(e.Product.Variants),
 		ValidVariants: valid,
-		// Copied so the report does not pin the caller's entry.
-		Issues:        slices.Clone(e.Issues[:kept]),
-		OmittedIssues: len(e.Issues) - kept,
+		Issues:        issues,
+		OmittedIssues: own - len(issues),
 	})
+}
+
+func (r *Report) count(is bridge.Issue) {
+	if is.Severity == bridge.SeverityError {
+		r.Errors++
+		r.ErrorsByField = inc(r.ErrorsByField, is.Field)
+	} else {
+		r.Warnings++
+		r.WarningsByField = inc(r.WarningsByField, is.Field)
+	}
+}
+
+// isSettingsIssue reports whether is comes from the merchant settings
+// rather than the product (see checkMerchant).
+func isSettingsIssue(is bridge.Issue) bool {
+	if is.VariantID != "" {
+		return false
+	}
+	switch is.Field {
+	case FieldSellerName, FieldSellerURL, FieldReturnPolicy, FieldPrivacyPolicy, FieldTermsOfService,
+		FieldCurrency, FieldStoreCountry, FieldReturnWindow:
+		return true
+	}
+	return false
 }
 
 func inc(m map[string]int, k string) map[string]int {
@@ -119,14 +157,21 @@ func inc(m map[string]int, k string) map[string]int {
 	return m
 }
 
-// WriteText writes the report for a person: one block per product with
-// issues, then a summary.
+// WriteText writes the report for a person: the settings' problems, one
+// block per product with issues, then a summary.
 //
 //	product tee-1 "Classic Tee" (line 12): left out of the feeds
 //	  error    variant tee-1-s   price: price must be above zero
 //	  warning  product           title: title is in ALL CAPS; …
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
+	if len(r.SettingsIssues) > 0 {
+		fmt.Fprintf(bw, "settings (these apply to every product)\n")
+		for _, is := range r.SettingsIssues {
+			fmt.Fprintf(bw, "  %-7s  %s: %s\n", is.Severity, is.Field, is.Message)
+		}
+		fmt.Fprintln(bw)
+	}
 	for i := range r.Details {
 		d := &r.Details[i]
 		fmt.Fprintf(bw, "product %s", d.ProductID)

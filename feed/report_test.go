@@ -60,6 +60,52 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// TestReportSettings: problems of the merchant settings come out of
+// Validate on every product but are reported once.
+func TestReportSettings(t *testing.T) {
+	s := usdSettings()
+	s.Merchant.Name = ""
+	s.Merchant.Country = "usa"
+	var r Report
+	for _, e := range entries(usdProducts(), s) {
+		r.Add(e)
+	}
+	if len(r.SettingsIssues) != 2 || r.ErrorsByField[FieldSellerName] != 1 || r.WarningsByField[FieldStoreCountry] != 1 {
+		t.Errorf("settings issues %v, errors %v, warnings %v", r.SettingsIssues, r.ErrorsByField, r.WarningsByField)
+	}
+	if r.ExcludedProducts != 6 || r.ValidVariants != 0 || !r.HasErrors() {
+		t.Errorf("a settings error must exclude everything: %d excluded, %d valid", r.ExcludedProducts, r.ValidVariants)
+	}
+	if r.ProductsWithIssues != 4 {
+		t.Errorf("%d products with issues of their own, want 4", r.ProductsWithIssues)
+	}
+	for _, d := range r.Details {
+		for _, is := range d.Issues {
+			if isSettingsIssue(is) {
+				t.Errorf("product %s repeats settings issue %v", d.ProductID, is)
+			}
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if out := text.String(); !strings.HasPrefix(out, "settings (these apply to every product)\n  error    seller_name: seller name") ||
+		strings.Count(out, "seller_name") != 2 { // the block and the summary
+		t.Errorf("text report:\n%s", out)
+	}
+
+	var clean Report
+	clean.Add(entries(usdProducts()[:1], usdSettings())[0])
+	if clean.HasErrors() {
+		t.Error("a catalog with warnings only has errors")
+	}
+	clean.AddProblems([]bridge.Problem{{Line: 7, Message: "bad row"}}, 3)
+	if !clean.HasErrors() || clean.SkippedRows != 3 {
+		t.Error("skipped rows not reported")
+	}
+}
+
 func TestReportBounded(t *testing.T) {
 	r := Report{MaxProducts: 3}
 	many := make([]bridge.Issue, 250)

@@ -99,7 +99,7 @@ func (v *validator) product(p *bridge.Product) {
 	v.title("", p.Title, "title")
 	if isMissing(p.Brand) {
 		v.add(bridge.SeverityError, "", FieldBrand, "brand is missing"+placeholderNote(p.Brand)+"; feeds require the brand (or the shop name for own-brand goods)")
-	} else if n := utf8.RuneCountInString(p.Brand); n > maxBrandLen {
+	} else if n, over := runesOver(p.Brand, maxBrandLen); over {
 		v.errorf("", FieldBrand, "brand is %d characters long; the limit is %d", n, maxBrandLen)
 	}
 	if !p.Description.IsZero() {
@@ -154,6 +154,12 @@ func (v *validator) product(p *bridge.Product) {
 		}
 	}
 
+	// Uniqueness is checked pairwise, which is fastest for the usual handful
+	// of variants; a map takes over for large products.
+	var seen map[string]int
+	if len(p.Variants) > 32 {
+		seen = make(map[string]int, len(p.Variants))
+	}
 	for i := range p.Variants {
 		vr := &p.Variants[i]
 		if isMissing(vr.ID) {
@@ -162,7 +168,15 @@ func (v *validator) product(p *bridge.Product) {
 			v.errorf("", FieldID, "variant %d has no id%s; the whole product is left out until it has one", i+1, placeholderNote(vr.ID))
 			continue
 		}
-		if dup := duplicateBefore(p.Variants, i); dup >= 0 {
+		dup := -1
+		if seen == nil {
+			dup = duplicateBefore(p.Variants, i)
+		} else if j, ok := seen[vr.ID]; ok {
+			dup = j
+		} else {
+			seen[vr.ID] = i
+		}
+		if dup >= 0 {
 			v.errorf(vr.ID, FieldID, "variant id %q is used by variants %d and %d; ids must be unique", clip(vr.ID), dup+1, i+1)
 		}
 		v.variant(p, vr, needDesc, needURL, needImage)
@@ -171,7 +185,7 @@ func (v *validator) product(p *bridge.Product) {
 
 func (v *validator) variant(p *bridge.Product, vr *bridge.Variant, needDesc, needURL, needImage bool) {
 	id := vr.ID
-	if n := utf8.RuneCountInString(id); n > maxIDLen {
+	if n, over := runesOver(id, maxIDLen); over {
 		v.errorf(id, FieldID, "variant id is %d characters long; the limit is %d", n, maxIDLen)
 	}
 	if vr.Title != p.Title || isMissing(vr.Title) { // the product's title was checked already
@@ -200,7 +214,7 @@ func (v *validator) variant(p *bridge.Product, vr *bridge.Variant, needDesc, nee
 			v.errorf(id, FieldGTIN, "gtin %q %s", clip(vr.GTIN), msg)
 		}
 	}
-	if n := utf8.RuneCountInString(vr.MPN); n > maxMPNLen {
+	if n, over := runesOver(vr.MPN, maxMPNLen); over {
 		v.errorf(id, FieldMPN, "mpn is %d characters long; the limit is %d", n, maxMPNLen)
 	}
 	if vr.Weight != "" {
@@ -228,7 +242,7 @@ func (v *validator) title(variant, title, what string) {
 		v.add(bridge.SeverityError, variant, FieldTitle, what+" is missing"+placeholderNote(title))
 		return
 	}
-	if n := utf8.RuneCountInString(title); n > maxTitleLen {
+	if n, over := runesOver(title, maxTitleLen); over {
 		v.errorf(variant, FieldTitle, "%s is %d characters long; the limit is %d", what, n, maxTitleLen)
 	}
 	if allCaps(title) {
@@ -247,7 +261,7 @@ func (v *validator) description(variant string, d bridge.Description) {
 	if containsHTML(d.Plain) {
 		v.add(bridge.SeverityError, variant, FieldDescription, "plain-text description contains HTML tags; feeds accept plain text only (put HTML in the HTML description)")
 	}
-	if n := utf8.RuneCountInString(d.Plain); n > maxDescription {
+	if n, over := runesOver(d.Plain, maxDescription); over {
 		v.errorf(variant, FieldDescription, "plain-text description is %d characters long; the limit is %d", n, maxDescription)
 	}
 }
@@ -361,7 +375,7 @@ func checkMerchant(m bridge.Merchant) []bridge.Issue {
 	var v validator
 	if isMissing(m.Name) {
 		v.add(bridge.SeverityError, "", FieldSellerName, "seller name (the store's name in the settings) is missing")
-	} else if n := utf8.RuneCountInString(m.Name); n > maxSellerNameLen {
+	} else if n, over := runesOver(m.Name, maxSellerNameLen); over {
 		v.errorf("", FieldSellerName, "seller name is %d characters long; the limit is %d", n, maxSellerNameLen)
 	}
 	v.url("", FieldSellerURL, "seller url (the store's address in the settings)", m.URL)
@@ -413,6 +427,16 @@ func clip(s string) string {
 		return t + "…"
 	}
 	return s
+}
+
+// runesOver reports whether s has more than n runes and how many it has;
+// a string of at most n bytes cannot, which spares counting most values.
+func runesOver(s string, n int) (int, bool) {
+	if len(s) <= n {
+		return len(s), false
+	}
+	c := utf8.RuneCountInString(s)
+	return c, c > n
 }
 
 func duplicateBefore(vs []bridge.Variant, i int) int {
@@ -516,20 +540,33 @@ func urlProblemText(p urlProblem) string {
 	return "is invalid"
 }
 
-// urlChars marks the bytes RFC 3986 allows unencoded in a URL ('%' is
-// checked separately).
-var urlChars = func() (t [256]bool) {
+// urlClass sorts URL bytes: 0 for the plain ones RFC 3986 allows anywhere,
+// urlSpecial for the ones checkURL looks at (% / ? # @), urlBad for those
+// that must be percent-encoded. One lookup per byte keeps the common case to
+// a single branch.
+var urlClass = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = urlBad
+	}
 	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
+		t[c], t[c-'a'+'A'] = 0, 0
 	}
 	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+		t[c] = 0
 	}
-	for _, c := range "-._~:/?#[]@!$&'()*+,;=%" {
-		t[c] = true
+	for _, c := range "-._~:[]!$&'()*+,;=" {
+		t[c] = 0
+	}
+	for _, c := range "%/?#@" {
+		t[c] = urlSpecial
 	}
 	return t
 }()
+
+const (
+	urlSpecial = 1
+	urlBad     = 2
+)
 
 // checkURL checks that u is an absolute, encoded http(s) URL without
 // credentials. It is stricter than net/url.Parse (which lets spaces and
@@ -546,21 +583,36 @@ func checkURL(u string) urlProblem {
 	default:
 		return urlNotAbsolute
 	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		if !urlChars[c] {
+	// One pass checks the characters and finds where the authority
+	// (user@host:port) ends.
+	authEnd := -1
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		cls := urlClass[c]
+		if cls == 0 {
+			continue
+		}
+		if cls == urlBad {
 			return urlBadChar
 		}
-		if c == '%' && (i+2 >= len(u) || !isHex(u[i+1]) || !isHex(u[i+2])) {
-			return urlBadPercent
+		switch c {
+		case '%':
+			if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
+				return urlBadPercent
+			}
+		case '/', '?', '#':
+			if authEnd < 0 {
+				authEnd = i
+			}
+		case '@':
+			if authEnd < 0 {
+				return urlCredentials
+			}
 		}
 	}
 	auth := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth = rest[:i]
-	}
-	if strings.IndexByte(auth, '@') >= 0 {
-		return urlCredentials
+	if authEnd >= 0 {
+		auth = rest[:authEnd]
 	}
 	host := auth
 	if strings.HasPrefix(host, "[") { // IPv6 literal

@@ -62,6 +62,16 @@ func TestValidate(t *testing.T) {
 		{"variant id 100 chars", v0(func(v *bridge.Variant) { v.ID = strings.Repeat("é", 100) }), nil},
 		{"variant id 101 chars", v0(func(v *bridge.Variant) { v.ID = strings.Repeat("x", 101) }), []wantIssue{{E, strings.Repeat("x", 101), FieldID}}},
 		{"duplicate variant id", func(p *bridge.Product, _ *Settings) { p.Variants[1].ID = "v1" }, []wantIssue{{E, "v1", FieldID}}},
+		{"duplicate variant id in a large product", func(p *bridge.Product, _ *Settings) {
+			base := p.Variants[0]
+			base.EligibleCheckout = false
+			p.Variants = nil
+			for i := range 100 {
+				v := base
+				v.ID = fmt.Sprintf("v%d", i%99) // v0 twice
+				p.Variants = append(p.Variants, v)
+			}
+		}, []wantIssue{{E, "v0", FieldID}}},
 
 		// titles
 		{"title missing", func(p *bridge.Product, _ *Settings) { p.Title = "" }, []wantIssue{{E, "", FieldTitle}}},
