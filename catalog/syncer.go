@@ -26,8 +26,12 @@ type Status struct {
 type Syncer struct {
 	Pipeline *Pipeline
 	Store    bridge.CatalogStore
-	// OnSnapshot runs after each committed snapshot (the server renders feed
-	// files there). Its error is logged and reported, the snapshot stays.
+	// Feeds, when set, are rendered in the same pass that writes the
+	// snapshot, so a sync reads the store once and never re-reads storage.
+	Feeds *Feeds
+	// OnSnapshot runs after each committed snapshot (the server refreshes
+	// what it serves there). Its error is logged and reported; the snapshot
+	// stays.
 	OnSnapshot func(ctx context.Context, info bridge.CatalogInfo) error
 	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -75,6 +79,10 @@ func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
 	s.setStatus(func(st *Status) { st.Running, st.LastAttempt = true, start })
 
 	info, err := s.sync(ctx, start)
+	if err != nil && info.Version != "" && s.OnSnapshot != nil {
+		// Committed but not rendered: still announce the new snapshot.
+		_ = s.OnSnapshot(ctx, info)
+	}
 	s.setStatus(func(st *Status) {
 		st.Running = false
 		if err != nil {
@@ -111,24 +119,46 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 			_ = w.Rollback()
 		}
 	}()
-	res, err := s.Pipeline.Run(ctx, func(e bridge.CatalogEntry) error { return w.Put(ctx, e) })
-	if err != nil {
-		return bridge.CatalogInfo{}, err
+	var info bridge.CatalogInfo
+	// write runs the pipeline into the snapshot, passing each entry on to
+	// the feed writers, and commits: feed files are renamed into place only
+	// after the commit, so they never show a catalog storage does not have.
+	write := func(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
+		res, err := s.Pipeline.Run(ctx, func(e bridge.CatalogEntry) error {
+			if err := w.Put(ctx, e); err != nil {
+				return err
+			}
+			return fn(e)
+		})
+		if err != nil {
+			return err
+		}
+		info = bridge.CatalogInfo{
+			Version:      strconv.FormatInt(start.UnixNano(), 36),
+			SyncedAt:     start.UTC(),
+			Products:     res.Products,
+			Variants:     res.Variants,
+			Excluded:     res.Excluded,
+			Problems:     res.Problems,
+			ProblemCount: res.ProblemCount,
+		}
+		if err := w.Commit(ctx, info); err != nil {
+			return fmt.Errorf("commit snapshot: %w", err)
+		}
+		committed = true
+		return nil
 	}
-	info := bridge.CatalogInfo{
-		Version:      strconv.FormatInt(start.UnixNano(), 36),
-		SyncedAt:     start.UTC(),
-		Products:     res.Products,
-		Variants:     res.Variants,
-		Excluded:     res.Excluded,
-		Problems:     res.Problems,
-		ProblemCount: res.ProblemCount,
+	if s.Feeds == nil {
+		err = write(ctx, func(bridge.CatalogEntry) error { return nil })
+		return info, err
 	}
-	if err := w.Commit(ctx, info); err != nil {
-		return bridge.CatalogInfo{}, fmt.Errorf("commit snapshot: %w", err)
+	err = s.Feeds.build(ctx, info.SyncedAt, func() string { return info.Version }, write)
+	if err != nil && committed {
+		// The snapshot is in; only the files failed. The next start (or
+		// RenderStored) renders them from storage.
+		return info, fmt.Errorf("snapshot committed, but rendering the feeds failed: %w", err)
 	}
-	committed = true
-	return info, nil
+	return info, err
 }
 
 func (s *Syncer) setStatus(f func(*Status)) {

@@ -9,21 +9,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/catalog"
-	"github.com/acp-bridge/bridge/feed"
 	"github.com/acp-bridge/bridge/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
-
-// versionMarker records which snapshot the feed files in the folder were
-// rendered from, so a restart serves them at once instead of re-rendering.
-const versionMarker = ".snapshot-version"
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, cfgPath := newFlags("serve", stderr)
@@ -43,24 +37,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(catalogGauge)
 
 	feeds := httpapi.NewFeedFiles(cfg.Feed.Dir, 15*time.Minute)
-	render := func(ctx context.Context, info bridge.CatalogInfo) error {
-		s := a.settings
-		s.GeneratedAt = info.SyncedAt
-		start := time.Now()
-		res, err := feed.Build(ctx, cfg.Feed.Dir, a.formats, s, a.storage.EachCatalogEntry)
-		if err != nil {
-			return fmt.Errorf("render feeds: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(cfg.Feed.Dir, versionMarker), []byte(info.Version), 0o644); err != nil {
-			return fmt.Errorf("render feeds: %w", err)
-		}
+	// published runs once a snapshot's feeds are in place: serve them and
+	// export the snapshot's counts.
+	published := func(_ context.Context, info bridge.CatalogInfo) error {
 		for k, v := range map[string]int{"products": info.Products, "variants": info.Variants, "excluded": info.Excluded, "skipped_rows": info.ProblemCount} {
 			catalogGauge.WithLabelValues(k).Set(float64(v))
 		}
-		log.Info("feeds rendered", "dir", cfg.Feed.Dir, "entries", res.Entries, "duration", time.Since(start).Round(time.Millisecond))
 		return feeds.Refresh()
 	}
-	syncer := &catalog.Syncer{Pipeline: a.pipeline(), Store: a.storage, OnSnapshot: render, Logger: log}
+	target := &catalog.Feeds{Dir: cfg.Feed.Dir, Formats: a.formats, Settings: a.settings}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
 	}, func() float64 {
@@ -78,20 +64,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return 0
 	}))
 
-	// Serve the last good snapshot's feeds right away; the first sync runs
-	// in the background.
-	if info, err := a.storage.CatalogInfo(ctx); err == nil {
-		marker, _ := os.ReadFile(filepath.Join(cfg.Feed.Dir, versionMarker))
-		if string(marker) == info.Version {
-			err = feeds.Refresh()
-		} else {
-			err = render(ctx, info)
+	// Serve the last good snapshot's feeds right away (rendering them from
+	// storage if the files do not match it); the first sync runs in the
+	// background.
+	start := time.Now()
+	if info, rendered, err := target.RenderStored(ctx, a.storage); err == nil {
+		if rendered {
+			log.Info("feeds rendered from the stored snapshot", "version", info.Version, "duration", time.Since(start).Round(time.Millisecond))
 		}
-		if err != nil {
+		if err := published(ctx, info); err != nil {
 			log.Error("serving the stored snapshot's feeds failed; waiting for the next sync", "err", err)
 		}
 	} else if !errors.Is(err, bridge.ErrNotFound) {
-		return fmt.Errorf("read catalog snapshot: %w", err)
+		log.Error("rendering the stored snapshot's feeds failed; waiting for the next sync", "err", err)
 	}
 
 	handler := httpapi.New(httpapi.Config{
