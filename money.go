@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
@@ -23,7 +24,10 @@ var ErrCurrency = errors.New("unknown currency")
 // CurrencyExponent returns the number of minor-unit digits of an ISO 4217
 // currency: 2 for USD, 0 for JPY, 3 for KWD.
 func CurrencyExponent(code string) (int, error) {
-	if len(code) != 3 || strings.ToUpper(code) != code {
+	if v, ok := exponents.Load(code); ok {
+		return v.(int), nil
+	}
+	if !isCurrencyCode(code) {
 		return 0, fmt.Errorf("%w: %q (want three upper-case letters)", ErrCurrency, code)
 	}
 	unit, err := currency.ParseISO(code)
@@ -31,8 +35,13 @@ func CurrencyExponent(code string) (int, error) {
 		return 0, fmt.Errorf("%w: %q", ErrCurrency, code)
 	}
 	scale, _ := currency.Standard.Rounding(unit)
+	exponents.Store(code, scale)
 	return scale, nil
 }
+
+// exponents caches CurrencyExponent for valid codes (a few hundred at most):
+// x/text parses the code on every call, and feeds format a million prices.
+var exponents sync.Map // code → int
 
 // ParseMoney parses a store decimal such as "49.99", "49.9", "1500" or
 // "49.99 USD" exactly into minor units of currency. A currency code inside s

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/htmltext"
 )
 
 // acpWriter writes the ACP 2026-04-17 feed (schema.feed.json): one Product
@@ -165,7 +166,7 @@ func (w *acpWriter) appendDescription(b []byte, d bridge.Description) []byte {
 	b = append(b, `,"description":{`...)
 	plain := d.Plain
 	if plain == "" {
-		w.scratch = appendHTMLText(w.scratch[:0], d.HTML)
+		w.scratch = htmltext.AppendText(w.scratch[:0], d.HTML)
 		plain = bstr(w.scratch)
 	}
 	if plain != "" {

@@ -99,37 +99,6 @@ func TestTSVField(t *testing.T) {
 	}
 }
 
-func TestHTMLText(t *testing.T) {
-	for in, want := range map[string]string{
-		"<p>Soft <b>cotton</b> tee.</p>":                       "Soft cotton tee.",
-		"<ul><li>one</li><li>two</li></ul>":                    "one two",
-		"a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; &#x41;": `a & b <c> "d" 'e' A`,
-		"x&nbsp;y &unknown; & z":                               "x y &unknown; & z",
-		"<script>alert(1)</script>shown<style>p{}</style>":     "shown",
-		"<SCRIPT type=x>a</Script >b":                          "b",
-		"1 < 2 and <3":                                         "1 < 2 and <3",
-		"<!-- hidden -->seen":                                  "seen",
-		"  lots \n\n of\t space  ":                             "lots of space",
-		"<br/>broken <p":                                       "broken",
-		"<p>déjà vu</p>":                                       "déjà vu",
-	} {
-		if got := string(appendHTMLText(nil, in)); got != want {
-			t.Errorf("appendHTMLText(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestContainsHTML(t *testing.T) {
-	for in, want := range map[string]bool{
-		"<p>x</p>": true, "a <br/> b": true, "</div>": true, "<!-- c -->": true,
-		"a < b": false, "<3": false, "x <y": false, "plain": false, "a<": false,
-	} {
-		if got := containsHTML(in); got != want {
-			t.Errorf("containsHTML(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
 func TestTruncateRunes(t *testing.T) {
 	if got := truncateRunes("héllo", 2); got != "hé" {
 		t.Errorf("got %q", got)

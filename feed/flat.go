@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/htmltext"
 )
 
 // maxAdditionalImages caps additional image URLs per row (Google's limit for
@@ -47,7 +48,7 @@ func (r *flatRow) plain(d bridge.Description) string {
 	if d.HTML == "" {
 		return ""
 	}
-	r.scratch = appendHTMLText(r.scratch[:0], d.HTML)
+	r.scratch = htmltext.AppendText(r.scratch[:0], d.HTML)
 	return truncateRunes(string(r.scratch), maxDescription)
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/htmltext"
 )
 
 // Field names used in issues. They are the canonical names of the product
@@ -258,7 +259,7 @@ func (v *validator) description(variant string, d bridge.Description) {
 		v.add(bridge.SeverityError, variant, FieldDescription, "description is missing"+placeholderNote(d.Plain))
 		return
 	}
-	if containsHTML(d.Plain) {
+	if htmltext.ContainsHTML(d.Plain) {
 		v.add(bridge.SeverityError, variant, FieldDescription, "plain-text description contains HTML tags; feeds accept plain text only (put HTML in the HTML description)")
 	}
 	if n, over := runesOver(d.Plain, maxDescription); over {
@@ -288,7 +289,7 @@ func (v *validator) price(id string, vr *bridge.Variant) {
 	case pr.Currency == "":
 		v.add(bridge.SeverityError, id, FieldPrice, "price has no currency")
 		return
-	case !lookupCurrency(pr.Currency).ok:
+	case !validCurrency(pr.Currency):
 		v.errorf(id, FieldPrice, "price currency %q is not an ISO 4217 code", clip(pr.Currency))
 		return
 	case pr.Amount <= 0:
@@ -389,7 +390,7 @@ func checkMerchant(m bridge.Merchant) []bridge.Issue {
 	switch {
 	case m.Currency == "":
 		v.add(bridge.SeverityError, "", FieldCurrency, "the store currency is not set in the settings")
-	case !lookupCurrency(m.Currency).ok:
+	case !validCurrency(m.Currency):
 		v.errorf("", FieldCurrency, "the store currency %q in the settings is not an ISO 4217 code", clip(m.Currency))
 	}
 	if !isCountryCode(m.Country) {

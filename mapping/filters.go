@@ -2,13 +2,13 @@ package mapping
 
 import (
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/htmltext"
 )
 
 // A filter transforms a value. args are the filter's own arguments (already
@@ -32,7 +32,7 @@ func init() {
 	for _, f := range []filter{
 		{name: "money", maxArgs: 1, intArg: -1, fn: moneyFilter,
 			doc: "decimal in the currency's minor-unit scale: 49.9 → 49.90 (JPY: 1500); optional currency code argument"},
-		{name: "strip_html", intArg: -1, fn: func(_ *Env, in any, _ []any) (any, error) { return StripHTML(toString(in)), nil },
+		{name: "strip_html", intArg: -1, fn: func(_ *Env, in any, _ []any) (any, error) { return htmltext.Text(toString(in)), nil },
 			doc: "HTML to plain text: tags removed, entities decoded, whitespace collapsed"},
 		{name: "truncate", minArgs: 1, maxArgs: 1, intArg: 0, fn: truncateFilter,
 			doc: "cut to at most N characters (runes), ending in … when cut, preferring a word boundary"},
@@ -230,68 +230,4 @@ func ParseAvailability(s string) (bridge.Availability, error) {
 		return bridge.Unknown, nil
 	}
 	return "", fmt.Errorf("availability %q is not a known stock state (in_stock, out_of_stock, backorder, preorder, limited_stock, discontinued)", s)
-}
-
-// StripHTML turns an HTML fragment into plain text: tags dropped (script and
-// style with their content), block ends become spaces, entities decoded,
-// whitespace collapsed. Hand-written because it runs on every description of
-// million-item catalogs; malformed HTML degrades to text, never an error.
-func StripHTML(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return collapseSpace(s)
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	skipUntil := ""
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '<' {
-			j := strings.IndexByte(s[i:], '<')
-			if j < 0 {
-				j = len(s) - i
-			}
-			if skipUntil == "" {
-				b.WriteString(s[i : i+j])
-			}
-			i += j
-			continue
-		}
-		end := strings.IndexByte(s[i:], '>')
-		if end < 0 {
-			// A lone "<" is text, as browsers treat it.
-			if skipUntil == "" {
-				b.WriteString(s[i:])
-			}
-			break
-		}
-		tag := strings.ToLower(strings.TrimSpace(s[i+1 : i+end]))
-		i += end + 1
-		name := strings.TrimLeft(tag, "/")
-		if k := strings.IndexAny(name, " \t\n/"); k >= 0 {
-			name = name[:k]
-		}
-		if skipUntil != "" {
-			if tag == "/"+skipUntil {
-				skipUntil = ""
-			}
-			continue
-		}
-		if (name == "script" || name == "style") && !strings.HasPrefix(tag, "/") {
-			skipUntil = name
-			continue
-		}
-		if !inlineTags[name] {
-			b.WriteByte(' ')
-		}
-	}
-	return collapseSpace(html.UnescapeString(b.String()))
-}
-
-// inlineTags join their text to the surrounding words; every other tag
-// separates words.
-var inlineTags = map[string]bool{"a": true, "b": true, "i": true, "em": true, "strong": true, "span": true,
-	"u": true, "small": true, "sup": true, "sub": true, "mark": true, "code": true, "abbr": true}
-
-func collapseSpace(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -37,18 +37,3 @@ func FuzzMapping(f *testing.F) {
 		}
 	})
 }
-
-func FuzzStripHTML(f *testing.F) {
-	for _, s := range []string{"<p>a</p>", "a < b", "<script>x</script>y", "&amp;&lt;", "<a href='x>'>t</a>", "<<>>", "<style"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := StripHTML(s)
-		if len(out) > len(s)+len(s)/2+8 {
-			t.Fatalf("output grew unreasonably: %d → %d", len(s), len(out))
-		}
-		if Truncate(out, 10) != "" && len([]rune(Truncate(out, 10))) > 10 {
-			t.Fatalf("truncate exceeded its limit")
-		}
-	})
-}
