@@ -231,7 +231,7 @@ func compileNode(n *yaml.Node, merchant MerchantFields) (expr, error) {
 		return compileExpr(n.Value, merchant)
 	case yaml.MappingNode:
 		if len(n.Content) != 2 {
-			return nil, fmt.Errorf("want exactly one of const: or template:")
+			return nil, fmt.Errorf("want exactly one key: const, template or value")
 		}
 		k, v := n.Content[0], n.Content[1]
 		if v.Kind != yaml.ScalarNode {

@@ -326,3 +326,30 @@ func nonEmptyLines(b []byte) []string {
 	}
 	return out
 }
+
+// TestBinaryExitCodes runs the built binary, as scripts and CI use it: exit
+// codes and where the output goes matter there.
+func TestBinaryExitCodes(t *testing.T) {
+	good := writeConfig(t)
+	bad := writeConfig(t, func(s string) string { return strings.Replace(s, "mode: development", "mode: develop", 1) })
+	tests := []struct {
+		args       []string
+		code       int
+		stdout     string
+		stderrPart string
+	}{
+		{[]string{"version"}, 0, "bridge ", ""},
+		{[]string{"check", "--config", good}, 0, "config OK", ""},
+		{[]string{"check", "--config", bad}, 1, "", `mode: "develop" is not one of development, production`},
+		{[]string{"check", "--config", filepath.Join(t.TempDir(), "missing.yaml")}, 1, "", "read config"},
+		{[]string{"feed", "validate", "--config", good}, 0, "summary", ""},
+		{[]string{"nope"}, 2, "", "unknown command"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := runBridge(t, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderrPart) {
+			t.Errorf("bridge %v: exit %d, stdout %q, stderr %q; want exit %d, stdout ~%q, stderr ~%q",
+				tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderrPart)
+		}
+	}
+}

@@ -145,10 +145,7 @@ func ContainsHTML(s string) bool {
 		}
 		c := s[i+1]
 		if c == '/' || c == '!' || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			if strings.IndexByte(s[i+2:], '>') >= 0 {
-				return true
-			}
-			return false
+			return strings.IndexByte(s[i+2:], '>') >= 0
 		}
 		s = s[i+1:]
 	}
