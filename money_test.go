@@ -16,6 +16,9 @@ func TestParseMoney(t *testing.T) {
 		{"1500", "JPY", 1500, false},
 		{"1500.5", "JPY", 0, true},
 		{"1.250", "KWD", 1250, false},
+		{"150000", "IDR", 15000000, false},
+		{"12500.50", "COP", 1250050, false},
+		{"1.5", "IQD", 1500, false},
 		{"0.1", "USD", 10, false},
 		{"-5.00", "USD", -500, false},
 		{"49.995", "USD", 0, true},
@@ -60,10 +63,18 @@ func TestMoneyString(t *testing.T) {
 }
 
 func TestCurrencyExponent(t *testing.T) {
-	for code, want := range map[string]int{"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3, "BHD": 3, "KRW": 0} {
+	// IDR, COP, RSD and IQD are where CLDR's display rounding differs from
+	// ISO 4217; MRU is a recent code.
+	for code, want := range map[string]int{"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3, "BHD": 3, "KRW": 0,
+		"IDR": 2, "COP": 2, "RSD": 2, "IQD": 3, "MRU": 2, "CLF": 4, "HUF": 2, "TWD": 2} {
 		got, err := CurrencyExponent(code)
 		if err != nil || got != want {
 			t.Errorf("CurrencyExponent(%s) = %d, %v; want %d", code, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "usd", "US", "USDX", "XAU", "ABC"} {
+		if _, err := CurrencyExponent(bad); err == nil {
+			t.Errorf("CurrencyExponent(%q) must fail", bad)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -324,5 +326,97 @@ func TestIDSet(t *testing.T) {
 	}
 	if s.n != 100000 || len(s.slots) < 100000*4/3 {
 		t.Errorf("n %d, slots %d", s.n, len(s.slots))
+	}
+}
+
+func TestPipelineEmptyProductIDIsSkippedNotFatal(t *testing.T) {
+	blank := rec("", "x1")
+	blank.Key, blank.Line = "row-without-group", 9
+	db := openDB(t)
+	s := &Syncer{Pipeline: newPipeline(t, &fakeSource{recs: []bridge.Record{rec("a", "a1"), blank, rec("b", "b1")}}), Store: db}
+	info, err := s.Sync(context.Background())
+	if err != nil {
+		t.Fatalf("one record without id must not fail the sync: %v", err)
+	}
+	if info.Products != 2 || info.ProblemCount != 1 || info.Problems[0].Line != 9 || !strings.Contains(info.Problems[0].Message, "product id is empty") {
+		t.Fatalf("info %+v", info)
+	}
+}
+
+// slowSink lets the source finish, then the caller cancels while the sink
+// still drains: the run must not report success for a partial catalog.
+func TestPipelineCanceledAfterSourceFinished(t *testing.T) {
+	for range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		_, err := newPipeline(t, &fakeSource{recs: records(2000)}).Run(ctx, func(bridge.CatalogEntry) error {
+			n++
+			if n == 100 {
+				cancel()
+				time.Sleep(time.Millisecond) // let the reader finish too
+			}
+			return nil
+		})
+		cancel()
+		if n < 2000 && err == nil {
+			t.Fatalf("run delivered %d of 2000 entries and reported success", n)
+		}
+	}
+}
+
+// panicSource yields a record whose value makes a template call panic-prone
+// code; the pipeline must turn any panic into an issue.
+func TestPipelineRecoversFromPanics(t *testing.T) {
+	p := newPipeline(t, &fakeSource{recs: []bridge.Record{rec("a", "a1")}})
+	p.Mapping = nil // Apply on a nil mapping panics: a stand-in for a bug
+	var got []bridge.CatalogEntry
+	if _, err := p.Run(context.Background(), func(e bridge.CatalogEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[0].Excluded() || !strings.Contains(got[0].Issues[0].Message, "internal error") {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestSyncerValidatesAsOfItsOwnStart(t *testing.T) {
+	var n yaml.Node
+	src := strings.Replace(testMapping, "availability: variant.qty | availability", "availability: variant.avail\n  availability_date: variant.date", 1)
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Compile(mapping.MerchantFields{Name: merchant.Name, Currency: "USD"}, mapping.Source{File: "test", Node: &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := func(group, date string) bridge.Record {
+		r := rec(group, group+"-1")
+		r.Variants[0]["avail"], r.Variants[0]["date"] = "preorder", date
+		return r
+	}
+	// The pipeline's own GeneratedAt is zero: the Syncer must set the clock,
+	// or 2029-06-01 would count as "in the future".
+	p := &Pipeline{Source: &fakeSource{recs: []bridge.Record{pre("past", "2029-06-01"), pre("future", "2031-01-01")}},
+		Mapping: m, Settings: feed.Settings{Merchant: merchant}}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	dir := t.TempDir()
+	db := openDB(t)
+	s := &Syncer{Pipeline: p, Store: db, Now: func() time.Time { return now },
+		Feeds: &Feeds{Dir: dir, Formats: []feed.Format{feed.FormatACP}, Settings: p.Settings}}
+	info, err := s.Sync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Excluded != 1 {
+		t.Errorf("the preorder dated before the sync must be excluded, the other kept: %+v", info)
+	}
+	if e, err := db.CatalogEntry(context.Background(), "future"); err != nil || e.Excluded() {
+		t.Errorf("future preorder: %+v %v", e.Issues, err)
+	}
+	meta, err := os.ReadFile(filepath.Join(dir, "acp", "metadata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(meta), `"updated_at":"2030-01-02T03:04:05Z"`) {
+		t.Errorf("metadata not stamped with the sync time: %s", meta)
 	}
 }

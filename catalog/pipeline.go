@@ -140,6 +140,11 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 		}
 		for i := range entries {
 			e := &entries[i]
+			if e.Product.ID == "" {
+				skip(bridge.Problem{Line: e.SourceLine, Key: e.SourceKey,
+					Message: "the mapped product id is empty (mapping product.id); the product is left out"})
+				continue
+			}
 			if !dedupe(e, seed, &products, &variants) {
 				skip(bridge.Problem{Line: e.SourceLine, Key: e.SourceKey,
 					Message: fmt.Sprintf("product id %q is already used by an earlier product; this one is left out (ids must be unique)", e.Product.ID)})
@@ -166,12 +171,25 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 		return res, sinkErr
 	case err != nil:
 		return res, fmt.Errorf("read catalog: %w", err)
+	case ctx.Err() != nil:
+		// Canceled after the source finished: entries were dropped while
+		// draining, so the run is incomplete even though nothing failed.
+		return res, context.Cause(ctx)
 	}
 	return res, nil
 }
 
-// entry maps and validates one record.
-func (p *Pipeline) entry(r bridge.Record) bridge.CatalogEntry {
+// entry maps and validates one record. A panic there (a bug, or a template
+// function misbehaving on odd data) becomes an error on that product instead
+// of taking the server down.
+func (p *Pipeline) entry(r bridge.Record) (e bridge.CatalogEntry) {
+	defer func() {
+		if v := recover(); v != nil {
+			e = bridge.CatalogEntry{Product: bridge.Product{ID: r.Key}, SourceKey: r.Key, SourceLine: r.Line,
+				Issues: []bridge.Issue{{Severity: bridge.SeverityError, Field: "record",
+					Message: fmt.Sprintf("internal error mapping this record (please report it): %v", v)}}}
+		}
+	}()
 	prod, issues := p.Mapping.Apply(r)
 	issues = append(issues, feed.Validate(&prod, p.Settings)...)
 	return bridge.CatalogEntry{Product: prod, Issues: issues, SourceKey: r.Key, SourceLine: r.Line}

@@ -75,7 +75,7 @@ func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
 		return bridge.CatalogInfo{}, ErrSyncRunning
 	}
 	defer s.mu.Unlock()
-	start := s.now()
+	start, began := s.now(), time.Now() // began times the run whatever the clock says
 	s.setStatus(func(st *Status) { st.Running, st.LastAttempt = true, start })
 
 	info, err := s.sync(ctx, start)
@@ -93,11 +93,11 @@ func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
 	})
 	log := s.logger().With("component", "catalog")
 	if err != nil {
-		log.Error("catalog sync failed; keeping the last good snapshot", "err", err, "duration", time.Since(start).Round(time.Millisecond))
+		log.Error("catalog sync failed; keeping the last good snapshot", "err", err, "duration", time.Since(began).Round(time.Millisecond))
 		return bridge.CatalogInfo{}, err
 	}
 	log.Info("catalog synced", "products", info.Products, "variants", info.Variants, "excluded", info.Excluded,
-		"skipped_rows", info.ProblemCount, "duration", time.Since(start).Round(time.Millisecond))
+		"skipped_rows", info.ProblemCount, "duration", time.Since(began).Round(time.Millisecond))
 	if s.OnSnapshot != nil {
 		if err := s.OnSnapshot(ctx, info); err != nil {
 			log.Error("after-sync step failed", "err", err)
@@ -119,12 +119,16 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 			_ = w.Rollback()
 		}
 	}()
+	// Every run validates as of its own start ("is this preorder date in the
+	// future?") and stamps that time into the feeds.
+	p := *s.Pipeline
+	p.Settings.GeneratedAt = start.UTC()
 	var info bridge.CatalogInfo
 	// write runs the pipeline into the snapshot, passing each entry on to
 	// the feed writers, and commits: feed files are renamed into place only
 	// after the commit, so they never show a catalog storage does not have.
 	write := func(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
-		res, err := s.Pipeline.Run(ctx, func(e bridge.CatalogEntry) error {
+		res, err := p.Run(ctx, func(e bridge.CatalogEntry) error {
 			if err := w.Put(ctx, e); err != nil {
 				return err
 			}
@@ -152,7 +156,7 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 		err = write(ctx, func(bridge.CatalogEntry) error { return nil })
 		return info, err
 	}
-	err = s.Feeds.build(ctx, info.SyncedAt, func() string { return info.Version }, write)
+	err = s.Feeds.build(ctx, start.UTC(), func() string { return info.Version }, write)
 	if err != nil && committed {
 		// The snapshot is in; only the files failed. The next start (or
 		// RenderStored) renders them from storage.

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/acp-bridge/bridge"
@@ -135,6 +136,12 @@ func (s Secret) String() string {
 
 // GoString masks the secret for %#v.
 func (s Secret) GoString() string { return s.String() }
+
+// LogValue masks the secret in slog output, whatever the handler.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText masks the secret in JSON, YAML and text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Value returns the secret itself, for the one place that needs it.
 func (s Secret) Value() string { return string(s) }

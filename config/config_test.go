@@ -1,8 +1,10 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,10 @@ acp:
 			[]string{"x.yaml:16: payments.stripe.secret_key: secrets must come from the environment in production"}},
 		{"production needs api keys", strings.Split(prodBase, "acp:")[0], goodEnv,
 			[]string{"acp.api_keys: at least one key is required in production"}},
+		{"production refuses a secret from a default in the file", strings.Replace(prodBase, "${STRIPE_KEY}", "${STRIPE_KEY_UNSET:-sk_live_literal}", 1), goodEnv,
+			[]string{"x.yaml:16: payments.stripe.secret_key: secrets must come from the environment in production"}},
+		{"second document", minimal + "---\nmode: production\n", nil,
+			[]string{"x.yaml:10: a second YAML document"}},
 		{"production refuses http store url", strings.Replace(prodBase, "path: catalog.csv", "path: http://shop.example/c.csv", 1), goodEnv,
 			[]string{"store.csv.path: plain http is refused in production"}},
 		{"not yet available adapter", strings.Replace(minimal, "store:\n", "store:\n  adapter: shopify\n", 1), nil,
@@ -148,12 +154,13 @@ func TestExpand(t *testing.T) {
 	}{
 		{"${A}", "alpha", true, false},
 		{"x-${A}-y", "x-alpha-y", true, false},
-		{"${B:-beta}", "beta", true, false},
-		{"${EMPTY:-dflt}", "dflt", true, false},
+		{"${B:-beta}", "beta", false, false},
+		{"${EMPTY:-dflt}", "dflt", false, false},
+		{"${B:-beta}${A}", "betaalpha", true, false},
 		{"${EMPTY}", "", true, false},
 		{"$$A", "$A", false, false},
 		{"price $5", "price $5", false, false},
-		{"${B}", "", true, true},
+		{"${B}", "", false, true},
 		{"${A", "", false, true},
 	}
 	for _, tt := range tests {
@@ -176,5 +183,33 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	if c.ACP.APIKeys[0].Key.Value() != "super-secret-value-0123456789" {
 		t.Error("Value() must return the secret")
+	}
+}
+
+func TestEnvInTypedFields(t *testing.T) {
+	src := minimal + "server:\n  max_body_bytes: ${MAXB:-4096}\n  shutdown_timeout: ${GRACE}\nfeed:\n  refresh: ${REFRESH:-2m}\n"
+	c, err := Parse("x.yaml", []byte(src), env(map[string]string{"GRACE": "3s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxBodyBytes != 4096 || c.Server.ShutdownTimeout != 3*time.Second || c.Feed.Refresh != 2*time.Minute {
+		t.Errorf("typed values from env: %d %s %s", c.Server.MaxBodyBytes, c.Server.ShutdownTimeout, c.Feed.Refresh)
+	}
+	// A quoted value stays a string, as the admin wrote it.
+	if _, err := Parse("x.yaml", []byte(minimal+"server:\n  max_body_bytes: \"${MAXB:-4096}\"\n"), env(nil)); err == nil {
+		t.Error("a quoted number must stay a string and fail to decode into an int")
+	}
+}
+
+func TestSecretMaskedEverywhere(t *testing.T) {
+	s := Secret("sk_live_abcdef")
+	var buf strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	logger.Info("x", "key", s, "cfg", Stripe{SecretKey: s})
+	b, _ := json.Marshal(Stripe{SecretKey: s, WebhookSecret: s})
+	for _, out := range []string{buf.String(), string(b)} {
+		if strings.Contains(out, "abcdef") {
+			t.Errorf("secret leaked: %s", out)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,8 +37,14 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		add(yamlErrorLine(err), "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, &Error{problems}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		add(extra.Line, "", "a second YAML document (after ---) is not allowed: the config is one document")
 		return nil, &Error{problems}
 	}
 	if len(doc.Content) > 0 {
@@ -56,6 +64,11 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 				return
 			}
 			n.Value = v
+			if n.Style == 0 {
+				// Let YAML type the expanded value afresh, so that
+				// max_body_bytes: ${MAX:-4096} is a number.
+				n.Tag = ""
+			}
 			if used {
 				c.fromEnv[path] = true
 			}
@@ -97,8 +110,10 @@ func expand(s string, lookup func(string) (string, bool)) (string, bool, error) 
 		}
 		sub := envRef.FindStringSubmatch(m)
 		name, hasDefault, def := sub[1], sub[2] != "", sub[3]
-		used = true
 		if v, ok := lookup(name); ok && (v != "" || !hasDefault) {
+			// Only a value that really came from the environment counts:
+			// a default written in the file is as visible as a literal.
+			used = true
 			return v
 		}
 		if hasDefault {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/acp-bridge/bridge"
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
@@ -198,8 +199,17 @@ func formatNames() string {
 	return s
 }
 
-func (a *app) pipeline() *catalog.Pipeline {
-	return &catalog.Pipeline{Source: a.source, Mapping: a.mapping, Settings: a.settings}
+// settingsAt returns the feed settings as of t: "now" for the rules about
+// future dates, and the time stamped into feeds.
+func (a *app) settingsAt(t time.Time) feed.Settings {
+	s := a.settings
+	s.GeneratedAt = t.UTC()
+	return s
+}
+
+// pipeline validates as of t; the Syncer sets its own time on every run.
+func (a *app) pipeline(t time.Time) *catalog.Pipeline {
+	return &catalog.Pipeline{Source: a.source, Mapping: a.mapping, Settings: a.settingsAt(t)}
 }
 
 // openApp parses a command's flags, loads the config and assembles the app:

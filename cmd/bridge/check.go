@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/feed"
@@ -45,7 +46,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	p, issues := a.mapping.Apply(first)
-	issues = append(issues, feed.Validate(&p, a.settings)...)
+	issues = append(issues, feed.Validate(&p, a.settingsAt(time.Now()))...)
 	fmt.Fprintf(stdout, "first product %q mapped: %d variant(s), %d issue(s)\n", p.ID, len(p.Variants), len(issues))
 	for _, is := range issues {
 		fmt.Fprintf(stdout, "  %s\n", formatIssue(is))

@@ -48,14 +48,13 @@ func cmdFeedBuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	bar := newProgress(stderr, *quiet)
 	var variants atomic.Int64
-	s := a.settings
-	s.GeneratedAt = time.Now().UTC()
 	start := time.Now()
+	s := a.settingsAt(start)
 	var res feed.BuildResult
 	var runErr error
 	var pres = struct{ skipped, excluded int }{}
 	res, err = feed.Build(ctx, *out, fmts, s, func(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
-		r, err := a.pipeline().Run(ctx, func(e bridge.CatalogEntry) error {
+		r, err := a.pipeline(start).Run(ctx, func(e bridge.CatalogEntry) error {
 			_ = bar.Add(len(e.Product.Variants))
 			variants.Add(int64(len(e.Product.Variants)))
 			return fn(e)
@@ -114,10 +113,7 @@ func cmdFeedValidate(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	defer a.close()
 	var rep feed.Report
-	s := a.settings
-	s.GeneratedAt = time.Now().UTC()
-	p := a.pipeline()
-	p.Settings = s
+	p := a.pipeline(time.Now())
 	res, err := p.Run(ctx, func(e bridge.CatalogEntry) error { rep.Add(e); return nil })
 	if err != nil {
 		return fmt.Errorf("feed validate: %w", err)

@@ -46,9 +46,7 @@ func cmdMappingPreview(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "no store record, product or variant with id %q\n", *id)
 		return exitError{1}
 	}
-	s := a.settings
-	s.GeneratedAt = time.Now().UTC()
-	issues = append(issues, feed.Validate(&prod, s)...)
+	issues = append(issues, feed.Validate(&prod, a.settingsAt(time.Now()))...)
 
 	left, right := indentJSON(storeView(rec)), indentJSON(prod)
 	where := ""

@@ -46,7 +46,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return feeds.Refresh()
 	}
 	target := &catalog.Feeds{Dir: cfg.Feed.Dir, Formats: a.formats, Settings: a.settings}
-	syncer := &catalog.Syncer{Pipeline: a.pipeline(), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
 	}, func() float64 {

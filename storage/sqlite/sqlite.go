@@ -58,9 +58,11 @@ var pragmas = []struct{ name, value string }{
 	{"busy_timeout", "5000"},
 	// Readers do not block the writer nor the writer them.
 	{"journal_mode", "WAL"},
-	// In WAL mode NORMAL loses at most the last transactions on power loss,
-	// never consistency, and saves an fsync per commit.
-	{"synchronous", "NORMAL"},
+	// FULL: a committed reservation (and later a session, an order, an
+	// outbox job) survives power loss. NORMAL would save an fsync per commit
+	// but could lose a hold whose order line the CSV store had already
+	// fsynced, and the last unit would sell twice.
+	{"synchronous", "FULL"},
 	// Releasing an order cascades to its reservation lines.
 	{"foreign_keys", "1"},
 	// A catalog commit passes the whole snapshot through the WAL; without a
@@ -81,12 +83,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	sqldb, err := sql.Open("sqlite", full)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsnPath(dsn), err)
 	}
 	d := &DB{db: sqldb, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}}
 	if err := d.init(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsnPath(dsn), err)
 	}
 	return d, nil
 }
@@ -209,4 +211,13 @@ func (d *DB) Close() error {
 		}
 	})
 	return d.closeErr
+}
+
+// dsnPath is the DSN without its query, for error messages: parameters may
+// one day carry credentials, and the path is what an admin needs to see.
+func dsnPath(dsn string) string {
+	if i := strings.IndexByte(dsn, '?'); i >= 0 {
+		return dsn[:i]
+	}
+	return dsn
 }

@@ -84,8 +84,8 @@ func TestWAL(t *testing.T) {
 		if err := conn.QueryRowContext(ctx, `PRAGMA journal_size_limit`).Scan(&limit); err != nil {
 			t.Fatal(err)
 		}
-		if mode != "wal" || busy != 5000 || fk != 1 || sync != 1 || limit != 64<<20 {
-			t.Errorf("journal_mode=%s busy_timeout=%d foreign_keys=%d synchronous=%d journal_size_limit=%d; want wal 5000 1 1(NORMAL) %d",
+		if mode != "wal" || busy != 5000 || fk != 1 || sync != 2 || limit != 64<<20 {
+			t.Errorf("journal_mode=%s busy_timeout=%d foreign_keys=%d synchronous=%d journal_size_limit=%d; want wal 5000 1 2(FULL) %d",
 				mode, busy, fk, sync, limit, 64<<20)
 		}
 	}
