@@ -3,12 +3,14 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -33,16 +35,31 @@ var feedRoutes = []feedRoute{
 // (content hashes, so an unchanged feed keeps its ETag across restarts) and
 // Last-Modified; http.ServeContent answers If-None-Match, If-Modified-Since
 // and Range from them.
+//
+// Refresh opens every file and keeps the handles: requests are served from
+// the handle whose content was hashed, never from the path. A render renames
+// new files over the old ones at any moment; serving by path could send new
+// bytes under the old ETag (a 304 for changed content, or a resumed download
+// spliced from two files). Old handles close when their last request ends.
 type FeedFiles struct {
 	dir    string
 	maxAge time.Duration
 
-	mu    sync.RWMutex
-	files map[string]feedFile // by file name
+	mu  sync.RWMutex
+	gen *generation
+}
+
+// generation is one Refresh's set of open files.
+type generation struct {
+	files   map[string]*feedFile // by file name
+	refs    atomic.Int64
+	retired atomic.Bool
+	once    sync.Once
 }
 
 type feedFile struct {
-	path    string
+	f       *os.File
+	size    int64
 	etag    string
 	modTime time.Time
 }
@@ -52,49 +69,81 @@ func NewFeedFiles(dir string, maxAge time.Duration) *FeedFiles {
 	return &FeedFiles{dir: dir, maxAge: maxAge}
 }
 
-// Refresh re-reads the folder after a render; call it once files are in
-// place. Files the render did not produce stop being served.
+// Refresh opens the folder's feed files after a render; call it once files
+// are in place. Files the render did not produce stop being served.
 func (f *FeedFiles) Refresh() error {
-	files := map[string]feedFile{}
+	g := &generation{files: map[string]*feedFile{}}
 	for _, rt := range feedRoutes {
-		p := filepath.Join(f.dir, filepath.FromSlash(rt.file))
-		st, err := os.Stat(p)
-		if os.IsNotExist(err) {
+		ff, err := openFeedFile(filepath.Join(f.dir, filepath.FromSlash(rt.file)))
+		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
+			g.close()
 			return fmt.Errorf("feed file %s: %w", rt.file, err)
 		}
-		sum, err := hashFile(p)
-		if err != nil {
-			return err
-		}
-		files[rt.file] = feedFile{path: p, etag: `"` + sum + `"`, modTime: st.ModTime()}
+		g.files[rt.file] = ff
 	}
 	f.mu.Lock()
-	f.files = files
+	old := f.gen
+	f.gen = g
 	f.mu.Unlock()
+	if old != nil {
+		old.retired.Store(true)
+		if old.refs.Load() == 0 {
+			old.close()
+		}
+	}
 	return nil
+}
+
+func openFeedFile(p string) (*feedFile, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(fh, 0, st.Size())); err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("hash: %w", err)
+	}
+	return &feedFile{f: fh, size: st.Size(), etag: `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`, modTime: st.ModTime()}, nil
+}
+
+func (g *generation) close() {
+	g.once.Do(func() {
+		for _, ff := range g.files {
+			ff.f.Close()
+		}
+	})
+}
+
+// acquire returns the current generation, held until release.
+func (f *FeedFiles) acquire() *generation {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.gen != nil {
+		f.gen.refs.Add(1)
+	}
+	return f.gen
+}
+
+func (f *FeedFiles) release(g *generation) {
+	if g.refs.Add(-1) == 0 && g.retired.Load() {
+		g.close()
+	}
 }
 
 // Ready reports whether any feed has been rendered.
 func (f *FeedFiles) Ready() bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.files) > 0
-}
-
-func hashFile(p string) (string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", fmt.Errorf("open feed file: %w", err)
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+	return f.gen != nil && len(f.gen.files) > 0
 }
 
 func (f *FeedFiles) routes(r *mux.Router) {
@@ -105,27 +154,23 @@ func (f *FeedFiles) routes(r *mux.Router) {
 
 func (f *FeedFiles) handler(rt feedRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.RLock()
-		ff, ok := f.files[rt.file]
-		f.mu.RUnlock()
-		if !ok {
+		g := f.acquire()
+		if g != nil {
+			defer f.release(g)
+		}
+		var ff *feedFile
+		if g != nil {
+			ff = g.files[rt.file]
+		}
+		if ff == nil {
 			w.Header().Set("Retry-After", "30")
 			WriteError(w, http.StatusServiceUnavailable, "service_unavailable", "feed_not_ready", "the feed is not built yet: the first catalog sync is still running or has failed (see /readyz)")
 			return
 		}
-		// The file may be replaced by a new render between Refresh and Open;
-		// the rename is atomic, so we serve either the old or the new file
-		// whole — with a fresh ETag on the next Refresh.
-		fh, err := os.Open(ff.path)
-		if err != nil {
-			WriteError(w, http.StatusServiceUnavailable, "service_unavailable", "feed_not_ready", "the feed is being rebuilt; retry shortly")
-			return
-		}
-		defer fh.Close()
 		h := w.Header()
 		h.Set("Content-Type", rt.contentType)
 		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(f.maxAge.Seconds())))
 		h.Set("ETag", ff.etag)
-		http.ServeContent(w, r, "", ff.modTime, fh)
+		http.ServeContent(w, r, "", ff.modTime, io.NewSectionReader(ff.f, 0, ff.size))
 	})
 }

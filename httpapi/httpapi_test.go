@@ -102,7 +102,7 @@ func TestMiddleware(t *testing.T) {
 		}
 		_, _ = w.Write(b)
 	})
-	chain := requestID(recoverer(quietLogger(&logs))(bodyLimit(2048)(accessLog(quietLogger(&logs))(r))))
+	chain := chain(quietLogger(&logs), 2048, r)
 
 	rec := do(t, chain, http.MethodGet, "/panic", nil, map[string]string{"X-Request-Id": "abc-123"})
 	var eb ErrorBody
@@ -114,6 +114,9 @@ func TestMiddleware(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"request_id":"abc-123"`) || !strings.Contains(logs.String(), "panic serving request") {
 		t.Errorf("panic not logged with request id: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"path":"/panic","status":500`) {
+		t.Errorf("the panicking request has no access-log line with its 500: %s", logs.String())
 	}
 
 	rec = do(t, chain, http.MethodPost, "/echo", strings.NewReader(strings.Repeat("x", 4096)), nil)
@@ -193,5 +196,48 @@ func TestFeedFiles(t *testing.T) {
 	rec = do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, map[string]string{"If-None-Match": etag})
 	if rec.Code != 200 || rec.Header().Get("ETag") == etag {
 		t.Errorf("changed feed: %d etag %s (old %s)", rec.Code, rec.Header().Get("ETag"), etag)
+	}
+}
+
+// TestFeedFilesServeWhatWasHashed: after a render renames a new file into
+// place but before Refresh, requests still get the old bytes under the old
+// ETag, never new bytes under an old ETag.
+func TestFeedFilesServeWhatWasHashed(t *testing.T) {
+	dir := t.TempDir()
+	ff := NewFeedFiles(dir, time.Minute)
+	h := New(Config{Logger: quietLogger(&bytes.Buffer{}), Feeds: ff})
+	path := filepath.Join(dir, "feed.json")
+	if err := os.WriteFile(path, []byte(`{"v":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ff.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	first := do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, nil)
+	// A render replaces the file the way feed.Build does: write, rename.
+	tmp := filepath.Join(dir, ".feed.json.tmp")
+	if err := os.WriteFile(tmp, []byte(`{"v":2,"more":true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	mid := do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, nil)
+	if mid.Body.String() != `{"v":1}` || mid.Header().Get("ETag") != first.Header().Get("ETag") {
+		t.Fatalf("before Refresh: body %s etag %s, want the old file under the old ETag", mid.Body, mid.Header().Get("ETag"))
+	}
+	if err := ff.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	after := do(t, h, http.MethodGet, "/api/commerce/feed.json", nil, nil)
+	if after.Body.String() != `{"v":2,"more":true}` || after.Header().Get("ETag") == first.Header().Get("ETag") {
+		t.Fatalf("after Refresh: body %s etag %s", after.Body, after.Header().Get("ETag"))
+	}
+	// The retired generation's handles are closed once unused.
+	ff.mu.RLock()
+	cur := ff.gen
+	ff.mu.RUnlock()
+	if cur.refs.Load() != 0 {
+		t.Errorf("references leak: %d", cur.refs.Load())
 	}
 }

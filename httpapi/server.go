@@ -67,7 +67,14 @@ func New(c Config) http.Handler {
 	if c.Feeds != nil {
 		c.Feeds.routes(r)
 	}
-	return requestID(recoverer(c.Logger)(bodyLimit(c.MaxBodyBytes)(accessLog(c.Logger)(r))))
+	return chain(c.Logger, c.MaxBodyBytes, r)
+}
+
+// chain wraps h in the middleware every request passes. The access log wraps
+// recovery and the body limit, so panics (500) and oversized bodies (413)
+// get their log line too.
+func chain(log *slog.Logger, maxBody int64, h http.Handler) http.Handler {
+	return requestID(accessLog(log)(recoverer(log)(bodyLimit(maxBody)(h))))
 }
 
 // ready answers 200 only when the bridge can serve: storage answers, a
