@@ -420,3 +420,29 @@ func TestSyncerValidatesAsOfItsOwnStart(t *testing.T) {
 		t.Errorf("metadata not stamped with the sync time: %s", meta)
 	}
 }
+
+func TestSyncerRefusesAShrunkCatalog(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	src := &fakeSource{recs: records(100)}
+	s := &Syncer{Pipeline: newPipeline(t, src), Store: db, MaxShrinkPercent: 50}
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.recs = records(60) // 40% fewer: allowed
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("a 40%% shrink is within the limit: %v", err)
+	}
+	src.recs = records(20) // 120 → 40 variants, 66% fewer: refused
+	_, err := s.Sync(ctx)
+	if !errors.Is(err, ErrShrink) || !strings.Contains(err.Error(), "40 variants now, 120 in the current snapshot") {
+		t.Fatalf("want ErrShrink, got %v", err)
+	}
+	if info, _ := db.CatalogInfo(ctx); info.Variants != 120 {
+		t.Errorf("refused sync changed the snapshot: %d variants", info.Variants)
+	}
+	s.MaxShrinkPercent = 100
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("guard off: %v", err)
+	}
+}

@@ -33,7 +33,12 @@ type Syncer struct {
 	// what it serves there). Its error is logged and reported; the snapshot
 	// stays.
 	OnSnapshot func(ctx context.Context, info bridge.CatalogInfo) error
-	Logger     *slog.Logger
+	// MaxShrinkPercent refuses a snapshot with that much fewer variants than
+	// the current one (a truncated download, an export cut short, a wrong
+	// file): 50 refuses losing more than half. 0 or 100 turns the guard
+	// off. Snapshots of under 10 variants are not guarded.
+	MaxShrinkPercent int
+	Logger           *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -119,6 +124,10 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 			_ = w.Rollback()
 		}
 	}()
+	prev, err := s.Store.CatalogInfo(ctx)
+	if err != nil && !errors.Is(err, bridge.ErrNotFound) {
+		return bridge.CatalogInfo{}, fmt.Errorf("read current snapshot: %w", err)
+	}
 	// Every run validates as of its own start ("is this preorder date in the
 	// future?") and stamps that time into the feeds.
 	p := *s.Pipeline
@@ -135,6 +144,9 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 			return fn(e)
 		})
 		if err != nil {
+			return err
+		}
+		if err := s.checkShrink(prev.Variants, res.Variants); err != nil {
 			return err
 		}
 		info = bridge.CatalogInfo{
@@ -163,6 +175,20 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 		return info, fmt.Errorf("snapshot committed, but rendering the feeds failed: %w", err)
 	}
 	return info, err
+}
+
+// ErrShrink refuses a snapshot much smaller than the current one.
+var ErrShrink = errors.New("catalog shrank too much")
+
+func (s *Syncer) checkShrink(before, after int) error {
+	if s.MaxShrinkPercent <= 0 || s.MaxShrinkPercent >= 100 || before < 10 {
+		return nil
+	}
+	if lost := before - after; lost*100 > before*s.MaxShrinkPercent {
+		return fmt.Errorf("%w: %d variants now, %d in the current snapshot (%d%% fewer; the limit is feed.max_shrink_percent: %d). "+
+			"If the store really lost them, raise the limit for one sync", ErrShrink, after, before, lost*100/before, s.MaxShrinkPercent)
+	}
+	return nil
 }
 
 func (s *Syncer) setStatus(f func(*Status)) {

@@ -98,6 +98,9 @@ type Feed struct {
 	Formats         []string      `yaml:"formats"`
 	TargetCountries []string      `yaml:"target_countries"`
 	FeedID          string        `yaml:"feed_id"`
+	// MaxShrinkPercent refuses a sync that loses more than this share of
+	// the variants (nil → 50; 100 turns the guard off).
+	MaxShrinkPercent *int `yaml:"max_shrink_percent"`
 }
 
 // Payments selects the payment provider.

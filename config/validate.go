@@ -49,6 +49,10 @@ func (c *Config) applyDefaults() {
 		c.Feed.Refresh = 15 * time.Minute
 	}
 	def(&c.Feed.Dir, "data/feeds")
+	if c.Feed.MaxShrinkPercent == nil {
+		fifty := 50
+		c.Feed.MaxShrinkPercent = &fifty
+	}
 	if len(c.Feed.TargetCountries) == 0 && c.Merchant.Country != "" {
 		c.Feed.TargetCountries = []string{c.Merchant.Country}
 	}
@@ -148,6 +152,9 @@ func (c *Config) validate() []bridge.Problem {
 
 	if c.Feed.Refresh < 10*time.Second {
 		add("feed.refresh", "at least 10s, have %s", c.Feed.Refresh)
+	}
+	if p := *c.Feed.MaxShrinkPercent; p < 0 || p > 100 {
+		add("feed.max_shrink_percent", "want 0 to 100 (100 turns the guard off), have %d", p)
 	}
 	for i, cc := range c.Feed.TargetCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {

@@ -46,7 +46,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return feeds.Refresh()
 	}
 	target := &catalog.Feeds{Dir: cfg.Feed.Dir, Formats: a.formats, Settings: a.settings}
-	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
+		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
 	}, func() float64 {
@@ -97,7 +98,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go syncer.Run(runCtx, cfg.Feed.Refresh)
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		syncer.Run(runCtx, cfg.Feed.Refresh)
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -127,7 +132,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	<-syncDone // a running sync rolls back on the canceled context; storage closes after it
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
