@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -104,17 +105,49 @@ func ParseMoney(s, cur string) (Money, error) {
 }
 
 // Decimal formats m as a plain decimal with the currency's exponent: "49.99",
-// "1500" for JPY, "1.250" for KWD.
-func (m Money) Decimal() string {
+// "1500" for JPY, "1.250" for KWD. An unknown currency gets two decimals
+// (validation keeps such prices out of feeds and checkout).
+func (m Money) Decimal() string { return string(m.AppendDecimal(nil)) }
+
+// AppendDecimal appends Decimal's text to dst without allocating: feeds
+// format a million prices.
+func (m Money) AppendDecimal(dst []byte) []byte {
 	exp, err := CurrencyExponent(m.Currency)
 	if err != nil {
 		exp = 2
 	}
-	return decimal.New(m.Amount, int32(-exp)).StringFixed(int32(exp))
+	u := uint64(m.Amount)
+	if m.Amount < 0 {
+		dst = append(dst, '-')
+		u = -u
+	}
+	var tmp [24]byte
+	digits := strconv.AppendUint(tmp[:0], u, 10)
+	if exp == 0 {
+		return append(dst, digits...)
+	}
+	if len(digits) <= exp {
+		dst = append(dst, '0', '.')
+		for i := len(digits); i < exp; i++ {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	cut := len(digits) - exp
+	dst = append(dst, digits[:cut]...)
+	dst = append(dst, '.')
+	return append(dst, digits[cut:]...)
 }
 
 // String formats m the way product feeds want it: "49.99 USD".
-func (m Money) String() string { return m.Decimal() + " " + m.Currency }
+func (m Money) String() string { return string(m.AppendString(nil)) }
+
+// AppendString appends String's text to dst.
+func (m Money) AppendString(dst []byte) []byte {
+	dst = m.AppendDecimal(dst)
+	dst = append(dst, ' ')
+	return append(dst, m.Currency...)
+}
 
 // IsZero reports whether m is the zero value (no amount, no currency).
 func (m Money) IsZero() bool { return m.Amount == 0 && m.Currency == "" }

@@ -1,6 +1,10 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
 
 func TestParseMoney(t *testing.T) {
 	tests := []struct {
@@ -97,4 +101,18 @@ func FuzzParseMoney(f *testing.F) {
 			t.Fatalf("%q → %+v → %q → %+v, %v", s, m, m.Decimal(), back, err)
 		}
 	})
+}
+
+func TestMoneyAppendMatchesDecimalArithmetic(t *testing.T) {
+	// The hand-written formatter must agree with exact decimal arithmetic
+	// for every exponent and sign.
+	for _, cur := range []string{"USD", "JPY", "KWD", "CLF"} {
+		for _, amt := range []int64{0, 1, 9, 10, 99, 100, 101, 12345, -1, -100, -12345, 1 << 62, -(1 << 62)} {
+			exp, _ := CurrencyExponent(cur)
+			want := decimal.New(amt, int32(-exp)).StringFixed(int32(exp))
+			if got := (Money{amt, cur}).Decimal(); got != want {
+				t.Errorf("Money{%d %s}.Decimal() = %q, want %q", amt, cur, got, want)
+			}
+		}
+	}
 }

@@ -126,8 +126,6 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 
 	var seed = maphash.MakeSeed()
 	var products, variants idSet
-	defer products.free()
-	defer variants.free()
 	var sinkErr error
 	for out := range order {
 		var entries []bridge.CatalogEntry

@@ -81,7 +81,7 @@ func (w *acpWriter) Write(e *bridge.CatalogEntry) error {
 	first := true
 	for i := range p.Variants {
 		v := &p.Variants[i]
-		if filter && !variantOK(e, v.ID) {
+		if filter && !e.VariantValid(v.ID) {
 			continue
 		}
 		if !first {

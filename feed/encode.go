@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -218,48 +217,6 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// appendDecimal formats amount minor units with exp fraction digits exactly
-// like bridge.Money.Decimal ("49.99", "1500", "-0.05"), without the decimal
-// package's allocations.
-func appendDecimal(dst []byte, amount int64, exp int) []byte {
-	u := uint64(amount)
-	if amount < 0 {
-		dst = append(dst, '-')
-		u = -u
-	}
-	var tmp [24]byte
-	digits := strconv.AppendUint(tmp[:0], u, 10)
-	if exp <= 0 {
-		return append(dst, digits...)
-	}
-	if len(digits) <= exp {
-		dst = append(dst, '0', '.')
-		for i := len(digits); i < exp; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits...)
-	}
-	cut := len(digits) - exp
-	dst = append(dst, digits[:cut]...)
-	dst = append(dst, '.')
-	return append(dst, digits[cut:]...)
-}
-
-// appendMoney formats m as feeds want it: "49.99 USD".
-func appendMoney(dst []byte, m bridge.Money) []byte {
-	dst = appendDecimal(dst, m.Amount, currencyExponent(m.Currency))
-	dst = append(dst, ' ')
-	return append(dst, m.Currency...)
-}
-
-// currencyExponent is the exponent for formatting; unknown codes get 2, as in
-// bridge.Money.Decimal (validation keeps them out of feeds anyway).
-func currencyExponent(code string) int {
-	if exp, err := bridge.CurrencyExponent(code); err == nil {
-		return exp
-	}
-	return 2
-}
 
 // truncateRunes cuts s to at most n runes, on a rune boundary.
 func truncateRunes(s string, n int) string {

@@ -66,8 +66,8 @@ func TestAppendDecimal(t *testing.T) {
 		{Amount: -12345, Currency: "USD"}, {Amount: 1500, Currency: "JPY"}, {Amount: -7, Currency: "JPY"}, {Amount: 1250, Currency: "KWD"},
 		{Amount: 1, Currency: "KWD"}, {Amount: 999_999_999_999_999, Currency: "USD"}, {Amount: 100, Currency: "XYZ"},
 	} {
-		if got, want := string(appendMoney(nil, m)), m.String(); got != want {
-			t.Errorf("appendMoney(%+v) = %q, want %q", m, got, want)
+		if got, want := string(m.AppendString(nil)), m.String(); got != want {
+			t.Errorf("AppendString(%+v) = %q, want %q", m, got, want)
 		}
 	}
 }

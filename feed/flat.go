@@ -93,10 +93,10 @@ func (r *flatRow) fill(p *bridge.Product, v *bridge.Variant, pdesc string) {
 	// the buyer pays; a list price that is not higher is no sale.
 	r.price, r.sale = r.price[:0], r.sale[:0]
 	if lp := v.ListPrice; lp != nil && lp.Currency == v.Price.Currency && lp.Amount > v.Price.Amount {
-		r.price = appendMoney(r.price, *lp)
-		r.sale = appendMoney(r.sale, v.Price)
+		r.price = lp.AppendString(r.price)
+		r.sale = v.Price.AppendString(r.sale)
 	} else {
-		r.price = appendMoney(r.price, v.Price)
+		r.price = v.Price.AppendString(r.price)
 	}
 
 	r.weight = r.weight[:0]
@@ -297,7 +297,7 @@ func (w *seedWriter) Write(e *bridge.CatalogEntry) error {
 	n := 0
 	for i := range p.Variants {
 		v := &p.Variants[i]
-		if filter && !variantOK(e, v.ID) {
+		if filter && !e.VariantValid(v.ID) {
 			continue
 		}
 		n++

@@ -133,7 +133,7 @@ func (w *flatWriter) Write(e *bridge.CatalogEntry) error {
 	n := 0
 	for i := range p.Variants {
 		v := &p.Variants[i]
-		if filter && !variantOK(e, v.ID) {
+		if filter && !e.VariantValid(v.ID) {
 			continue
 		}
 		n++

@@ -177,7 +177,7 @@ func (o *out) Counts() (products, variants int) { return o.products, o.variants 
 // the allocations of bridge.CatalogEntry.ValidVariants (same rules): ok is
 // false when a product-level error excludes the product, and filter is true
 // when some variant has its own error and each must be checked with
-// variantOK.
+// bridge.CatalogEntry.VariantValid.
 func publishable(e *bridge.CatalogEntry) (ok, filter bool) {
 	for i := range e.Issues {
 		is := &e.Issues[i]
@@ -192,16 +192,6 @@ func publishable(e *bridge.CatalogEntry) (ok, filter bool) {
 	return len(e.Product.Variants) > 0, filter
 }
 
-func variantOK(e *bridge.CatalogEntry, id string) bool {
-	for i := range e.Issues {
-		is := &e.Issues[i]
-		if is.Severity == bridge.SeverityError && (is.VariantID == id || is.VariantID == "") {
-			return false
-		}
-	}
-	return true
-}
-
 // validCount counts the variants a writer will publish.
 func validCount(e *bridge.CatalogEntry, filter bool) int {
 	if !filter {
@@ -209,7 +199,7 @@ func validCount(e *bridge.CatalogEntry, filter bool) int {
 	}
 	n := 0
 	for i := range e.Product.Variants {
-		if variantOK(e, e.Product.Variants[i].ID) {
+		if e.VariantValid(e.Product.Variants[i].ID) {
 			n++
 		}
 	}
