@@ -155,6 +155,17 @@ type CatalogInfo struct {
 	// ProblemCount for the total).
 	Problems     []Problem `json:"problems,omitempty"`
 	ProblemCount int       `json:"problem_count"`
+	// SourceTime is when the store data of the snapshot was current (a CSV
+	// file's modification time, an HTTP Last-Modified); zero when unknown.
+	SourceTime time.Time `json:"source_time,omitzero"`
+}
+
+// DatedSource is implemented by catalog sources that know how current the
+// data their last ReadCatalog returned was.
+type DatedSource interface {
+	// SourceTime is the time of the data the last completed ReadCatalog
+	// read; zero when the source cannot tell.
+	SourceTime() time.Time
 }
 
 // CatalogWriter receives a new snapshot entry by entry; nothing is visible to
@@ -190,8 +201,9 @@ type ReservationStore interface {
 	// Reserve records the lines for orderID; reserving the same orderID again
 	// changes nothing.
 	Reserve(ctx context.Context, orderID string, lines []Reservation) error
-	// Reserved sums what all orders hold of variantID.
-	Reserved(ctx context.Context, variantID string) (int64, error)
+	// Reserved sums what orders reserved at or after since hold of
+	// variantID; the zero time counts every order.
+	Reserved(ctx context.Context, variantID string, since time.Time) (int64, error)
 	// Release drops orderID's reservations (order canceled).
 	Release(ctx context.Context, orderID string) error
 }

@@ -158,6 +158,9 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 			Problems:     res.Problems,
 			ProblemCount: res.ProblemCount,
 		}
+		if ds, ok := s.Pipeline.Source.(bridge.DatedSource); ok {
+			info.SourceTime = ds.SourceTime().UTC()
+		}
 		if err := w.Commit(ctx, info); err != nil {
 			return fmt.Errorf("commit snapshot: %w", err)
 		}

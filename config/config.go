@@ -89,6 +89,9 @@ type CSVStore struct {
 	GroupColumn string `yaml:"group_column"`
 	IDColumn    string `yaml:"id_column"`
 	StockColumn string `yaml:"stock_column"`
+	// KeepHolds counts every order's stock hold for good instead of until
+	// an export dated after the order is synced.
+	KeepHolds bool `yaml:"keep_holds"`
 }
 
 // Feed configures feed building and serving.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,13 @@ type Options struct {
 	AllowHTTP bool
 	// HTTPClient fetches URL catalogs; nil means a client with timeouts.
 	HTTPClient *http.Client
+	// KeepHolds makes every order's reservation count against the CSV
+	// quantity for good. By default a hold stops counting once a catalog
+	// export dated after the order (file modification time, HTTP
+	// Last-Modified) has been synced: the shop imported the order, and the
+	// export's quantity already reflects the sale. Set it when exports do
+	// not include the bridge's orders.
+	KeepHolds bool
 	// Logger receives warnings (corrupt order lines, repaired files); nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -65,6 +73,9 @@ type Adapter struct {
 	orders       orderLog
 
 	noStockLogged atomic.Bool
+
+	mu         sync.Mutex
+	sourceTime time.Time // of the last complete ReadCatalog
 
 	// Seams for tests: durability calls and the clock.
 	syncFile func(*os.File) error
@@ -201,38 +212,46 @@ func (a *Adapter) source() string {
 	return a.opts.Path
 }
 
-// openCatalog opens the catalog for streaming.
-func (a *Adapter) openCatalog(ctx context.Context) (io.ReadCloser, error) {
+// openCatalog opens the catalog for streaming and tells how current it is:
+// the file's modification time, or the response's Last-Modified; zero when
+// the server does not say.
+func (a *Adapter) openCatalog(ctx context.Context) (io.ReadCloser, time.Time, error) {
 	if a.url == nil {
 		f, err := os.Open(a.opts.Path)
 		if err != nil {
-			return nil, fmt.Errorf("csv: open catalog: %w", err)
+			return nil, time.Time{}, fmt.Errorf("csv: open catalog: %w", err)
 		}
-		return f, nil
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, time.Time{}, fmt.Errorf("csv: open catalog: %w", err)
+		}
+		return f, st.ModTime(), nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("csv: catalog request for %s: %w", a.source(), err)
+		return nil, time.Time{}, fmt.Errorf("csv: catalog request for %s: %w", a.source(), err)
 	}
 	req.Header.Set("Accept", "text/csv, text/tab-separated-values;q=0.9, text/plain;q=0.8, */*;q=0.5")
 	req.Header.Set("User-Agent", "acp-bridge")
 	resp, err := a.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, time.Time{}, ctx.Err()
 		}
 		// url.Error repeats the full URL, query string included.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("csv: GET %s: %w", a.source(), err)
+		return nil, time.Time{}, fmt.Errorf("csv: GET %s: %w", a.source(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Drain a little so the connection can be reused.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("csv: GET %s: server answered %s, want 200 OK", a.source(), resp.Status)
+		return nil, time.Time{}, fmt.Errorf("csv: GET %s: server answered %s, want 200 OK", a.source(), resp.Status)
 	}
-	return resp.Body, nil
+	modified, _ := http.ParseTime(resp.Header.Get("Last-Modified")) // zero when absent or malformed
+	return resp.Body, modified, nil
 }

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	bridge "github.com/acp-bridge/bridge"
@@ -36,12 +37,26 @@ const ctxEvery = 256
 // read (unreachable, no usable header, broken download): the caller keeps its
 // last good snapshot. emit's error and ctx's error are returned as they are.
 func (a *Adapter) ReadCatalog(ctx context.Context, emit func(bridge.Record) error, skip func(bridge.Problem)) error {
-	rc, err := a.openCatalog(ctx)
+	rc, modified, err := a.openCatalog(ctx)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return a.readCatalog(ctx, rc, emit, skip)
+	if err := a.readCatalog(ctx, rc, emit, skip); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.sourceTime = modified
+	a.mu.Unlock()
+	return nil
+}
+
+// SourceTime is the modification time (file) or Last-Modified (URL) of the
+// catalog the last complete ReadCatalog read; zero when unknown.
+func (a *Adapter) SourceTime() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sourceTime
 }
 
 // header is the catalog's column layout.

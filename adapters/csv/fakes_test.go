@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	bridge "github.com/acp-bridge/bridge"
 )
@@ -15,6 +16,7 @@ var errNotImplemented = errors.New("not implemented in fake")
 // work.
 type fakeCatalog struct {
 	entries []bridge.CatalogEntry
+	info    bridge.CatalogInfo
 }
 
 func (c *fakeCatalog) BeginCatalog(context.Context) (bridge.CatalogWriter, error) {
@@ -22,7 +24,7 @@ func (c *fakeCatalog) BeginCatalog(context.Context) (bridge.CatalogWriter, error
 }
 
 func (c *fakeCatalog) CatalogInfo(context.Context) (bridge.CatalogInfo, error) {
-	return bridge.CatalogInfo{}, errNotImplemented
+	return c.info, nil
 }
 
 func (c *fakeCatalog) EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
@@ -59,6 +61,7 @@ func (c *fakeCatalog) CatalogEntryByVariant(_ context.Context, id string) (bridg
 type fakeReservations struct {
 	mu       sync.Mutex
 	byOrder  map[string][]bridge.Reservation
+	at       map[string]time.Time // when each order was reserved
 	calls    int   // Reserve calls that added something
 	err      error // returned by Reserve when set
 	readErr  error // returned by Reserved when set
@@ -66,7 +69,7 @@ type fakeReservations struct {
 }
 
 func newFakeReservations() *fakeReservations {
-	return &fakeReservations{byOrder: map[string][]bridge.Reservation{}}
+	return &fakeReservations{byOrder: map[string][]bridge.Reservation{}, at: map[string]time.Time{}}
 }
 
 func (r *fakeReservations) Reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
@@ -82,19 +85,23 @@ func (r *fakeReservations) Reserve(ctx context.Context, orderID string, lines []
 		return nil
 	}
 	r.byOrder[orderID] = append([]bridge.Reservation(nil), lines...)
+	r.at[orderID] = time.Now()
 	r.calls++
 	r.reserved = append(r.reserved, orderID)
 	return nil
 }
 
-func (r *fakeReservations) Reserved(_ context.Context, variantID string) (int64, error) {
+func (r *fakeReservations) Reserved(_ context.Context, variantID string, since time.Time) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.readErr != nil {
 		return 0, r.readErr
 	}
 	var n int64
-	for _, lines := range r.byOrder {
+	for order, lines := range r.byOrder {
+		if r.at[order].Before(since) {
+			continue
+		}
 		for _, l := range lines {
 			if l.VariantID == variantID {
 				n += l.Quantity

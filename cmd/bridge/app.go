@@ -131,6 +131,7 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 			IDColumn:    c.IDColumn,
 			StockColumn: c.StockColumn,
 			OrdersPath:  c.OrdersPath,
+			KeepHolds:   c.KeepHolds,
 			AllowHTTP:   !a.cfg.Production(),
 			Logger:      a.log,
 		}

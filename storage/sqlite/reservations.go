@@ -42,14 +42,15 @@ func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 }
 
 func (d *DB) reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
+	now := time.Now().UTC()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO reservation_orders (order_id, created_at) VALUES (?, ?) ON CONFLICT (order_id) DO NOTHING`,
-		orderID, time.Now().UTC().Format(time.RFC3339Nano))
+		`INSERT INTO reservation_orders (order_id, created_at, created_ns) VALUES (?, ?, ?) ON CONFLICT (order_id) DO NOTHING`,
+		orderID, now.Format(time.RFC3339Nano), now.UnixNano())
 	if err != nil {
 		return err
 	}
@@ -71,10 +72,15 @@ func (d *DB) reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 	return tx.Commit()
 }
 
-// Reserved sums what all orders hold of variantID; 0 when none does.
-func (d *DB) Reserved(ctx context.Context, variantID string) (int64, error) {
+// Reserved sums what orders reserved at or after since hold of variantID; 0
+// when none does. The zero since counts every order.
+func (d *DB) Reserved(ctx context.Context, variantID string, since time.Time) (int64, error) {
+	var from int64 // orders before 1970 do not exist; 0 counts them all
+	if !since.IsZero() {
+		from = since.UnixNano()
+	}
 	var n int64
-	if err := d.reserved.QueryRowContext(ctx, variantID).Scan(&n); err != nil {
+	if err := d.reserved.QueryRowContext(ctx, variantID, from).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: reserved %q: %w", variantID, err)
 	}
 	return n, nil

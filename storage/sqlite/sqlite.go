@@ -107,7 +107,9 @@ func (d *DB) init(ctx context.Context) error {
 		{&d.entryByID, `SELECT entry FROM catalog_products WHERE id = ?`},
 		{&d.entryByVariant, `SELECT p.entry FROM catalog_variants v
 			JOIN catalog_products p ON p.id = v.product_id WHERE v.variant_id = ?`},
-		{&d.reserved, `SELECT coalesce(sum(quantity), 0) FROM reservation_lines WHERE variant_id = ?`},
+		{&d.reserved, `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+			JOIN reservation_orders o ON o.order_id = l.order_id
+			WHERE l.variant_id = ? AND o.created_ns >= ?`},
 	} {
 		stmt, err := d.db.PrepareContext(ctx, p.query)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/storage/storagetest"
@@ -228,7 +229,7 @@ func TestSnapshotSurvivesReopen(t *testing.T) {
 	if _, err := db.CatalogEntryByVariant(ctx, "p9-v2"); err != nil {
 		t.Errorf("CatalogEntryByVariant after reopen: %v", err)
 	}
-	if n, err := db.Reserved(ctx, "p3-v1"); err != nil || n != 2 {
+	if n, err := db.Reserved(ctx, "p3-v1", time.Time{}); err != nil || n != 2 {
 		t.Errorf("Reserved after reopen = %d, %v; want 2", n, err)
 	}
 }

@@ -174,6 +174,8 @@ func infoFor(version string, entries []bridge.CatalogEntry) bridge.CatalogInfo {
 		// Microseconds, not nanoseconds: the precision every SQL database keeps.
 		SyncedAt: time.Date(2026, 5, 4, 14, 30, 15, 123456000, time.FixedZone("CEST", 2*60*60)),
 		Products: len(entries),
+		// The store export's date: stock holds count from it on.
+		SourceTime: time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC),
 	}
 	for _, e := range entries {
 		info.Variants += len(e.Product.Variants)

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("LargeSnapshot", func(t *testing.T) { testLargeSnapshot(t, open(t)) })
 	t.Run("ReserveIdempotent", func(t *testing.T) { testReserveIdempotent(t, open(t)) })
 	t.Run("ReservedSums", func(t *testing.T) { testReservedSums(t, open(t)) })
+	t.Run("ReservedSince", func(t *testing.T) { testReservedSince(t, open(t)) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, open(t)) })
 	t.Run("ReserveInvalid", func(t *testing.T) { testReserveInvalid(t, open) })
 	t.Run("ConcurrentReserve", func(t *testing.T) { testConcurrentReserve(t, open(t)) })
@@ -121,7 +122,11 @@ func sameInfo(t *testing.T, got, want bridge.CatalogInfo) {
 	if got.SyncedAt.Location() != time.UTC {
 		t.Errorf("SyncedAt location = %v, want UTC", got.SyncedAt.Location())
 	}
+	if !got.SourceTime.Equal(want.SourceTime) {
+		t.Errorf("SourceTime = %v, want %v", got.SourceTime, want.SourceTime)
+	}
 	got.SyncedAt, want.SyncedAt = time.Time{}, time.Time{}
+	got.SourceTime, want.SourceTime = time.Time{}, time.Time{}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CatalogInfo = %+v, want %+v", got, want)
 	}
@@ -166,7 +171,7 @@ func testEmpty(t *testing.T, s bridge.Storage) {
 	if got := collect(t, s); len(got) != 0 {
 		t.Errorf("EachCatalogEntry on empty store yielded %d entries", len(got))
 	}
-	n, err := s.Reserved(ctx, "nope")
+	n, err := s.Reserved(ctx, "nope", time.Time{})
 	if err != nil || n != 0 {
 		t.Errorf("Reserved(unknown) = %d, %v; want 0, nil", n, err)
 	}
@@ -573,7 +578,7 @@ func testLargeSnapshot(t *testing.T, s bridge.Storage) {
 
 func wantReserved(t *testing.T, s bridge.Storage, variantID string, want int64) {
 	t.Helper()
-	got, err := s.Reserved(t.Context(), variantID)
+	got, err := s.Reserved(t.Context(), variantID, time.Time{})
 	if err != nil {
 		t.Fatalf("Reserved(%q): %v", variantID, err)
 	}
@@ -597,6 +602,37 @@ func testReserveIdempotent(t *testing.T, s bridge.Storage) {
 	wantReserved(t, s, "v1", 2)
 	wantReserved(t, s, "v2", 1)
 	wantReserved(t, s, "v3", 0)
+}
+
+// testReservedSince: holds count from a point in time on (the date of the
+// catalog export that already reflects older orders).
+func testReservedSince(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	reserve(t, s, "old", bridge.Reservation{VariantID: "v1", Quantity: 2})
+	time.Sleep(5 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	reserve(t, s, "new", bridge.Reservation{VariantID: "v1", Quantity: 3})
+	for _, tt := range []struct {
+		name  string
+		since time.Time
+		want  int64
+	}{
+		{"zero counts all", time.Time{}, 5},
+		{"before both", mid.Add(-time.Hour), 5},
+		{"between", mid, 3},
+		{"after both", time.Now().Add(time.Second), 0},
+	} {
+		got, err := s.Reserved(ctx, "v1", tt.since)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: Reserved(v1, %v) = %d, %v; want %d", tt.name, tt.since, got, err, tt.want)
+		}
+	}
+	// A replayed Reserve keeps the original time.
+	reserve(t, s, "old", bridge.Reservation{VariantID: "v1", Quantity: 2})
+	if got, _ := s.Reserved(ctx, "v1", mid); got != 3 {
+		t.Errorf("after replaying the old order: Reserved since mid = %d, want 3", got)
+	}
 }
 
 func testReservedSums(t *testing.T, s bridge.Storage) {
