@@ -220,6 +220,9 @@ func checkFeed(t *testing.T, path string, body []byte) {
 		if doc.Meta == nil || len(doc.Products) != 36 {
 			t.Fatalf("feed.json: meta %v, %d products, want 36", doc.Meta, len(doc.Products))
 		}
+		if ts, _ := doc.Meta["generated_at"].(string); !recent(ts) {
+			t.Errorf("feed.json meta.generated_at = %q, want the sync's time", ts)
+		}
 		p := doc.Products[0]
 		if p["id"] != "TEE-RED-S" || p["price"] != "24.99 USD" || p["sale_price"] != "19.99 USD" || p["enable_search"] != true {
 			t.Errorf("feed.json first product = %v", p)
@@ -262,7 +265,21 @@ func checkFeed(t *testing.T, path string, body []byte) {
 		if err := acpspec.Validate("2026-04-17", "schema.feed.json", "FeedMetadata", body); err != nil {
 			t.Errorf("metadata.json does not validate: %v", err)
 		}
+		var meta struct {
+			ID            string `json:"id"`
+			TargetCountry string `json:"target_country"`
+			UpdatedAt     string `json:"updated_at"`
+		}
+		if err := json.Unmarshal(body, &meta); err != nil || meta.ID == "" || meta.TargetCountry != "US" || !recent(meta.UpdatedAt) {
+			t.Errorf("metadata.json = %s (%v)", body, err)
+		}
 	}
+}
+
+// recent reports whether ts is an RFC 3339 time within the last ten minutes.
+func recent(ts string) bool {
+	at, err := time.Parse(time.RFC3339, ts)
+	return err == nil && time.Since(at) < 10*time.Minute && time.Since(at) > -time.Minute
 }
 
 func waitReady(t *testing.T, base string, logs *bytes.Buffer) {
