@@ -46,7 +46,8 @@ func AppendText(dst []byte, h string) []byte {
 				i = len(h)
 				continue
 			}
-			name := tagName(h[i+1 : i+end])
+			inside := h[i+1 : i+end]
+			name := tagName(inside)
 			i += end + 1
 			if skip := rawTextEnd(name); skip != "" {
 				j := indexFold(h[i:], skip)
@@ -59,8 +60,11 @@ func AppendText(dst []byte, h string) []byte {
 					}
 				}
 			}
-			// Tags separate words ("<li>a</li><li>b</li>" is "a b").
-			dst = emit(dst, ' ')
+			// Block tags separate words ("<li>a</li><li>b</li>" is "a b");
+			// inline ones do not ("<b>soft</b>, warm" is "soft, warm").
+			if !inline[strings.ToLower(tagName(strings.TrimPrefix(inside, "/")))] {
+				dst = emit(dst, ' ')
+			}
 		case c == '&':
 			end := strings.IndexByte(h[i:min(len(h), i+12)], ';')
 			if end < 0 {
@@ -94,6 +98,12 @@ func AppendText(dst []byte, h string) []byte {
 	}
 	return dst
 }
+
+// inline lists the phrasing elements that sit inside a word run.
+var inline = map[string]bool{"a": true, "abbr": true, "b": true, "bdi": true, "bdo": true, "cite": true,
+	"code": true, "data": true, "dfn": true, "em": true, "i": true, "kbd": true, "mark": true, "q": true,
+	"s": true, "samp": true, "small": true, "span": true, "strong": true, "sub": true, "sup": true,
+	"time": true, "u": true, "var": true}
 
 func isTagStart(c byte) bool {
 	return c == '/' || c == '!' || c == '?' || (c|0x20 >= 'a' && c|0x20 <= 'z')

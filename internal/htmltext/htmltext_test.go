@@ -5,6 +5,9 @@ import "testing"
 func TestAppendText(t *testing.T) {
 	for in, want := range map[string]string{
 		"<p>Soft <b>cotton</b> tee.</p>":                       "Soft cotton tee.",
+		"A <b>soft</b>, breathable<br>tee":                     "A soft, breathable tee",
+		"x<STRONG>y</STRONG>z<span class=a>!</span>":           "xyz!",
+		"<li>one</li><li>two</li>":                             "one two",
 		"<ul><li>one</li><li>two</li></ul>":                    "one two",
 		"a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; &#x41;": `a & b <c> "d" 'e' A`,
 		"x&nbsp;y &unknown; & z":                               "x y &unknown; & z",
@@ -34,7 +37,7 @@ func TestContainsHTML(t *testing.T) {
 }
 
 func TestText(t *testing.T) {
-	for in, want := range map[string]string{"plain  text\n": "plain text", "<b>x</b>&amp;y": "x &y", "": ""} {
+	for in, want := range map[string]string{"plain  text\n": "plain text", "<b>x</b>&amp;y": "x&y", "": ""} {
 		if got := Text(in); got != want {
 			t.Errorf("Text(%q) = %q, want %q", in, got, want)
 		}
