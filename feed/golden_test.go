@@ -123,7 +123,7 @@ func TestGoldenContent(t *testing.T) {
 		`"item_id":"tee-red-s"`, `"price":"24.99 USD","sale_price":"19.99 USD"`,
 		`"availability":"pre_order","availability_date":"2027-01-15"`, `"availability":"backorder"`,
 		`"availability":"out_of_stock"`, `"variant_dict":{"Color":"Red","Size":"S"}`,
-		`"color":"Blue","size":"M"`, `"weight":"0.2 kg"`, `"condition":"new"`,
+		`"color":"Blue","size":"M"`, `"weight":"0.2","item_weight_unit":"kg"`, `"condition":"new"`,
 		`"target_countries":["US","CA"]`, `"store_country":"US"`, `"return_deadline_in_days":30`,
 		`"item_id":"socks-m"`, `"listing_has_variations":false`, `\u2028`,
 	} {

@@ -23,7 +23,7 @@ var g2Columns = []string{
 	"is_eligible_search", "is_eligible_checkout", "item_id", "title", "description", "url",
 	"brand", "gtin", "mpn", "condition", "product_category", "image_url", "additional_image_urls",
 	"price", "sale_price", "availability", "availability_date", "group_id", "listing_has_variations",
-	"variant_dict", "item_group_title", "color", "size", "weight", "seller_name", "seller_url",
+	"variant_dict", "item_group_title", "color", "size", "weight", "item_weight_unit", "seller_name", "seller_url",
 	"seller_privacy_policy", "seller_tos", "return_policy", "return_deadline_in_days",
 	"target_countries", "store_country",
 }
@@ -192,7 +192,12 @@ func (w *flatWriter) appendJSON(b []byte, p *bridge.Product, v *bridge.Variant, 
 	b = appendOptString(b, `,"item_group_title":`, p.Title)
 	b = appendOptString(b, `,"color":`, r.color)
 	b = appendOptString(b, `,"size":`, r.size)
-	b = appendOptJSONBytes(b, `,"weight":`, r.weight)
+	// G2 carries the unit in its own column; item_weight_unit is required
+	// with weight, and validation refuses a weight without a unit.
+	if wt := strings.TrimSpace(v.Weight); wt != "" {
+		b = appendOptString(b, `,"weight":`, wt)
+		b = appendOptString(b, `,"item_weight_unit":`, strings.TrimSpace(v.WeightUnit))
+	}
 	return append(b, w.tail...)
 }
 
@@ -230,7 +235,12 @@ func (w *flatWriter) appendDelimited(b []byte, p *bridge.Product, v *bridge.Vari
 	b = append(field(b, p.Title), sep)
 	b = append(field(b, r.color), sep)
 	b = append(field(b, r.size), sep)
-	b = bytesField(b, r.weight)
+	if wt := strings.TrimSpace(v.Weight); wt != "" {
+		b = append(field(b, wt), sep)
+		b = field(b, strings.TrimSpace(v.WeightUnit))
+	} else {
+		b = append(b, sep)
+	}
 	return append(b, w.tail...)
 }
 
