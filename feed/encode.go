@@ -217,7 +217,6 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-
 // truncateRunes cuts s to at most n runes, on a rune boundary.
 func truncateRunes(s string, n int) string {
 	if len(s) <= n {

@@ -62,9 +62,9 @@ type fakeReservations struct {
 	mu       sync.Mutex
 	byOrder  map[string][]bridge.Reservation
 	at       map[string]time.Time // when each order was reserved
-	calls    int   // Reserve calls that added something
-	err      error // returned by Reserve when set
-	readErr  error // returned by Reserved when set
+	calls    int                  // Reserve calls that added something
+	err      error                // returned by Reserve when set
+	readErr  error                // returned by Reserved when set
 	reserved []string
 }
 
