@@ -89,9 +89,10 @@ type CSVStore struct {
 	GroupColumn string `yaml:"group_column"`
 	IDColumn    string `yaml:"id_column"`
 	StockColumn string `yaml:"stock_column"`
-	// KeepHolds counts every order's stock hold for good instead of until
-	// an export dated after the order is synced.
-	KeepHolds bool `yaml:"keep_holds"`
+	// Holds says how long an order's stock hold counts against the CSV
+	// quantity: "keep" (default) for good, "release_on_newer_export" until
+	// an export dated after the order has been synced.
+	Holds string `yaml:"holds"`
 }
 
 // Feed configures feed building and serving.

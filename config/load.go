@@ -58,7 +58,8 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 			if !strings.Contains(n.Value, "$") {
 				return
 			}
-			v, used, err := expand(n.Value, lookup)
+			orig := n.Value
+			v, used, err := expand(orig, lookup)
 			if err != nil {
 				add(n.Line, path, "%v", err)
 				return
@@ -69,7 +70,10 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 				// max_body_bytes: ${MAX:-4096} is a number.
 				n.Tag = ""
 			}
-			if used {
+			// A secret counts as from the environment only when the whole
+			// value is one ${NAME} that the environment set: "sk_live_x${E}"
+			// or a default written in the file are still in the file.
+			if used && wholeRef.MatchString(orig) {
 				c.fromEnv[path] = true
 			}
 		})
@@ -96,6 +100,8 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	return c, nil
 }
+
+var wholeRef = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 

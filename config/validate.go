@@ -44,6 +44,7 @@ func (c *Config) applyDefaults() {
 		def(&c.Store.CSV.GroupColumn, "group_id")
 		def(&c.Store.CSV.IDColumn, "sku")
 		def(&c.Store.CSV.StockColumn, "quantity")
+		def(&c.Store.CSV.Holds, "keep")
 	}
 	if c.Feed.Refresh == 0 {
 		c.Feed.Refresh = 15 * time.Minute
@@ -94,6 +95,9 @@ func (c *Config) validate() []bridge.Problem {
 	} else if prod && u.Scheme != "https" {
 		add("server.public_url", "must be https in production (agents send payment data to it)")
 	}
+	if c.Server.ShutdownTimeout <= 0 {
+		add("server.shutdown_timeout", "must be positive, such as 15s")
+	}
 	if c.Server.MaxBodyBytes < 1024 {
 		add("server.max_body_bytes", "must be at least 1024")
 	}
@@ -136,10 +140,15 @@ func (c *Config) validate() []bridge.Problem {
 			} else if strings.HasPrefix(s.Path, "http://") && prod {
 				add("store.csv.path", "plain http is refused in production; use https")
 			}
-			if s.Delimiter == "tab" {
+			switch s.Delimiter {
+			case ",", ";", "\t":
+			case "tab":
 				c.Store.CSV.Delimiter = "\t"
-			} else if d := []rune(s.Delimiter); len(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r' {
-				add("store.csv.delimiter", "want one character such as \",\", \";\" or \"\\t\", have %q", s.Delimiter)
+			default:
+				add("store.csv.delimiter", "want \",\", \";\" or \"\\t\" (tab), have %q", s.Delimiter)
+			}
+			if s.Holds != "keep" && s.Holds != "release_on_newer_export" {
+				add("store.csv.holds", "%q is not one of keep, release_on_newer_export", s.Holds)
 			}
 			if s.GroupColumn == "" {
 				add("store.csv.group_column", "required")
@@ -153,8 +162,8 @@ func (c *Config) validate() []bridge.Problem {
 	if c.Feed.Refresh < 10*time.Second {
 		add("feed.refresh", "at least 10s, have %s", c.Feed.Refresh)
 	}
-	if p := *c.Feed.MaxShrinkPercent; p < 0 || p > 100 {
-		add("feed.max_shrink_percent", "want 0 to 100 (100 turns the guard off), have %d", p)
+	if p := *c.Feed.MaxShrinkPercent; p < 1 || p > 100 {
+		add("feed.max_shrink_percent", "want 1 to 100 (100 turns the guard off), have %d", p)
 	}
 	for i, cc := range c.Feed.TargetCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {

@@ -43,13 +43,14 @@ type Options struct {
 	AllowHTTP bool
 	// HTTPClient fetches URL catalogs; nil means a client with timeouts.
 	HTTPClient *http.Client
-	// KeepHolds makes every order's reservation count against the CSV
-	// quantity for good. By default a hold stops counting once a catalog
-	// export dated after the order (file modification time, HTTP
-	// Last-Modified) has been synced: the shop imported the order, and the
-	// export's quantity already reflects the sale. Set it when exports do
-	// not include the bridge's orders.
-	KeepHolds bool
+	// ReleaseHoldsOnNewerExport lets an order's reservation stop counting
+	// against the CSV quantity once a catalog export dated after the order
+	// (file modification time, HTTP Last-Modified) has been synced: the shop
+	// imports orders before it exports, so the export's quantity already
+	// reflects the sale. Off by default, because an export made before the
+	// import would otherwise sell the same unit twice; with it off, holds
+	// count until released (order canceled) and stock only ever errs low.
+	ReleaseHoldsOnNewerExport bool
 	// Logger receives warnings (corrupt order lines, repaired files); nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -41,7 +41,7 @@ func TestHoldsAcrossExports(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			opts := csvstore.Options{Path: path, OrdersPath: filepath.Join(dir, "orders.jsonl"), KeepHolds: keep}
+			opts := csvstore.Options{Path: path, OrdersPath: filepath.Join(dir, "orders.jsonl"), ReleaseHoldsOnNewerExport: !keep}
 			ad, err := csvstore.New(opts, db, db)
 			if err != nil {
 				t.Fatal(err)

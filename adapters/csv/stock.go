@@ -12,10 +12,10 @@ import (
 // Stock reports how many units of variantID can still be sold: the quantity
 // of the last catalog snapshot minus what orders hold in the reservation
 // store. The CSV file is only as fresh as its last export, so the
-// reservations are what keeps two buyers from getting the last unit. Orders
-// older than the snapshot's export (CatalogInfo.SourceTime) are taken to be
-// in the export's quantity already and no longer count, unless KeepHolds is
-// set or the export's date is unknown.
+// reservations are what keeps two buyers from getting the last unit. With
+// ReleaseHoldsOnNewerExport, orders older than the snapshot's export
+// (CatalogInfo.SourceTime) are taken to be in the export's quantity already
+// and no longer count (unless the export's date is unknown).
 //
 // available is the true difference and may be negative: when a new export
 // still shows stock that orders have since taken, the shop is oversold, and
@@ -38,7 +38,7 @@ func (a *Adapter) Stock(ctx context.Context, variantID string) (available int64,
 			return 0, false, nil
 		}
 		var since time.Time
-		if !a.opts.KeepHolds {
+		if a.opts.ReleaseHoldsOnNewerExport {
 			info, err := a.catalog.CatalogInfo(ctx)
 			if err != nil {
 				return 0, false, fmt.Errorf("csv: stock of variant %q: snapshot: %w", variantID, err)

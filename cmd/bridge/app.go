@@ -131,7 +131,7 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 			IDColumn:    c.IDColumn,
 			StockColumn: c.StockColumn,
 			OrdersPath:  c.OrdersPath,
-			KeepHolds:   c.KeepHolds,
+			ReleaseHoldsOnNewerExport: c.Holds == "release_on_newer_export",
 			AllowHTTP:   !a.cfg.Production(),
 			Logger:      a.log,
 		}
