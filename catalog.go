@@ -131,6 +131,18 @@ func (e CatalogEntry) VariantValid(id string) bool {
 	return true
 }
 
+// ValidVariantCount counts the variants feeds may publish, without
+// allocating.
+func (e CatalogEntry) ValidVariantCount() int {
+	n := 0
+	for _, v := range e.Product.Variants {
+		if e.VariantValid(v.ID) {
+			n++
+		}
+	}
+	return n
+}
+
 // ValidVariants returns the variants feeds may publish.
 func (e CatalogEntry) ValidVariants() []Variant {
 	out := make([]Variant, 0, len(e.Product.Variants))
@@ -149,6 +161,8 @@ type CatalogInfo struct {
 	SyncedAt time.Time `json:"synced_at"`
 	Products int       `json:"products"`
 	Variants int       `json:"variants"`
+	// ValidVariants counts the variants feeds publish.
+	ValidVariants int `json:"valid_variants"`
 	// Excluded counts products left out of feeds by validation errors.
 	Excluded int `json:"excluded"`
 	// Problems are the source rows skipped while reading (capped; see

@@ -435,7 +435,7 @@ func TestSyncerRefusesAShrunkCatalog(t *testing.T) {
 	}
 	src.recs = records(20) // 120 → 40 variants, 66% fewer: refused
 	_, err := s.Sync(ctx)
-	if !errors.Is(err, ErrShrink) || !strings.Contains(err.Error(), "40 variants now, 120 in the current snapshot") {
+	if !errors.Is(err, ErrShrink) || !strings.Contains(err.Error(), "40 publishable variants now, 120 in the current snapshot") {
 		t.Fatalf("want ErrShrink, got %v", err)
 	}
 	if info, _ := db.CatalogInfo(ctx); info.Variants != 120 {
@@ -444,5 +444,60 @@ func TestSyncerRefusesAShrunkCatalog(t *testing.T) {
 	s.MaxShrinkPercent = 100
 	if _, err := s.Sync(ctx); err != nil {
 		t.Fatalf("guard off: %v", err)
+	}
+}
+
+// A renamed price column keeps every row but makes every variant invalid:
+// the feeds would go empty, so the guard counts publishable variants.
+func TestSyncerShrinkGuardCountsPublishableVariants(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	src := &fakeSource{recs: records(30)}
+	var announced []string
+	s := &Syncer{Pipeline: newPipeline(t, src), Store: db, MaxShrinkPercent: 50,
+		OnSnapshot: func(_ context.Context, info bridge.CatalogInfo) error { announced = append(announced, info.Version); return nil }}
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	broken := records(30)
+	for _, r := range broken {
+		for _, v := range r.Variants {
+			v["Price"], v["price"] = v["price"], nil
+		}
+	}
+	src.recs = broken
+	if _, err := s.Sync(ctx); !errors.Is(err, ErrShrink) || !strings.Contains(err.Error(), "0 publishable variants now, 60") {
+		t.Fatalf("want the guard to refuse a catalog with no valid variant, got %v", err)
+	}
+	if len(announced) != 1 {
+		t.Errorf("a refused snapshot must not be announced: %v", announced)
+	}
+	if info, _ := db.CatalogInfo(ctx); info.ValidVariants != 60 {
+		t.Errorf("snapshot changed: %+v", info)
+	}
+}
+
+// failingCommit is a store whose commits fail, to check that nothing is
+// announced for a snapshot storage does not have.
+type failingCommit struct{ bridge.CatalogStore }
+
+func (f failingCommit) BeginCatalog(ctx context.Context) (bridge.CatalogWriter, error) {
+	w, err := f.CatalogStore.BeginCatalog(ctx)
+	return failingWriter{w}, err
+}
+
+type failingWriter struct{ bridge.CatalogWriter }
+
+func (failingWriter) Commit(context.Context, bridge.CatalogInfo) error { return errors.New("disk full") }
+
+func TestSyncerAnnouncesOnlyCommittedSnapshots(t *testing.T) {
+	called := false
+	s := &Syncer{Pipeline: newPipeline(t, &fakeSource{recs: records(3)}), Store: failingCommit{openDB(t)},
+		OnSnapshot: func(context.Context, bridge.CatalogInfo) error { called = true; return nil }}
+	if _, err := s.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("want the commit error, got %v", err)
+	}
+	if called {
+		t.Error("OnSnapshot ran for a snapshot that was never committed")
 	}
 }

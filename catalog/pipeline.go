@@ -32,11 +32,12 @@ type Pipeline struct {
 
 // Result counts what a run saw.
 type Result struct {
-	Products     int
-	Variants     int
-	Excluded     int
-	Problems     []bridge.Problem
-	ProblemCount int
+	Products      int
+	Variants      int
+	ValidVariants int
+	Excluded      int
+	Problems      []bridge.Problem
+	ProblemCount  int
 }
 
 const batchSize = 256
@@ -150,6 +151,7 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 			}
 			res.Products++
 			res.Variants += len(e.Product.Variants)
+			res.ValidVariants += e.ValidVariantCount()
 			if e.Excluded() {
 				res.Excluded++
 			}

@@ -146,17 +146,20 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 		if err != nil {
 			return err
 		}
-		if err := s.checkShrink(prev.Variants, res.Variants); err != nil {
+		// Guard what agents will see: a renamed price column leaves the
+		// variants in place but every one of them invalid.
+		if err := s.checkShrink(prev.ValidVariants, res.ValidVariants); err != nil {
 			return err
 		}
 		info = bridge.CatalogInfo{
-			Version:      strconv.FormatInt(start.UnixNano(), 36),
-			SyncedAt:     start.UTC(),
-			Products:     res.Products,
-			Variants:     res.Variants,
-			Excluded:     res.Excluded,
-			Problems:     res.Problems,
-			ProblemCount: res.ProblemCount,
+			Version:       strconv.FormatInt(start.UnixNano(), 36),
+			SyncedAt:      start.UTC(),
+			Products:      res.Products,
+			Variants:      res.Variants,
+			ValidVariants: res.ValidVariants,
+			Excluded:      res.Excluded,
+			Problems:      res.Problems,
+			ProblemCount:  res.ProblemCount,
 		}
 		if ds, ok := s.Pipeline.Source.(bridge.DatedSource); ok {
 			info.SourceTime = ds.SourceTime().UTC()
@@ -169,15 +172,19 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 	}
 	if s.Feeds == nil {
 		err = write(ctx, func(bridge.CatalogEntry) error { return nil })
-		return info, err
+	} else {
+		err = s.Feeds.build(ctx, start.UTC(), func() string { return info.Version }, write)
 	}
-	err = s.Feeds.build(ctx, start.UTC(), func() string { return info.Version }, write)
-	if err != nil && committed {
+	switch {
+	case err == nil:
+		return info, nil
+	case committed:
 		// The snapshot is in; only the files failed. The next start (or
 		// RenderStored) renders them from storage.
 		return info, fmt.Errorf("snapshot committed, but rendering the feeds failed: %w", err)
 	}
-	return info, err
+	// Nothing committed: the caller must not announce anything.
+	return bridge.CatalogInfo{}, err
 }
 
 // ErrShrink refuses a snapshot much smaller than the current one.
@@ -188,7 +195,7 @@ func (s *Syncer) checkShrink(before, after int) error {
 		return nil
 	}
 	if lost := before - after; lost*100 > before*s.MaxShrinkPercent {
-		return fmt.Errorf("%w: %d variants now, %d in the current snapshot (%d%% fewer; the limit is feed.max_shrink_percent: %d). "+
+		return fmt.Errorf("%w: %d publishable variants now, %d in the current snapshot (%d%% fewer; the limit is feed.max_shrink_percent: %d). "+
 			"If the store really lost them, raise the limit for one sync", ErrShrink, after, before, lost*100/before, s.MaxShrinkPercent)
 	}
 	return nil

@@ -32,7 +32,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	catalogGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "bridge_catalog_items", Help: "Items in the current catalog snapshot by kind (products, variants, excluded, skipped_rows).",
+		Name: "bridge_catalog_items", Help: "Items in the current catalog snapshot by kind (products, variants, valid_variants, excluded, skipped_rows).",
 	}, []string{"kind"})
 	reg.MustRegister(catalogGauge)
 
@@ -40,7 +40,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// published runs once a snapshot's feeds are in place: serve them and
 	// export the snapshot's counts.
 	published := func(_ context.Context, info bridge.CatalogInfo) error {
-		for k, v := range map[string]int{"products": info.Products, "variants": info.Variants, "excluded": info.Excluded, "skipped_rows": info.ProblemCount} {
+		for k, v := range map[string]int{"products": info.Products, "variants": info.Variants, "valid_variants": info.ValidVariants, "excluded": info.Excluded, "skipped_rows": info.ProblemCount} {
 			catalogGauge.WithLabelValues(k).Set(float64(v))
 		}
 		return feeds.Refresh()
