@@ -2,6 +2,9 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,8 +15,9 @@ import (
 	"github.com/acp-bridge/bridge/feed"
 )
 
-// versionMarker records which snapshot the feed files in a folder were
-// rendered from, so a restart serves them at once instead of re-rendering.
+// versionMarker records which snapshot, and which feed settings, the feed
+// files in a folder were rendered from, so a restart serves them at once
+// instead of re-rendering — and re-renders when either changed.
 const versionMarker = ".snapshot-version"
 
 // Feeds says where and how the feed files of the snapshot are rendered.
@@ -23,32 +27,84 @@ type Feeds struct {
 	Settings feed.Settings
 }
 
+// Files lists the files the configured formats publish.
+func (f *Feeds) Files() []string { return feed.Files(f.Formats) }
+
+// marker identifies the files of snapshot version rendered with f's
+// formats and settings (the render time aside).
+func (f *Feeds) marker(version string) string {
+	s := f.Settings
+	s.GeneratedAt = time.Time{}
+	b, _ := json.Marshal(struct {
+		Formats  []feed.Format
+		Settings feed.Settings
+	}{f.Formats, s})
+	sum := sha256.Sum256(b)
+	return version + " " + hex.EncodeToString(sum[:8])
+}
+
 // build renders the formats from each; GeneratedAt is the snapshot's time.
 // version is read after each has run (the snapshot's version is known only
-// then) and written as the folder's marker once the files are in place.
+// then) and written as the folder's marker once the files are in place;
+// files of formats no longer configured are removed.
 func (f *Feeds) build(ctx context.Context, at time.Time, version func() string, each func(context.Context, func(bridge.CatalogEntry) error) error) error {
 	s := f.Settings
 	s.GeneratedAt = at
 	if _, err := feed.Build(ctx, f.Dir, f.Formats, s, each); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(f.Dir, versionMarker), []byte(version()), 0o644); err != nil {
+	if err := feed.RemoveStale(f.Dir, f.Formats); err != nil {
+		return fmt.Errorf("remove feed files no longer configured: %w", err)
+	}
+	return f.writeMarker(version())
+}
+
+// writeMarker replaces the marker atomically and durably: a torn or stale
+// marker could name new files over old ones after a power cut.
+func (f *Feeds) writeMarker(version string) error {
+	tmp, err := os.CreateTemp(f.Dir, versionMarker+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write feed version marker: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, err = tmp.WriteString(f.marker(version))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(f.Dir, versionMarker))
+	}
+	if err == nil {
+		err = feed.SyncDir(f.Dir)
+	}
+	if err != nil {
 		return fmt.Errorf("write feed version marker: %w", err)
 	}
 	return nil
 }
 
 // RenderStored makes the feed files match the stored snapshot: nothing to do
-// when the folder's marker names the snapshot's version, else a render from
-// storage (after a crash between commit and render, or a changed feed
-// config). It returns bridge.ErrNotFound when there is no snapshot yet.
+// when the folder's marker names the snapshot's version and the current
+// formats and settings, else a render from storage (after a crash between
+// commit and render, or a changed feed or merchant config). Leftovers of
+// interrupted builds are removed first. It returns bridge.ErrNotFound when
+// there is no snapshot yet. Call it before syncs start.
 func (f *Feeds) RenderStored(ctx context.Context, store bridge.CatalogStore) (bridge.CatalogInfo, bool, error) {
+	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+		return bridge.CatalogInfo{}, false, fmt.Errorf("feed folder: %w", err)
+	}
+	if err := feed.RemoveStale(f.Dir, f.Formats); err != nil {
+		return bridge.CatalogInfo{}, false, fmt.Errorf("clean feed folder: %w", err)
+	}
 	info, err := store.CatalogInfo(ctx)
 	if err != nil {
 		return bridge.CatalogInfo{}, false, err
 	}
 	marker, err := os.ReadFile(filepath.Join(f.Dir, versionMarker))
-	if err == nil && string(marker) == info.Version && f.complete() {
+	if err == nil && string(marker) == f.marker(info.Version) && f.complete() {
 		return info, false, nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -58,11 +114,10 @@ func (f *Feeds) RenderStored(ctx context.Context, store bridge.CatalogStore) (br
 	return info, true, err
 }
 
-// complete reports whether every configured format's file exists, so a
-// format added to the config is rendered at the next start.
+// complete reports whether every configured file exists.
 func (f *Feeds) complete() bool {
-	for _, format := range f.Formats {
-		if _, err := os.Stat(filepath.Join(f.Dir, filepath.FromSlash(string(format)))); err != nil {
+	for _, name := range f.Files() {
+		if _, err := os.Stat(filepath.Join(f.Dir, filepath.FromSlash(name))); err != nil {
 			return false
 		}
 	}

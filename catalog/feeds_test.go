@@ -52,8 +52,8 @@ func TestSyncerRendersFeedsInTheSamePass(t *testing.T) {
 	if src.reads.Load() != 1 {
 		t.Errorf("store read %d times, want once", src.reads.Load())
 	}
-	if m, _ := os.ReadFile(filepath.Join(dir, versionMarker)); string(m) != info.Version {
-		t.Errorf("marker %q, want %q", m, info.Version)
+	if m, _ := os.ReadFile(filepath.Join(dir, versionMarker)); string(m) != target.marker(info.Version) {
+		t.Errorf("marker %q, want %q", m, target.marker(info.Version))
 	}
 
 	// A failing sync changes neither storage nor the files.
@@ -79,12 +79,38 @@ func TestSyncerRendersFeedsInTheSamePass(t *testing.T) {
 	if n := countLines(t, jsonl); n != 80 {
 		t.Fatalf("re-rendered feed has %d rows, want 80", n)
 	}
+	// Changed merchant settings: the files must be rendered again.
+	target.Settings.Merchant.Name = "Renamed Shop"
+	if _, rendered, err := target.RenderStored(ctx, db); err != nil || !rendered {
+		t.Fatalf("RenderStored after a settings change: rendered=%v err=%v", rendered, err)
+	}
+	// A format dropped from the config: its file goes, leftovers of a
+	// crashed build go, the others stay.
+	tmp := filepath.Join(dir, ".openai.jsonl.gz.123.tmp")
+	if err := os.WriteFile(tmp, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target.Formats = []feed.Format{feed.FormatACP}
+	if _, _, err := target.RenderStored(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{jsonl, tmp} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Errorf("%s should be removed: %v", gone, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acp", "products.jsonl.gz")); err != nil {
+		t.Errorf("configured format removed: %v", err)
+	}
 	// Stale marker (crash between commit and render): rendered again.
 	if err := os.WriteFile(filepath.Join(dir, versionMarker), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, rendered, err := target.RenderStored(ctx, db); err != nil || !rendered {
 		t.Fatalf("RenderStored with a stale marker: rendered=%v err=%v", rendered, err)
+	}
+	if n := countLines(t, filepath.Join(dir, "acp", "products.jsonl.gz")); n != 40 {
+		t.Fatalf("re-rendered ACP feed has %d products, want 40", n)
 	}
 }
 

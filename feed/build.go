@@ -184,12 +184,82 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 	if err := errors.Join(errs...); err != nil {
 		return BuildResult{}, err
 	}
+	dirs := map[string]bool{}
 	for _, tf := range files {
 		if err := tf.rename(); err != nil {
 			return BuildResult{}, err
 		}
+		dirs[filepath.Dir(tf.final)] = true
+	}
+	// The renames are durable only once their directories are synced.
+	for d := range dirs {
+		if err := SyncDir(d); err != nil {
+			return BuildResult{}, fmt.Errorf("feed: sync directory %s: %w", d, err)
+		}
 	}
 	return res, nil
+}
+
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// RemoveStale deletes leftovers of builds a crash interrupted (the hidden
+// temporary files Build writes beside its outputs) and the files of formats
+// that are not in keep, so a format dropped from the configuration stops
+// being published instead of being served stale.
+func RemoveStale(dir string, keep []Format) error {
+	want := map[string]bool{}
+	for _, f := range keep {
+		want[string(f)] = true
+		if f == FormatACP {
+			want[FileACPMetadata] = true
+		}
+	}
+	var errs []error
+	for _, f := range Formats() {
+		names := []string{string(f)}
+		if f == FormatACP {
+			names = append(names, FileACPMetadata)
+		}
+		for _, name := range names {
+			p := filepath.Join(dir, filepath.FromSlash(name))
+			if !want[name] {
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+			tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp"))
+			for _, t := range tmps {
+				if err := os.Remove(t); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Files lists the files Build writes for formats, as slash paths under the
+// build directory.
+func Files(formats []Format) []string {
+	var out []string
+	for _, f := range formats {
+		out = append(out, string(f))
+		if f == FormatACP {
+			out = append(out, FileACPMetadata)
+		}
+	}
+	return out
 }
 
 func uniqueFormats(formats []Format) ([]Format, error) {

@@ -44,6 +44,7 @@ var feedRoutes = []feedRoute{
 type FeedFiles struct {
 	dir    string
 	maxAge time.Duration
+	serve  map[string]bool // the configured files; others are never served
 
 	mu  sync.RWMutex
 	gen *generation
@@ -64,9 +65,16 @@ type feedFile struct {
 	modTime time.Time
 }
 
-// NewFeedFiles serves the feeds rendered into dir.
-func NewFeedFiles(dir string, maxAge time.Duration) *FeedFiles {
-	return &FeedFiles{dir: dir, maxAge: maxAge}
+// NewFeedFiles serves the feed files rendered into dir; files lists the
+// configured ones (slash paths such as "openai.jsonl.gz", "acp/metadata.json"):
+// a file of a format dropped from the config is not served even if it is
+// still on disk.
+func NewFeedFiles(dir string, maxAge time.Duration, files []string) *FeedFiles {
+	serve := map[string]bool{}
+	for _, f := range files {
+		serve[f] = true
+	}
+	return &FeedFiles{dir: dir, maxAge: maxAge, serve: serve}
 }
 
 // Refresh opens the folder's feed files after a render; call it once files
@@ -74,6 +82,9 @@ func NewFeedFiles(dir string, maxAge time.Duration) *FeedFiles {
 func (f *FeedFiles) Refresh() error {
 	g := &generation{files: map[string]*feedFile{}}
 	for _, rt := range feedRoutes {
+		if !f.serve[rt.file] {
+			continue
+		}
 		ff, err := openFeedFile(filepath.Join(f.dir, filepath.FromSlash(rt.file)))
 		if errors.Is(err, os.ErrNotExist) {
 			continue

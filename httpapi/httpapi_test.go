@@ -58,7 +58,7 @@ func do(t *testing.T, h http.Handler, method, path string, body io.Reader, hdr m
 
 func TestReadyz(t *testing.T) {
 	dir := t.TempDir()
-	rendered := NewFeedFiles(dir, 15*time.Minute)
+	rendered := NewFeedFiles(dir, 15*time.Minute, []string{"feed.json"})
 	if err := os.WriteFile(filepath.Join(dir, "feed.json"), []byte(`{}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestReadyz(t *testing.T) {
 	}{
 		{"all good", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastSuccess: time.Now()}}, Feeds: rendered}, 200, `"feeds":"ok"`},
 		{"storage down", Config{Storage: pinger{errors.New("disk I/O error")}, Catalog: infoStore{has: true}, Feeds: rendered}, 503, "disk I/O error"},
-		{"no snapshot yet", Config{Storage: pinger{}, Catalog: infoStore{}, Feeds: NewFeedFiles(t.TempDir(), time.Minute)}, 503, "no snapshot yet"},
+		{"no snapshot yet", Config{Storage: pinger{}, Catalog: infoStore{}, Feeds: NewFeedFiles(t.TempDir(), time.Minute, allFeeds)}, 503, "no snapshot yet"},
 		{"failed sync still ready on the last snapshot", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastError: "store unreachable"}}, Feeds: rendered}, 200, "failed: store unreachable"},
 	}
 	for _, tt := range tests {
@@ -147,7 +147,8 @@ func TestMiddleware(t *testing.T) {
 
 func TestFeedFiles(t *testing.T) {
 	dir := t.TempDir()
-	ff := NewFeedFiles(dir, 15*time.Minute)
+	// openai.csv.gz is not configured: never served, even when on disk.
+	ff := NewFeedFiles(dir, 15*time.Minute, []string{"feed.json", "acp/products.jsonl.gz", "acp/metadata.json", "openai.jsonl.gz"})
 	var logs bytes.Buffer
 	h := New(Config{Logger: quietLogger(&logs), Feeds: ff})
 
@@ -167,6 +168,7 @@ func TestFeedFiles(t *testing.T) {
 	}
 	write("feed.json", `{"meta":{},"products":[]}`)
 	write("acp/metadata.json", `{"id":"feed_x"}`)
+	write("openai.csv.gz", "stale file of a format dropped from the config")
 	if err := ff.Refresh(); err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +186,12 @@ func TestFeedFiles(t *testing.T) {
 	if rec := do(t, h, http.MethodGet, "/feeds/acp/metadata.json", nil, nil); rec.Code != 200 {
 		t.Errorf("metadata: %d", rec.Code)
 	}
-	// A format not rendered (not configured) is not served.
-	if rec := do(t, h, http.MethodGet, "/feeds/openai.csv.gz", nil, nil); rec.Code != 503 {
-		t.Errorf("unrendered format: %d", rec.Code)
+	// A configured format not rendered yet, and a format not configured
+	// (whose old file is still on disk), are not served.
+	for _, p := range []string{"/feeds/openai.jsonl.gz", "/feeds/openai.csv.gz"} {
+		if rec := do(t, h, http.MethodGet, p, nil, nil); rec.Code != 503 {
+			t.Errorf("%s: %d, want 503", p, rec.Code)
+		}
 	}
 	// New content, new ETag; same content, same ETag (a content hash).
 	write("feed.json", `{"meta":{},"products":[1]}`)
@@ -204,7 +209,7 @@ func TestFeedFiles(t *testing.T) {
 // ETag, never new bytes under an old ETag.
 func TestFeedFilesServeWhatWasHashed(t *testing.T) {
 	dir := t.TempDir()
-	ff := NewFeedFiles(dir, time.Minute)
+	ff := NewFeedFiles(dir, time.Minute, allFeeds)
 	h := New(Config{Logger: quietLogger(&bytes.Buffer{}), Feeds: ff})
 	path := filepath.Join(dir, "feed.json")
 	if err := os.WriteFile(path, []byte(`{"v":1}`), 0o644); err != nil {
@@ -241,3 +246,5 @@ func TestFeedFilesServeWhatWasHashed(t *testing.T) {
 		t.Errorf("references leak: %d", cur.refs.Load())
 	}
 }
+
+var allFeeds = []string{"feed.json", "openai.jsonl.gz", "openai.csv.gz", "openai.tsv.gz", "acp/products.jsonl.gz", "acp/metadata.json"}

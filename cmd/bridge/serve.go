@@ -36,7 +36,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}, []string{"kind"})
 	reg.MustRegister(catalogGauge)
 
-	feeds := httpapi.NewFeedFiles(cfg.Feed.Dir, 15*time.Minute)
+	target := &catalog.Feeds{Dir: cfg.Feed.Dir, Formats: a.formats, Settings: a.settings}
+	feeds := httpapi.NewFeedFiles(cfg.Feed.Dir, 15*time.Minute, target.Files())
 	// published runs once a snapshot's feeds are in place: serve them and
 	// export the snapshot's counts.
 	published := func(_ context.Context, info bridge.CatalogInfo) error {
@@ -45,7 +46,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return feeds.Refresh()
 	}
-	target := &catalog.Feeds{Dir: cfg.Feed.Dir, Formats: a.formats, Settings: a.settings}
 	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
 		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
