@@ -455,7 +455,10 @@ func TestSyncerShrinkGuardCountsPublishableVariants(t *testing.T) {
 	src := &fakeSource{recs: records(30)}
 	var announced []string
 	s := &Syncer{Pipeline: newPipeline(t, src), Store: db, MaxShrinkPercent: 50,
-		OnSnapshot: func(_ context.Context, info bridge.CatalogInfo) error { announced = append(announced, info.Version); return nil }}
+		OnSnapshot: func(_ context.Context, info bridge.CatalogInfo) error {
+			announced = append(announced, info.Version)
+			return nil
+		}}
 	if _, err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +491,9 @@ func (f failingCommit) BeginCatalog(ctx context.Context) (bridge.CatalogWriter, 
 
 type failingWriter struct{ bridge.CatalogWriter }
 
-func (failingWriter) Commit(context.Context, bridge.CatalogInfo) error { return errors.New("disk full") }
+func (failingWriter) Commit(context.Context, bridge.CatalogInfo) error {
+	return errors.New("disk full")
+}
 
 func TestSyncerAnnouncesOnlyCommittedSnapshots(t *testing.T) {
 	called := false

@@ -125,15 +125,15 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 	case "csv":
 		c := a.cfg.Store.CSV
 		opts := csvstore.Options{
-			Path:        c.Path,
-			Delimiter:   []rune(c.Delimiter)[0],
-			GroupColumn: c.GroupColumn,
-			IDColumn:    c.IDColumn,
-			StockColumn: c.StockColumn,
-			OrdersPath:  c.OrdersPath,
+			Path:                      c.Path,
+			Delimiter:                 []rune(c.Delimiter)[0],
+			GroupColumn:               c.GroupColumn,
+			IDColumn:                  c.IDColumn,
+			StockColumn:               c.StockColumn,
+			OrdersPath:                c.OrdersPath,
 			ReleaseHoldsOnNewerExport: c.Holds == "release_on_newer_export",
-			AllowHTTP:   !a.cfg.Production(),
-			Logger:      a.log,
+			AllowHTTP:                 !a.cfg.Production(),
+			Logger:                    a.log,
 		}
 		var cat bridge.CatalogStore
 		var res bridge.ReservationStore

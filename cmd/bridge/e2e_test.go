@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,5 +369,81 @@ func TestBinaryExitCodes(t *testing.T) {
 			t.Errorf("bridge %v: exit %d, stdout %q, stderr %q; want exit %d, stdout ~%q, stderr ~%q",
 				tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderrPart)
 		}
+	}
+}
+
+// TestServeResyncsOnSIGHUP: an admin edits the CSV and asks for a sync; the
+// feeds show the change without a restart, and a broken file keeps the last
+// good feed.
+func TestServeResyncsOnSIGHUP(t *testing.T) {
+	addr := freePort(t)
+	cfg := writeConfig(t)
+	catalogPath := filepath.Join(filepath.Dir(cfg), "examples", "catalog.csv")
+	cmd := exec.Command(bridgeBin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "BRIDGE_LISTEN="+addr)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	base := "http://" + addr
+	waitReady(t, base, &logs)
+
+	data, err := os.ReadFile(catalogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TEE-RED-S: 19.99 sale / 24.99 list → 17.49 / 24.99.
+	changed := strings.Replace(string(data), "classic-tee.jpg,https://demo-outfitters.example/images/TEE-RED-S.jpg,19.99,", "classic-tee.jpg,https://demo-outfitters.example/images/TEE-RED-S.jpg,17.49,", 1)
+	if changed == string(data) {
+		t.Fatal("test edit did not apply")
+	}
+	if err := os.WriteFile(catalogPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	firstSalePrice := func() string {
+		_, body := get(t, base+"/api/commerce/feed.json", nil)
+		var doc struct{ Products []map[string]any }
+		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Products) == 0 {
+			return ""
+		}
+		s, _ := doc.Products[0]["sale_price"].(string)
+		return s
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for firstSalePrice() != "17.49 USD" {
+		if time.Now().After(deadline) {
+			t.Fatalf("feed did not pick up the edited price after SIGHUP; logs:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A broken export (no id column) fails the sync; the feed stays.
+	if err := os.WriteFile(catalogPath, []byte("group_id,title\nx,y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, base+"/readyz", nil)
+		if strings.Contains(string(body), "failed:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never reported the failed sync; logs:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := firstSalePrice(); got != "17.49 USD" {
+		t.Errorf("after a failed sync the feed shows %q, want the last good 17.49 USD", got)
 	}
 }

@@ -20,6 +20,13 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	// Catch SIGHUP from the start: its default action ends the process, and
+	// an admin may send it while a long first render runs. One pending
+	// request is kept and served once syncs run.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs, cfgPath := newFlags("serve", stderr)
 	a, err := openApp(ctx, fs, cfgPath, args, stderr, true)
 	if err != nil {
@@ -103,9 +110,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer close(syncDone)
 		syncer.Run(runCtx, cfg.Feed.Refresh)
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
@@ -123,19 +127,31 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("bridge serving", "version", version, "mode", cfg.Mode, "listen", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
 		"store", cfg.Store.Adapter, "storage", cfg.Storage.Driver)
 
+	var serveErr error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+	case serveErr = <-errc:
+		log.Error("http server failed; stopping", "err", serveErr)
 	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
-	cancel()
+	cancel() // stops the sync loop; a running sync rolls back
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer scancel()
-	err = srv.Shutdown(sctx)
-	<-syncDone // a running sync rolls back on the canceled context; storage closes after it
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("requests did not finish in time; closing their connections", "err", err)
+		_ = srv.Close()
+		if serveErr == nil {
+			serveErr = fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	// Storage closes (deferred) only after the sync has let go of it.
+	select {
+	case <-syncDone:
+	case <-sctx.Done():
+		log.Error("the catalog sync did not stop within the shutdown timeout")
+	}
+	if serveErr != nil {
+		return fmt.Errorf("http server: %w", serveErr)
 	}
 	log.Info("stopped")
 	return nil
