@@ -81,15 +81,11 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		return bridge.StoreOrder{}, err
 	}
 
-	f, created, err := openOrders(l.path)
+	f, created, unlock, err := a.openLocked(ctx)
 	if err != nil {
-		return bridge.StoreOrder{}, fmt.Errorf("csv: open orders file: %w", err)
+		return bridge.StoreOrder{}, err
 	}
 	defer f.Close()
-	unlock, err := lockFile(ctx, f, true)
-	if err != nil {
-		return bridge.StoreOrder{}, fmt.Errorf("csv: lock orders file %s: %w", l.path, err)
-	}
 	defer unlock()
 	// The directory entry must be durable before any order counts as written;
 	// once per process covers a file created by a run that crashed before.
@@ -99,9 +95,18 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		}
 		l.dirSynced = true
 	}
+	before := l.end
 	size, err := a.catchUp(f)
 	if err != nil {
 		return bridge.StoreOrder{}, err
+	}
+	if l.end != before {
+		// Lines appeared that this process did not sync (another process,
+		// or an attempt killed between write and fsync): they may be only
+		// in the page cache. Make them durable before trusting them.
+		if err := a.syncFile(f); err != nil {
+			return bridge.StoreOrder{}, fmt.Errorf("csv: sync orders file: %w", err)
+		}
 	}
 	if _, ok := l.ids[o.ID]; ok {
 		return bridge.StoreOrder{StoreID: o.ID}, nil
@@ -157,6 +162,34 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		l.info = st
 	}
 	return bridge.StoreOrder{StoreID: o.ID}, nil
+}
+
+// openLocked opens the orders file and takes its write lock, making sure the
+// locked file is still the one at the path: a script that takes the file away
+// (lock, rename, process) may have renamed it while we waited for the lock,
+// and an order appended to the renamed file would be lost to the script.
+func (a *Adapter) openLocked(ctx context.Context) (f *os.File, created bool, unlock func(), err error) {
+	for attempt := 0; ; attempt++ {
+		f, created, err = openOrders(a.orders.path)
+		if err != nil {
+			return nil, false, nil, fmt.Errorf("csv: open orders file: %w", err)
+		}
+		unlock, err = lockFile(ctx, f, true)
+		if err != nil {
+			f.Close()
+			return nil, false, nil, fmt.Errorf("csv: lock orders file %s: %w", a.orders.path, err)
+		}
+		held, herr := f.Stat()
+		now, perr := os.Stat(a.orders.path)
+		if herr == nil && perr == nil && os.SameFile(held, now) {
+			return f, created, unlock, nil
+		}
+		unlock()
+		f.Close()
+		if attempt == 4 {
+			return nil, false, nil, fmt.Errorf("csv: orders file %s keeps being replaced while we lock it", a.orders.path)
+		}
+	}
 }
 
 // undoAppend cuts the file back to its last known complete line after a

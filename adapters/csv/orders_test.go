@@ -575,3 +575,72 @@ func TestOrdersFileLongLine(t *testing.T) {
 		t.Errorf("unexpected warnings: %s", logs)
 	}
 }
+
+// TestWriteOrderFollowsARenamedFile: a script takes the orders file away the
+// documented way (lock, rename, unlock) while WriteOrder waits for the lock.
+// The order must land in a new file at the path, not in the taken one.
+func TestWriteOrderFollowsARenamedFile(t *testing.T) {
+	env := newOrderEnv(t, "")
+	ctx := context.Background()
+	if _, err := env.a.WriteOrder(ctx, testOrder("ord_1")); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.OpenFile(env.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer script.Close()
+	unlock, err := lockFile(ctx, script, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.a.WriteOrder(ctx, testOrder("ord_2"))
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // WriteOrder is now waiting for the lock
+	taken := env.path + ".processing"
+	if err := os.Rename(env.path, taken); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	takenData, _ := os.ReadFile(taken)
+	newData, err := os.ReadFile(env.path)
+	if err != nil {
+		t.Fatalf("no new orders file: %v", err)
+	}
+	if strings.Contains(string(takenData), "ord_2") || !strings.Contains(string(newData), `"id":"ord_2"`) {
+		t.Fatalf("ord_2 went to the taken file:\ntaken: %s\nnew: %s", takenData, newData)
+	}
+}
+
+// TestWriteOrderSyncsLinesItDidNotWrite: a complete line an earlier attempt
+// wrote but never fsynced (killed in between) is synced before the order
+// counts as written.
+func TestWriteOrderSyncsLinesItDidNotWrite(t *testing.T) {
+	env := newOrderEnv(t, "")
+	ctx := context.Background()
+	line, err := json.Marshal(orderRecord{Order: testOrder("ord_1"), WrittenAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(env.path, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syncs := 0
+	env.a.syncFile = func(f *os.File) error { syncs++; return f.Sync() }
+	if _, err := env.a.WriteOrder(ctx, testOrder("ord_1")); err != nil {
+		t.Fatal(err)
+	}
+	if syncs == 0 {
+		t.Error("the order's line was trusted without an fsync")
+	}
+	data, _ := os.ReadFile(env.path)
+	if n := strings.Count(string(data), "\n"); n != 1 {
+		t.Errorf("%d lines, want the one already there", n)
+	}
+}
