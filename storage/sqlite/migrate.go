@@ -76,6 +76,16 @@ func migrateFS(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
+	// A database migrated by a newer bridge has tables and meanings this
+	// binary does not know; writing to it could corrupt them.
+	var newest int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if len(ms) > 0 && newest > ms[len(ms)-1].version {
+		return fmt.Errorf("the database is at schema version %d, newer than this bridge knows (%d): run the newer bridge, or restore a backup",
+			newest, ms[len(ms)-1].version)
+	}
 	for _, m := range ms {
 		if err := apply(ctx, db, m); err != nil {
 			return fmt.Errorf("migration %s: %w", m.file, err)

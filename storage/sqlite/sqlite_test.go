@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -288,5 +289,21 @@ func TestStageSchemaMatchesCatalog(t *testing.T) {
 		if main != stage {
 			t.Errorf("%s and %s are declared differently:\nmain:  %s\nstage: %s", pair[0], pair[1], main, stage)
 		}
+	}
+}
+
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bridge.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from the future', '2030-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "schema version 9999, newer than this bridge knows") {
+		t.Fatalf("want a refusal of the newer schema, got %v", err)
 	}
 }
