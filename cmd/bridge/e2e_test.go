@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,19 +116,39 @@ func runBridge(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), 0
 }
 
-func TestServeDemoCatalog(t *testing.T) {
+// lockedBuffer collects a process's output; the test reads it while the
+// process writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServe runs `bridge serve` on cfg at a free port until the test ends,
+// then stops it with SIGINT and checks that it exits cleanly. It returns once
+// /readyz answers 200.
+func startServe(t *testing.T, cfg string) (base string, cmd *exec.Cmd, logs *lockedBuffer) {
+	t.Helper()
 	addr := freePort(t)
-	cfg := writeConfig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bridgeBin, "serve", "--config", cfg)
+	cmd = exec.Command(bridgeBin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "BRIDGE_LISTEN="+addr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -137,11 +158,17 @@ func TestServeDemoCatalog(t *testing.T) {
 				t.Errorf("bridge did not exit cleanly on SIGINT: %v\n%s", err, logs.String())
 			}
 		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
 			t.Errorf("bridge did not stop within 20s")
 		}
-	}()
-	base := "http://" + addr
-	waitReady(t, base, &logs)
+	})
+	base = "http://" + addr
+	waitReady(t, base, logs)
+	return base, cmd, logs
+}
+
+func TestServeDemoCatalog(t *testing.T) {
+	base, _, _ := startServe(t, writeConfig(t))
 
 	type feedURL struct {
 		path, contentType string
@@ -283,7 +310,7 @@ func recent(ts string) bool {
 	return err == nil && time.Since(at) < 10*time.Minute && time.Since(at) > -time.Minute
 }
 
-func waitReady(t *testing.T, base string, logs *bytes.Buffer) {
+func waitReady(t *testing.T, base string, logs *lockedBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -376,22 +403,9 @@ func TestBinaryExitCodes(t *testing.T) {
 // feeds show the change without a restart, and a broken file keeps the last
 // good feed.
 func TestServeResyncsOnSIGHUP(t *testing.T) {
-	addr := freePort(t)
 	cfg := writeConfig(t)
 	catalogPath := filepath.Join(filepath.Dir(cfg), "examples", "catalog.csv")
-	cmd := exec.Command(bridgeBin, "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "BRIDGE_LISTEN="+addr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
-	base := "http://" + addr
-	waitReady(t, base, &logs)
+	base, cmd, logs := startServe(t, cfg)
 
 	data, err := os.ReadFile(catalogPath)
 	if err != nil {
