@@ -506,3 +506,15 @@ func TestSyncerAnnouncesOnlyCommittedSnapshots(t *testing.T) {
 		t.Error("OnSnapshot ran for a snapshot that was never committed")
 	}
 }
+
+func TestPipelineReportsAMappingErrorOnce(t *testing.T) {
+	bad := rec("bad", "bad-1")
+	bad.Variants[0]["price"] = "19,99"
+	var got bridge.CatalogEntry
+	if _, err := newPipeline(t, &fakeSource{recs: []bridge.Record{bad}}).Run(context.Background(), func(e bridge.CatalogEntry) error { got = e; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Issues) != 1 || got.Issues[0].Field != "price" || !strings.Contains(got.Issues[0].Message, "19,99") {
+		t.Fatalf("want one price issue naming the value, got %+v", got.Issues)
+	}
+}

@@ -170,7 +170,7 @@ func (p *Pipeline) Run(ctx context.Context, sink func(bridge.CatalogEntry) error
 	case sinkErr != nil:
 		return res, sinkErr
 	case err != nil:
-		return res, fmt.Errorf("read catalog: %w", err)
+		return res, err // the source's own error says what it read
 	case ctx.Err() != nil:
 		// Canceled after the source finished: entries were dropped while
 		// draining, so the run is incomplete even though nothing failed.
@@ -191,7 +191,7 @@ func (p *Pipeline) entry(r bridge.Record) (e bridge.CatalogEntry) {
 		}
 	}()
 	prod, issues := p.Mapping.Apply(r)
-	issues = append(issues, feed.Validate(&prod, p.Settings)...)
+	issues = append(issues, followUps(issues, feed.Validate(&prod, p.Settings))...)
 	return bridge.CatalogEntry{Product: prod, Issues: issues, SourceKey: r.Key, SourceLine: r.Line}
 }
 
@@ -216,4 +216,28 @@ func dedupe(e *bridge.CatalogEntry, seed maphash.Seed, products, variants *idSet
 	}
 	e.Product.Variants = kept
 	return true
+}
+
+// followUps drops the validation issues that only repeat a mapping error: a
+// price that could not be parsed is also "missing" and "without currency" to
+// the validator, and an admin needs to read the cause once.
+func followUps(mapped, validated []bridge.Issue) []bridge.Issue {
+	if len(mapped) == 0 {
+		return validated
+	}
+	type key struct{ variant, field string }
+	failed := map[key]bool{}
+	for _, is := range mapped {
+		failed[key{is.VariantID, is.Field}] = true
+		if is.Field == "price" || is.Field == "list_price" {
+			failed[key{is.VariantID, feed.FieldCurrency}] = true
+		}
+	}
+	out := validated[:0]
+	for _, is := range validated {
+		if !failed[key{is.VariantID, is.Field}] {
+			out = append(out, is)
+		}
+	}
+	return out
 }

@@ -196,7 +196,7 @@ func (s *Syncer) checkShrink(before, after int) error {
 	}
 	if lost := before - after; lost*100 > before*s.MaxShrinkPercent {
 		return fmt.Errorf("%w: %d publishable variants now, %d in the current snapshot (%d%% fewer; the limit is feed.max_shrink_percent: %d). "+
-			"If the store really lost them, raise the limit for one sync", ErrShrink, after, before, lost*100/before, s.MaxShrinkPercent)
+			"If the store really lost them, restart the bridge once with a higher limit (100 turns the guard off)", ErrShrink, after, before, lost*100/before, s.MaxShrinkPercent)
 	}
 	return nil
 }

@@ -132,7 +132,8 @@ func expand(s string, lookup func(string) (string, bool)) (string, bool, error) 
 		return "", used, fmt.Errorf("environment variable %s is not set (set it, or write ${%s:-default})", strings.Join(missing, ", "), missing[0])
 	}
 	if rest := envRef.ReplaceAllString(s, ""); strings.Contains(rest, "${") {
-		return "", used, fmt.Errorf("malformed ${…} reference in %q: use ${NAME} or ${NAME:-default}", s)
+		// The value is not quoted back: it may be a secret.
+		return "", used, fmt.Errorf("malformed ${…} reference: use ${NAME} or ${NAME:-default}")
 	}
 	return out, used, nil
 }

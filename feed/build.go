@@ -139,7 +139,7 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 		}
 	}
 	if readErr != nil {
-		return BuildResult{}, fmt.Errorf("feed: read catalog: %w", readErr)
+		return BuildResult{}, readErr // the caller's source knows what failed
 	}
 	if err := ctx.Err(); err != nil {
 		return BuildResult{}, fmt.Errorf("feed: build: %w", context.Cause(ctx))

@@ -165,6 +165,11 @@ func (f *FeedFiles) routes(r *mux.Router) {
 
 func (f *FeedFiles) handler(rt feedRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !f.serve[rt.file] {
+			WriteError(w, http.StatusNotFound, "invalid_request", "feed_not_enabled",
+				"this feed format is not enabled; add it to feed.formats in the bridge config")
+			return
+		}
 		g := f.acquire()
 		if g != nil {
 			defer f.release(g)

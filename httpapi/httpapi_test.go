@@ -188,10 +188,11 @@ func TestFeedFiles(t *testing.T) {
 	}
 	// A configured format not rendered yet, and a format not configured
 	// (whose old file is still on disk), are not served.
-	for _, p := range []string{"/feeds/openai.jsonl.gz", "/feeds/openai.csv.gz"} {
-		if rec := do(t, h, http.MethodGet, p, nil, nil); rec.Code != 503 {
-			t.Errorf("%s: %d, want 503", p, rec.Code)
-		}
+	if rec := do(t, h, http.MethodGet, "/feeds/openai.jsonl.gz", nil, nil); rec.Code != 503 {
+		t.Errorf("configured, not rendered: %d, want 503", rec.Code)
+	}
+	if rec := do(t, h, http.MethodGet, "/feeds/openai.csv.gz", nil, nil); rec.Code != 404 || !strings.Contains(rec.Body.String(), "feed_not_enabled") {
+		t.Errorf("not configured: %d %s, want 404 feed_not_enabled", rec.Code, rec.Body)
 	}
 	// New content, new ETag; same content, same ETag (a content hash).
 	write("feed.json", `{"meta":{},"products":[1]}`)

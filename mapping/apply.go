@@ -18,11 +18,8 @@ import (
 func (m *Mapping) Apply(rec bridge.Record) (bridge.Product, []bridge.Issue) {
 	var issues []bridge.Issue
 	fail := func(variantID string, f field, err error) {
-		where := ""
-		if f.line > 0 {
-			where = fmt.Sprintf(" (mapping %s line %d)", f.file, f.line)
-		}
-		issues = append(issues, bridge.Issue{Severity: bridge.SeverityError, VariantID: variantID, Field: f.def.name, Message: err.Error() + where})
+		issues = append(issues, bridge.Issue{Severity: bridge.SeverityError, VariantID: variantID, Field: f.def.name,
+			Message: err.Error() + " (mapping " + f.origin + ")"})
 	}
 
 	env := &Env{Product: rec.Product, Merchant: m.merchant}
@@ -87,7 +84,7 @@ func (m *Mapping) Apply(rec bridge.Record) (bridge.Product, []bridge.Issue) {
 		for _, o := range m.options {
 			val, err := o.e.eval(env)
 			if err != nil {
-				fail(id, field{def: fieldDef{name: "options." + o.name}, line: o.line, file: o.file}, err)
+				fail(id, field{def: fieldDef{name: "options." + o.name}, origin: o.origin}, err)
 				continue
 			}
 			if s := strings.TrimSpace(toString(val)); s != "" {
@@ -206,6 +203,9 @@ func media(first string, more []string) []bridge.Media {
 	return out
 }
 
+// maxTitle is the feeds' title limit, in characters.
+const maxTitle = 150
+
 // variantTitle names a variant by its product and options, the way stores
 // show it: "Classic Tee - Red / S".
 func variantTitle(product string, opts []bridge.Option) string {
@@ -216,5 +216,7 @@ func variantTitle(product string, opts []bridge.Option) string {
 	for i, o := range opts {
 		vals[i] = o.Value
 	}
-	return product + " - " + strings.Join(vals, " / ")
+	// Feeds allow 150 characters; a product title already cut to 150
+	// must not overflow once the options are added.
+	return Truncate(product+" - "+strings.Join(vals, " / "), maxTitle)
 }

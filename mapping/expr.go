@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -107,6 +108,9 @@ func (p pipeExpr) eval(env *Env) (any, error) {
 			}
 		}
 		if v, err = s.f.fn(env, v, args); err != nil {
+			if strings.HasPrefix(err.Error(), s.f.name) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("%s: %w", s.f.name, err)
 		}
 	}
@@ -131,7 +135,7 @@ func (t templateExpr) eval(env *Env) (out any, err error) {
 	}
 	var b strings.Builder
 	if err := t.t.Execute(&b, env.data); err != nil {
-		return nil, err
+		return nil, templateError(err)
 	}
 	return strings.TrimSpace(b.String()), nil
 }
@@ -184,6 +188,12 @@ func compileExpr(src string, m MerchantFields) (expr, error) {
 					return nil, fmt.Errorf("filter %s needs a positive whole number, got %q", f.name, t.text)
 				}
 				s.args = append(s.args, constExpr{v})
+				continue
+			}
+			// A filter argument without a dot is a word, not a path: money
+			// EUR, availability backorder, join /.
+			if !t.quoted && !strings.Contains(t.text, ".") {
+				s.args = append(s.args, constExpr{t.text})
 				continue
 			}
 			a, err := operand(t)
@@ -309,7 +319,7 @@ func compileTemplate(src string, m MerchantFields) (expr, error) {
 	}
 	t, err := template.New("field").Option("missingkey=error").Funcs(funcs).Parse(src)
 	if err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "template: field:"))
+		return nil, fmt.Errorf("template: %s", templatePrefix.ReplaceAllString(err.Error(), ""))
 	}
 	return templateExpr{t}, nil
 }
@@ -333,4 +343,18 @@ func templateFunc(f filter, m MerchantFields) func(args ...any) (any, error) {
 		}
 		return f.fn(env, in, rest)
 	}
+}
+
+// templatePrefix is text/template's position prefix ("template: field:1:11:
+// executing "field" at <.product.titel>: "), noise to a shop admin.
+var templatePrefix = regexp.MustCompile(`^template: field:\d+(:\d+)?: (executing "field" at <[^>]*>: )?`)
+
+var missingKey = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
+
+// templateError rewrites text/template's errors for a shop admin.
+func templateError(err error) error {
+	if m := missingKey.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("template: the store record has no field %q", m[1])
+	}
+	return fmt.Errorf("template: %s", templatePrefix.ReplaceAllString(err.Error(), ""))
 }

@@ -86,21 +86,30 @@ var variantFields = []fieldDef{
 type Source struct {
 	File string // "config.yaml", or "csv adapter default mapping"
 	Node *yaml.Node
+	// Builtin marks a layer the admin does not see as a file (an adapter's
+	// default): its errors quote the expression instead of a line.
+	Builtin bool
+}
+
+// origin says where a field's expression came from, for issue messages.
+func (l Source) origin(n *yaml.Node) string {
+	if l.Builtin {
+		return fmt.Sprintf("%s: %q", l.File, n.Value)
+	}
+	return fmt.Sprintf("%s:%d", l.File, n.Line)
 }
 
 // field is one compiled target.
 type field struct {
-	def  fieldDef
-	e    expr
-	line int
-	file string
+	def    fieldDef
+	e      expr
+	origin string // "bridge.yaml:12", or a builtin layer's expression
 }
 
 type option struct {
-	name string
-	e    expr
-	line int
-	file string
+	name   string
+	e      expr
+	origin string
 }
 
 // Mapping is a compiled mapping, safe for concurrent use.
@@ -139,9 +148,9 @@ func Compile(merchant MerchantFields, layers ...Source) (*Mapping, error) {
 			k, v := n.Content[i], n.Content[i+1]
 			switch k.Value {
 			case "product":
-				m.compileSection(layer.File, "mapping.product", v, productFields, m.product, add)
+				m.compileSection(layer, "mapping.product", v, productFields, m.product, add)
 			case "variant":
-				m.compileSection(layer.File, "mapping.variant", v, variantFields, m.variant, add)
+				m.compileSection(layer, "mapping.variant", v, variantFields, m.variant, add)
 			default:
 				add(layer.File, k.Line, "mapping."+k.Value, "unknown section (want product or variant)")
 			}
@@ -162,12 +171,12 @@ func Compile(merchant MerchantFields, layers ...Source) (*Mapping, error) {
 	return m, nil
 }
 
-func (m *Mapping) compileSection(file, prefix string, n *yaml.Node, defs []fieldDef, into map[string]field, add func(string, int, string, string, ...any)) {
+func (m *Mapping) compileSection(layer Source, prefix string, n *yaml.Node, defs []fieldDef, into map[string]field, add func(string, int, string, string, ...any)) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		add(file, n.Line, prefix, "want a mapping of field: expression")
+		add(layer.File, n.Line, prefix, "want a mapping of field: expression")
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -175,11 +184,11 @@ func (m *Mapping) compileSection(file, prefix string, n *yaml.Node, defs []field
 		key := prefix + "." + k.Value
 		def, ok := lookupDef(defs, k.Value)
 		if !ok {
-			add(file, k.Line, key, "unknown field (fields: %s)", defNames(defs))
+			add(layer.File, k.Line, key, "unknown field (fields: %s)", defNames(defs))
 			continue
 		}
 		if def.name == "options" {
-			m.compileOptions(file, key, v, add)
+			m.compileOptions(layer, key, v, add)
 			continue
 		}
 		if removed(v) {
@@ -188,32 +197,32 @@ func (m *Mapping) compileSection(file, prefix string, n *yaml.Node, defs []field
 		}
 		e, err := compileNode(v, m.merchant)
 		if err != nil {
-			add(file, v.Line, key, "%v", err)
+			add(layer.File, v.Line, key, "%v", err)
 			continue
 		}
-		into[def.name] = field{def: def, e: e, line: v.Line, file: file}
+		into[def.name] = field{def: def, e: e, origin: layer.origin(v)}
 	}
 }
 
 // compileOptions replaces the option list as a whole: options are one
 // setting, and merging two lists of colours and sizes would surprise.
-func (m *Mapping) compileOptions(file, key string, n *yaml.Node, add func(string, int, string, string, ...any)) {
+func (m *Mapping) compileOptions(layer Source, key string, n *yaml.Node, add func(string, int, string, string, ...any)) {
 	m.options = nil
 	if removed(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		add(file, n.Line, key, "want a mapping of option name: expression, such as Color: variant.color")
+		add(layer.File, n.Line, key, "want a mapping of option name: expression, such as Color: variant.color")
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		e, err := compileNode(v, m.merchant)
 		if err != nil {
-			add(file, v.Line, key+"."+k.Value, "%v", err)
+			add(layer.File, v.Line, key+"."+k.Value, "%v", err)
 			continue
 		}
-		m.options = append(m.options, option{name: k.Value, e: e, line: v.Line, file: file})
+		m.options = append(m.options, option{name: k.Value, e: e, origin: layer.origin(v)})
 	}
 }
 

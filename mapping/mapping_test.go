@@ -51,6 +51,8 @@ func TestFilters(t *testing.T) {
 		{`'used'`, "used", ""},
 		{`variant.price | money`, "49.90", ""},
 		{`variant.yen | money "JPY"`, "1500", ""},
+		{`variant.yen | money JPY`, "1500", ""},
+		{`variant.neg | availability backorder`, "backorder", ""},
 		{`variant.price | money "JPY"`, nil, "more than 0 decimal places"},
 		{`product.title | money`, nil, "not a decimal"},
 		{`product.html | strip_html`, "Soft cotton tee. Red Blue & more", ""},
@@ -225,7 +227,7 @@ variant:
 	if strings.Join(fields, ",") != "price,quantity" {
 		t.Errorf("issue fields = %v, want price,quantity", fields)
 	}
-	if !strings.Contains(issues[0].Message, "mapping default line 10") {
+	if !strings.Contains(issues[0].Message, "(mapping default:10)") {
 		t.Errorf("issue must cite the mapping line: %q", issues[0].Message)
 	}
 }
@@ -259,4 +261,29 @@ func BenchmarkApply(b *testing.B) {
 		m.Apply(rec)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*3), "ns/variant")
+}
+
+func TestIssueOrigins(t *testing.T) {
+	m, err := Compile(shop,
+		Source{File: "csv adapter default mapping", Node: node(t, baseMapping), Builtin: true},
+		Source{File: "bridge.yaml", Node: node(t, "product:\n  title: '{{ .product.titel }}'\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bridge.Record{Key: "tee", Product: map[string]any{"group": "tee", "title": "Tee"},
+		Variants: []map[string]any{{"sku": "t1", "price": "abc"}}}
+	_, issues := m.Apply(rec)
+	var msgs []string
+	for _, is := range issues {
+		msgs = append(msgs, is.Field+": "+is.Message)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		`title: template: the store record has no field "titel" (mapping bridge.yaml:2)`,
+		`price: price "abc" is not a decimal number (mapping csv adapter default mapping: "variant.price")`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
+	}
 }

@@ -338,6 +338,9 @@ func (s *scan) flush() error {
 }
 
 func (s *scan) problem(line int, key, msg string) {
+	// The messages read well on their own ("line 7: …"); Problem carries the
+	// line separately and prints it once.
+	msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line))
 	s.skip(bridge.Problem{Line: line, Key: strings.ToValidUTF8(key, "\uFFFD"), Message: msg})
 }
 

@@ -113,7 +113,7 @@ func TestReadCatalogFixtures(t *testing.T) {
 				{"mug", []int{7}, []string{"mug-1"}},
 				{"cap", []int{9}, []string{"cap-1"}},
 			},
-			problems: []wantProblem{{8, "", "line 8: 6 fields, header has 5"}},
+			problems: []wantProblem{{8, "", "6 fields, header has 5"}},
 		},
 		{
 			name: "byte order mark, quoted and padded header, CRLF",
@@ -143,15 +143,15 @@ func TestReadCatalogFixtures(t *testing.T) {
 				{"box", []int{18}, []string{"box-2"}},
 			},
 			problems: []wantProblem{
-				{3, "", "line 3: 3 fields, header has 4"},
-				{4, "", `line 4: a " appears inside a value that is not in quotes (line 4, column 13)`},
-				{6, "", "line 6: group_id is empty"},
-				{7, "mug", "line 7: sku is empty"},
-				{9, "mug", `line 9: sku "mug-1" is already used on line 8 of the same product`},
-				{10, "", `line 10: column "title" is not valid UTF-8 text; save the file with UTF-8 encoding`},
-				{11, "cap", `line 11: quantity "many" is not a whole number`},
-				{13, "tee", `line 13: rows of product "tee" must be adjacent, but it already appeared on line 2 before other products; sort the file by the group_id column`},
-				{17, "", "line 17: a quoted value is not closed properly (line 17, column 16)"},
+				{3, "", "3 fields, header has 4"},
+				{4, "", `a " appears inside a value that is not in quotes (line 4, column 13)`},
+				{6, "", "group_id is empty"},
+				{7, "mug", "sku is empty"},
+				{9, "mug", `sku "mug-1" is already used on line 8 of the same product`},
+				{10, "", `column "title" is not valid UTF-8 text; save the file with UTF-8 encoding`},
+				{11, "cap", `quantity "many" is not a whole number`},
+				{13, "tee", `rows of product "tee" must be adjacent, but it already appeared on line 2 before other products; sort the file by the group_id column`},
+				{17, "", "a quoted value is not closed properly (line 17, column 16)"},
 			},
 		},
 		{
@@ -159,7 +159,7 @@ func TestReadCatalogFixtures(t *testing.T) {
 			file:    "unterminated.csv",
 			records: []wantRecord{{"tee", []int{2}, []string{"tee-s"}}},
 			problems: []wantProblem{
-				{3, "", "line 3: a quoted value starting on this line is not closed properly (found at line 5, column 15), so the lines up to there were read as part of it"},
+				{3, "", "a quoted value starting on this line is not closed properly (found at line 5, column 15), so the lines up to there were read as part of it"},
 			},
 		},
 		{
@@ -273,8 +273,8 @@ func TestReadCatalogGroupIsID(t *testing.T) {
 	}
 	checkRecords(t, r.records, []wantRecord{{"a", []int{2}, []string{"a"}}, {"b", []int{4}, []string{"b"}}}, Options{IDColumn: "sku"})
 	checkProblems(t, r.problems, []wantProblem{
-		{3, "a", `line 3: sku "a" is already used on line 2 of the same product`},
-		{5, "a", `line 5: sku "a" is already used on line 2; every row needs its own sku`},
+		{3, "a", `sku "a" is already used on line 2 of the same product`},
+		{5, "a", `sku "a" is already used on line 2; every row needs its own sku`},
 	})
 }
 
@@ -296,7 +296,7 @@ func TestReadCatalogNegativeAndEmptyStock(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	checkRecords(t, r.records, []wantRecord{{"a", []int{2, 3}, []string{"a1", "a2"}}}, Options{})
-	checkProblems(t, r.problems, []wantProblem{{4, "a", `line 4: stock "1.5" is not a whole number`}})
+	checkProblems(t, r.problems, []wantProblem{{4, "a", `stock "1.5" is not a whole number`}})
 }
 
 func TestReadCatalogNoStockColumn(t *testing.T) {

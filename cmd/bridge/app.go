@@ -157,7 +157,7 @@ func compileMapping(cfg *config.Config, defaultMapping string) (*mapping.Mapping
 	}
 	m := cfg.Merchant
 	return mapping.Compile(mapping.MerchantFields{Name: m.Name, URL: m.URL, Currency: m.Currency, Country: m.Country},
-		mapping.Source{File: cfg.Store.Adapter + " adapter default mapping", Node: &def},
+		mapping.Source{File: cfg.Store.Adapter + " adapter default mapping", Node: &def, Builtin: true},
 		mapping.Source{File: cfg.File, Node: &cfg.Mapping})
 }
 

@@ -15,7 +15,8 @@ var errStop = errors.New("stop")
 
 // cmdCheck validates a config file: keys, types, values, the mapping, and
 // that the store can be read and its first product mapped. Every problem is
-// printed with file:line; the exit code is 1 when there is any.
+// printed with file:line; the exit code is 1 when there is any, including an
+// error on the first product or a skipped row before it.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("check", stderr)
 	a, err := openApp(ctx, fs, cfgPath, args, stderr, false)
@@ -48,10 +49,19 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p, issues := a.mapping.Apply(first)
 	issues = append(issues, feed.Validate(&p, a.settingsAt(time.Now()))...)
 	fmt.Fprintf(stdout, "first product %q mapped: %d variant(s), %d issue(s)\n", p.ID, len(p.Variants), len(issues))
+	errs := len(skipped)
 	for _, is := range issues {
 		fmt.Fprintf(stdout, "  %s\n", formatIssue(is))
+		if is.Severity == bridge.SeverityError {
+			errs++
+		}
 	}
 	fmt.Fprintln(stdout, `run "bridge feed validate" for the whole catalog`)
+	if errs > 0 {
+		// A mapping that breaks the first product (a wrong column, a bad
+		// template) almost always breaks them all.
+		return exitError{1}
+	}
 	return nil
 }
 

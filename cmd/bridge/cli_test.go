@@ -55,6 +55,9 @@ func TestCheck(t *testing.T) {
 		{"production refusals", func(s string) string {
 			return strings.Replace(s, "mode: development", "mode: production", 1)
 		}, 1, []string{"server.public_url: required in production", "payments.provider: the sandbox provider", "acp.api_keys: at least one key is required"}},
+		{"mapping that breaks the first product", func(s string) string {
+			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    title: '{{ .product.titel }}'", 1)
+		}, 1, []string{"first product", `the store record has no field "titel"`}},
 		{"unreadable catalog", func(s string) string {
 			return strings.Replace(s, "path: examples/catalog.csv", "path: examples/missing.csv", 1)
 		}, 1, []string{"cannot read the catalog"}},
