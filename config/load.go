@@ -18,7 +18,8 @@ import (
 )
 
 // Load reads, expands, decodes and validates the config file at path.
-// Problems come back together as *Error.
+// Problems come back together as *Error (see Parse for the config returned
+// beside it).
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -28,7 +29,10 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load on bytes already read; lookup resolves ${ENV} references
-// (os.LookupEnv in production, a map in tests).
+// (os.LookupEnv in production, a map in tests). On key, type or syntax
+// problems it returns no config; on problems with values it returns the
+// decoded config beside the *Error, for tools that report more problems of
+// their own — never run on it.
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	c := &Config{File: file, fromEnv: map[string]bool{}, lines: map[string]int{}}
 	var problems []bridge.Problem
@@ -39,7 +43,11 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		add(yamlErrorLine(err), "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := stripLine(strings.TrimPrefix(err.Error(), "yaml: "))
+		if strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "found a tab") {
+			msg += " (YAML indents with spaces; a tab is not allowed there)"
+		}
+		add(yamlErrorLine(err), "", "%s", msg)
 		return nil, &Error{problems}
 	}
 	var extra yaml.Node
@@ -84,7 +92,11 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 				add(0, "", "%v", err)
 			} else {
 				for _, msg := range te.Errors {
-					add(lineOf(msg), "", "%s", stripLine(msg))
+					line := lineOf(msg)
+					if hasLine(problems, line) {
+						continue // an unset ${ENV} there was reported already
+					}
+					add(line, c.pathAt(line), "%s", typeMessage(stripLine(msg)))
 				}
 			}
 		}
@@ -96,7 +108,10 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	c.resolvePaths()
 	problems = append(problems, c.validate()...)
 	if len(problems) > 0 {
-		return nil, &Error{problems}
+		// The config is returned with its value problems so that `bridge
+		// check` can go on to the mapping and report everything at once;
+		// callers must not run on it.
+		return c, &Error{problems}
 	}
 	return c, nil
 }
@@ -302,4 +317,57 @@ func (c *Config) resolvePaths() {
 	if c.Storage.Driver == "sqlite" && !strings.HasPrefix(string(c.Storage.DSN), "file:") {
 		c.Storage.DSN = Secret(abs(string(c.Storage.DSN)))
 	}
+}
+
+func hasLine(ps []bridge.Problem, line int) bool {
+	for _, p := range ps {
+		if line > 0 && p.Line == line {
+			return true
+		}
+	}
+	return false
+}
+
+// pathAt returns the key path of the value on a line ("" if none).
+func (c *Config) pathAt(line int) string {
+	best := ""
+	for p, l := range c.lines {
+		if l == line && (best == "" || p < best) {
+			best = p
+		}
+	}
+	// Sequence items are reported at the list itself.
+	if i := strings.LastIndexByte(best, '.'); i >= 0 {
+		if _, err := strconv.Atoi(best[i+1:]); err == nil {
+			best = best[:i]
+		}
+	}
+	return best
+}
+
+var unmarshalRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+// typeMessage turns yaml.v3's "cannot unmarshal !!str `lots` into int64"
+// into words a shop admin knows.
+func typeMessage(msg string) string {
+	m := unmarshalRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	have := m[2]
+	switch target := m[3]; {
+	case strings.HasPrefix(target, "int") || strings.HasPrefix(target, "uint"):
+		return fmt.Sprintf("want a whole number, have %q", have)
+	case target == "time.Duration":
+		return fmt.Sprintf("want a duration such as 30s, 15m or 2h, have %q", have)
+	case target == "bool":
+		return fmt.Sprintf("want true or false, have %q", have)
+	case strings.HasPrefix(target, "[]"):
+		return fmt.Sprintf("want a list such as [a, b], have %q", have)
+	case target == "string" || target == "config.Secret":
+		return fmt.Sprintf("want text, have a %s", map[string]string{"map": "section of keys", "seq": "list"}[m[1]])
+	case strings.HasPrefix(target, "config."):
+		return fmt.Sprintf("want a section of keys, have %q", have)
+	}
+	return msg
 }

@@ -23,7 +23,9 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "text")
 	def(&c.Server.Listen, "127.0.0.1:8080")
-	if c.Server.PublicURL == "" && c.Mode == ModeDevelopment {
+	// Only production insists on these; an invalid mode is reported once,
+	// not again as "required in production".
+	if c.Server.PublicURL == "" && c.Mode != ModeProduction {
 		c.Server.PublicURL = "http://" + c.Server.Listen
 	}
 	if c.Server.MaxBodyBytes == 0 {
@@ -54,10 +56,10 @@ func (c *Config) applyDefaults() {
 		fifty := 50
 		c.Feed.MaxShrinkPercent = &fifty
 	}
-	if len(c.Feed.TargetCountries) == 0 && c.Merchant.Country != "" {
+	if len(c.Feed.TargetCountries) == 0 && len(c.Merchant.Country) == 2 && strings.ToUpper(c.Merchant.Country) == c.Merchant.Country {
 		c.Feed.TargetCountries = []string{c.Merchant.Country}
 	}
-	if c.Payments.Provider == "" && c.Mode == ModeDevelopment {
+	if c.Payments.Provider == "" && c.Mode != ModeProduction {
 		c.Payments.Provider = "sandbox"
 	}
 }

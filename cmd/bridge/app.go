@@ -33,6 +33,13 @@ type app struct {
 // loadConfig loads the config, printing every problem on its own line.
 func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 	cfg, err := config.Load(path)
+	var ce *config.Error
+	if errors.As(err, &ce) && cfg != nil {
+		// Value problems: report the mapping's and the formats' too, so
+		// the admin fixes the file in one pass.
+		printProblems(stderr, append(ce.Problems, moreProblems(cfg)...))
+		return nil, exitError{1}
+	}
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -147,6 +154,21 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 		return ad, csvstore.DefaultMapping(opts), nil
 	}
 	return nil, "", fmt.Errorf("store adapter %q is not available", a.cfg.Store.Adapter)
+}
+
+// moreProblems finds the problems newApp would stop at (unknown formats, the
+// mapping) on a config whose values have problems of their own.
+func moreProblems(cfg *config.Config) bridge.Problems {
+	_, ps := feedFormats(cfg)
+	if cfg.Store.Adapter == "csv" {
+		c := cfg.Store.CSV
+		opts := csvstore.Options{GroupColumn: c.GroupColumn, IDColumn: c.IDColumn, StockColumn: c.StockColumn}
+		var mps bridge.Problems
+		if _, err := compileMapping(cfg, csvstore.DefaultMapping(opts)); errors.As(err, &mps) {
+			ps = append(ps, mps...)
+		}
+	}
+	return ps
 }
 
 // compileMapping layers the admin's overrides over the adapter's default.

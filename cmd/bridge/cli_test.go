@@ -46,6 +46,11 @@ func TestCheck(t *testing.T) {
 		{"mapping errors with lines", func(s string) string {
 			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    brand: product.brand | shout\n    colour: variant.color", 1)
 		}, 1, []string{`@LINE(| shout): mapping.product.brand: unknown filter "shout"`, "@LINE(colour: variant.color): mapping.product.colour: unknown field"}},
+		{"value, format and mapping problems together", func(s string) string {
+			s = strings.Replace(s, "mode: development", "mode: staging", 1)
+			s = strings.Replace(s, "  formats: []", "  formats: [openai.xml]", 1)
+			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    titel: product.title", 1)
+		}, 1, []string{`@LINE(mode: staging): mode: "staging" is not one of`, `feed.formats.0: unknown format "openai.xml"`, "@LINE(titel: product.title): mapping.product.titel: unknown field", "3 problem(s)"}},
 		{"unknown feed format", func(s string) string {
 			return strings.Replace(s, "  formats: []", "  formats: [openai.xml]", 1)
 		}, 1, []string{`feed.formats.0: unknown format "openai.xml"`}},
