@@ -100,6 +100,8 @@ type Issue struct {
 	VariantID string   `json:"variant_id,omitempty"`
 	Field     string   `json:"field"`
 	Message   string   `json:"message"`
+	// Line is the source line of the variant's store record, when known.
+	Line int `json:"line,omitempty"`
 }
 
 // CatalogEntry is a mapped product in the snapshot with what validation found.

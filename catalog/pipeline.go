@@ -192,6 +192,18 @@ func (p *Pipeline) entry(r bridge.Record) (e bridge.CatalogEntry) {
 	}()
 	prod, issues := p.Mapping.Apply(r)
 	issues = append(issues, followUps(issues, feed.Validate(&prod, p.Settings))...)
+	// Point variant issues at the variant's own row: a report that says
+	// "line 2" for a problem on line 40 sends the admin to the wrong place.
+	if len(issues) > 0 && len(r.VariantLines) == len(prod.Variants) {
+		for i := range issues {
+			for j, v := range prod.Variants {
+				if issues[i].VariantID != "" && issues[i].VariantID == v.ID {
+					issues[i].Line = r.VariantLines[j]
+					break
+				}
+			}
+		}
+	}
 	return bridge.CatalogEntry{Product: prod, Issues: issues, SourceKey: r.Key, SourceLine: r.Line}
 }
 

@@ -197,14 +197,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		width := 0
 		for _, is := range d.Issues {
-			width = max(width, len(is.VariantID))
+			width = max(width, len(issueWho(is)))
 		}
 		for _, is := range d.Issues {
-			who := "product"
-			if is.VariantID != "" {
-				who = "variant " + is.VariantID
-			}
-			fmt.Fprintf(bw, "  %-7s  %-*s  %s: %s\n", is.Severity, width+8, who, is.Field, is.Message)
+			fmt.Fprintf(bw, "  %-7s  %-*s  %s: %s\n", is.Severity, width, issueWho(is), is.Field, is.Message)
 		}
 		if d.OmittedIssues > 0 {
 			fmt.Fprintf(bw, "  … and %d more issues\n", d.OmittedIssues)
@@ -282,4 +278,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		return fmt.Errorf("feed: write report: %w", err)
 	}
 	return nil
+}
+
+// issueWho names what an issue is about: "product", or "variant X (line N)".
+func issueWho(is bridge.Issue) string {
+	switch {
+	case is.VariantID == "":
+		return "product"
+	case is.Line > 0:
+		return fmt.Sprintf("variant %s (line %d)", is.VariantID, is.Line)
+	}
+	return "variant " + is.VariantID
 }

@@ -32,7 +32,7 @@ func TestReport(t *testing.T) {
 	out := text.String()
 	for _, want := range []string{
 		`product broken "N/A" (line 11): left out of the feeds`,
-		`error    product   brand: brand is missing`,
+		`error    product  brand: brand is missing`,
 		`product socks "Wool Socks" (line 14): 1 of 2 variants in the feeds`,
 		`error    variant socks-l  price: price must be above zero`,
 		`warning  variant poster-1  list_price: list price not above price; sale ignored`,

@@ -192,3 +192,27 @@ func expandLine(t *testing.T, cfg, w string) string {
 	t.Fatalf("%q not in the config", needle)
 	return ""
 }
+
+func TestFeedValidateNamesTheVariantsLine(t *testing.T) {
+	cfg := writeConfig(t)
+	catalog := filepath.Join(filepath.Dir(cfg), "examples", "catalog.csv")
+	data, err := os.ReadFile(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TEE-RED-L is on line 4: give it a comma decimal.
+	bad := strings.Replace(string(data), "TEE-RED-L.jpg,19.99,", "TEE-RED-L.jpg,\"19,99\",", 1)
+	if bad == string(data) {
+		t.Fatal("edit did not apply")
+	}
+	if err := os.WriteFile(catalog, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCLI(t, "feed", "validate", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "variant TEE-RED-L (line 4)  price: price \"19,99\"") {
+		t.Fatalf("exit %d; want the variant's own line and one price error:\n%s", code, out)
+	}
+	if strings.Contains(out, "no currency") {
+		t.Errorf("follow-on currency error reported:\n%s", out)
+	}
+}
