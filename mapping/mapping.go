@@ -101,15 +101,17 @@ func (l Source) origin(n *yaml.Node) string {
 
 // field is one compiled target.
 type field struct {
-	def    fieldDef
-	e      expr
-	origin string // "bridge.yaml:12", or a builtin layer's expression
+	def     fieldDef
+	e       expr
+	origin  string // "bridge.yaml:12", or a builtin layer's expression
+	builtin bool
 }
 
 type option struct {
-	name   string
-	e      expr
-	origin string
+	name    string
+	e       expr
+	origin  string
+	builtin bool
 }
 
 // Mapping is a compiled mapping, safe for concurrent use.
@@ -200,7 +202,7 @@ func (m *Mapping) compileSection(layer Source, prefix string, n *yaml.Node, defs
 			add(layer.File, v.Line, key, "%v", err)
 			continue
 		}
-		into[def.name] = field{def: def, e: e, origin: layer.origin(v)}
+		into[def.name] = field{def: def, e: e, origin: layer.origin(v), builtin: layer.Builtin}
 	}
 }
 
@@ -222,7 +224,7 @@ func (m *Mapping) compileOptions(layer Source, key string, n *yaml.Node, add fun
 			add(layer.File, v.Line, key+"."+k.Value, "%v", err)
 			continue
 		}
-		m.options = append(m.options, option{name: k.Value, e: e, origin: layer.origin(v)})
+		m.options = append(m.options, option{name: k.Value, e: e, origin: layer.origin(v), builtin: layer.Builtin})
 	}
 }
 
@@ -283,4 +285,72 @@ func filterNames() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// PathUse is one record path an admin's mapping field reads.
+type PathUse struct {
+	Field  string // "mapping.product.title"
+	Path   string // "product.titel"
+	Origin string // "bridge.yaml:12"
+}
+
+// MissingPaths lists the paths of the admin's own fields (not a builtin
+// layer's) whose first key the record lacks: in a CSV every row has every
+// column, so such a path is a typo or a column the export does not have,
+// and the field would silently read as empty.
+func (m *Mapping) MissingPaths(rec bridge.Record) []PathUse {
+	var out []PathUse
+	check := func(name, origin string, e expr) {
+		for _, p := range paths(e) {
+			var fields map[string]any
+			switch p.root {
+			case "product":
+				fields = rec.Product
+			case "variant":
+				if len(rec.Variants) > 0 {
+					fields = rec.Variants[0]
+				}
+			default:
+				continue
+			}
+			if _, ok := fields[p.keys[0]]; !ok {
+				out = append(out, PathUse{Field: name, Path: p.root + "." + strings.Join(p.keys, "."), Origin: origin})
+			}
+		}
+	}
+	for _, sec := range []struct {
+		name   string
+		fields map[string]field
+		defs   []fieldDef
+	}{{"product", m.product, productFields}, {"variant", m.variant, variantFields}} {
+		for _, d := range sec.defs { // in definition order, for stable output
+			if f, ok := sec.fields[d.name]; ok && !f.builtin {
+				check("mapping."+sec.name+"."+d.name, f.origin, f.e)
+			}
+		}
+	}
+	for _, o := range m.options {
+		if !o.builtin {
+			check("mapping.variant.options."+o.name, o.origin, o.e)
+		}
+	}
+	return out
+}
+
+// paths lists the record paths an expression reads (templates excluded:
+// they report a missing key themselves).
+func paths(e expr) []pathExpr {
+	switch x := e.(type) {
+	case pathExpr:
+		return []pathExpr{x}
+	case pipeExpr:
+		out := paths(x.src)
+		for _, s := range x.steps {
+			for _, a := range s.args {
+				out = append(out, paths(a)...)
+			}
+		}
+		return out
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/acp-bridge/bridge"
@@ -46,6 +48,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "warning: the catalog has no products")
 		return nil
 	}
+	for _, u := range a.mapping.MissingPaths(first) {
+		fmt.Fprintf(stdout, "warning: %s: %s reads %s, but the store record %q has no such field; it will be empty (fields: %s)\n",
+			u.Origin, u.Field, u.Path, first.Key, fieldNames(first))
+	}
 	p, issues := a.mapping.Apply(first)
 	issues = append(issues, feed.Validate(&p, a.settingsAt(time.Now()))...)
 	fmt.Fprintf(stdout, "first product %q mapped: %d variant(s), %d issue(s)\n", p.ID, len(p.Variants), len(issues))
@@ -71,4 +77,16 @@ func formatIssue(is bridge.Issue) string {
 		where = "variant " + is.VariantID
 	}
 	return fmt.Sprintf("%-7s %s: %s: %s", is.Severity, where, is.Field, is.Message)
+}
+
+// fieldNames lists a record's variant fields (in a CSV: the header), sorted.
+func fieldNames(r bridge.Record) string {
+	var names []string
+	if len(r.Variants) > 0 {
+		for k := range r.Variants[0] {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

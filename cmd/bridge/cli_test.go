@@ -63,6 +63,9 @@ func TestCheck(t *testing.T) {
 		{"mapping that breaks the first product", func(s string) string {
 			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    title: '{{ .product.titel }}'", 1)
 		}, 1, []string{"first product", `the store record has no field "titel"`}},
+		{"mapping path to a column the CSV lacks", func(s string) string {
+			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    brand: product.brnd | default merchant.name\n    category: product.category", 1)
+		}, 0, []string{"@LINE(brand: product.brnd): mapping.product.brand reads product.brnd, but the store record \"classic-tee\" has no such field"}},
 		{"unreadable catalog", func(s string) string {
 			return strings.Replace(s, "path: examples/catalog.csv", "path: examples/missing.csv", 1)
 		}, 1, []string{"cannot read the catalog"}},
