@@ -144,7 +144,7 @@ func (c *Config) validate() []bridge.Problem {
 			}
 			switch s.Delimiter {
 			case ",", ";", "\t":
-			case "tab":
+			case "tab", `\t`: // `\t` is what an unquoted \t in YAML gives
 				c.Store.CSV.Delimiter = "\t"
 			default:
 				add("store.csv.delimiter", "want \",\", \";\" or \"\\t\" (tab), have %q", s.Delimiter)
