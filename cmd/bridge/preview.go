@@ -64,6 +64,7 @@ func cmdMappingPreview(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else {
 		fmt.Fprintf(stdout, "result: %d of %d variant(s) go into the feeds\n", len(entry.ValidVariants()), len(prod.Variants))
 	}
+	fmt.Fprintln(stdout, `(ids reused across products are found by "bridge feed validate", which reads the whole catalog)`)
 	return nil
 }
 
