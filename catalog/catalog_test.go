@@ -518,3 +518,29 @@ func TestPipelineReportsAMappingErrorOnce(t *testing.T) {
 		t.Fatalf("want one price issue naming the value, got %+v", got.Issues)
 	}
 }
+
+// A snapshot written before valid_variants was recorded still guards the
+// first sync after an upgrade.
+func TestShrinkGuardOnASnapshotWithoutValidCount(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	w, err := db.BeginCatalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPipeline(t, &fakeSource{recs: records(1)})
+	var e bridge.CatalogEntry
+	if _, err := p.Run(ctx, func(x bridge.CatalogEntry) error { e = x; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, bridge.CatalogInfo{Version: "old", SyncedAt: time.Now(), Products: 60, Variants: 120}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Syncer{Pipeline: newPipeline(t, &fakeSource{recs: records(10)}), Store: db, MaxShrinkPercent: 50}
+	if _, err := s.Sync(ctx); !errors.Is(err, ErrShrink) {
+		t.Fatalf("want ErrShrink against the old snapshot's 120 variants, got %v", err)
+	}
+}

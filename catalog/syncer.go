@@ -148,7 +148,12 @@ func (s *Syncer) sync(ctx context.Context, start time.Time) (bridge.CatalogInfo,
 		}
 		// Guard what agents will see: a renamed price column leaves the
 		// variants in place but every one of them invalid.
-		if err := s.checkShrink(prev.ValidVariants, res.ValidVariants); err != nil {
+		before := prev.ValidVariants
+		if before == 0 && prev.Variants > 0 {
+			// A snapshot from before valid_variants was recorded.
+			before = prev.Variants - prev.Excluded
+		}
+		if err := s.checkShrink(before, res.ValidVariants); err != nil {
 			return err
 		}
 		info = bridge.CatalogInfo{

@@ -98,6 +98,8 @@ acp:
 			[]string{`x.yaml:11: feed.refresh: want a duration such as 30s, 15m or 2h, have "soon"`}},
 		{"list expected", minimal + "feed:\n  formats: openai.jsonl.gz\n", nil,
 			[]string{`x.yaml:11: feed.formats: want a list such as [a, b], have "openai.`}},
+		{"text expected", strings.Replace(minimal, "country: US", "country: {a: 1}", 1), nil,
+			[]string{"x.yaml:5: merchant.country: want text, have a section of keys"}},
 		{"section expected", minimal + "server: foo\n", nil,
 			[]string{`x.yaml:10: server: want a section of keys, have "foo"`}},
 		{"tab indentation", minimal + "server:\n\tlisten: :80\n", nil,

@@ -85,6 +85,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 				c.fromEnv[path] = true
 			}
 		})
+		recordLines(root, "", c.lines)
 		checkKeys(root, reflect.TypeOf(Config{}), "", add)
 		if err := root.Decode(c); err != nil {
 			var te *yaml.TypeError
@@ -330,9 +331,11 @@ func hasLine(ps []bridge.Problem, line int) bool {
 
 // pathAt returns the key path of the value on a line ("" if none).
 func (c *Config) pathAt(line int) string {
+	// The shortest path on the line is the key that has the wrong type
+	// ("server" for `server: {x: 1}` expected as a duration, not "server.x").
 	best := ""
 	for p, l := range c.lines {
-		if l == line && (best == "" || p < best) {
+		if l == line && (best == "" || len(p) < len(best) || len(p) == len(best) && p < best) {
 			best = p
 		}
 	}
@@ -345,7 +348,7 @@ func (c *Config) pathAt(line int) string {
 	return best
 }
 
-var unmarshalRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+var unmarshalRe = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 
 // typeMessage turns yaml.v3's "cannot unmarshal !!str `lots` into int64"
 // into words a shop admin knows.
@@ -370,4 +373,24 @@ func typeMessage(msg string) string {
 		return fmt.Sprintf("want a section of keys, have %q", have)
 	}
 	return msg
+}
+
+// recordLines notes the line of every section and list too (scalars are
+// noted while expanding), so a type error on `country: {a: 1}` names
+// merchant.country.
+func recordLines(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			if _, ok := lines[p]; !ok {
+				lines[p] = n.Content[i].Line // the key's line: a block section's node starts at its first child
+			}
+			recordLines(n.Content[i+1], p, lines)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			recordLines(item, join(path, strconv.Itoa(i)), lines)
+		}
+	}
 }

@@ -190,9 +190,9 @@ func compileExpr(src string, m MerchantFields) (expr, error) {
 				s.args = append(s.args, constExpr{v})
 				continue
 			}
-			// A filter argument without a dot is a word, not a path: money
-			// EUR, availability backorder, join /.
-			if !t.quoted && !strings.Contains(t.text, ".") {
+			// For keyword filters an argument without a dot is a word, not
+			// a path: money EUR, availability backorder, join /.
+			if f.words && !t.quoted && !strings.Contains(t.text, ".") {
 				s.args = append(s.args, constExpr{t.text})
 				continue
 			}

@@ -21,6 +21,10 @@ type filter struct {
 	// intArg, when >= 0, is the index of an argument that must be an integer
 	// literal; checked when the mapping is compiled.
 	intArg int
+	// words lets arguments be bare words (money EUR, availability
+	// backorder); other filters take a quoted constant or a path, so a
+	// typo such as `default merchant_name` is an error, not a constant.
+	words bool
 	fn     func(env *Env, in any, args []any) (any, error)
 	doc    string
 }
@@ -30,15 +34,15 @@ var filters = map[string]filter{}
 
 func init() {
 	for _, f := range []filter{
-		{name: "money", maxArgs: 1, intArg: -1, fn: moneyFilter,
+		{name: "money", maxArgs: 1, intArg: -1, words: true, fn: moneyFilter,
 			doc: "decimal in the currency's minor-unit scale: 49.9 → 49.90 (JPY: 1500); optional currency code argument"},
 		{name: "strip_html", intArg: -1, fn: func(_ *Env, in any, _ []any) (any, error) { return htmltext.Text(toString(in)), nil },
 			doc: "HTML to plain text: tags removed, entities decoded, whitespace collapsed"},
 		{name: "truncate", minArgs: 1, maxArgs: 1, intArg: 0, fn: truncateFilter,
 			doc: "cut to at most N characters (runes), ending in … when cut, preferring a word boundary"},
-		{name: "join", maxArgs: 1, intArg: -1, fn: joinFilter,
+		{name: "join", maxArgs: 1, intArg: -1, words: true, fn: joinFilter,
 			doc: "list to text with a separator (default \", \")"},
-		{name: "split", maxArgs: 1, intArg: -1, fn: splitFilter,
+		{name: "split", maxArgs: 1, intArg: -1, words: true, fn: splitFilter,
 			doc: "text to list on a separator (default: commas, pipes and whitespace)"},
 		{name: "lower", intArg: -1, fn: func(_ *Env, in any, _ []any) (any, error) { return strings.ToLower(toString(in)), nil },
 			doc: "lower case"},
@@ -48,7 +52,7 @@ func init() {
 			doc: "remove surrounding whitespace"},
 		{name: "default", minArgs: 1, maxArgs: 1, intArg: -1, fn: defaultFilter,
 			doc: "the argument (a constant or another path) when the value is empty"},
-		{name: "availability", maxArgs: 1, intArg: -1, fn: availabilityFilter,
+		{name: "availability", maxArgs: 1, intArg: -1, words: true, fn: availabilityFilter,
 			doc: "stock quantity or status text to availability: >0 in_stock, <=0 out_of_stock (backorder with the argument \"backorder\"), empty in_stock (untracked); status words like instock, onbackorder, preorder are normalised"},
 	} {
 		filters[f.name] = f

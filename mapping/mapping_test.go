@@ -108,6 +108,7 @@ func TestCompileErrors(t *testing.T) {
 		{`product.title | truncate ten`, `positive whole number`},
 		{`product.title | truncate -3`, `positive whole number`},
 		{`product.title | lower 3`, `lower takes no argument`},
+		{`product.brand | default merchant_name`, `a path starts with product., variant. or merchant.`},
 		{`product.title |`, `empty filter`},
 		{`"unclosed`, `unclosed quote`},
 		{`product.a product.b`, `one path`},

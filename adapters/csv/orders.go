@@ -41,6 +41,10 @@ type orderLog struct {
 	end       int64
 	lines     int
 	dirSynced bool
+	// unsynced is set when a catch-up read lines this process has not
+	// fsynced (another process's, or an attempt killed between write and
+	// fsync): they may sit only in the page cache until an fsync.
+	unsynced bool
 }
 
 // WriteOrder appends o to the orders file as one JSON line (the bridge.Order
@@ -74,7 +78,7 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	defer l.mu.Unlock()
 	// Ids only ever join the set, so a known id is written whatever the file
 	// looks like now (a script may have taken it away).
-	if _, ok := l.ids[o.ID]; ok {
+	if _, ok := l.ids[o.ID]; ok && !l.unsynced {
 		return bridge.StoreOrder{StoreID: o.ID}, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -95,18 +99,17 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		}
 		l.dirSynced = true
 	}
-	before := l.end
 	size, err := a.catchUp(f)
 	if err != nil {
 		return bridge.StoreOrder{}, err
 	}
-	if l.end != before {
-		// Lines appeared that this process did not sync (another process,
-		// or an attempt killed between write and fsync): they may be only
-		// in the page cache. Make them durable before trusting them.
+	if l.unsynced {
+		// Make lines this process did not sync durable before trusting
+		// them (FindOrder's catch-up may have read them too).
 		if err := a.syncFile(f); err != nil {
 			return bridge.StoreOrder{}, fmt.Errorf("csv: sync orders file: %w", err)
 		}
+		l.unsynced = false
 	}
 	if _, ok := l.ids[o.ID]; ok {
 		return bridge.StoreOrder{StoreID: o.ID}, nil
@@ -156,6 +159,7 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		return bridge.StoreOrder{}, fmt.Errorf("csv: order %q: sync orders file: %w", o.ID, err)
 	}
 	l.ids[o.ID] = struct{}{}
+	l.unsynced = false // the fsync covered the whole file
 	l.end += int64(len(buf))
 	l.lines++
 	if st, err := f.Stat(); err == nil {
@@ -266,6 +270,7 @@ func (a *Adapter) catchUp(f *os.File) (int64, error) {
 	if size <= l.end {
 		return size, nil
 	}
+	l.unsynced = true // new complete lines may follow; see orderLog.unsynced
 	r := bufio.NewReaderSize(io.NewSectionReader(f, l.end, size-l.end), 64<<10)
 	var long []byte
 	for {

@@ -633,6 +633,10 @@ func TestWriteOrderSyncsLinesItDidNotWrite(t *testing.T) {
 	}
 	syncs := 0
 	env.a.syncFile = func(f *os.File) error { syncs++; return f.Sync() }
+	// FindOrder reads the line first; WriteOrder must still sync it.
+	if _, err := env.a.FindOrder(ctx, "ord_1"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := env.a.WriteOrder(ctx, testOrder("ord_1")); err != nil {
 		t.Fatal(err)
 	}

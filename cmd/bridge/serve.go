@@ -144,11 +144,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			serveErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
-	// Storage closes (deferred) only after the sync has let go of it.
+	// Storage closes (deferred) only after the sync has let go of it; the
+	// sync gets its own grace period, whatever the requests took.
 	select {
 	case <-syncDone:
-	case <-sctx.Done():
-		log.Error("the catalog sync did not stop within the shutdown timeout")
+	case <-time.After(cfg.Server.ShutdownTimeout):
+		log.Error("the catalog sync did not stop within the shutdown timeout; its transaction will roll back")
+		if serveErr == nil {
+			serveErr = errors.New("the catalog sync did not stop in time")
+		}
 	}
 	if serveErr != nil {
 		return fmt.Errorf("http server: %w", serveErr)
