@@ -25,8 +25,8 @@ type filter struct {
 	// backorder); other filters take a quoted constant or a path, so a
 	// typo such as `default merchant_name` is an error, not a constant.
 	words bool
-	fn     func(env *Env, in any, args []any) (any, error)
-	doc    string
+	fn    func(env *Env, in any, args []any) (any, error)
+	doc   string
 }
 
 // filters is the documented filter set. Keep README's table in step.
