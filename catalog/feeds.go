@@ -13,6 +13,7 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/feed"
+	"github.com/acp-bridge/bridge/internal/fsx"
 )
 
 // versionMarker records which snapshot, and which feed settings, the feed
@@ -62,26 +63,8 @@ func (f *Feeds) build(ctx context.Context, at time.Time, version func() string, 
 // writeMarker replaces the marker atomically and durably: a torn or stale
 // marker could name new files over old ones after a power cut.
 func (f *Feeds) writeMarker(version string) error {
-	tmp, err := os.CreateTemp(f.Dir, versionMarker+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write feed version marker: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.WriteString(f.marker(version))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(f.Dir, versionMarker))
-	}
-	if err == nil {
-		err = feed.SyncDir(f.Dir)
-	}
-	if err != nil {
-		return fmt.Errorf("write feed version marker: %w", err)
+	if err := fsx.WriteFileAtomic(filepath.Join(f.Dir, versionMarker), []byte(f.marker(version)), 0o644); err != nil {
+		return fmt.Errorf("feed version marker: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/fsx"
 )
 
 // FileResult describes one file Build wrote.
@@ -193,24 +194,11 @@ func Build(ctx context.Context, dir string, formats []Format, s Settings,
 	}
 	// The renames are durable only once their directories are synced.
 	for d := range dirs {
-		if err := SyncDir(d); err != nil {
+		if err := fsx.SyncDir(d); err != nil {
 			return BuildResult{}, fmt.Errorf("feed: sync directory %s: %w", d, err)
 		}
 	}
 	return res, nil
-}
-
-// SyncDir fsyncs a directory, making renames and creations in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // RemoveStale deletes leftovers of builds a crash interrupted (the hidden

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/acp-bridge/bridge/acp"
 	"github.com/gorilla/mux"
 )
 
@@ -166,7 +167,7 @@ func (f *FeedFiles) routes(r *mux.Router) {
 func (f *FeedFiles) handler(rt feedRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !f.serve[rt.file] {
-			WriteError(w, http.StatusNotFound, "invalid_request", "feed_not_enabled",
+			WriteError(w, http.StatusNotFound, acp.InvalidRequest, "feed_not_enabled",
 				"this feed format is not enabled; add it to feed.formats in the bridge config")
 			return
 		}
@@ -180,7 +181,7 @@ func (f *FeedFiles) handler(rt feedRoute) http.Handler {
 		}
 		if ff == nil {
 			w.Header().Set("Retry-After", "30")
-			WriteError(w, http.StatusServiceUnavailable, "service_unavailable", "feed_not_ready", "the feed is not built yet: the first catalog sync is still running or has failed (see /readyz)")
+			WriteError(w, http.StatusServiceUnavailable, acp.ServiceUnavailable, "feed_not_ready", "the feed is not built yet: the first catalog sync is still running or has failed (see /readyz)")
 			return
 		}
 		h := w.Header()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/acp"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/gorilla/mux"
 )
@@ -97,7 +98,7 @@ func TestMiddleware(t *testing.T) {
 	r.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
-			WriteError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request_too_large", err.Error())
+			WriteError(w, http.StatusRequestEntityTooLarge, acp.InvalidRequest, "request_too_large", err.Error())
 			return
 		}
 		_, _ = w.Write(b)
@@ -105,7 +106,7 @@ func TestMiddleware(t *testing.T) {
 	chain := chain(quietLogger(&logs), 2048, r)
 
 	rec := do(t, chain, http.MethodGet, "/panic", nil, map[string]string{"X-Request-Id": "abc-123"})
-	var eb ErrorBody
+	var eb struct{ Type, Code, Message string }
 	if rec.Code != 500 || json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Code != "internal_error" {
 		t.Errorf("panic: %d %s", rec.Code, rec.Body)
 	}

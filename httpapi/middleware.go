@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/acp-bridge/bridge/acp"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -62,7 +63,7 @@ func recoverer(log *slog.Logger) mux.MiddlewareFunc {
 						panic(v)
 					}
 					log.Error("panic serving request", "request_id", RequestID(r.Context()), "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-					WriteError(w, http.StatusInternalServerError, "processing_error", "internal_error", "internal error; the request id identifies it in the logs")
+					WriteError(w, http.StatusInternalServerError, acp.ProcessingError, "internal_error", "internal error; the request id identifies it in the logs")
 				}
 			}()
 			next.ServeHTTP(w, r)
@@ -76,7 +77,7 @@ func bodyLimit(max int64) mux.MiddlewareFunc {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if max > 0 && r.Body != nil {
 				if r.ContentLength > max {
-					WriteError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request_too_large", "request body exceeds "+strconv.FormatInt(max, 10)+" bytes")
+					WriteError(w, http.StatusRequestEntityTooLarge, acp.InvalidRequest, "request_too_large", "request body exceeds "+strconv.FormatInt(max, 10)+" bytes")
 					return
 				}
 				r.Body = http.MaxBytesReader(w, r.Body, max)

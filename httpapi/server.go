@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/acp"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,10 +51,10 @@ func New(c Config) http.Handler {
 	m := newMetrics(c.Registry)
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		WriteError(w, http.StatusNotFound, "invalid_request", "not_found", "no such endpoint")
+		WriteError(w, http.StatusNotFound, acp.InvalidRequest, "not_found", "no such endpoint")
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method_not_allowed", "method not allowed on this endpoint")
+		WriteError(w, http.StatusMethodNotAllowed, acp.InvalidRequest, "method_not_allowed", "method not allowed on this endpoint")
 	})
 	// Metrics need the matched route, so they run inside the router; the rest
 	// wraps the router so that 404s are logged and carry a request id too.
@@ -126,18 +127,17 @@ func (c Config) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
-// ErrorBody is the error shape of every bridge endpoint, the same as ACP's
-// (type, code, message, param), so agents parse one shape everywhere.
-type ErrorBody struct {
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Param   string `json:"param,omitempty"`
-}
-
-// WriteError sends an error in the bridge's error shape.
-func WriteError(w http.ResponseWriter, status int, typ, code, msg string) {
-	writeJSON(w, status, ErrorBody{Type: typ, Code: code, Message: msg})
+// WriteError sends an error in ACP's error shape (type, code, message), the
+// one every bridge endpoint uses, so agents parse one shape everywhere.
+// Endpoints outside the versioned API answer in the latest version's shape.
+func WriteError(w http.ResponseWriter, status int, typ acp.ErrorType, code, msg string) {
+	body, err := (&acp.Error{Type: typ, Code: code, Message: msg}).Encode(acp.Latest)
+	if err != nil {
+		body = []byte(`{"type":"processing_error","code":"internal_error","message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

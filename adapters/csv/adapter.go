@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/fsx"
 )
 
 // Options configures the adapter. Zero values take the documented defaults.
@@ -128,7 +129,7 @@ func New(opts Options, catalog bridge.CatalogStore, reservations bridge.Reservat
 		reservations: reservations,
 		log:          opts.Logger,
 		syncFile:     (*os.File).Sync,
-		syncDir:      syncDir,
+		syncDir:      fsx.SyncDir,
 		now:          time.Now,
 	}
 	if a.log == nil {

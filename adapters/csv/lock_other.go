@@ -12,6 +12,3 @@ import (
 func lockFile(ctx context.Context, f *os.File, exclusive bool) (unlock func(), err error) {
 	return func() {}, ctx.Err()
 }
-
-// syncDir is a no-op where directories cannot be opened for syncing.
-func syncDir(dir string) error { return nil }

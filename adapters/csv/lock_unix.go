@@ -34,13 +34,3 @@ func lockFile(ctx context.Context, f *os.File, exclusive bool) (unlock func(), e
 		}
 	}
 }
-
-// syncDir makes a new directory entry (a created orders file) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bridge "github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/fsx"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -366,7 +367,7 @@ func TestWriteOrderSyncs(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		dirSyncs = append(dirSyncs, dir)
-		return syncDir(dir)
+		return fsx.SyncDir(dir)
 	}
 	if _, err := env.a.WriteOrder(ctx, testOrder("ord_1")); err != nil {
 		t.Fatal(err)

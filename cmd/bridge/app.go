@@ -130,18 +130,8 @@ func openStorage(ctx context.Context, cfg *config.Config) (bridge.Storage, error
 func (a *app) newSource() (bridge.CatalogSource, string, error) {
 	switch a.cfg.Store.Adapter {
 	case "csv":
-		c := a.cfg.Store.CSV
-		opts := csvstore.Options{
-			Path:                      c.Path,
-			Delimiter:                 []rune(c.Delimiter)[0],
-			GroupColumn:               c.GroupColumn,
-			IDColumn:                  c.IDColumn,
-			StockColumn:               c.StockColumn,
-			OrdersPath:                c.OrdersPath,
-			ReleaseHoldsOnNewerExport: c.Holds == "release_on_newer_export",
-			AllowHTTP:                 !a.cfg.Production(),
-			Logger:                    a.log,
-		}
+		opts := csvOptions(a.cfg)
+		opts.Logger = a.log
 		var cat bridge.CatalogStore
 		var res bridge.ReservationStore
 		if a.storage != nil {
@@ -161,14 +151,32 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 func moreProblems(cfg *config.Config) bridge.Problems {
 	_, ps := feedFormats(cfg)
 	if cfg.Store.Adapter == "csv" {
-		c := cfg.Store.CSV
-		opts := csvstore.Options{GroupColumn: c.GroupColumn, IDColumn: c.IDColumn, StockColumn: c.StockColumn}
 		var mps bridge.Problems
-		if _, err := compileMapping(cfg, csvstore.DefaultMapping(opts)); errors.As(err, &mps) {
+		if _, err := compileMapping(cfg, csvstore.DefaultMapping(csvOptions(cfg))); errors.As(err, &mps) {
 			ps = append(ps, mps...)
 		}
 	}
 	return ps
+}
+
+// csvOptions is the CSV adapter's configuration from the config file. It
+// tolerates a config whose values have problems (moreProblems uses it).
+func csvOptions(cfg *config.Config) csvstore.Options {
+	c := cfg.Store.CSV
+	var delim rune
+	if d := []rune(c.Delimiter); len(d) == 1 {
+		delim = d[0]
+	}
+	return csvstore.Options{
+		Path:                      c.Path,
+		Delimiter:                 delim,
+		GroupColumn:               c.GroupColumn,
+		IDColumn:                  c.IDColumn,
+		StockColumn:               c.StockColumn,
+		OrdersPath:                c.OrdersPath,
+		ReleaseHoldsOnNewerExport: c.Holds == "release_on_newer_export",
+		AllowHTTP:                 !cfg.Production(),
+	}
 }
 
 // compileMapping layers the admin's overrides over the adapter's default.
