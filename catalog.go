@@ -229,6 +229,7 @@ type ReservationStore interface {
 type Storage interface {
 	CatalogStore
 	ReservationStore
+	CheckoutStore
 	Ping(ctx context.Context) error
 	Close() error
 }

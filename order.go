@@ -9,16 +9,24 @@ import (
 // order lifecycle will grow it; the store-facing part is here so adapters can
 // implement write-back now.
 type Order struct {
-	ID        string      `json:"id"`
-	CreatedAt time.Time   `json:"created_at"`
-	Currency  string      `json:"currency"`
-	Lines     []OrderLine `json:"lines"`
-	Subtotal  Money       `json:"subtotal"`
-	Shipping  Money       `json:"shipping"`
-	Tax       Money       `json:"tax"`
-	Total     Money       `json:"total"`
-	Buyer     Buyer       `json:"buyer"`
-	ShipTo    *Address    `json:"ship_to,omitempty"`
+	ID string `json:"id"`
+	// SessionID is the checkout session that made the order; Owner the API
+	// key name it belongs to.
+	SessionID string `json:"session_id,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	// Status is the order's state in ACP's words: pending_payment while
+	// the charge runs, created once paid, canceled if the charge failed.
+	Status       string      `json:"status,omitempty"`
+	PermalinkURL string      `json:"permalink_url,omitempty"`
+	CreatedAt    time.Time   `json:"created_at"`
+	Currency     string      `json:"currency"`
+	Lines        []OrderLine `json:"lines"`
+	Subtotal     Money       `json:"subtotal"`
+	Shipping     Money       `json:"shipping"`
+	Tax          Money       `json:"tax"`
+	Total        Money       `json:"total"`
+	Buyer        Buyer       `json:"buyer"`
+	ShipTo       *Address    `json:"ship_to,omitempty"`
 	// PaymentRef is the payment provider's id for the charge.
 	PaymentRef string `json:"payment_ref,omitempty"`
 }
@@ -35,14 +43,19 @@ type OrderLine struct {
 
 // Buyer is who pays.
 type Buyer struct {
-	Name  string `json:"name,omitempty"`
-	Email string `json:"email,omitempty"`
-	Phone string `json:"phone,omitempty"`
+	// Name is the full name; FirstName and LastName are kept when the
+	// agent gave them apart (ACP 2025-09-29 requires them).
+	Name      string `json:"name,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Phone     string `json:"phone,omitempty"`
 }
 
 // Address is a postal address.
 type Address struct {
 	Name       string `json:"name,omitempty"`
+	Company    string `json:"company,omitempty"`
 	Line1      string `json:"line1"`
 	Line2      string `json:"line2,omitempty"`
 	City       string `json:"city"`

@@ -34,14 +34,18 @@ type Variant struct {
 	AvailabilityDate string       `json:"availability_date,omitempty"`
 	// Quantity is the stock the store reports; nil when the store does not
 	// track stock for this variant.
-	Quantity         *int64   `json:"quantity,omitempty"`
-	Options          []Option `json:"options,omitempty"`
-	Media            []Media  `json:"media,omitempty"`
-	Condition        string   `json:"condition,omitempty"`
-	Weight           string   `json:"weight,omitempty"`
-	WeightUnit       string   `json:"weight_unit,omitempty"`
-	EligibleSearch   bool     `json:"eligible_search"`
-	EligibleCheckout bool     `json:"eligible_checkout"`
+	Quantity   *int64   `json:"quantity,omitempty"`
+	Options    []Option `json:"options,omitempty"`
+	Media      []Media  `json:"media,omitempty"`
+	Condition  string   `json:"condition,omitempty"`
+	Weight     string   `json:"weight,omitempty"`
+	WeightUnit string   `json:"weight_unit,omitempty"`
+	// Digital variants are delivered without shipping (downloads, gift
+	// cards by email): a cart of only digital items gets the digital
+	// fulfillment option and no address is needed.
+	Digital          bool `json:"digital,omitempty"`
+	EligibleSearch   bool `json:"eligible_search"`
+	EligibleCheckout bool `json:"eligible_checkout"`
 }
 
 // Description holds long text in the forms the store gave; at least one is set

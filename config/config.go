@@ -29,10 +29,12 @@ type Config struct {
 	Store    Store    `yaml:"store"`
 	// Mapping holds the admin's overrides of the adapter's default field
 	// mapping; package mapping compiles it, keeping its line numbers.
-	Mapping  yaml.Node `yaml:"mapping"`
-	Feed     Feed      `yaml:"feed"`
-	Payments Payments  `yaml:"payments"`
-	ACP      ACP       `yaml:"acp"`
+	Mapping     yaml.Node   `yaml:"mapping"`
+	Feed        Feed        `yaml:"feed"`
+	Payments    Payments    `yaml:"payments"`
+	ACP         ACP         `yaml:"acp"`
+	Fulfillment Fulfillment `yaml:"fulfillment"`
+	Tax         Tax         `yaml:"tax"`
 
 	// File is the path the config was loaded from; relative paths inside it
 	// were resolved against its folder.
@@ -109,8 +111,23 @@ type Feed struct {
 
 // Payments selects the payment provider.
 type Payments struct {
-	Provider string `yaml:"provider"` // sandbox|stripe
-	Stripe   Stripe `yaml:"stripe"`
+	Provider string  `yaml:"provider"` // sandbox|stripe
+	Stripe   Stripe  `yaml:"stripe"`
+	Handler  Handler `yaml:"handler"`
+}
+
+// Handler is the payment handler the checkout offers agents: what they
+// need to obtain a payment token for this shop.
+type Handler struct {
+	// ID names the handler in sessions (default "card").
+	ID string `yaml:"id"`
+	// MerchantID is the PSP account id agents copy into the token's
+	// allowance (the Stripe account id). Required in production; in
+	// development it defaults to the merchant name as a slug.
+	MerchantID string `yaml:"merchant_id"`
+	// AcceptedBrands are the card brands offered (default visa,
+	// mastercard, amex).
+	AcceptedBrands []string `yaml:"accepted_brands"`
 }
 
 // Stripe holds Stripe credentials.
@@ -122,12 +139,164 @@ type Stripe struct {
 // ACP configures the agent-facing checkout API.
 type ACP struct {
 	APIKeys []APIKey `yaml:"api_keys"`
+	// SessionTTL is how long an untouched checkout session stays open
+	// (default 30m).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept
+	// (default and minimum 24h, as the protocol requires).
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+	// StockTimeout bounds the live stock check; past it the snapshot's
+	// figures are used (default 500ms).
+	StockTimeout time.Duration `yaml:"stock_timeout"`
+	Signing      Signing       `yaml:"signing"`
+	RateLimit    RateLimit     `yaml:"rate_limit"`
 }
 
 // APIKey is one agent credential; Name is the identity sessions bind to.
+// Two entries may share a name (the old and new key of one agent during a
+// rotation), never a key.
 type APIKey struct {
 	Name string `yaml:"name"`
 	Key  Secret `yaml:"key"`
+	// SigningSecret is the HMAC key of this agent's request signatures;
+	// optional unless acp.signing.required.
+	SigningSecret Secret `yaml:"signing_secret"`
+}
+
+// Signing configures request signature checks.
+type Signing struct {
+	// Required refuses unsigned requests; every API key then needs a
+	// signing_secret. When false, a signature is checked only if sent.
+	Required bool `yaml:"required"`
+	// MaxSkew is how far a signed request's timestamp may be from the
+	// bridge's clock (default 5m).
+	MaxSkew time.Duration `yaml:"max_skew"`
+}
+
+// RateLimit limits requests per API key (a token bucket).
+type RateLimit struct {
+	// PerSecond is the sustained rate (nil → 20; 0 turns the limit off).
+	PerSecond *float64 `yaml:"per_second"`
+	// Burst is the bucket size (0 → 40).
+	Burst int `yaml:"burst"`
+}
+
+// Fulfillment configures how items reach the buyer.
+type Fulfillment struct {
+	// Zones are tried in order and the first whose countries (and
+	// regions, when set) match the address gives the shipping options.
+	// nil (the key left out) means the development default: one zone for
+	// merchant.country; production requires the key (zones: [] sells
+	// digital items only).
+	Zones   []Zone  `yaml:"zones"`
+	Digital Digital `yaml:"digital"`
+}
+
+// Zone is a set of destinations sharing shipping options.
+type Zone struct {
+	Name string `yaml:"name"`
+	// Countries are ISO 3166-1 alpha-2 codes; ["*"] is every country.
+	Countries []string `yaml:"countries"`
+	// Regions narrow the zone to ISO 3166-2 subdivisions of its one
+	// country, without the country prefix (CA, NY); empty = the whole
+	// country.
+	Regions []string         `yaml:"regions"`
+	Options []ShippingOption `yaml:"options"`
+}
+
+// ShippingOption is one way to ship, with its price.
+type ShippingOption struct {
+	ID      string `yaml:"id"`
+	Title   string `yaml:"title"`
+	Carrier string `yaml:"carrier"`
+	Rate    Rate   `yaml:"rate"`
+	// DeliveryDays is the delivery window in days after the order.
+	DeliveryDays *DeliveryDays `yaml:"delivery_days"`
+}
+
+// Rate is a shipping price in merchant.currency: Flat plus PerKg for every
+// started kilogram; free when the items subtotal is at least FreeOver.
+type Rate struct {
+	Flat     Amount `yaml:"flat"`
+	PerKg    Amount `yaml:"per_kg"`
+	FreeOver Amount `yaml:"free_over"`
+}
+
+// DeliveryDays is a delivery window in days.
+type DeliveryDays struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// Digital is the fulfillment option of carts without physical items.
+type Digital struct {
+	ID    string `yaml:"id"`    // default "digital"
+	Title string `yaml:"title"` // default "Instant download"
+}
+
+// Tax configures sales tax / VAT.
+type Tax struct {
+	// PricesIncludeTax says catalog prices and shipping rates already
+	// contain the tax (VAT-style); sessions then show the tax contained
+	// instead of adding it.
+	PricesIncludeTax bool `yaml:"prices_include_tax"`
+	// ShippingTaxable taxes shipping at the destination's rate (nil → true).
+	ShippingTaxable *bool `yaml:"shipping_taxable"`
+	// Rates by destination; a region's rate beats its country's, and a
+	// destination without a rate pays no tax.
+	Rates []TaxRate `yaml:"rates"`
+}
+
+// TaxRate is the tax of one country or region.
+type TaxRate struct {
+	Country string  `yaml:"country"`
+	Region  string  `yaml:"region"`
+	Rate    Percent `yaml:"rate"`
+}
+
+// Amount is a money amount written as a decimal ("5.00") in
+// merchant.currency. Minor holds it in minor units once the config has
+// loaded (parsed exactly: more decimals than the currency has is an error).
+type Amount struct {
+	Text  string
+	Minor int64
+	bad   bool // not a scalar: validation says so, with the line
+}
+
+// UnmarshalYAML keeps the text; validation parses it in the currency.
+func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		a.bad = true
+		return nil
+	}
+	if n.Tag != "!!null" {
+		a.Text = n.Value
+	}
+	return nil
+}
+
+// IsSet reports whether the amount was given.
+func (a Amount) IsSet() bool { return a.Text != "" }
+
+// Percent is a percentage written as a decimal ("7.25"). PPM holds it in
+// parts per million of the amount once the config has loaded (7.25% →
+// 72500); at most four decimals.
+type Percent struct {
+	Text string
+	PPM  int64
+	bad  bool
+}
+
+// UnmarshalYAML keeps the text; validation parses it.
+func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		p.bad = true
+		return nil
+	}
+	if n.Tag != "!!null" {
+		p.Text = n.Value
+	}
+	return nil
 }
 
 // Secret is a string that never prints: logs, errors and %v show a mask.

@@ -74,10 +74,14 @@ payments:
   stripe:
     secret_key: ${STRIPE_KEY}
     webhook_secret: ${STRIPE_WHSEC}
+  handler:
+    merchant_id: acct_123
 acp:
   api_keys:
     - name: openai
       key: ${ACP_KEY}
+fulfillment:
+  zones: []
 `
 	goodEnv := map[string]string{"STRIPE_KEY": "sk_test_123", "STRIPE_WHSEC": "whsec_123", "ACP_KEY": strings.Repeat("k", 32)}
 	tests := []struct {

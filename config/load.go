@@ -178,7 +178,10 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-var nodeType = reflect.TypeOf(yaml.Node{})
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
 
 // checkKeys reports keys that no field of t accepts. yaml.v3's KnownFields
 // only exists on a Decoder over bytes; walking the node keeps env expansion
@@ -187,8 +190,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, add func(int, string, 
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nodeType {
-		return
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return // decodes itself (Amount, Percent); validation checks it
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -361,6 +364,8 @@ func typeMessage(msg string) string {
 	switch target := m[3]; {
 	case strings.HasPrefix(target, "int") || strings.HasPrefix(target, "uint"):
 		return fmt.Sprintf("want a whole number, have %q", have)
+	case strings.HasPrefix(target, "float"):
+		return fmt.Sprintf("want a number, have %q", have)
 	case target == "time.Duration":
 		return fmt.Sprintf("want a duration such as 30s, 15m or 2h, have %q", have)
 	case target == "bool":

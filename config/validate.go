@@ -62,6 +62,7 @@ func (c *Config) applyDefaults() {
 	if c.Payments.Provider == "" && c.Mode != ModeProduction {
 		c.Payments.Provider = "sandbox"
 	}
+	c.applyCommerceDefaults()
 }
 
 // validate checks meaning once the types are right.
@@ -187,24 +188,10 @@ func (c *Config) validate() []bridge.Problem {
 		add("payments.provider", "%q is not one of sandbox, stripe", c.Payments.Provider)
 	}
 
-	names := map[string]bool{}
-	for i, k := range c.ACP.APIKeys {
-		p := fmt.Sprintf("acp.api_keys.%d", i)
-		if k.Name == "" {
-			add(p+".name", "required: sessions are bound to this identity")
-		} else if names[k.Name] {
-			add(p+".name", "%q is used twice", k.Name)
-		}
-		names[k.Name] = true
-		c.requireSecret(&ps, p+".key", k.Key)
-		if len(k.Key) > 0 && len(k.Key) < 24 {
-			add(p+".key", "too short: use at least 24 random characters")
-		}
-	}
 	if prod && len(c.ACP.APIKeys) == 0 {
 		add("acp.api_keys", "at least one key is required in production, or any caller could use the checkout")
 	}
-	return ps
+	return append(ps, c.validateCommerce()...)
 }
 
 func (c *Config) checkURL(ps *[]bridge.Problem, path, v string, required bool) {

@@ -37,6 +37,7 @@ type Config struct {
 	Catalog      bridge.CatalogStore
 	Sync         SyncStatus
 	Feeds        *FeedFiles
+	Checkout     *Checkout
 	MaxBodyBytes int64
 }
 
@@ -67,6 +68,9 @@ func New(c Config) http.Handler {
 	r.Handle("/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	if c.Feeds != nil {
 		c.Feeds.routes(r)
+	}
+	if c.Checkout != nil {
+		c.Checkout.routes(r)
 	}
 	return chain(c.Logger, c.MaxBodyBytes, r)
 }

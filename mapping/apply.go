@@ -145,6 +145,7 @@ func (m *Mapping) Apply(rec bridge.Record) (bridge.Product, []bridge.Issue) {
 		}
 		v.EligibleSearch = m.flag("eligible_search", id, true, text, fail)
 		v.EligibleCheckout = m.flag("eligible_checkout", id, false, text, fail)
+		v.Digital = m.flag("digital", id, false, text, fail)
 		p.Variants = append(p.Variants, v)
 	}
 	return p, issues

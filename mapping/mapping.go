@@ -77,6 +77,7 @@ var variantFields = []fieldDef{
 	{"condition", kindText, "new, refurbished, used"},
 	{"weight", kindText, "weight value"},
 	{"weight_unit", kindText, "g, kg, oz, lb"},
+	{"digital", kindBool, "delivered without shipping (default false)"},
 	{"eligible_search", kindBool, "may agents show it"},
 	{"eligible_checkout", kindBool, "may agents sell it in chat"},
 	{"options", kindText, "a map of option name → expression (Color: variant.color)"},

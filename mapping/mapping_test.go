@@ -288,3 +288,44 @@ func TestIssueOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestDigitalFlag(t *testing.T) {
+	rec := bridge.Record{Key: "gift", Product: map[string]any{"group": "gift", "title": "Gift card"},
+		Variants: []map[string]any{
+			{"sku": "g1", "price": "25", "kind": "digital", "dl": "yes"},
+			{"sku": "g2", "price": "50", "kind": "physical", "dl": ""},
+			{"sku": "g3", "price": "75", "kind": "", "dl": "maybe"},
+		}}
+	// Without a mapping for it, nothing is digital.
+	m, err := Compile(shop, Source{File: "default", Node: node(t, baseMapping)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.Apply(rec)
+	for _, v := range p.Variants {
+		if v.Digital {
+			t.Errorf("%s: digital without a mapping", v.ID)
+		}
+	}
+	m, err = Compile(shop, Source{File: "default", Node: node(t, baseMapping)},
+		Source{File: "bridge.yaml", Node: node(t, "variant:\n  digital: variant.dl\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, issues := m.Apply(rec)
+	if got := []bool{p.Variants[0].Digital, p.Variants[1].Digital, p.Variants[2].Digital}; got[0] != true || got[1] || got[2] {
+		t.Errorf("digital = %v, want [true false false]", got)
+	}
+	if len(issues) != 1 || issues[0].VariantID != "g3" || issues[0].Field != "digital" || !strings.Contains(issues[0].Message, `"maybe" is not true or false`) {
+		t.Errorf("issues = %+v", issues)
+	}
+	// A template works too.
+	m, err = Compile(shop, Source{File: "default", Node: node(t, baseMapping)},
+		Source{File: "bridge.yaml", Node: node(t, "variant:\n  digital: '{{ eq .variant.kind \"digital\" }}'\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Apply(rec); !p.Variants[0].Digital || p.Variants[1].Digital {
+		t.Errorf("template digital = %v %v", p.Variants[0].Digital, p.Variants[1].Digital)
+	}
+}

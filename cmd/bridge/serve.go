@@ -87,9 +87,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Error("rendering the stored snapshot's feeds failed; waiting for the next sync", "err", err)
 	}
 
+	co, err := a.newCheckout()
+	if err != nil {
+		return err
+	}
+	if co.keys.Len() == 0 {
+		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
+	}
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Checkout: co.api, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -110,12 +117,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer close(syncDone)
 		syncer.Run(runCtx, cfg.Feed.Refresh)
 	}()
+	purgeDone := make(chan struct{})
+	go func() {
+		defer close(purgeDone)
+		purgeLoop(runCtx, co.engine.Store, 7*24*time.Hour, log)
+	}()
 	go func() {
 		for {
 			select {
 			case <-hup:
 				log.Info("SIGHUP: catalog sync requested")
 				syncer.Trigger()
+				reloadKeys(cfg.File, co.keys, log)
 			case <-runCtx.Done():
 				return
 			}
@@ -144,6 +157,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			serveErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
+	<-purgeDone // a purge batch is short; storage must outlive it
 	// Storage closes (deferred) only after the sync has let go of it; the
 	// sync gets its own grace period, whatever the requests took.
 	select {

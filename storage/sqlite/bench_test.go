@@ -97,3 +97,122 @@ func BenchmarkCatalogEntryByVariant(b *testing.B) {
 		i += 7919 // a prime stride: lookups hop around the file like real ones
 	}
 }
+
+// benchSession is a session of typical size: three lines, an address, two
+// fulfillment options, a message and policy links (about 2 kB of JSON).
+func benchSession(id string) bridge.Session {
+	now := time.Now().UTC()
+	avail := int64(40)
+	s := bridge.Session{
+		ID: id, Owner: "agent-key", Rev: 1, Status: bridge.StatusReady, Currency: "USD",
+		Buyer:  &bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo: &bridge.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
+		Options: []bridge.FulfillmentOption{
+			{ID: "std", Type: "shipping", Title: "Standard", Carrier: "USPS", Earliest: now.Add(72 * time.Hour), Latest: now.Add(120 * time.Hour), Subtotal: 500, Total: 500},
+			{ID: "exp", Type: "shipping", Title: "Express", Carrier: "UPS", Earliest: now.Add(24 * time.Hour), Latest: now.Add(48 * time.Hour), Subtotal: 1500, Total: 1500},
+		},
+		Selected:  "std",
+		Messages:  []bridge.Message{{Type: bridge.MessageWarning, Code: bridge.MsgLowStock, Param: "$.line_items[0]", Content: "Only 3 left"}},
+		Links:     []bridge.Link{{Type: "terms_of_use", URL: "https://shop.example.com/terms"}, {Type: "return_policy", URL: "https://shop.example.com/returns"}},
+		Totals:    bridge.Totals{ItemsBase: 5997, Subtotal: 5997, Fulfillment: 500, Tax: 520, Total: 7017},
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(6 * time.Hour),
+	}
+	for i := range 3 {
+		s.Lines = append(s.Lines, bridge.SessionLine{
+			ID: fmt.Sprintf("li_%d", i), VariantID: fmt.Sprintf("p%d-v1", i), ProductID: fmt.Sprintf("p%d", i),
+			Title: "Classic Tee / Navy / M", ImageURL: "https://cdn.example.com/img/p1-v1.jpg",
+			URL: "https://shop.example.com/products/classic-tee", Quantity: 1, Available: &avail,
+			UnitAmount: 1999, Base: 1999, Subtotal: 1999, Tax: 173, Total: 2172,
+		})
+	}
+	return s
+}
+
+// BenchmarkCommitSessionUpdate is the write of every checkout update: the
+// session over its previous revision and the request's idempotency claim
+// finished with the answer, in one transaction (synchronous=FULL: one WAL
+// fsync per op). The claims are inserted beforehand, untimed.
+func BenchmarkCommitSessionUpdate(b *testing.B) {
+	db := openTemp(b)
+	ctx := b.Context()
+	s := benchSession("s1")
+	if err := db.Commit(ctx, bridge.Change{Session: &s}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	claims := make([]bridge.IdempotencyRecord, b.N)
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range claims {
+		claims[i] = bridge.IdempotencyRecord{
+			Scope: "agent-key POST /checkout_sessions/s1", Key: fmt.Sprintf("key-%d", i),
+			RequestHash: "sha256:0123456789abcdef0123456789abcdef", Token: fmt.Sprintf("tok-%d", i),
+			LockedUntil: now.Add(time.Hour), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		}
+		c := claims[i]
+		if _, err := tx.ExecContext(ctx, insertIdem, c.Scope, c.Key, c.RequestHash, c.Token,
+			c.LockedUntil.UnixNano(), false, nil, c.CreatedAt.UnixNano(), c.ExpiresAt.UnixNano(), now.UnixNano()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	outcome := make([]byte, 1500) // an encoded session answer
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Rev++
+		s.UpdatedAt = time.Now()
+		done := claims[i]
+		done.Done, done.Outcome, done.LockedUntil = true, outcome, time.Time{}
+		if err := db.Commit(ctx, bridge.Change{Session: &s, IdemOp: bridge.IdemFinish, Idempotency: &done}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSession is the read that starts every checkout request.
+func BenchmarkSession(b *testing.B) {
+	db := openTemp(b)
+	ctx := b.Context()
+	const n = 1000
+	for i := range n {
+		s := benchSession(fmt.Sprintf("s%d", i))
+		if err := db.Commit(ctx, bridge.Change{Session: &s}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	for b.Loop() {
+		if _, err := db.Session(ctx, "agent-key", fmt.Sprintf("s%d", i%n)); err != nil {
+			b.Fatal(err)
+		}
+		i += 7
+	}
+}
+
+// BenchmarkSessionParallel is the same read from GOMAXPROCS goroutines: WAL
+// readers do not wait for each other.
+func BenchmarkSessionParallel(b *testing.B) {
+	db := openTemp(b)
+	ctx := b.Context()
+	const n = 1000
+	for i := range n {
+		s := benchSession(fmt.Sprintf("s%d", i))
+		if err := db.Commit(ctx, bridge.Change{Session: &s}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := db.Session(ctx, "agent-key", fmt.Sprintf("s%d", i%n)); err != nil {
+				b.Fatal(err)
+			}
+			i += 7
+		}
+	})
+}

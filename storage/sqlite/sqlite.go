@@ -1,7 +1,8 @@
-// Package sqlite keeps everything the bridge stores (the catalog snapshot and
-// stock reservations) in one SQLite file, so that a shop can run the bridge as
-// a single binary with no database server. It implements bridge.Storage on
-// modernc.org/sqlite, a pure-Go SQLite, so the binary needs no cgo.
+// Package sqlite keeps everything the bridge stores (the catalog snapshot,
+// stock reservations, checkout sessions, orders and idempotency records) in
+// one SQLite file, so that a shop can run the bridge as a single binary with
+// no database server. It implements bridge.Storage on modernc.org/sqlite, a
+// pure-Go SQLite, so the binary needs no cgo.
 //
 // The file is opened in WAL mode: readers (feeds, checkouts) never wait for
 // the writer, and a catalog sync never waits for them.
@@ -17,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/acp-bridge/bridge"
 
@@ -38,6 +41,8 @@ type DB struct {
 	entryByID      *sql.Stmt
 	entryByVariant *sql.Stmt
 	reserved       *sql.Stmt
+	sessionByID    *sql.Stmt
+	idemByKey      *sql.Stmt
 
 	// writers are the open catalog writers, which Close abandons: each
 	// holds a connection of its own that closing the pool does not reach.
@@ -47,6 +52,9 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// clock is SetClock's; nil means time.Now.
+	clock atomic.Pointer[func() time.Time]
 }
 
 var _ bridge.Storage = (*DB)(nil)
@@ -110,6 +118,9 @@ func (d *DB) init(ctx context.Context) error {
 		{&d.reserved, `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
 			JOIN reservation_orders o ON o.order_id = l.order_id
 			WHERE l.variant_id = ? AND o.created_ns >= ?`},
+		{&d.sessionByID, `SELECT body FROM checkout_sessions WHERE id = ? AND owner = ?`},
+		{&d.idemByKey, `SELECT request_hash, token, locked_until, done, outcome, created_at, expires_at
+			FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
 	} {
 		stmt, err := d.db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -170,6 +181,29 @@ func buildDSN(dsn string) (string, error) {
 	return name + "?" + q.Encode(), nil
 }
 
+// SetClock sets the clock by which the store judges what its callers do not
+// pass a time for: whether an idempotency record expired, whether a claim's
+// lock passed, when a hold was made. It is time.Now unless set; a test that
+// gives the checkout engine a fake clock gives the store the same one, or
+// the two disagree about every expiry. PurgeExpired takes its time as an
+// argument and ignores the clock. Safe to call at any time; nil restores
+// time.Now.
+func (d *DB) SetClock(now func() time.Time) {
+	if now == nil {
+		d.clock.Store(nil)
+		return
+	}
+	d.clock.Store(&now)
+}
+
+// now reads the clock SetClock set.
+func (d *DB) now() time.Time {
+	if f := d.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
+
 // lockWrites waits for this process's turn to write.
 func (d *DB) lockWrites(ctx context.Context) (unlock func(), err error) {
 	select {
@@ -203,7 +237,7 @@ func (d *DB) Close() error {
 		for _, w := range writers {
 			w.abandon(errors.New("sqlite: database closed"))
 		}
-		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved} {
+		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved, d.sessionByID, d.idemByKey} {
 			if s != nil {
 				s.Close()
 			}

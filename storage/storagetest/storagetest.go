@@ -3,7 +3,10 @@
 // database, so the suite pins down the behaviour they rely on and that an
 // interface cannot express: snapshots are all-or-nothing, uncommitted writes
 // are invisible, duplicate ids are refused, reservations are idempotent by
-// order, and all of it holds under concurrent use.
+// order, a checkout Change commits whole or not at all, sessions are written
+// only over the revision they were read at and only by their owner, an
+// idempotency key is claimed by exactly one request, and all of it holds
+// under concurrent use (checkout.go lists the checkout rules).
 //
 // A driver's tests call Run with a function that opens a fresh, empty store:
 //
@@ -58,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ReserveInvalid", func(t *testing.T) { testReserveInvalid(t, open) })
 	t.Run("ConcurrentReserve", func(t *testing.T) { testConcurrentReserve(t, open(t)) })
 	t.Run("ReserveWhileWriterOpen", func(t *testing.T) { testReserveWhileWriterOpen(t, open(t)) })
+	runCheckout(t, open)
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }
 

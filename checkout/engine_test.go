@@ -1,0 +1,283 @@
+package checkout_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/checkout"
+	ct "github.com/acp-bridge/bridge/internal/checkouttest"
+	"github.com/acp-bridge/bridge/payments/sandbox"
+)
+
+// payments records every charge and fails or blocks on demand, around the
+// sandbox provider.
+type payments struct {
+	mu      sync.Mutex
+	calls   []bridge.PaymentRequest
+	failing int           // the next n charges fail as unavailable
+	block   chan struct{} // when set, charges wait for it to close
+	inner   *sandbox.Provider
+}
+
+func (p *payments) Charge(ctx context.Context, r bridge.PaymentRequest) (bridge.PaymentResult, error) {
+	p.mu.Lock()
+	p.calls = append(p.calls, r)
+	block := p.block
+	fail := p.failing > 0
+	if fail {
+		p.failing--
+	}
+	p.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	if fail {
+		return bridge.PaymentResult{}, fmt.Errorf("%w: timeout (test)", bridge.ErrPaymentUnavailable)
+	}
+	return p.inner.Charge(ctx, r)
+}
+
+func (p *payments) keys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, c := range p.calls {
+		out = append(out, c.IdempotencyKey)
+	}
+	return out
+}
+
+func newStack(t *testing.T) (*ct.Stack, *payments) {
+	t.Helper()
+	p := &payments{inner: sandbox.New("Demo")}
+	return ct.New(t, ct.Options{Payments: p}), p
+}
+
+var addr = &bridge.Address{Name: "Ada", Line1: "1 Main St", City: "Albany", Region: "NY", PostalCode: "12207", Country: "US"}
+
+func caller(key, op string) checkout.Caller {
+	return checkout.Caller{Owner: ct.AgentName, Key: key, Op: op, BodyHash: "h-" + op}
+}
+
+// ready opens a session for one shirt with an address.
+func ready(t *testing.T, e *checkout.Engine) *bridge.Session {
+	t.Helper()
+	ctx := t.Context()
+	res := e.Create(ctx, caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 1}}, ShipTo: addr})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady {
+		t.Fatalf("create: %+v %+v", res.Err, res.Session)
+	}
+	return res.Session
+}
+
+func pay(token string) checkout.CompleteRequest {
+	return checkout.CompleteRequest{Payment: checkout.Payment{HandlerID: "card", Token: token}}
+}
+
+// A provider that does not answer gets a 503 that is not stored: the retry
+// with the same key charges again under the same payment key, so the
+// provider can deduplicate a charge that did go through.
+func TestPaymentUnavailableIsRetriedUnderTheSamePaymentKey(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	p.failing = 1
+	c := caller("k1", "complete "+s.ID)
+	res := e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if res.Err == nil || res.Err.Kind != checkout.KindUnavailable {
+		t.Fatalf("first complete: %+v", res.Err)
+	}
+	got := e.Get(t.Context(), ct.AgentName, s.ID)
+	if got.Session.Status != bridge.StatusReady {
+		t.Fatalf("after failure: %s", got.Session.Status)
+	}
+	res = e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted || res.Replayed {
+		t.Fatalf("retry: %+v replayed=%v", res.Err, res.Replayed)
+	}
+	keys := p.keys()
+	if len(keys) != 2 || keys[0] != keys[1] {
+		t.Fatalf("payment keys %v, want the same key twice", keys)
+	}
+}
+
+// A bridge that died between claiming the key and recording the charge
+// leaves the session in complete_in_progress; once the claim's lease has
+// passed, the agent's retry takes it over and finishes with the same
+// payment key.
+func TestCompleteResumesAfterACrash(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	// What the dead process committed in its first step.
+	s.Status = bridge.StatusCompleteInProgress
+	s.OrderID = "ord_crashed"
+	s.Rev++
+	now := st.Now()
+	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,
+		Token: "tok_dead", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	if err := st.DB.Commit(t.Context(), bridge.Change{Session: s, IdemOp: bridge.IdemInsert, Idempotency: claim}); err != nil {
+		t.Fatal(err)
+	}
+	c := caller("k1", "complete "+s.ID)
+	res := e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if res.Err == nil || res.Err.Kind != checkout.KindInFlight || res.RetryAfter <= 0 {
+		t.Fatalf("within the lease: %+v", res)
+	}
+	other := e.Complete(t.Context(), caller("k2", "complete "+s.ID), s.ID, pay("spt_4242"))
+	if other.Err == nil || other.Err.Code != "complete_in_progress" {
+		t.Fatalf("another key within the lease: %+v", other.Err)
+	}
+	st.Advance(2 * time.Minute)
+	res = e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted || res.Session.Order.ID != "ord_crashed" {
+		t.Fatalf("after the lease: %+v %+v", res.Err, res.Session)
+	}
+	if keys := p.keys(); len(keys) != 1 || keys[0] != "ord_crashed_0" {
+		t.Fatalf("payment keys %v", keys)
+	}
+	o, err := st.DB.Order(t.Context(), "ord_crashed")
+	if err != nil || o.Status != "created" {
+		t.Fatalf("order %+v %v", o, err)
+	}
+}
+
+// A retry while the first complete still runs is told to wait, and nothing
+// is charged twice.
+func TestCompleteInFlight(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	p.block = make(chan struct{})
+	c := caller("k1", "complete "+s.ID)
+	done := make(chan checkout.Result)
+	go func() { done <- e.Complete(context.Background(), c, s.ID, pay("spt_4242")) }()
+	for len(p.keys()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	res := e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if res.Err == nil || res.Err.Kind != checkout.KindInFlight || res.RetryAfter <= 0 {
+		t.Fatalf("retry in flight: %+v", res)
+	}
+	if up := e.Update(t.Context(), caller("", "update"), s.ID, checkout.UpdateRequest{ShipTo: addr}); up.Err == nil || up.Err.Code != "complete_in_progress" {
+		t.Fatalf("update during payment: %+v", up.Err)
+	}
+	if cn := e.Cancel(t.Context(), caller("", "cancel"), s.ID, checkout.CancelRequest{}); cn.Err == nil || cn.Err.Code != "complete_in_progress" {
+		t.Fatalf("cancel during payment: %+v", cn.Err)
+	}
+	close(p.block)
+	first := <-done
+	if first.Err != nil || first.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("first: %+v", first.Err)
+	}
+	again := e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
+	if !again.Replayed || again.Session.Order.ID != first.Session.Order.ID {
+		t.Fatalf("replay: %+v", again)
+	}
+	if n := len(p.keys()); n != 1 {
+		t.Fatalf("%d charges", n)
+	}
+}
+
+// Prices come from the snapshot at complete time: a price change since the
+// buyer's last look stops the charge and shows the new total.
+func TestPriceChangeStopsTheCharge(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	reprice(t, st, "shirt-m", 2700)
+	res := e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusReady || len(p.keys()) != 0 {
+		t.Fatalf("complete after a price change: %+v charges %v", res, p.keys())
+	}
+	if !hasCode(res.Session, "price_change") || res.Session.Totals.Total <= s.Totals.Total {
+		t.Fatalf("messages %+v totals %+v", res.Session.Messages, res.Session.Totals)
+	}
+	res = e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("second complete: %+v", res)
+	}
+}
+
+// Stock sold elsewhere between update and complete is caught before the
+// charge.
+func TestStockGoneBeforeCharge(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady {
+		t.Fatalf("create %+v", res)
+	}
+	if err := st.DB.Reserve(t.Context(), "ord_elsewhere", []bridge.Reservation{{VariantID: "mug", Quantity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	res = e.Complete(t.Context(), caller("", "complete"), res.Session.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusNotReady || !hasCode(res.Session, bridge.MsgOutOfStock) || len(p.keys()) != 0 {
+		t.Fatalf("complete without stock: %+v charges %v", res.Session, p.keys())
+	}
+}
+
+// A declined card releases the stock it held; the next attempt gets a new
+// payment key (a provider would replay the decline under the old one).
+func TestDeclineReleasesHoldAndNewAttemptKey(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+	id := res.Session.ID
+	res = e.Complete(t.Context(), caller("", "complete"), id, pay("spt_9995"))
+	if !hasCode(res.Session, bridge.MsgPaymentDeclined) {
+		t.Fatalf("decline: %+v", res.Session.Messages)
+	}
+	if held, err := st.DB.Reserved(t.Context(), "mug", time.Time{}); err != nil || held != 0 {
+		t.Fatalf("held after decline: %d %v", held, err)
+	}
+	res = e.Complete(t.Context(), caller("", "complete"), id, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("second attempt: %+v", res)
+	}
+	if held, _ := st.DB.Reserved(t.Context(), "mug", time.Time{}); held != 1 {
+		t.Fatalf("held after the order: %d", held)
+	}
+	keys := p.keys()
+	if len(keys) != 2 || keys[0] == keys[1] || !strings.HasSuffix(keys[1], "_1") {
+		t.Fatalf("payment keys %v", keys)
+	}
+}
+
+func hasCode(s *bridge.Session, code string) bool {
+	for _, m := range s.Messages {
+		if m.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// reprice commits a snapshot in which variant costs amount.
+func reprice(t *testing.T, st *ct.Stack, variant string, amount int64) {
+	t.Helper()
+	ctx := t.Context()
+	w, err := st.DB.BeginCatalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := ct.Catalog()
+	for _, e := range entries {
+		for i := range e.Product.Variants {
+			if e.Product.Variants[i].ID == variant {
+				e.Product.Variants[i].Price.Amount = amount
+			}
+		}
+		if err := w.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(ctx, bridge.CatalogInfo{Version: "test-2", SyncedAt: time.Now().UTC(), Products: len(entries)}); err != nil {
+		t.Fatal(err)
+	}
+}

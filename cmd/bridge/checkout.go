@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/acp"
+	"github.com/acp-bridge/bridge/checkout"
+	"github.com/acp-bridge/bridge/config"
+	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/payments/sandbox"
+)
+
+// checkoutParts is the checkout assembled from the config.
+type checkoutParts struct {
+	api    *httpapi.Checkout
+	keys   *httpapi.Keys
+	engine *checkout.Engine
+}
+
+// newCheckout builds the engine and the REST door's settings.
+func (a *app) newCheckout() (*checkoutParts, error) {
+	cfg := a.cfg
+	pricing, err := newPricing(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fulfillment and tax rules: %w", err)
+	}
+	var payments bridge.PaymentProvider
+	switch cfg.Payments.Provider {
+	case "sandbox":
+		payments = sandbox.New(cfg.Merchant.Name)
+	default:
+		return nil, fmt.Errorf("payments.provider %q is not available in this version yet; use sandbox in development", cfg.Payments.Provider)
+	}
+	stock, _ := a.source.(bridge.StockReader)
+	store, ok := a.storage.(bridge.CheckoutStore)
+	if !ok {
+		return nil, errors.New("the storage driver cannot keep checkout sessions")
+	}
+	public := strings.TrimRight(cfg.Server.PublicURL, "/")
+	m := cfg.Merchant
+	var links []bridge.Link
+	for _, l := range []bridge.Link{{Type: "terms_of_use", URL: m.TermsURL}, {Type: "privacy_policy", URL: m.PrivacyPolicyURL}, {Type: "return_policy", URL: m.ReturnPolicyURL}} {
+		if l.URL != "" {
+			links = append(links, l)
+		}
+	}
+	engine := &checkout.Engine{
+		Catalog: a.storage, Stock: stock, Store: store, Payments: payments, Pricing: pricing,
+		Merchant: checkout.Merchant{Name: m.Name, Currency: m.Currency, Country: m.Country, Links: links,
+			PermalinkURL: func(id string) string { return public + "/orders/" + id }},
+		SessionTTL: cfg.ACP.SessionTTL, IdempotencyTTL: cfg.ACP.IdempotencyTTL, StockTimeout: cfg.ACP.StockTimeout,
+		ClaimLease: time.Minute, Log: a.log,
+	}
+	keys := httpapi.NewKeys(apiKeys(cfg))
+	h := cfg.Payments.Handler
+	rate := 0.0
+	if cfg.ACP.RateLimit.PerSecond != nil {
+		rate = *cfg.ACP.RateLimit.PerSecond
+	}
+	api := &httpapi.Checkout{
+		Engine: engine,
+		Codec: &acp.Codec{Handler: acp.TokenizedCard(h.ID, "stripe", h.MerchantID, h.AcceptedBrands...),
+			Currencies: []string{m.Currency}},
+		Keys:            keys,
+		Verifier:        httpapi.HMACVerifier{MaxSkew: cfg.ACP.Signing.MaxSkew},
+		SigningRequired: cfg.ACP.Signing.Required,
+		RatePerSecond:   rate,
+		RateBurst:       cfg.ACP.RateLimit.Burst,
+		PublicURL:       public,
+		Log:             a.log,
+	}
+	return &checkoutParts{api: api, keys: keys, engine: engine}, nil
+}
+
+func apiKeys(cfg *config.Config) []httpapi.APIKey {
+	out := make([]httpapi.APIKey, 0, len(cfg.ACP.APIKeys))
+	for _, k := range cfg.ACP.APIKeys {
+		out = append(out, httpapi.APIKey{Name: k.Name, Key: k.Key.Value(), SigningSecret: k.SigningSecret.Value()})
+	}
+	return out
+}
+
+// reloadKeys re-reads the config file for its API keys, so a key is rotated
+// with SIGHUP instead of a restart. Anything else in the file that changed
+// needs a restart; a file with problems changes nothing.
+func reloadKeys(path string, keys *httpapi.Keys, log *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("SIGHUP: config has problems; API keys unchanged", "err", err)
+		return
+	}
+	keys.Set(apiKeys(cfg))
+	log.Info("SIGHUP: API keys reloaded", "keys", keys.Len())
+}
+
+// purgeLoop deletes expired idempotency records and long-finished sessions
+// every hour; orders are never purged.
+func purgeLoop(ctx context.Context, store bridge.CheckoutStore, keep time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := store.PurgeExpired(ctx, time.Now(), keep)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("purging expired checkout data", "err", err)
+		case n > 0:
+			log.Info("purged expired checkout data", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
