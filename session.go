@@ -182,8 +182,11 @@ type AuthChallenge struct {
 	AcquirerMerchantID string `json:"acquirer_merchant_id"`
 	MerchantName       string `json:"merchant_name"`
 	DirectoryServer    string `json:"directory_server"` // visa | mastercard | american_express
-	// PaymentRef is the provider's id of the payment waiting for it.
+	// PaymentRef is the provider's id of the payment waiting for it;
+	// TokenHash identifies the payment token it was started with (the
+	// token itself is never stored).
 	PaymentRef string `json:"payment_ref,omitempty"`
+	TokenHash  string `json:"token_hash,omitempty"`
 }
 
 // SessionOrder is the order a completed session made.

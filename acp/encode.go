@@ -2,7 +2,9 @@ package acp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -58,8 +60,46 @@ func TokenizedCard(id, psp, merchantID string, brands ...string) PaymentHandler 
 	}
 }
 
+// Validate reports settings that would make the documents invalid: call it
+// at start-up rather than find out from an agent.
+func (c *Codec) Validate() error {
+	var errs []error
+	if h := c.Handler; h.ID != "" {
+		for _, f := range []struct{ name, value string }{{"name", h.Name}, {"psp", h.PSP}, {"merchant_id", h.MerchantID}} {
+			if strings.TrimSpace(f.value) == "" {
+				errs = append(errs, fmt.Errorf("payment handler %s: %s is empty", h.ID, f.name))
+			}
+		}
+		if !isDate(h.Version) {
+			errs = append(errs, fmt.Errorf("payment handler %s: version %q is not YYYY-MM-DD", h.ID, h.Version))
+		}
+		for _, u := range append([]string{h.Spec, h.ConfigSchema}, h.InstrumentSchemas...) {
+			if !absURL(u) {
+				errs = append(errs, fmt.Errorf("payment handler %s: %q is not an absolute URL", h.ID, u))
+			}
+		}
+		if len(h.InstrumentSchemas) == 0 {
+			errs = append(errs, fmt.Errorf("payment handler %s: no instrument schema", h.ID))
+		}
+	}
+	for _, cur := range c.Currencies {
+		if !isAlpha3(cur) {
+			errs = append(errs, fmt.Errorf("currency %q is not a three-letter code", cur))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isDate(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	return strings.Trim(s[:4]+s[5:7]+s[8:], "0123456789") == ""
+}
+
 // EncodeSession returns the JSON body of s for version v: a CheckoutSession,
-// or a CheckoutSessionWithOrder when s.Order is set. Latest is encoded
+// or a CheckoutSessionWithOrder when s.Order is set (an order without an id
+// or a permalink URL cannot be encoded and is left out). Latest is encoded
 // straight from s; each older version is the next newer one transformed
 // down (see the package documentation).
 func (c *Codec) EncodeSession(v Version, s *bridge.Session) ([]byte, error) {
@@ -343,7 +383,7 @@ func (c *Codec) latest(s *bridge.Session) *wireSession {
 		w.Messages = append(w.Messages, message(m))
 	}
 	for _, l := range s.Links {
-		if linkTypes[l.Type] && l.URL != "" {
+		if linkTypes[l.Type] && absURL(l.URL) {
 			w.Links = append(w.Links, wireLink{Type: l.Type, URL: l.URL})
 		}
 	}
@@ -384,9 +424,12 @@ func (c *Codec) capabilities(s *bridge.Session) *wireCapabilities {
 	return caps
 }
 
-// buyer is 2026-04-17's Buyer, which requires only the email.
+// buyer is 2026-04-17's Buyer, which requires only the email. The buyer
+// is left out without a well-formed email: the agent may have sent any
+// string, and the engine's message about it (param $.buyer.email) says
+// what is wrong.
 func buyer(b *bridge.Buyer) *wireBuyer {
-	if b == nil || b.Email == "" {
+	if b == nil || !validEmail(b.Email) {
 		return nil
 	}
 	return &wireBuyer{FirstName: b.FirstName, LastName: b.LastName, FullName: fullName(b), Email: b.Email, PhoneNumber: b.Phone}
@@ -408,7 +451,10 @@ func fullName(b *bridge.Buyer) string {
 func fulfillmentDetails(s *bridge.Session) *wireFulfillmentDetails {
 	var d wireFulfillmentDetails
 	if c := s.Contact; c != nil {
-		d.Name, d.PhoneNumber, d.Email = fullName(c), c.Phone, c.Email
+		d.Name, d.PhoneNumber = fullName(c), c.Phone
+		if validEmail(c.Email) {
+			d.Email = c.Email
+		}
 	}
 	if a := s.ShipTo; a != nil {
 		name := a.Name
@@ -432,7 +478,7 @@ func lineItem(l *bridge.SessionLine, taxIncluded bool) wireLineItem {
 		ID: l.ID, Item: wireItem{ID: l.VariantID}, Quantity: l.Quantity, Name: l.Title,
 		UnitAmount: ptr(l.UnitAmount), ProductID: l.ProductID, VariantID: l.VariantID,
 	}
-	if l.ImageURL != "" {
+	if absURL(l.ImageURL) {
 		w.Images = []string{l.ImageURL}
 	}
 	taxText := "Tax"
@@ -554,3 +600,43 @@ func timestamp(t time.Time) string {
 }
 
 func ptr(n int64) *int64 { return &n }
+
+// absURL reports whether s is an absolute URL (JSON Schema format "uri").
+func absURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && u.Host != ""
+}
+
+// validEmail is a conservative form of JSON Schema's "email" format: a
+// dot-atom local part and a host name. Quoted local parts and address
+// literals, valid but unheard of in checkouts, count as invalid.
+func validEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at < 1 || len(s) > 254 || at > 64 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return false
+	}
+	for _, c := range []byte(local) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+			return false
+		}
+	}
+	domain = strings.TrimSuffix(domain, ".")
+	if domain == "" || len(domain) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

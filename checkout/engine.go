@@ -502,12 +502,20 @@ func (e *Engine) complete(ctx context.Context, c Caller, id string, req Complete
 		if s.Status.Final() {
 			return e.answerError(ctx, errorf(KindNotAllowed, "session_"+string(s.Status), "", "the checkout session is already %s", s.Status), idem, op)
 		}
-		if s.Status == bridge.StatusAuthRequired && req.Auth == nil {
-			return e.answerError(ctx, errorf(KindInvalid, "requires_3ds", "$.authentication_result",
-				"the payment needs 3-D Secure: complete again with authentication_result"), idem, op)
-		}
 		if req.Payment.Token == "" {
 			return e.answerError(ctx, errorf(KindInvalid, "missing", "$.payment_data", "payment data with a token is required"), idem, op)
+		}
+		if s.Status == bridge.StatusAuthRequired && req.Auth == nil {
+			if s.Auth == nil || s.Auth.TokenHash == tokenHash(req.Payment.Token) {
+				return e.answerError(ctx, errorf(KindInvalid, "requires_3ds", "$.authentication_result",
+					"the payment needs 3-D Secure: complete again with authentication_result"), idem, op)
+			}
+			// Another card instead of authenticating (the only way on
+			// for versions without authentication_result): the waiting
+			// payment is abandoned and a fresh attempt starts.
+			s.Auth = nil
+			s.PaymentAttempts++
+			prev = bridge.StatusReady
 		}
 		if req.Buyer != nil {
 			s.Buyer = req.Buyer
@@ -620,6 +628,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	case result.Status == bridge.PaymentRequiresAction && (s.Interventions == nil || slices.Contains(s.Interventions, "3ds")) && result.Challenge != nil:
 		s.Status = bridge.StatusAuthRequired
 		s.Auth = result.Challenge
+		s.Auth.TokenHash = tokenHash(req.Payment.Token)
 		s.Messages = []bridge.Message{{Type: bridge.MessageError, Code: bridge.MsgRequires3DS, Param: "$.authentication_result",
 			Content: "The card issuer asks for 3-D Secure; authenticate the buyer and complete again with authentication_result.", Resolution: "requires_buyer_input"}}
 		order.Status = "requires_authentication"
@@ -734,6 +743,13 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// tokenHash identifies a payment token without keeping it: tokens are
+// credentials and never stored.
+func tokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:16])
 }
 
 func newID(prefix string) string {

@@ -31,13 +31,17 @@ type SyncStatus interface {
 
 // Config wires the server's dependencies.
 type Config struct {
-	Logger       *slog.Logger
-	Registry     *prometheus.Registry
-	Storage      Pinger
-	Catalog      bridge.CatalogStore
-	Sync         SyncStatus
-	Feeds        *FeedFiles
-	Checkout     *Checkout
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Storage  Pinger
+	Catalog  bridge.CatalogStore
+	Sync     SyncStatus
+	Feeds    *FeedFiles
+	Checkout *Checkout
+	// Orders backs the order status pages at /orders/{id}, the orders'
+	// permalink_url; MerchantName heads them.
+	Orders       OrderReader
+	MerchantName string
 	MaxBodyBytes int64
 }
 
@@ -71,6 +75,9 @@ func New(c Config) http.Handler {
 	}
 	if c.Checkout != nil {
 		c.Checkout.routes(r)
+	}
+	if c.Orders != nil {
+		r.HandleFunc("/orders/{id}", c.order).Methods(http.MethodGet, http.MethodHead)
 	}
 	return chain(c.Logger, c.MaxBodyBytes, r)
 }

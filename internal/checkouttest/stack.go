@@ -146,7 +146,7 @@ func New(t TB, opts Options) *Stack {
 				{Type: "privacy_policy", URL: "https://shop.example/privacy"},
 				{Type: "return_policy", URL: "https://shop.example/returns"},
 			},
-			PermalinkURL: func(id string) string { return "https://bridge.example/orders/" + id }},
+			PermalinkURL: func(id string) string { return s.URL + "/orders/" + id }},
 		SessionTTL: 30 * time.Minute, IdempotencyTTL: 24 * time.Hour, StockTimeout: 200 * time.Millisecond, ClaimLease: time.Minute,
 		Log: log, Now: s.Now,
 	}
@@ -155,7 +155,7 @@ func New(t TB, opts Options) *Stack {
 		{Name: OtherName, Key: OtherKey},
 		{Name: SignedName, Key: SignedKey, SigningSecret: SigningToken},
 	})
-	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Checkout: &httpapi.Checkout{
+	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Orders: db, MerchantName: "Demo Outfitters", Checkout: &httpapi.Checkout{
 		Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
 		Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},
 		SigningRequired: opts.SigningRequired, RatePerSecond: opts.RatePerSecond, RateBurst: opts.RateBurst,
