@@ -226,6 +226,10 @@ func (a *checkoutAPI) get(w http.ResponseWriter, r *http.Request, c *caller) {
 
 func (a *checkoutAPI) complete(w http.ResponseWriter, r *http.Request, c *caller) {
 	req, derr := acp.DecodeComplete(c.version, c.body)
+	if derr == nil && req.Payment.HandlerID != "" && req.Payment.HandlerID != a.Codec.Handler.ID {
+		derr = &acp.Error{Type: acp.InvalidRequest, Code: acp.CodeInvalid, Param: "$.payment_data.handler_id",
+			Message: "unknown payment handler " + strconv.Quote(req.Payment.HandlerID) + "; use one of capabilities.payment.handlers"}
+	}
 	if derr != nil {
 		a.writeError(w, c.version, http.StatusBadRequest, derr)
 		return

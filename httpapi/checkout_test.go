@@ -295,6 +295,12 @@ func TestMalformedInputNamesTheField(t *testing.T) {
 			t.Errorf("%s %s: param %v, want %s (%s)", tc.v, tc.body, m["param"], tc.param, r.Body)
 		}
 	}
+	// A payment handler the shop does not offer.
+	s := session(t, acp.Latest, st.Do(t, post(acp.Latest, ct.Path(), ct.Bodies{V: acp.Latest}.Create(ct.Item{ID: "ebook", Qty: 1}))), http.StatusCreated)
+	body := strings.Replace(ct.Bodies{V: acp.Latest}.Complete("spt_4242"), `"handler_id":"card"`, `"handler_id":"paypal"`, 1)
+	if m := protoError(t, acp.Latest, st.Do(t, post(acp.Latest, ct.Path(s["id"].(string), "complete"), body)), http.StatusBadRequest, "invalid"); m["param"] != "$.payment_data.handler_id" {
+		t.Errorf("unknown handler: %v", m)
+	}
 	// Unknown fields are ignored.
 	session(t, acp.Latest, st.Do(t, post(acp.Latest, ct.Path(), `{"line_items":[{"id":"mug","quantity":1,"x":1}],"currency":"usd","capabilities":{},"future_field":{"a":1}}`)), http.StatusCreated)
 }

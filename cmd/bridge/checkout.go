@@ -75,6 +75,9 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		PublicURL:       public,
 		Log:             a.log,
 	}
+	if err := api.Codec.Validate(); err != nil {
+		return nil, fmt.Errorf("payments.handler: %w", err)
+	}
 	return &checkoutParts{api: api, keys: keys, engine: engine}, nil
 }
 

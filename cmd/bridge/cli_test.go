@@ -59,7 +59,7 @@ func TestCheck(t *testing.T) {
 		}, 1, []string{"storage.dsn: environment variable BRIDGE_TEST_UNSET_DSN is not set"}},
 		{"production refusals", func(s string) string {
 			return strings.Replace(s, "mode: development", "mode: production", 1)
-		}, 1, []string{"server.public_url: required in production", "payments.provider: the sandbox provider", "acp.api_keys: at least one key is required"}},
+		}, 1, []string{"server.public_url: required in production", "payments.provider: the sandbox provider", "acp.api_keys.0.key: secrets must come from the environment in production", "payments.handler.merchant_id: required in production"}},
 		{"mapping that breaks the first product", func(s string) string {
 			return strings.Replace(s, "    brand: product.brand | default merchant.name", "    title: '{{ .product.titel }}'", 1)
 		}, 1, []string{"first product", `the store record has no field "titel"`}},

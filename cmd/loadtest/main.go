@@ -1,0 +1,623 @@
+// Command loadtest measures the checkout's throughput and latency under load,
+// in one process and one run: a bare net/http JSON handler as the baseline,
+// then the bridge's GET, create, update and complete of checkout sessions,
+// each driven by vegeta at its maximum rate over a fixed number of
+// connections (64 by default).
+//
+//	go run ./cmd/loadtest                          # 10 s per scenario
+//	go run ./cmd/loadtest -quick                   # 2 s smoke run
+//	go run ./cmd/loadtest -scenarios create,complete -cpuprofile /tmp/lt
+//	go run ./cmd/loadtest -dir /dev/shm            # database on tmpfs (no fsync cost)
+//
+// The bridge runs in-process (internal/checkouttest: SQLite with
+// synchronous=FULL in a temporary directory, removed at the end; the catalog
+// fixture; the engine; the REST front door on an httptest server), with rate
+// limiting off and logs discarded. There is no -url flag: the tool measures
+// this build only, and the load generator shares the machine's cores with the
+// server, the bare baseline included, so the ratios compare like with like.
+//
+// Every session a scenario touches is created before its timer starts: ~100
+// for get, 1000 for update (addresses alternate, so each update changes the
+// session; 1000 sessions keep two in-flight updates of one session, which
+// may answer 409 concurrent_update, rare), and for complete one ready
+// e-book session per request (completed once each), as many as the create
+// rate says the phase can use. Nothing is validated in the hot path: the
+// report counts status codes, the error code of non-2xx answers, and, for
+// complete, 200 answers whose session is not "completed".
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/acp-bridge/bridge/acp"
+	ct "github.com/acp-bridge/bridge/internal/checkouttest"
+)
+
+const version = acp.V20260417
+
+// The request bodies, in 2026-04-17's shape.
+var (
+	createBody = []byte(`{"line_items":[{"id":"shirt-m","quantity":1}],"currency":"usd","capabilities":{}}`)
+	ebookBody  = `{"line_items":[{"id":"ebook","quantity":1}],"currency":"usd","capabilities":{}}`
+	bodies     = ct.Bodies{V: version}
+)
+
+var allScenarios = []string{"bare", "get", "create", "update", "complete"}
+
+type config struct {
+	duration         time.Duration
+	conns            int
+	scenarios        []string
+	getSessions      int
+	updateSessions   int
+	completeSessions int
+	dir              string
+	cpuProfile       string
+	blockProfile     string
+}
+
+func main() {
+	var cfg config
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long each scenario runs")
+	quick := flag.Bool("quick", false, "smoke run: 2s per scenario (overrides -duration)")
+	flag.IntVar(&cfg.conns, "conns", 64, "concurrent connections (= vegeta workers)")
+	scen := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, of "+strings.Join(allScenarios, ","))
+	flag.IntVar(&cfg.getSessions, "get-sessions", 100, "sessions the get scenario cycles over")
+	flag.IntVar(&cfg.updateSessions, "update-sessions", 1000, "sessions the update scenario cycles over")
+	flag.IntVar(&cfg.completeSessions, "complete-sessions", 0, "ready sessions created for complete (0 = estimate from the create rate)")
+	flag.StringVar(&cfg.dir, "dir", "", "parent of the temporary database directory (default: the system temp dir)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each scenario's timed part to `prefix`.<scenario>.pprof")
+	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "write the whole run's blocking profile to `file` (use with -scenarios to isolate one)")
+	flag.Parse()
+	if *quick {
+		cfg.duration = 2 * time.Second
+	}
+	for s := range strings.SplitSeq(*scen, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(allScenarios, s) {
+			fmt.Fprintf(os.Stderr, "loadtest: unknown scenario %q (have %s)\n", s, strings.Join(allScenarios, ","))
+			os.Exit(2)
+		}
+		cfg.scenarios = append(cfg.scenarios, s)
+	}
+	if cfg.duration <= 0 || cfg.conns <= 0 || cfg.getSessions <= 0 || cfg.updateSessions <= 0 || cfg.completeSessions < 0 || len(cfg.scenarios) == 0 {
+		fmt.Fprintln(os.Stderr, "loadtest: -duration, -conns, -get-sessions, -update-sessions must be positive and -scenarios not empty")
+		os.Exit(2)
+	}
+
+	t := &runTB{base: cfg.dir}
+	defer t.cleanup()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, t, cfg); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// runTB is the stand-in for testing.TB that checkouttest.New needs.
+type runTB struct {
+	base     string
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+func (t *runTB) Helper() {}
+
+func (t *runTB) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadtest: "+format+"\n", args...)
+	t.cleanup()
+	os.Exit(1)
+}
+
+func (t *runTB) Cleanup(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cleanups = append(t.cleanups, f)
+}
+
+func (t *runTB) TempDir() string {
+	d, err := os.MkdirTemp(t.base, "bridge-loadtest-")
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// cleanup runs the cleanups, last registered first, once.
+func (t *runTB) cleanup() {
+	t.mu.Lock()
+	fs := t.cleanups
+	t.cleanups = nil
+	t.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// outcome is one scenario's measurement.
+type outcome struct {
+	name      string
+	m         vegeta.Metrics
+	reqPerSec float64
+	detail    map[string]int // non-2xx answers by status and error code, transport errors, anomalies
+	exhausted bool           // the targets ran out before the duration
+	prepared  string         // what was created beforehand
+	elapsed   time.Duration
+}
+
+func run(ctx context.Context, t *runTB, cfg config) error {
+	loadStart := loadavg()
+	if cfg.blockProfile != "" {
+		runtime.SetBlockProfileRate(10_000) // one sample per ~10 µs spent blocked
+	}
+
+	bare := httptest.NewServer(http.HandlerFunc(bareHandler))
+	t.Cleanup(bare.Close)
+	st := ct.New(t, ct.Options{Log: slog.New(slog.DiscardHandler)})
+	h := newHeaders()
+	atk := &runner{ctx: ctx, cfg: cfg}
+
+	var results []*outcome
+	var createRate float64
+	for _, name := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		var (
+			tr    vegeta.Targeter
+			check func(*vegeta.Result) string
+			note  string
+			err   error
+		)
+		switch name {
+		case "bare":
+			tr = getTargeter(h, []string{bare.URL + "/"})
+		case "get":
+			var ids []string
+			var d time.Duration
+			if ids, d, err = prepare(st, cfg.conns, cfg.getSessions, string(createBody), ""); err != nil {
+				return err
+			}
+			note = prepared(len(ids), d)
+			urls := make([]string, len(ids))
+			for i, id := range ids {
+				urls[i] = st.URL + ct.Path(id)
+			}
+			tr = getTargeter(h, urls)
+		case "create":
+			tr = postTargeter(h, "create", func(uint64) (string, []byte) { return st.URL + ct.Path(), createBody })
+		case "update":
+			var ids []string
+			var d time.Duration
+			if ids, d, err = prepare(st, cfg.conns, cfg.updateSessions, string(createBody), ""); err != nil {
+				return err
+			}
+			note = prepared(len(ids), d)
+			urls := make([]string, len(ids))
+			for i, id := range ids {
+				urls[i] = st.URL + ct.Path(id)
+			}
+			addr := [2][]byte{[]byte(bodies.Address("US", "CA")), []byte(bodies.Address("US", "NY"))}
+			n := uint64(len(urls))
+			// The i-th visit of a session sets the other address than the
+			// one before, so every update changes the session.
+			tr = postTargeter(h, "update", func(i uint64) (string, []byte) { return urls[i%n], addr[(i/n)%2] })
+		case "complete":
+			var ids []string
+			if ids, note, err = prepareReady(st, cfg, createRate); err != nil {
+				return err
+			}
+			urls := make([]string, len(ids))
+			for i, id := range ids {
+				urls[i] = st.URL + ct.Path(id, "complete")
+			}
+			pay := []byte(bodies.Complete("spt_4242"))
+			tr = postTargeter(h, "complete", func(i uint64) (string, []byte) {
+				if i >= uint64(len(urls)) {
+					return "", nil
+				}
+				return urls[i], pay
+			})
+			check = func(r *vegeta.Result) string {
+				if r.Code == http.StatusOK && !bytes.Contains(r.Body, []byte(`"status":"completed"`)) {
+					return "200 but not completed"
+				}
+				return ""
+			}
+		}
+		if note != "" {
+			fmt.Fprintf(os.Stderr, "%-8s prepared %s\n", name, note)
+		}
+		o, err := atk.attack(name, tr, check)
+		if err != nil {
+			return err
+		}
+		o.prepared = note
+		if name == "create" {
+			createRate = o.reqPerSec
+		}
+		fmt.Fprintf(os.Stderr, "%-8s %.0f req/s, p99 %s, %d requests\n", name, o.reqPerSec, round(o.m.Latencies.P99), o.m.Requests)
+		results = append(results, o)
+	}
+	if cfg.blockProfile != "" {
+		if err := writeProfile("block", cfg.blockProfile); err != nil {
+			return err
+		}
+	}
+	report(os.Stdout, cfg, results, loadStart, loadavg())
+	return nil
+}
+
+// headers are the fixed request headers, shared read-only by every target
+// (vegeta copies them into each request).
+type headers struct {
+	get   http.Header
+	nonce string // makes this run's idempotency keys unique
+}
+
+func newHeaders() *headers {
+	return &headers{
+		get: http.Header{
+			"Authorization": {"Bearer " + ct.AgentKey},
+			"Api-Version":   {string(version)},
+		},
+		nonce: strconv.FormatInt(time.Now().UnixNano(), 36),
+	}
+}
+
+// getTargeter cycles over urls.
+func getTargeter(h *headers, urls []string) vegeta.Targeter {
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		i := n.Add(1) - 1
+		t.Method, t.URL, t.Body, t.Header = http.MethodGet, urls[i%uint64(len(urls))], nil, h.get
+		return nil
+	}
+}
+
+// postTargeter sends the i-th request to the URL and body next(i) gives,
+// with a fresh Idempotency-Key; an empty URL ends the attack.
+func postTargeter(h *headers, name string, next func(i uint64) (string, []byte)) vegeta.Targeter {
+	var n atomic.Uint64
+	prefix := "lt-" + h.nonce + "-" + name + "-"
+	auth, ver, ctype := h.get["Authorization"], h.get["Api-Version"], []string{"application/json"}
+	return func(t *vegeta.Target) error {
+		i := n.Add(1) - 1
+		url, body := next(i)
+		if url == "" {
+			return vegeta.ErrNoTargets
+		}
+		t.Method, t.URL, t.Body = http.MethodPost, url, body
+		t.Header = http.Header{
+			"Authorization":   auth,
+			"Api-Version":     ver,
+			"Content-Type":    ctype,
+			"Idempotency-Key": {prefix + strconv.FormatUint(i, 10)},
+		}
+		return nil
+	}
+}
+
+type runner struct {
+	ctx context.Context
+	cfg config
+}
+
+// attack runs one scenario at the maximum rate for the configured duration.
+func (r *runner) attack(name string, tr vegeta.Targeter, check func(*vegeta.Result) string) (*outcome, error) {
+	c := r.cfg.conns
+	atk := vegeta.NewAttacker(
+		vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
+		vegeta.Connections(c), vegeta.MaxConnections(c), vegeta.KeepAlive(true))
+	runtime.GC() // start every scenario from a collected heap
+	if r.cfg.cpuProfile != "" {
+		f, err := os.Create(r.cfg.cpuProfile + "." + name + ".pprof")
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-r.ctx.Done():
+			atk.Stop()
+		case <-done:
+		}
+	}()
+
+	o := &outcome{name: name, detail: map[string]int{}}
+	start := time.Now()
+	// Rate{Freq: 0} is "as fast as the workers go": a closed loop of c
+	// workers, each with one request in flight.
+	for res := range atk.Attack(tr, vegeta.Rate{Freq: 0, Per: time.Second}, r.cfg.duration, name) {
+		if res.Code == 0 && res.Error == vegeta.ErrNoTargets.Error() {
+			o.exhausted = true // not a request: the targeter ran dry
+			continue
+		}
+		o.m.Add(res)
+		switch {
+		case res.Code == 0:
+			o.detail["error: "+res.Error]++
+		case res.Code < 200 || res.Code >= 300:
+			o.detail[strconv.Itoa(int(res.Code))+" "+errorCode(res.Body)]++
+		case check != nil:
+			if s := check(res); s != "" {
+				o.detail[s]++
+			}
+		}
+	}
+	o.elapsed = time.Since(start)
+	o.m.Close()
+	if span := (o.m.Duration + o.m.Wait).Seconds(); span > 0 {
+		o.reqPerSec = float64(o.m.Requests) / span
+	}
+	return o, nil
+}
+
+// errorCode is the "code" of an ACP error body, found without decoding it.
+func errorCode(body []byte) string {
+	_, rest, ok := bytes.Cut(body, []byte(`"code":"`))
+	if !ok {
+		return "-"
+	}
+	code, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok || len(code) > 64 {
+		return "-"
+	}
+	return string(code)
+}
+
+var barePayload = struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Total  int64  `json:"total"`
+}{"cs_bare", "ready_for_payment", 2500}
+
+// bareHandler is the baseline: a plain net/http handler encoding a small
+// fixed JSON object.
+func bareHandler(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(barePayload)
+}
+
+// prepare creates n sessions with body on conns goroutines, untimed; every
+// one must answer 201 (and have status want, when given).
+func prepare(st *ct.Stack, conns, n int, body, want string) ([]string, time.Duration, error) {
+	start := time.Now()
+	ids := make([]string, n)
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range min(conns, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				r, err := st.Send(ct.Request{Method: http.MethodPost, Path: ct.Path(), Version: version, Body: body, Idem: ct.NewIdem()})
+				var s struct{ ID, Status string }
+				if err == nil {
+					if r.Status != http.StatusCreated {
+						err = fmt.Errorf("HTTP %d: %s", r.Status, r.Body)
+					} else if err = json.Unmarshal(r.Body, &s); err == nil && want != "" && s.Status != want {
+						err = fmt.Errorf("new session is %q, want %q: %s", s.Status, want, r.Body)
+					}
+				}
+				if err != nil {
+					once.Do(func() { first = fmt.Errorf("preparing sessions: %w", err) })
+					next.Store(int64(n))
+					return
+				}
+				ids[i] = s.ID
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, 0, first
+	}
+	return ids, time.Since(start), nil
+}
+
+func prepared(n int, d time.Duration) string {
+	return fmt.Sprintf("%d sessions in %s (%.0f/s)", n, round(d), float64(n)/d.Seconds())
+}
+
+// prepareReady creates the ready e-book sessions the complete scenario
+// completes, one per request. Without -complete-sessions their number is
+// 1.25 × what the create rate would do in the duration: a complete is at
+// least a create's work (two commits to its one). The rate is the create
+// scenario's, or measured on a first batch of 1000.
+func prepareReady(st *ct.Stack, cfg config, createRate float64) ([]string, string, error) {
+	need := cfg.completeSessions
+	var ids []string
+	var notes []string
+	if need == 0 {
+		if createRate == 0 {
+			batch, d, err := prepare(st, cfg.conns, 1000, ebookBody, "ready_for_payment")
+			if err != nil {
+				return nil, "", err
+			}
+			ids, notes = batch, append(notes, prepared(len(batch), d)+" to calibrate")
+			createRate = float64(len(batch)) / d.Seconds()
+		}
+		need = int(math.Ceil(createRate*cfg.duration.Seconds()*1.25)) + cfg.conns
+	}
+	if more := need - len(ids); more > 0 {
+		batch, d, err := prepare(st, cfg.conns, more, ebookBody, "ready_for_payment")
+		if err != nil {
+			return nil, "", err
+		}
+		ids, notes = append(ids, batch...), append(notes, prepared(len(batch), d))
+	}
+	return ids, strings.Join(notes, " + ") + " ready (e-book)", nil
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func report(w *os.File, cfg config, results []*outcome, loadStart, loadEnd string) {
+	fmt.Fprintf(w, "\nmachine: GOMAXPROCS=%d NumCPU=%d %s %s/%s, %s; load average %s at start, %s at end\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, cpuModel(), loadStart, loadEnd)
+	var fl []string
+	flag.VisitAll(func(f *flag.Flag) { fl = append(fl, "-"+f.Name+"="+f.Value.String()) })
+	fmt.Fprintf(w, "flags: %s\n", strings.Join(fl, " "))
+	fmt.Fprintf(w, "API-Version %s; %d connections, max rate; database: SQLite (WAL, synchronous=FULL) under %s\n\n",
+		version, cfg.conns, dirOr(cfg.dir))
+
+	var bare float64
+	for _, o := range results {
+		if o.name == "bare" {
+			bare = o.reqPerSec
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\tsuccess %\tvs bare\trequests\tstatus codes\t")
+	for _, o := range results {
+		vs := "-"
+		if bare > 0 {
+			vs = fmt.Sprintf("%.1f%%", 100*o.reqPerSec/bare)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.2f\t%s\t%d\t%s\t\n", o.name, o.reqPerSec,
+			ms(o.m.Latencies.P50), ms(o.m.Latencies.P99), ms(o.m.Latencies.Max), 100*o.m.Success, vs, o.m.Requests, counts(o.m.StatusCodes))
+	}
+	tw.Flush()
+	for _, o := range results {
+		if len(o.detail) > 0 {
+			fmt.Fprintf(w, "%s: %s\n", o.name, counts(o.detail))
+		}
+		if o.exhausted {
+			fmt.Fprintf(w, "%s: ran out of prepared sessions after %s of %s (rerun with a larger -complete-sessions)\n", o.name, round(o.elapsed), cfg.duration)
+		}
+	}
+
+	if bare == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	for _, o := range results {
+		var share float64 // the least share of the bare handler's req/s
+		switch o.name {
+		case "bare":
+			continue
+		case "get":
+			share = 0.50
+		case "create", "update":
+			share = 0.15
+		}
+		line := fmt.Sprintf("  %-8s p99 %s ms < 25: %s", o.name, ms(o.m.Latencies.P99), verdict(o.m.Latencies.P99 < 25*time.Millisecond))
+		if share > 0 {
+			line += fmt.Sprintf("; req/s %.1f%% of bare ≥ %.0f%%: %s", 100*o.reqPerSec/bare, 100*share, verdict(o.reqPerSec >= share*bare))
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func dirOr(d string) string {
+	if d == "" {
+		return os.TempDir()
+	}
+	return d
+}
+
+// counts formats a histogram as "k×n" pairs, largest first.
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ":" + strconv.Itoa(m[k])
+	}
+	return strings.Join(parts, " ")
+}
