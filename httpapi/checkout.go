@@ -55,8 +55,6 @@ type caller struct {
 	body    []byte
 }
 
-type callerKey struct{}
-
 func (c *Checkout) routes(r *mux.Router) {
 	api := &checkoutAPI{Checkout: *c, limit: newLimiter(c.RatePerSecond, c.RateBurst)}
 	if api.Verifier == nil {
