@@ -41,9 +41,15 @@ type Session struct {
 	// complete charges under the same order; Order is set once completed.
 	OrderID string        `json:"order_id,omitempty"`
 	Order   *SessionOrder `json:"order,omitempty"`
-	// PaymentAttempts counts charges tried; each gets its own payment
-	// idempotency key (a declined card must not replay as declined).
+	// PaymentAttempts counts definitive payment failures; each new attempt
+	// gets its own payment idempotency key (a declined card must not replay
+	// as declined). AuthRounds numbers the answers to 3-D Secure challenges.
 	PaymentAttempts int `json:"payment_attempts,omitempty"`
+	AuthRounds      int `json:"auth_rounds,omitempty"`
+	// Pending is the payment started by the current complete; it stays
+	// while its outcome is unknown, so a retry settles it under the same
+	// key and amount.
+	Pending *PendingPayment `json:"pending,omitempty"`
 	// StockFallback is true when live stock could not be read and the
 	// snapshot's figures were used.
 	StockFallback bool      `json:"stock_fallback,omitempty"`
@@ -187,6 +193,20 @@ type AuthChallenge struct {
 	// token itself is never stored).
 	PaymentRef string `json:"payment_ref,omitempty"`
 	TokenHash  string `json:"token_hash,omitempty"`
+}
+
+// PendingPayment is a charge sent to the payment provider whose outcome
+// is not recorded yet.
+type PendingPayment struct {
+	// Key is the payment idempotency key; Amount the total charged.
+	Key    string `json:"key"`
+	Amount int64  `json:"amount"`
+	// TokenHash identifies the payment token (never stored itself);
+	// PaymentRef continues a 3-D Secure payment.
+	TokenHash  string `json:"token_hash"`
+	PaymentRef string `json:"payment_ref,omitempty"`
+	// Unknown is set when the provider did not answer.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // SessionOrder is the order a completed session made.

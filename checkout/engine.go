@@ -185,6 +185,8 @@ func (e *Engine) Update(ctx context.Context, c Caller, id string, req UpdateRequ
 		if err := openForChange(s, "updated"); err != nil {
 			return err
 		}
+		// A payment waiting for 3-D Secure was for the cart as it was.
+		abandonAuth(s)
 		if req.Buyer != nil {
 			s.Buyer = req.Buyer
 		}
@@ -475,80 +477,118 @@ func (e *Engine) complete(ctx context.Context, c Caller, id string, req Complete
 	if err != nil {
 		return e.answerError(ctx, e.lookupError(id, err), idem, op)
 	}
-	resume := s.Status == bridge.StatusCompleteInProgress
-	prev := s.Status
-	if resume {
-		// Resuming after a crash: the payment was either never started or
-		// ran under the key this attempt reuses.
-		prev = bridge.StatusReady
-		if s.Auth != nil {
-			prev = bridge.StatusAuthRequired
+	if req.Payment.Token == "" {
+		return e.answerError(ctx, errorf(KindInvalid, "missing", "$.payment_data", "payment data with a token is required"), idem, op)
+	}
+	if s.Status == bridge.StatusCompleteInProgress {
+		return e.resume(ctx, s, req, idem, op)
+	}
+	if e.expire(&s) {
+		return e.answerError(ctx, errorf(KindNotAllowed, "session_expired", "", "the checkout session expired at %s", s.ExpiresAt.Format(time.RFC3339)), idem, op)
+	}
+	if s.Status.Final() {
+		return e.answerError(ctx, errorf(KindNotAllowed, "session_"+string(s.Status), "", "the checkout session is already %s", s.Status), idem, op)
+	}
+	if s.Status == bridge.StatusAuthRequired {
+		if s.Auth == nil || s.Auth.TokenHash != TokenHash(req.Payment.Token) {
+			// Another card instead of authenticating (the only way on for
+			// versions without authentication_result): the waiting payment
+			// is abandoned and a fresh attempt starts.
+			abandonAuth(&s)
+		} else if req.Auth == nil {
+			return e.answerError(ctx, errorf(KindInvalid, "requires_3ds", "$.authentication_result",
+				"the payment needs 3-D Secure: complete again with authentication_result"), idem, op)
 		}
 	}
-	if resume && e.now().Sub(s.UpdatedAt) < e.ClaimLease && op != bridge.IdemTakeover {
+	if req.Buyer != nil {
+		s.Buyer = req.Buyer
+	}
+	// Prices and stock are confirmed now, not trusted from the last update:
+	// the catalog may have changed since.
+	shown := s.Totals.Total
+	e.setItems(ctx, &s, itemsOf(s.Lines))
+	e.refresh(&s)
+	if s.Status == bridge.StatusReady && s.Totals.Total != shown {
+		s.Messages = append(s.Messages, bridge.Message{Type: bridge.MessageWarning, Code: "price_change",
+			Content: "The total changed since the buyer last saw it; confirm the new total and complete again.", Resolution: "requires_buyer_review"})
+	}
+	if s.Status != bridge.StatusReady || s.Totals.Total != shown {
+		// Nothing charged: the buyer sees what to fix. A payment waiting
+		// for 3-D Secure was for the old total, so it is dropped.
+		abandonAuth(&s)
+		s.Rev++
+		s.UpdatedAt = e.now()
+		return e.commitAnswer(ctx, &s, false, idem, op)
+	}
+	if s.OrderID == "" {
+		s.OrderID = newID("ord_")
+	}
+	key := fmt.Sprintf("%s_%d", s.OrderID, s.PaymentAttempts)
+	if s.Auth != nil {
+		// Each answer to a challenge is its own request to the provider: a
+		// second challenge must not replay the first.
+		s.AuthRounds++
+		key = fmt.Sprintf("%s_3ds%d", key, s.AuthRounds)
+	}
+	s.Pending = &bridge.PendingPayment{Key: key, Amount: s.Totals.Total, TokenHash: TokenHash(req.Payment.Token)}
+	if s.Auth != nil {
+		s.Pending.PaymentRef = s.Auth.PaymentRef
+	}
+	return e.charge(ctx, s, req, idem, op, false)
+}
+
+// resume answers a complete on a session whose payment started before: it
+// is running now (in flight), or its outcome is unknown (the provider did
+// not answer, or the process died), and then it is retried under the same
+// payment key and amount, so the provider settles it without a second
+// charge.
+func (e *Engine) resume(ctx context.Context, s bridge.Session, req CompleteRequest, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp) (Result, error) {
+	p := s.Pending
+	running := p == nil || (!p.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && op != bridge.IdemTakeover)
+	if running {
 		if idem != nil {
-			// This key's own first request, which claimed the key after
-			// we looked: look again to answer "in flight".
+			// This key's own first request, which claimed the key after we
+			// looked: look again to answer "in flight".
 			if rec, err := e.Store.Idempotency(ctx, idem.Scope, idem.Key); err == nil && !rec.Done {
 				return Result{}, bridge.ErrIdempotencyExists
 			}
 		}
 		return Result{Err: errorf(KindConflict, "complete_in_progress", "", "the session's payment is running; try again in a moment"), RetryAfter: time.Second}, nil
 	}
-	if !resume {
-		if e.expire(&s) {
-			return e.answerError(ctx, errorf(KindNotAllowed, "session_expired", "", "the checkout session expired at %s", s.ExpiresAt.Format(time.RFC3339)), idem, op)
-		}
-		if s.Status.Final() {
-			return e.answerError(ctx, errorf(KindNotAllowed, "session_"+string(s.Status), "", "the checkout session is already %s", s.Status), idem, op)
-		}
-		if req.Payment.Token == "" {
-			return e.answerError(ctx, errorf(KindInvalid, "missing", "$.payment_data", "payment data with a token is required"), idem, op)
-		}
-		if s.Status == bridge.StatusAuthRequired && req.Auth == nil {
-			if s.Auth == nil || s.Auth.TokenHash == tokenHash(req.Payment.Token) {
-				return e.answerError(ctx, errorf(KindInvalid, "requires_3ds", "$.authentication_result",
-					"the payment needs 3-D Secure: complete again with authentication_result"), idem, op)
-			}
-			// Another card instead of authenticating (the only way on
-			// for versions without authentication_result): the waiting
-			// payment is abandoned and a fresh attempt starts.
-			s.Auth = nil
-			s.PaymentAttempts++
-			prev = bridge.StatusReady
-		}
-		if req.Buyer != nil {
-			s.Buyer = req.Buyer
-		}
-		// Prices and stock are confirmed now, not trusted from the last
-		// update: the catalog may have changed since.
-		shown := s.Totals.Total
-		e.setItems(ctx, &s, itemsOf(s.Lines))
-		e.refresh(&s)
-		if s.Status == bridge.StatusReady && s.Totals.Total != shown {
-			s.Messages = append(s.Messages, bridge.Message{Type: bridge.MessageWarning, Code: "price_change",
-				Content: "The total changed since the buyer last saw it; confirm the new total and complete again.", Resolution: "requires_buyer_review"})
-		}
-		if s.Status != bridge.StatusReady || s.Totals.Total != shown {
-			// Nothing charged: the buyer sees what to fix.
-			s.Rev++
-			s.UpdatedAt = e.now()
-			return e.commitAnswer(ctx, &s, false, idem, op)
-		}
+	if p.TokenHash != TokenHash(req.Payment.Token) {
+		return fail(errorf(KindConflict, "payment_unresolved", "$.payment_data",
+			"an earlier payment attempt of this session has no known outcome yet; retry with the same payment data to settle it")), nil
 	}
-	return e.charge(ctx, s, req, idem, op, prev, resume)
+	return e.charge(ctx, s, req, idem, op, true)
+}
+
+// abandonAuth drops a payment waiting for 3-D Secure; the next attempt gets
+// a new payment key.
+func abandonAuth(s *bridge.Session) {
+	if s.Auth != nil {
+		s.Auth = nil
+		s.PaymentAttempts++
+	}
+}
+
+// paymentTimeout bounds one charge well inside the claim's lease, so a
+// retry never takes over a claim whose charge is still running.
+func (e *Engine) paymentTimeout() time.Duration {
+	if e.ClaimLease <= 0 {
+		return 30 * time.Second
+	}
+	return e.ClaimLease / 2
 }
 
 // charge runs the payment in three durable steps: (1) session in
-// complete_in_progress, order row, stock held and the key claimed, in one
-// transaction; (2) the charge, under a payment idempotency key derived from
-// the order id; (3) the outcome, the order and the key's answer, in one
-// transaction. A crash between them leaves a claim that a retry takes over
-// and resumes with the same payment key, so it cannot charge twice.
-func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteRequest, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp, prev bridge.SessionStatus, resume bool) (Result, error) {
-	if s.OrderID == "" {
-		s.OrderID = newID("ord_")
-	}
+// complete_in_progress with the pending payment, order row, stock held and
+// the key claimed, in one transaction; (2) the charge, under a payment key
+// derived from the order id; (3) the outcome, the order and the key's
+// answer, in one transaction. If the provider does not answer, or the
+// process dies, the session stays in complete_in_progress with its hold,
+// and a retry resumes with the same payment key and amount: the provider
+// replays instead of charging twice.
+func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteRequest, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp, resume bool) (Result, error) {
 	order := e.order(&s, "pending_payment")
 	claim := idem
 	if claim != nil {
@@ -557,15 +597,23 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	s.Status = bridge.StatusCompleteInProgress
 	s.Rev++
 	s.UpdatedAt = e.now()
-	ch := bridge.Change{Session: &s, Order: &order, HoldOrderID: order.ID, Hold: holds(s.Lines)}
+	// Release first, then hold: the order's hold always matches its lines.
+	ch := bridge.Change{Session: &s, Order: &order, ReleaseOrderID: order.ID, HoldOrderID: order.ID, Hold: holds(s.Lines)}
 	if claim != nil {
 		ch.IdemOp, ch.Idempotency = op, claim
 	}
 	e.stockMu.Lock()
 	if !resume {
-		if short := e.shortStock(ctx, &s); short != nil {
+		short, err := e.shortStock(ctx, &s)
+		if err != nil {
+			e.stockMu.Unlock()
+			e.log().Warn("stock could not be confirmed before payment", "session", s.ID, "error", err)
+			return fail(errorf(KindUnavailable, "stock_unconfirmed", "", "the shop's stock could not be confirmed just now; nothing was charged, retry shortly")), nil
+		}
+		if short != nil {
 			e.stockMu.Unlock()
 			s.Status = bridge.StatusNotReady
+			s.Pending = nil
 			s.Messages = append(s.Messages, *short)
 			return e.commitAnswer(ctx, &s, false, idem, op)
 		}
@@ -578,45 +626,49 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		}
 		return fail(internal("start payment", err)), nil
 	}
-	finishOp := bridge.IdemFinish
 
+	p := *s.Pending
 	pr := bridge.PaymentRequest{
-		IdempotencyKey: fmt.Sprintf("%s_%d", s.OrderID, s.PaymentAttempts),
-		OrderID:        s.OrderID,
-		SessionID:      s.ID,
-		HandlerID:      req.Payment.HandlerID,
-		Token:          req.Payment.Token,
-		Amount:         s.Totals.Total,
-		Currency:       s.Currency,
-		Auth:           req.Auth,
+		IdempotencyKey: p.Key, OrderID: s.OrderID, SessionID: s.ID,
+		HandlerID: req.Payment.HandlerID, Token: req.Payment.Token,
+		Amount: p.Amount, Currency: s.Currency, PaymentRef: p.PaymentRef, Auth: req.Auth,
 	}
-	if prev == bridge.StatusAuthRequired && s.Auth != nil {
-		pr.PaymentRef = s.Auth.PaymentRef
-		pr.IdempotencyKey += "_3ds"
+	// The charge and what follows must finish even if the agent hangs up
+	// (money may move), but within the claim's lease.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.paymentTimeout())
+	defer cancel()
+	var result bridge.PaymentResult
+	var perr error
+	if p.Amount == 0 {
+		result = bridge.PaymentResult{Status: bridge.PaymentSucceeded} // nothing to charge
+	} else {
+		result, perr = e.Payments.Charge(pctx, pr)
 	}
-	// The charge and what follows must finish even if the agent hangs up:
-	// money may move.
-	pctx := context.WithoutCancel(ctx)
-	result, perr := e.Payments.Charge(pctx, pr)
 	s.Rev++
 	s.UpdatedAt = e.now()
 	ch = bridge.Change{Session: &s, Order: &order}
-	var answer outcome
 	switch {
-	case perr != nil:
-		// Unknown or failed: back to where it was, nothing stored as the
-		// answer; the retry charges under the same payment key.
-		e.log().Warn("payment failed", "session", s.ID, "order", s.OrderID, "error", perr)
-		s.Status = prev
-		order.Status = "payment_pending_retry"
-		ch.ReleaseOrderID = order.ID
+	case perr != nil && (errors.Is(perr, bridge.ErrPaymentUnavailable) || errors.Is(perr, context.DeadlineExceeded)):
+		// Unknown outcome: the money may have moved. The session keeps its
+		// payment, hold and order; only the key's claim goes (5xx is not
+		// stored), and the retry settles the payment under the same key.
+		e.log().Warn("payment outcome unknown; the next complete retries it", "session", s.ID, "order", s.OrderID, "payment_key", p.Key, "error", perr)
+		s.Pending.Unknown = true
+		order.Status = "payment_unknown"
 		if claim != nil {
 			ch.IdemOp, ch.Idempotency = bridge.IdemRelease, claim
 		}
 		if err := e.Store.Commit(pctx, ch); err != nil {
-			e.log().Error("recording failed payment", "session", s.ID, "error", err)
+			e.log().Error("recording unknown payment outcome", "session", s.ID, "error", err)
 		}
-		return fail(errorf(KindUnavailable, "payment_unavailable", "", "the payment provider did not answer; retry the request")), nil
+		return fail(errorf(KindUnavailable, "payment_unavailable", "", "the payment provider did not answer; retry the request with the same payment data")), nil
+	case perr != nil:
+		// The provider refused the request itself: nothing was charged.
+		e.log().Error("payment request refused by the provider", "session", s.ID, "order", s.OrderID, "error", perr)
+		result = bridge.PaymentResult{Status: bridge.PaymentDeclined, DeclineCode: "processing_error",
+			DeclineMessage: "The payment could not be processed."}
+	}
+	switch {
 	case result.Status == bridge.PaymentSucceeded:
 		s.Status = bridge.StatusCompleted
 		s.Auth = nil
@@ -624,14 +676,17 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		s.Order = &bridge.SessionOrder{ID: order.ID, PermalinkURL: e.Merchant.PermalinkURL(order.ID)}
 		order.Status = "created"
 		order.PaymentRef = result.Ref
-		e.log().Info("order created", "session", s.ID, "order", order.ID, "total", s.Totals.Total, "currency", s.Currency)
+		e.log().Info("order created", "session", s.ID, "order", order.ID, "total", p.Amount, "currency", s.Currency)
 	case result.Status == bridge.PaymentRequiresAction && (s.Interventions == nil || slices.Contains(s.Interventions, "3ds")) && result.Challenge != nil:
 		s.Status = bridge.StatusAuthRequired
 		s.Auth = result.Challenge
-		s.Auth.TokenHash = tokenHash(req.Payment.Token)
+		s.Auth.TokenHash = p.TokenHash
 		s.Messages = []bridge.Message{{Type: bridge.MessageError, Code: bridge.MsgRequires3DS, Param: "$.authentication_result",
 			Content: "The card issuer asks for 3-D Secure; authenticate the buyer and complete again with authentication_result.", Resolution: "requires_buyer_input"}}
 		order.Status = "requires_authentication"
+		// No stock is held while the buyer authenticates: the continuation
+		// checks and holds it again, so an abandoned challenge holds nothing.
+		ch.ReleaseOrderID = order.ID
 	default:
 		msg := bridge.Message{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
 			Content: declineText(result), Resolution: "requires_buyer_input"}
@@ -647,20 +702,20 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		ch.ReleaseOrderID = order.ID
 		e.log().Info("payment declined", "session", s.ID, "order", order.ID, "code", result.DeclineCode)
 	}
-	answer = outcome{Session: &s}
+	s.Pending = nil
 	if claim != nil {
-		rec, err := e.finished(claim, answer)
+		rec, err := e.finished(claim, outcome{Session: &s})
 		if err != nil {
 			return fail(internal("encode outcome", err)), nil
 		}
-		ch.IdemOp, ch.Idempotency = finishOp, rec
+		ch.IdemOp, ch.Idempotency = bridge.IdemFinish, rec
 	}
 	if err := e.Store.Commit(pctx, ch); err != nil {
-		// The money moved but the record did not: log loudly with the
-		// ids; the claim stays in flight, so a retry takes it over and
-		// resumes with the same payment key (the provider replays, no
-		// second charge).
-		e.log().Error("recording payment outcome failed", "session", s.ID, "order", order.ID, "payment_ref", result.Ref, "error", err)
+		// The money may have moved but the record did not: log loudly with
+		// the ids. The session stays in complete_in_progress with its
+		// pending payment; once the lease passes a retry resumes it with
+		// the same payment key (the provider replays, no second charge).
+		e.log().Error("recording payment outcome failed", "session", s.ID, "order", order.ID, "payment_key", p.Key, "payment_ref", result.Ref, "error", err)
 		return fail(internal("record payment", err)), nil
 	}
 	return Result{Session: &s}, nil
@@ -673,26 +728,42 @@ func declineText(r bridge.PaymentResult) string {
 	return "The payment was declined. Use another payment method."
 }
 
-// shortStock re-checks stock right before holding it; it returns the message
-// for the first line that can no longer be served.
-func (e *Engine) shortStock(ctx context.Context, s *bridge.Session) *bridge.Message {
+// shortStock confirms stock right before holding it; it returns the message
+// for the first line that can no longer be served, or an error when stock
+// cannot be confirmed (fail closed: no sale on a guess).
+func (e *Engine) shortStock(ctx context.Context, s *bridge.Session) (*bridge.Message, error) {
 	for i, l := range s.Lines {
 		entry, err := e.Catalog.CatalogEntryByVariant(ctx, l.VariantID)
 		if err != nil {
-			continue // setItems just priced it; a vanished entry shows at the next update
+			if errors.Is(err, bridge.ErrNotFound) {
+				return &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgNotFound, Param: fmt.Sprintf("$.line_items[%d]", i),
+					Content: fmt.Sprintf("%s is no longer sold; nothing was charged.", l.Title), Resolution: "requires_buyer_input"}, nil
+			}
+			return nil, fmt.Errorf("catalog entry of %q: %w", l.VariantID, err)
 		}
 		for _, v := range entry.Product.Variants {
 			if v.ID != l.VariantID || v.Availability == bridge.Backorder || v.Availability == bridge.Preorder {
 				continue
 			}
-			avail, tracked := e.available(ctx, s, v)
+			avail, tracked := int64(0), v.Quantity != nil
+			if tracked {
+				avail = *v.Quantity
+			}
+			if e.Stock != nil {
+				sctx, cancel := context.WithTimeout(ctx, e.StockTimeout)
+				avail, tracked, err = e.Stock.Stock(sctx, v.ID)
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("stock of %q: %w", v.ID, err)
+				}
+			}
 			if tracked && l.Quantity > avail {
 				return &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgOutOfStock, Param: fmt.Sprintf("$.line_items[%d]", i),
-					Content: fmt.Sprintf("%s sold out while paying; nothing was charged.", l.Title), Resolution: "requires_buyer_input"}
+					Content: fmt.Sprintf("%s sold out while paying; nothing was charged.", l.Title), Resolution: "requires_buyer_input"}, nil
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func holds(lines []bridge.SessionLine) []bridge.Reservation {
@@ -745,9 +816,9 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// tokenHash identifies a payment token without keeping it: tokens are
+// TokenHash identifies a payment token without keeping it: tokens are
 // credentials and never stored.
-func tokenHash(token string) string {
+func TokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:16])
 }

@@ -79,10 +79,11 @@ func pay(token string) checkout.CompleteRequest {
 	return checkout.CompleteRequest{Payment: checkout.Payment{HandlerID: "card", Token: token}}
 }
 
-// A provider that does not answer gets a 503 that is not stored: the retry
-// with the same key charges again under the same payment key, so the
-// provider can deduplicate a charge that did go through.
-func TestPaymentUnavailableIsRetriedUnderTheSamePaymentKey(t *testing.T) {
+// A provider that does not answer gets a 503 that is not stored. The money
+// may have moved, so the session keeps its payment and stock until a retry
+// settles it under the same payment key and amount; meanwhile it cannot be
+// changed, canceled or paid with other data.
+func TestUnknownPaymentOutcomeIsSettledUnderTheSameKey(t *testing.T) {
 	st, p := newStack(t)
 	e := st.Engine
 	s := ready(t, e)
@@ -93,16 +94,146 @@ func TestPaymentUnavailableIsRetriedUnderTheSamePaymentKey(t *testing.T) {
 		t.Fatalf("first complete: %+v", res.Err)
 	}
 	got := e.Get(t.Context(), ct.AgentName, s.ID)
-	if got.Session.Status != bridge.StatusReady {
-		t.Fatalf("after failure: %s", got.Session.Status)
+	if got.Session.Status != bridge.StatusCompleteInProgress || got.Session.Pending == nil || !got.Session.Pending.Unknown {
+		t.Fatalf("after no answer: %s %+v", got.Session.Status, got.Session.Pending)
+	}
+	if held, _ := st.DB.Reserved(t.Context(), "shirt-m", time.Time{}); held != 1 {
+		t.Fatalf("stock held while the outcome is unknown: %d", held)
+	}
+	if r := e.Update(t.Context(), caller("", "update"), s.ID, checkout.UpdateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 3}}}); r.Err == nil {
+		t.Fatal("cart changed while a payment's outcome is unknown")
+	}
+	if r := e.Cancel(t.Context(), caller("", "cancel"), s.ID, checkout.CancelRequest{}); r.Err == nil {
+		t.Fatal("canceled while a payment's outcome is unknown")
+	}
+	st.Advance(time.Hour) // past the session's expiry: a payment in doubt does not expire
+	if r := e.Complete(t.Context(), caller("k2", "complete "+s.ID), s.ID, pay("spt_other_4242")); r.Err == nil || r.Err.Code != "payment_unresolved" {
+		t.Fatalf("other payment data: %+v", r.Err)
 	}
 	res = e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
 	if res.Err != nil || res.Session.Status != bridge.StatusCompleted || res.Replayed {
 		t.Fatalf("retry: %+v replayed=%v", res.Err, res.Replayed)
 	}
 	keys := p.keys()
-	if len(keys) != 2 || keys[0] != keys[1] {
-		t.Fatalf("payment keys %v, want the same key twice", keys)
+	if len(keys) != 2 || keys[0] != keys[1] || p.calls[0].Amount != p.calls[1].Amount {
+		t.Fatalf("payment calls %+v, want the same key and amount twice", p.calls)
+	}
+}
+
+// A provider that refuses the request itself (not a decline, not a
+// timeout) charged nothing: the session says so and can be paid again.
+func TestRefusedPaymentRequest(t *testing.T) {
+	st, _ := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	refusing := &payments{inner: sandbox.New("Demo")}
+	e.Payments = refusingProvider{refusing}
+	res := e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusReady || !hasCode(res.Session, bridge.MsgPaymentDeclined) {
+		t.Fatalf("refused request: %+v", res)
+	}
+	e.Payments = refusing
+	res = e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("after a refused request: %+v", res)
+	}
+	if k := refusing.keys(); len(k) != 1 || !strings.HasSuffix(k[0], "_1") {
+		t.Fatalf("keys %v: the attempt after a refusal needs a new key", k)
+	}
+}
+
+type refusingProvider struct{ p *payments }
+
+func (r refusingProvider) Charge(context.Context, bridge.PaymentRequest) (bridge.PaymentResult, error) {
+	return bridge.PaymentResult{}, fmt.Errorf("payment request invalid (test)")
+}
+
+// An order with nothing to pay completes without a charge.
+func TestZeroTotalCompletesWithoutCharge(t *testing.T) {
+	st, p := newStack(t)
+	reprice(t, st, "ebook", 0)
+	e := st.Engine
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "ebook", Quantity: 1}}})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady || res.Session.Totals.Total != 0 {
+		t.Fatalf("free cart: %+v", res)
+	}
+	res = e.Complete(t.Context(), caller("", "complete"), res.Session.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted || len(p.keys()) != 0 {
+		t.Fatalf("free order: %+v charges %v", res, p.keys())
+	}
+}
+
+// Stock that cannot be confirmed at payment time stops the sale (fail
+// closed): the snapshot does not know what other sessions hold.
+func TestStockUnconfirmedAtPaymentSellsNothing(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	var ids []string
+	for range 2 {
+		res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+		ids = append(ids, res.Session.ID)
+	}
+	if res := e.Complete(t.Context(), caller("", "complete"), ids[0], pay("spt_4242")); res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("first mug: %+v", res)
+	}
+	st.StockDown.Store(true)
+	res := e.Complete(t.Context(), caller("", "complete"), ids[1], pay("spt_4242"))
+	if res.Err == nil || res.Err.Code != "stock_unconfirmed" || len(p.keys()) != 1 {
+		t.Fatalf("second mug with the store down: %+v charges %v", res, p.keys())
+	}
+}
+
+// 3-D Secure holds no stock while the buyer authenticates, and the answer
+// to the challenge is checked and held afresh: the last unit can be bought
+// with 3DS, and an abandoned challenge holds nothing.
+func TestThreeDSAndTheLastUnit(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+	id := res.Session.ID
+	res = e.Complete(t.Context(), caller("", "complete"), id, pay("spt_3155"))
+	if res.Session.Status != bridge.StatusAuthRequired {
+		t.Fatalf("3DS: %+v", res.Session)
+	}
+	if held, _ := st.DB.Reserved(t.Context(), "mug", time.Time{}); held != 0 {
+		t.Fatalf("held during 3DS: %d", held)
+	}
+	auth := &bridge.AuthResult{Outcome: "authenticated", Cryptogram: "c", ECI: "05", TransactionID: "t", Version: "2.2.0"}
+	res = e.Complete(t.Context(), caller("", "complete"), id, checkout.CompleteRequest{Payment: checkout.Payment{Token: "spt_3155"}, Auth: auth})
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("after 3DS: %+v", res)
+	}
+	if held, _ := st.DB.Reserved(t.Context(), "mug", time.Time{}); held != 1 {
+		t.Fatalf("held after the order: %d", held)
+	}
+	if k := p.keys(); len(k) != 2 || k[0] == k[1] {
+		t.Fatalf("payment keys %v", k)
+	}
+}
+
+// Changing the cart while 3-D Secure waits drops that payment: the next
+// complete charges the new total under a new key, never the old intent.
+func TestUpdateDuringThreeDSAbandonsThePayment(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	res := e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_3155"))
+	if res.Session.Status != bridge.StatusAuthRequired {
+		t.Fatalf("3DS: %+v", res.Session)
+	}
+	res = e.Update(t.Context(), caller("", "update"), s.ID, checkout.UpdateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 3}}})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady || res.Session.Auth != nil {
+		t.Fatalf("update during 3DS: %+v", res)
+	}
+	res = e.Complete(t.Context(), caller("", "complete"), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("complete after update: %+v", res)
+	}
+	if len(p.calls) != 2 || p.calls[0].IdempotencyKey == p.calls[1].IdempotencyKey || p.calls[1].Amount != res.Session.Totals.Total || p.calls[1].PaymentRef != "" {
+		t.Fatalf("payment calls %+v", p.calls)
+	}
+	if held, _ := st.DB.Reserved(t.Context(), "shirt-m", time.Time{}); held != 3 {
+		t.Fatalf("held %d, want the order's 3", held)
 	}
 }
 
@@ -117,6 +248,7 @@ func TestCompleteResumesAfterACrash(t *testing.T) {
 	// What the dead process committed in its first step.
 	s.Status = bridge.StatusCompleteInProgress
 	s.OrderID = "ord_crashed"
+	s.Pending = &bridge.PendingPayment{Key: "ord_crashed_0", Amount: s.Totals.Total, TokenHash: checkout.TokenHash("spt_4242")}
 	s.Rev++
 	now := st.Now()
 	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,

@@ -159,14 +159,16 @@ type APIKey struct {
 	Name string `yaml:"name"`
 	Key  Secret `yaml:"key"`
 	// SigningSecret is the HMAC key of this agent's request signatures;
-	// optional unless acp.signing.required.
+	// when set, every request with this key must be signed. Optional
+	// unless acp.signing.required.
 	SigningSecret Secret `yaml:"signing_secret"`
 }
 
 // Signing configures request signature checks.
 type Signing struct {
-	// Required refuses unsigned requests; every API key then needs a
-	// signing_secret. When false, a signature is checked only if sent.
+	// Required makes every API key need a signing_secret, so every
+	// request must be signed. When false, keys with a secret must sign and
+	// the others need not.
 	Required bool `yaml:"required"`
 	// MaxSkew is how far a signed request's timestamp may be from the
 	// bridge's clock (default 5m).

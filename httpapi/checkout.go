@@ -121,12 +121,15 @@ func (a *checkoutAPI) guard(h func(http.ResponseWriter, *http.Request, *caller))
 			}
 			c.body = body
 		}
+		// A key with a signing secret must sign every request (a leaked
+		// bearer key alone is not enough); keys without one sign only
+		// when the merchant requires it of all.
 		switch err := a.Verifier.Verify(r, c.body, key.secret); {
 		case err == nil:
-		case errors.Is(err, ErrUnsigned) && !a.SigningRequired:
+		case errors.Is(err, ErrUnsigned) && !a.SigningRequired && len(key.secret) == 0:
 		default:
 			if errors.Is(err, ErrUnsigned) {
-				err = errors.New("this merchant requires signed requests: send Signature and Timestamp headers")
+				err = errors.New("requests with this key must be signed: send Signature and Timestamp headers")
 			}
 			a.writeError(w, v, http.StatusUnauthorized, &acp.Error{Type: acp.InvalidRequest, Code: "invalid_signature", Message: err.Error()})
 			return

@@ -604,13 +604,16 @@ func TestSignatures(t *testing.T) {
 	session(t, v, st.Do(t, signed(st, st.Now(), "")), http.StatusCreated)
 	protoError(t, v, st.Do(t, signed(st, st.Now(), "AAAA")), http.StatusUnauthorized, "invalid_signature")
 	protoError(t, v, st.Do(t, signed(st, st.Now().Add(-10*time.Minute), "")), http.StatusUnauthorized, "invalid_signature")
-	// Unsigned requests pass unless signing is required.
+	// A key with a signing secret must always sign; a key without one
+	// need not, unless the merchant requires signatures of all.
 	unsigned := post(v, ct.Path(), body)
 	unsigned.Key = ct.SignedKey
-	session(t, v, st.Do(t, unsigned), http.StatusCreated)
+	protoError(t, v, st.Do(t, unsigned), http.StatusUnauthorized, "invalid_signature")
+	plain := post(v, ct.Path(), body)
+	session(t, v, st.Do(t, plain), http.StatusCreated)
 	strict := ct.New(t, ct.Options{SigningRequired: true})
-	unsigned.Idem = ct.NewIdem()
-	protoError(t, v, strict.Do(t, unsigned), http.StatusUnauthorized, "invalid_signature")
+	plain.Idem = ct.NewIdem()
+	protoError(t, v, strict.Do(t, plain), http.StatusUnauthorized, "invalid_signature")
 	session(t, v, strict.Do(t, signed(strict, strict.Now(), "")), http.StatusCreated)
 }
 
