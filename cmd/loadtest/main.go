@@ -89,7 +89,7 @@ func main() {
 	flag.IntVar(&cfg.completeSessions, "complete-sessions", 0, "ready sessions created for complete (0 = estimate from the create rate)")
 	flag.StringVar(&cfg.dir, "dir", "", "parent of the temporary database directory (default: the system temp dir)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each scenario's timed part to `prefix`.<scenario>.pprof")
-	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "write the whole run's blocking profile to `file` (use with -scenarios to isolate one)")
+	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "write a blocking profile of the timed parts, summed over the scenarios run, to `file` (use -scenarios to isolate one)")
 	flag.Parse()
 	if *quick {
 		cfg.duration = 2 * time.Second
@@ -113,6 +113,7 @@ func main() {
 	defer t.cleanup()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }() // the first ^C ends the run with a report, a second kills it
 	if err := run(ctx, t, cfg); err != nil {
 		t.Fatalf("%v", err)
 	}
@@ -173,9 +174,6 @@ type outcome struct {
 
 func run(ctx context.Context, t *runTB, cfg config) error {
 	loadStart := loadavg()
-	if cfg.blockProfile != "" {
-		runtime.SetBlockProfileRate(10_000) // one sample per ~10 µs spent blocked
-	}
 
 	bare := httptest.NewServer(http.HandlerFunc(bareHandler))
 	t.Cleanup(bare.Close)
@@ -270,6 +268,9 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 			return err
 		}
 	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "interrupted: the last scenario's numbers cover only the time it ran")
+	}
 	report(os.Stdout, cfg, results, loadStart, loadavg())
 	return nil
 }
@@ -346,6 +347,10 @@ func (r *runner) attack(name string, tr vegeta.Targeter, check func(*vegeta.Resu
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if r.cfg.blockProfile != "" {
+		runtime.SetBlockProfileRate(10_000) // one sample per ~10 µs spent blocked
+		defer runtime.SetBlockProfileRate(0)
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -551,21 +556,24 @@ func report(w *os.File, cfg config, results []*outcome, loadStart, loadEnd strin
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\tsuccess %\tvs bare\trequests\tstatus codes\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\tsuccess %\tvs bare\trequests\tresp bytes\tstatus codes\t")
 	for _, o := range results {
 		vs := "-"
 		if bare > 0 {
 			vs = fmt.Sprintf("%.1f%%", 100*o.reqPerSec/bare)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.2f\t%s\t%d\t%s\t\n", o.name, o.reqPerSec,
-			ms(o.m.Latencies.P50), ms(o.m.Latencies.P99), ms(o.m.Latencies.Max), 100*o.m.Success, vs, o.m.Requests, counts(o.m.StatusCodes))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.2f\t%s\t%d\t%.0f\t%s\t\n", o.name, o.reqPerSec,
+			ms(o.m.Latencies.P50), ms(o.m.Latencies.P99), ms(o.m.Latencies.Max), 100*o.m.Success, vs, o.m.Requests, o.m.BytesIn.Mean, counts(o.m.StatusCodes))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nCPU during each timed part, %% of one core (machine: %d%%):\n", 100*runtime.NumCPU())
+	fmt.Fprintf(w, "\nCPU during each timed part, %% of one core (machine: %d%%; tick-based, ±10%%):\n", 100*runtime.NumCPU())
 	for _, o := range results {
 		fmt.Fprintf(w, "  %-8s %s\n", o.name, o.cpu)
 	}
 	for _, o := range results {
+		if o.prepared != "" {
+			fmt.Fprintf(w, "%s: prepared %s before the timer\n", o.name, o.prepared)
+		}
 		if len(o.detail) > 0 {
 			fmt.Fprintf(w, "%s: %s\n", o.name, counts(o.detail))
 		}
@@ -610,7 +618,7 @@ func dirOr(d string) string {
 	return d
 }
 
-// counts formats a histogram as "k×n" pairs, largest first.
+// counts formats a histogram as "key:n" pairs, largest first.
 func counts(m map[string]int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
