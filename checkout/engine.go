@@ -602,29 +602,8 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	if claim != nil {
 		ch.IdemOp, ch.Idempotency = op, claim
 	}
-	e.stockMu.Lock()
-	if !resume {
-		short, err := e.shortStock(ctx, &s)
-		if err != nil {
-			e.stockMu.Unlock()
-			e.log().Warn("stock could not be confirmed before payment", "session", s.ID, "error", err)
-			return fail(errorf(KindUnavailable, "stock_unconfirmed", "", "the shop's stock could not be confirmed just now; nothing was charged, retry shortly")), nil
-		}
-		if short != nil {
-			e.stockMu.Unlock()
-			s.Status = bridge.StatusNotReady
-			s.Pending = nil
-			s.Messages = append(s.Messages, *short)
-			return e.commitAnswer(ctx, &s, false, idem, op)
-		}
-	}
-	err := e.Store.Commit(ctx, ch)
-	e.stockMu.Unlock()
-	if err != nil {
-		if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
-			return Result{}, err
-		}
-		return fail(internal("start payment", err)), nil
+	if res, started, err := e.startPayment(ctx, &s, ch, idem, op, resume); !started {
+		return res, err
 	}
 
 	p := *s.Pending
@@ -719,6 +698,37 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		return fail(internal("record payment", err)), nil
 	}
 	return Result{Session: &s}, nil
+}
+
+// startPayment confirms the stock and commits step one. Only lines with a
+// stock figure race for the last unit, so only they take the stock turn; a
+// cart of untracked items (downloads, made to order) runs in parallel.
+func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.Change, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp, resume bool) (Result, bool, error) {
+	if slices.ContainsFunc(s.Lines, func(l bridge.SessionLine) bool { return l.Available != nil }) {
+		e.stockMu.Lock()
+		defer e.stockMu.Unlock()
+	}
+	if !resume {
+		short, err := e.shortStock(ctx, s)
+		if err != nil {
+			e.log().Warn("stock could not be confirmed before payment", "session", s.ID, "error", err)
+			return fail(errorf(KindUnavailable, "stock_unconfirmed", "", "the shop's stock could not be confirmed just now; nothing was charged, retry shortly")), false, nil
+		}
+		if short != nil {
+			s.Status = bridge.StatusNotReady
+			s.Pending = nil
+			s.Messages = append(s.Messages, *short)
+			res, err := e.commitAnswer(ctx, s, false, idem, op)
+			return res, false, err
+		}
+	}
+	if err := e.Store.Commit(ctx, ch); err != nil {
+		if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+			return Result{}, false, err
+		}
+		return fail(internal("start payment", err)), false, nil
+	}
+	return Result{}, true, nil
 }
 
 func declineText(r bridge.PaymentResult) string {

@@ -129,7 +129,7 @@ func New(t TB, opts Options) *Stack {
 	}
 	log := opts.Log
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stack{DB: db, stock: ad}
 	payments := opts.Payments
