@@ -67,11 +67,11 @@ func (c *Checkout) routes(r *mux.Router) {
 	// The ACP paths, and the same under /api/ as the seed guide mounts them.
 	for _, prefix := range []string{"", "/api"} {
 		s := r.PathPrefix(prefix + "/checkout_sessions").Subrouter()
-		s.Handle("", api.guard(api.create)).Methods(http.MethodPost)
-		s.Handle("/{id}", api.guard(api.update)).Methods(http.MethodPost)
+		s.Handle("", api.guard(post(api, "create", acp.DecodeCreate, api.create))).Methods(http.MethodPost)
+		s.Handle("/{id}", api.guard(post(api, "update", acp.DecodeUpdate, api.Engine.Update))).Methods(http.MethodPost)
 		s.Handle("/{id}", api.guard(api.get)).Methods(http.MethodGet)
-		s.Handle("/{id}/complete", api.guard(api.complete)).Methods(http.MethodPost)
-		s.Handle("/{id}/cancel", api.guard(api.cancel)).Methods(http.MethodPost)
+		s.Handle("/{id}/complete", api.guard(post(api, "complete", api.decodeComplete, api.Engine.Complete))).Methods(http.MethodPost)
+		s.Handle("/{id}/cancel", api.guard(post(api, "cancel", acp.DecodeCancel, api.Engine.Cancel))).Methods(http.MethodPost)
 	}
 }
 
@@ -193,68 +193,41 @@ func opPath(r *http.Request) string {
 	return r.Method + " " + strings.TrimPrefix(r.URL.Path, "/api")
 }
 
-func (a *checkoutAPI) create(w http.ResponseWriter, r *http.Request, c *caller) {
-	req, derr := acp.DecodeCreate(c.version, c.body)
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
+// post is every POST operation: decode the body at the caller's version,
+// establish the idempotency facts, run the operation, answer.
+func post[T any](a *checkoutAPI, op string, decode func(acp.Version, []byte) (T, *acp.Error),
+	run func(context.Context, checkout.Caller, string, T) checkout.Result) func(http.ResponseWriter, *http.Request, *caller) {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		req, derr := decode(c.version, c.body)
+		if derr != nil {
+			a.writeError(w, c.version, http.StatusBadRequest, derr)
+			return
+		}
+		cc, derr := c.call(r, opPath(r))
+		if derr != nil {
+			a.writeError(w, c.version, http.StatusBadRequest, derr)
+			return
+		}
+		a.answer(w, c, op, run(r.Context(), cc, mux.Vars(r)["id"], req))
 	}
-	cc, derr := c.call(r, opPath(r))
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	a.answer(w, c, "create", a.Engine.Create(r.Context(), cc, req))
 }
 
-func (a *checkoutAPI) update(w http.ResponseWriter, r *http.Request, c *caller) {
-	req, derr := acp.DecodeUpdate(c.version, c.body)
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	cc, derr := c.call(r, opPath(r))
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	a.answer(w, c, "update", a.Engine.Update(r.Context(), cc, mux.Vars(r)["id"], req))
+func (a *checkoutAPI) create(ctx context.Context, c checkout.Caller, _ string, req checkout.CreateRequest) checkout.Result {
+	return a.Engine.Create(ctx, c, req)
 }
 
 func (a *checkoutAPI) get(w http.ResponseWriter, r *http.Request, c *caller) {
 	a.answer(w, c, "get", a.Engine.Get(r.Context(), c.name, mux.Vars(r)["id"]))
 }
 
-func (a *checkoutAPI) complete(w http.ResponseWriter, r *http.Request, c *caller) {
-	req, derr := acp.DecodeComplete(c.version, c.body)
+// decodeComplete also refuses a payment handler the shop does not offer.
+func (a *checkoutAPI) decodeComplete(v acp.Version, body []byte) (checkout.CompleteRequest, *acp.Error) {
+	req, derr := acp.DecodeComplete(v, body)
 	if derr == nil && req.Payment.HandlerID != "" && req.Payment.HandlerID != a.Codec.Handler.ID {
 		derr = &acp.Error{Type: acp.InvalidRequest, Code: acp.CodeInvalid, Param: "$.payment_data.handler_id",
 			Message: "unknown payment handler " + strconv.Quote(req.Payment.HandlerID) + "; use one of capabilities.payment.handlers"}
 	}
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	cc, derr := c.call(r, opPath(r))
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	a.answer(w, c, "complete", a.Engine.Complete(r.Context(), cc, mux.Vars(r)["id"], req))
-}
-
-func (a *checkoutAPI) cancel(w http.ResponseWriter, r *http.Request, c *caller) {
-	req, derr := acp.DecodeCancel(c.version, c.body)
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	cc, derr := c.call(r, opPath(r))
-	if derr != nil {
-		a.writeError(w, c.version, http.StatusBadRequest, derr)
-		return
-	}
-	a.answer(w, c, "cancel", a.Engine.Cancel(r.Context(), cc, mux.Vars(r)["id"], req))
+	return req, derr
 }
 
 // answer encodes the engine's result for the caller's version.
