@@ -548,8 +548,9 @@ func (e *Engine) resume(ctx context.Context, s bridge.Session, req CompleteReque
 	if running {
 		if idem != nil {
 			// This key's own first request, which claimed the key after we
-			// looked: look again to answer "in flight".
-			if rec, err := e.Store.Idempotency(ctx, idem.Scope, idem.Key); err == nil && !rec.Done {
+			// looked (and may have finished since): look again, to answer
+			// "in flight" or replay its answer.
+			if _, err := e.Store.Idempotency(ctx, idem.Scope, idem.Key); err == nil {
 				return Result{}, bridge.ErrIdempotencyExists
 			}
 		}

@@ -233,7 +233,12 @@ func (w *catalogWriter) Commit(ctx context.Context, info bridge.CatalogInfo) err
 		 ON CONFLICT (id) DO UPDATE SET info = excluded.info`, string(data)); err != nil {
 		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
 	}
-	if _, err := w.conn.ExecContext(ctx, `COMMIT`); err != nil {
+	_, err = w.conn.ExecContext(ctx, `COMMIT`)
+	// Before Commit returns, so lookups made after it see the new snapshot;
+	// after a failed COMMIT too, which may have committed all the same (a
+	// context that ends during it turns its outcome into ctx.Err()).
+	w.db.entries.invalidate()
+	if err != nil {
 		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
 	}
 	w.committed = true
@@ -315,7 +320,7 @@ func isConstraint(err error) bool {
 // wrapping bridge.ErrNotFound before the first commit.
 func (d *DB) CatalogInfo(ctx context.Context) (bridge.CatalogInfo, error) {
 	var data []byte
-	err := d.db.QueryRowContext(ctx, `SELECT info FROM catalog_info WHERE id = 1`).Scan(&data)
+	err := d.catalogInfo.QueryRowContext(pointCtx(ctx)).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: no snapshot committed yet: %w", bridge.ErrNotFound)
 	}
@@ -362,20 +367,27 @@ func (d *DB) EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) 
 
 // CatalogEntry returns the entry of product productID.
 func (d *DB) CatalogEntry(ctx context.Context, productID string) (bridge.CatalogEntry, error) {
-	e, err := scanEntry(d.entryByID.QueryRowContext(ctx, productID))
+	e, err := scanEntry(d.entryByID.QueryRowContext(pointCtx(ctx), productID))
 	if err != nil {
 		return e, fmt.Errorf("sqlite: product %q: %w", productID, err)
 	}
 	return e, nil
 }
 
-// CatalogEntryByVariant returns the entry holding variant variantID.
+// CatalogEntryByVariant returns the entry holding variant variantID. Entries
+// of the current snapshot are cached decoded (entrycache.go); the caller
+// gets its own copy, which it may change.
 func (d *DB) CatalogEntryByVariant(ctx context.Context, variantID string) (bridge.CatalogEntry, error) {
-	e, err := scanEntry(d.entryByVariant.QueryRowContext(ctx, variantID))
+	e, ok, gen := d.entries.get(variantID)
+	if ok {
+		return cloneEntry(e), nil // cached entries are never changed: cloning unlocked is safe
+	}
+	e, err := scanEntry(d.entryByVariant.QueryRowContext(pointCtx(ctx), variantID))
 	if err != nil {
 		return e, fmt.Errorf("sqlite: variant %q: %w", variantID, err)
 	}
-	return e, nil
+	d.entries.put(gen, variantID, e)
+	return cloneEntry(e), nil
 }
 
 func scanEntry(row *sql.Row) (bridge.CatalogEntry, error) {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,27 +26,43 @@ var _ bridge.CheckoutStore = (*DB)(nil)
 // record, which has no body.
 
 // Session returns the session id of owner. A session of another owner is
-// reported exactly like a missing one.
+// reported exactly like a missing one. Decoded sessions are cached by the
+// body they came from (sessioncache.go).
 func (d *DB) Session(ctx context.Context, owner, id string) (bridge.Session, error) {
-	var body []byte
-	err := d.sessionByID.QueryRowContext(ctx, id, owner).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := d.sessionByID.QueryContext(pointCtx(ctx), id, owner)
+	if err != nil {
+		return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, err)
+		}
 		return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, bridge.ErrNotFound)
 	}
-	if err != nil {
+	var raw sql.RawBytes // the driver's bytes: compared with the cache before any copy
+	if err := rows.Scan(&raw); err != nil {
+		return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, err)
+	}
+	if s, ok := lookupSession(d.sessions, id, raw); ok {
+		return s, nil
+	}
+	body := bytes.Clone(raw)
+	if err := rows.Close(); err != nil { // the connection goes back before the decoding
 		return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, err)
 	}
 	var s bridge.Session
 	if err := json.Unmarshal(body, &s); err != nil {
 		return bridge.Session{}, fmt.Errorf("sqlite: session %q: %w", id, err)
 	}
-	return s, nil
+	d.sessions.put(0, id, &cachedSession{body: body, session: s})
+	return cloneSession(s), nil
 }
 
 // Order returns the order id.
 func (d *DB) Order(ctx context.Context, id string) (bridge.Order, error) {
 	var body []byte
-	err := d.db.QueryRowContext(ctx, `SELECT body FROM orders WHERE id = ?`, id).Scan(&body)
+	err := d.orderByID.QueryRowContext(pointCtx(ctx), id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, bridge.ErrNotFound)
 	}
@@ -65,7 +82,7 @@ func (d *DB) Idempotency(ctx context.Context, scope, key string) (bridge.Idempot
 	r := bridge.IdempotencyRecord{Scope: scope, Key: key}
 	var locked, created, expires int64
 	var done bool
-	err := d.idemByKey.QueryRowContext(ctx, scope, key, clampNano(d.now())).
+	err := d.idemByKey.QueryRowContext(pointCtx(ctx), scope, key, clampNano(d.now())).
 		Scan(&r.RequestHash, &r.Token, &locked, &done, &r.Outcome, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: %w", key, bridge.ErrNotFound)
@@ -85,6 +102,13 @@ func (d *DB) Idempotency(ctx context.Context, scope, key string) (bridge.Idempot
 // retry (ErrStale). Within the change, ReleaseOrderID is released before
 // Hold is reserved, so releasing and holding the same order replaces its
 // hold. A hold without lines is nothing to hold and does nothing.
+//
+// Concurrent Commits share transactions (group commit, see commit.go): each
+// change is applied in its own savepoint, in arrival order, and answered
+// after the shared COMMIT is durable. When ctx is done before the change is
+// applied, Commit returns ctx.Err() and nothing of the change is written;
+// once it is being applied, Commit waits for the COMMIT and reports its
+// outcome even if ctx ends meanwhile.
 func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 	w, err := encodeChange(c)
 	if err != nil {
@@ -93,24 +117,11 @@ func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 	if w.empty() {
 		return nil
 	}
-	unlock, err := d.lockWrites(ctx)
-	if err != nil {
+	if err := d.commits.submit(ctx, w); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	defer unlock()
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	defer tx.Rollback()
-	// Taken once the write lock is held: a claim's lock or a record's expiry
-	// is judged at the moment nothing else can change it.
-	now := d.now()
-	if err := w.apply(ctx, tx, now); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+	if s := w.session; s != nil && s.cached != nil {
+		d.sessions.put(0, s.id, s.cached)
 	}
 	return nil
 }
@@ -132,6 +143,9 @@ type sessionRow struct {
 	rev                int64
 	expires, updatedAt int64
 	body               []byte
+	// cached is what Session would decode from body, for the session
+	// cache once committed; nil when it cannot be had without decoding.
+	cached *cachedSession
 }
 
 type orderRow struct {
@@ -168,6 +182,10 @@ func encodeChange(c bridge.Change) (*change, error) {
 		w.session = &sessionRow{
 			id: u.ID, owner: u.Owner, status: string(u.Status), rev: u.Rev,
 			expires: expires, updatedAt: clampNano(u.UpdatedAt), body: body,
+		}
+		if cacheableSession(&u, body) {
+			// A copy: the caller may change its session after Commit.
+			w.session.cached = &cachedSession{body: body, session: cloneSession(u)}
 		}
 	}
 	if o := c.Order; o != nil {
@@ -237,45 +255,59 @@ func (w *change) empty() bool {
 	return w.session == nil && w.order == nil && w.release == "" && w.hold == nil && w.idemOp == bridge.IdemNone
 }
 
-func (w *change) apply(ctx context.Context, tx *sql.Tx, now time.Time) error {
+// apply writes the change inside the committer's transaction. The idempotency
+// record's times are judged by now, read under the write lock, when nothing
+// else can change them.
+func (w *change) apply(st *writeStmts, now time.Time) error {
 	if w.idemOp != bridge.IdemNone {
-		if err := w.applyIdem(ctx, tx, clampNano(now)); err != nil {
+		if err := w.applyIdem(st, clampNano(now)); err != nil {
 			return err
 		}
 	}
 	if s := w.session; s != nil {
-		if err := applySession(ctx, tx, s); err != nil {
+		if err := applySession(st, s); err != nil {
 			return err
 		}
 	}
 	if o := w.order; o != nil {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO orders (id, session_id, owner, status, created_at, body) VALUES (?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET session_id = excluded.session_id, owner = excluded.owner,
-			   status = excluded.status, created_at = excluded.created_at, body = excluded.body`,
-			o.id, o.sessionID, o.owner, o.status, o.createdAt, string(o.body)); err != nil {
+		if _, err := st.upsertOrder.Exec(o.id, o.sessionID, o.owner, o.status, o.createdAt, string(o.body)); err != nil {
 			return fmt.Errorf("order %q: %w", o.id, err)
 		}
 	}
 	if w.release != "" {
-		if err := releaseTx(ctx, tx, w.release); err != nil {
+		if _, err := st.releaseOrder.Exec(w.release); err != nil {
 			return fmt.Errorf("release order %q: %w", w.release, err)
 		}
 	}
 	if w.hold != nil {
-		if err := reserveTx(ctx, tx, now, w.holdID, w.hold); err != nil {
+		if err := reserveTx(st, now, w.holdID, w.hold); err != nil {
 			return fmt.Errorf("hold order %q: %w", w.holdID, err)
 		}
 	}
 	return nil
 }
 
-func applySession(ctx context.Context, tx *sql.Tx, s *sessionRow) error {
+const (
+	insertSessionSQL = `INSERT INTO checkout_sessions (id, owner, rev, status, expires_at, updated_at, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// A session's expiry is fixed when it is created, and an UPDATE that
+	// sets an indexed column rewrites its index entry even when the value
+	// stays the same: one more page for the WAL, its fsync and the
+	// checkpoint. So the update leaves expires_at alone while it is
+	// unchanged (the first statement; the WHERE makes sure), and only the
+	// rare update that moves it uses the second.
+	updateSessionSQL = `UPDATE checkout_sessions SET rev = ?1, status = ?2, updated_at = ?4, body = ?5
+		WHERE id = ?6 AND rev = ?7 AND owner = ?8 AND expires_at = ?3`
+	updateSessionExpirySQL = `UPDATE checkout_sessions SET rev = ?1, status = ?2, expires_at = ?3, updated_at = ?4, body = ?5
+		WHERE id = ?6 AND rev = ?7 AND owner = ?8`
+	upsertOrderSQL = `INSERT INTO orders (id, session_id, owner, status, created_at, body) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET session_id = excluded.session_id, owner = excluded.owner,
+		  status = excluded.status, created_at = excluded.created_at, body = excluded.body`
+)
+
+func applySession(st *writeStmts, s *sessionRow) error {
 	if s.rev == 1 {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO checkout_sessions (id, owner, rev, status, expires_at, updated_at, body)
-			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			s.id, s.owner, s.rev, s.status, s.expires, s.updatedAt, string(s.body))
+		_, err := st.insertSession.Exec(s.id, s.owner, s.rev, s.status, s.expires, s.updatedAt, string(s.body))
 		if isConstraint(err) {
 			// Whoever owns it: the caller only learns that revision 1 is
 			// taken, as it would from any stale write.
@@ -286,19 +318,18 @@ func applySession(ctx context.Context, tx *sql.Tx, s *sessionRow) error {
 		}
 		return nil
 	}
-	res, err := tx.ExecContext(ctx,
-		`UPDATE checkout_sessions SET rev = ?, status = ?, expires_at = ?, updated_at = ?, body = ?
-		 WHERE id = ? AND rev = ? AND owner = ?`,
-		s.rev, s.status, s.expires, s.updatedAt, string(s.body), s.id, s.rev-1, s.owner)
-	if err != nil {
-		return fmt.Errorf("session %q: %w", s.id, err)
+	for _, stmt := range []*sql.Stmt{st.updateSession, st.updateSessionExpiry} {
+		res, err := stmt.Exec(s.rev, s.status, s.expires, s.updatedAt, string(s.body), s.id, s.rev-1, s.owner)
+		if err != nil {
+			return fmt.Errorf("session %q: %w", s.id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("session %q: %w", s.id, err)
+		} else if n > 0 {
+			return nil
+		}
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("session %q: %w", s.id, err)
-	} else if n == 0 {
-		return fmt.Errorf("session %q is not at revision %d: %w", s.id, s.rev-1, bridge.ErrStale)
-	}
-	return nil
+	return fmt.Errorf("session %q is not at revision %d: %w", s.id, s.rev-1, bridge.ErrStale)
 }
 
 // upsertIdem writes the record over an existing one only WHERE allows it;
@@ -326,7 +357,19 @@ var (
 		`idempotency_keys.expires_at <= ?10 OR (idempotency_keys.done = 0 AND idempotency_keys.locked_until <= ?10)`)
 )
 
-func (w *change) applyIdem(ctx context.Context, tx *sql.Tx, now int64) error {
+const (
+	// Like a session's update, finishing a claim leaves the indexed
+	// expires_at alone unless it changes (the engine keeps the claim's).
+	finishIdemSQL = `UPDATE idempotency_keys SET request_hash = ?1, locked_until = ?2, done = ?3, outcome = ?4,
+		  created_at = ?5
+		WHERE scope = ?7 AND key = ?8 AND token = ?9 AND done = 0 AND expires_at = ?6`
+	finishIdemExpirySQL = `UPDATE idempotency_keys SET request_hash = ?1, locked_until = ?2, done = ?3, outcome = ?4,
+		  created_at = ?5, expires_at = ?6
+		WHERE scope = ?7 AND key = ?8 AND token = ?9 AND done = 0`
+	releaseIdemSQL = `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND done = 0`
+)
+
+func (w *change) applyIdem(st *writeStmts, now int64) error {
 	r := w.idem
 	var outcome any // nil is NULL; an empty non-nil Outcome stays an empty blob
 	if r.outcome != nil {
@@ -339,24 +382,26 @@ func (w *change) applyIdem(ctx context.Context, tx *sql.Tx, now int64) error {
 	)
 	switch w.idemOp {
 	case bridge.IdemInsert:
-		res, err = tx.ExecContext(ctx, insertIdem,
+		res, err = st.insertIdem.Exec(
 			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
 		fail = bridge.ErrIdempotencyExists
 	case bridge.IdemTakeover:
-		res, err = tx.ExecContext(ctx, takeoverIdem,
+		res, err = st.takeoverIdem.Exec(
 			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
 		fail = bridge.ErrIdempotencyExists
 	case bridge.IdemFinish:
-		res, err = tx.ExecContext(ctx,
-			`UPDATE idempotency_keys SET request_hash = ?, locked_until = ?, done = ?, outcome = ?,
-			   created_at = ?, expires_at = ?
-			 WHERE scope = ? AND key = ? AND token = ? AND done = 0`,
+		res, err = st.finishIdem.Exec(
 			r.hash, r.locked, r.done, outcome, r.created, r.expires, r.scope, r.key, r.token)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 0 {
+				res, err = st.finishIdemExpiry.Exec(
+					r.hash, r.locked, r.done, outcome, r.created, r.expires, r.scope, r.key, r.token)
+			}
+		}
 		fail = bridge.ErrIdempotencyLost
 	case bridge.IdemRelease:
-		res, err = tx.ExecContext(ctx,
-			`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND done = 0`,
-			r.scope, r.key, r.token)
+		res, err = st.releaseIdem.Exec(r.scope, r.key, r.token)
 		fail = bridge.ErrIdempotencyLost
 	}
 	if err != nil {

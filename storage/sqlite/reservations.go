@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -13,28 +12,25 @@ import (
 // Reserve holds lines for orderID. Reserving an order that already holds
 // stock changes nothing, whatever lines the repeated call brings: a retried
 // checkout must not hold twice. Two lines of one call for the same variant
-// add up. The call is all or nothing.
+// add up. The call is all or nothing. It is committed like a checkout
+// change (group commit, see commit.go), with the same cancellation rules.
 func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
 	if err := checkHold(orderID, lines); err != nil {
 		return fmt.Errorf("sqlite: reserve: %w", err)
 	}
-	unlock, err := d.lockWrites(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: reserve order %q: %w", orderID, err)
-	}
-	defer unlock()
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: reserve order %q: %w", orderID, err)
-	}
-	defer tx.Rollback()
-	if err := reserveTx(ctx, tx, d.now(), orderID, lines); err != nil {
-		return fmt.Errorf("sqlite: reserve order %q: %w", orderID, err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := d.commits.submit(ctx, reserveJob{orderID, lines}); err != nil {
 		return fmt.Errorf("sqlite: reserve order %q: %w", orderID, err)
 	}
 	return nil
+}
+
+type reserveJob struct {
+	orderID string
+	lines   []bridge.Reservation
+}
+
+func (j reserveJob) apply(st *writeStmts, now time.Time) error {
+	return reserveTx(st, now, j.orderID, j.lines)
 }
 
 // checkHold refuses what Reserve and a Change's hold must not record.
@@ -58,14 +54,21 @@ func checkHold(orderID string, lines []bridge.Reservation) error {
 	return nil
 }
 
-// reserveTx holds lines for orderID inside tx, unless the order already holds
-// stock. The caller holds the write lock and has checked the lines
+const (
+	holdOrderSQL = `INSERT INTO reservation_orders (order_id, created_at, created_ns) VALUES (?, ?, ?)
+		ON CONFLICT (order_id) DO NOTHING`
+	holdLineSQL = `INSERT INTO reservation_lines (order_id, variant_id, quantity) VALUES (?, ?, ?)
+		ON CONFLICT (order_id, variant_id) DO UPDATE SET quantity = quantity + excluded.quantity`
+	// An order's lines go with it (ON DELETE CASCADE).
+	releaseOrderSQL = `DELETE FROM reservation_orders WHERE order_id = ?`
+)
+
+// reserveTx holds lines for orderID inside the committer's transaction,
+// unless the order already holds stock. The caller has checked the lines
 // (checkHold); Reserve and CheckoutStore.Commit share it.
-func reserveTx(ctx context.Context, tx *sql.Tx, now time.Time, orderID string, lines []bridge.Reservation) error {
+func reserveTx(st *writeStmts, now time.Time, orderID string, lines []bridge.Reservation) error {
 	now = now.UTC()
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO reservation_orders (order_id, created_at, created_ns) VALUES (?, ?, ?) ON CONFLICT (order_id) DO NOTHING`,
-		orderID, now.Format(time.RFC3339Nano), now.UnixNano())
+	res, err := st.holdOrder.Exec(orderID, now.Format(time.RFC3339Nano), now.UnixNano())
 	if err != nil {
 		return err
 	}
@@ -77,23 +80,11 @@ func reserveTx(ctx context.Context, tx *sql.Tx, now time.Time, orderID string, l
 		return nil // the order already holds its stock
 	}
 	for _, l := range lines {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO reservation_lines (order_id, variant_id, quantity) VALUES (?, ?, ?)
-			 ON CONFLICT (order_id, variant_id) DO UPDATE SET quantity = quantity + excluded.quantity`,
-			orderID, l.VariantID, l.Quantity); err != nil {
+		if _, err := st.holdLine.Exec(orderID, l.VariantID, l.Quantity); err != nil {
 			return fmt.Errorf("variant %q: %w", l.VariantID, err)
 		}
 	}
 	return nil
-}
-
-// releaseTx drops what orderID holds; its lines go with it (ON DELETE
-// CASCADE).
-func releaseTx(ctx context.Context, tx interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, orderID string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM reservation_orders WHERE order_id = ?`, orderID)
-	return err
 }
 
 // Reserved sums what orders reserved at or after since hold of variantID; 0
@@ -104,22 +95,25 @@ func (d *DB) Reserved(ctx context.Context, variantID string, since time.Time) (i
 		from = since.UnixNano()
 	}
 	var n int64
-	if err := d.reserved.QueryRowContext(ctx, variantID, from).Scan(&n); err != nil {
+	if err := d.reserved.QueryRowContext(pointCtx(ctx), variantID, from).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: reserved %q: %w", variantID, err)
 	}
 	return n, nil
 }
 
 // Release drops what orderID holds. Releasing an order that holds nothing is
-// not an error, so cancellation handlers can retry.
+// not an error, so cancellation handlers can retry. It is committed like a
+// checkout change (group commit).
 func (d *DB) Release(ctx context.Context, orderID string) error {
-	unlock, err := d.lockWrites(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: release order %q: %w", orderID, err)
-	}
-	defer unlock()
-	if err := releaseTx(ctx, d.db, orderID); err != nil {
+	if err := d.commits.submit(ctx, releaseJob(orderID)); err != nil {
 		return fmt.Errorf("sqlite: release order %q: %w", orderID, err)
 	}
 	return nil
+}
+
+type releaseJob string
+
+func (j releaseJob) apply(st *writeStmts, _ time.Time) error {
+	_, err := st.releaseOrder.Exec(string(j))
+	return err
 }

@@ -5,7 +5,11 @@
 // pure-Go SQLite, so the binary needs no cgo.
 //
 // The file is opened in WAL mode: readers (feeds, checkouts) never wait for
-// the writer, and a catalog sync never waits for them.
+// the writer, and a catalog sync never waits for them. Checkout writes
+// (Commit, Reserve, Release) are group-committed: concurrent ones share one
+// transaction and one fsync, each in a savepoint of its own (commit.go).
+// Decoded catalog entries and sessions are cached (cache.go,
+// sessioncache.go).
 package sqlite
 
 import (
@@ -16,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,16 +38,31 @@ type DB struct {
 	// writes serializes this process's write transactions. SQLite allows one
 	// writer per file anyway; queueing here, with a context, beats letting
 	// connections poll each other through busy_timeout and fail after it.
-	// busy_timeout still covers other processes on the same file.
+	// busy_timeout still covers other processes on the same file. The group
+	// committer holds it for each batch, the catalog swap and the purge for
+	// their transactions.
 	writes chan struct{}
 
+	// commits runs checkout changes, reservations and releases in shared
+	// transactions (group commit, commit.go).
+	commits *committer
+
+	// entries caches CatalogEntryByVariant's decoded entries for the
+	// current snapshot (cache.go); sessions decoded sessions with the body
+	// they came from (sessioncache.go).
+	entries  *entryCache
+	sessions *sessionCache
+
 	// Lookups that run on every checkout, prepared once per connection by
-	// database/sql.
+	// database/sql (the pool keeps its connections, see Open, so that is
+	// once per process).
 	entryByID      *sql.Stmt
 	entryByVariant *sql.Stmt
 	reserved       *sql.Stmt
 	sessionByID    *sql.Stmt
 	idemByKey      *sql.Stmt
+	orderByID      *sql.Stmt
+	catalogInfo    *sql.Stmt
 
 	// writers are the open catalog writers, which Close abandons: each
 	// holds a connection of its own that closing the pool does not reach.
@@ -93,9 +113,28 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", dsnPath(dsn), err)
 	}
-	d := &DB{db: sqldb, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}}
+	// The pool. database/sql keeps 2 idle connections by default and closes
+	// every other one a request gives back, so 64 concurrent checkouts kept
+	// opening SQLite connections (a file open, the schema read, the pragmas)
+	// and re-preparing the lookups on each. The pool now keeps every
+	// connection it opens and opens at most poolSize: 2 per processor for
+	// the lookups (pure-Go CPU work, so more of them at once would only wait
+	// for a processor while holding a connection; a request beyond the limit
+	// waits for the next free one, microseconds), 2 for long holders (the
+	// group committer keeps one, a catalog sync holds one for its run) and 2
+	// to spare (an export running EachCatalogEntry). No method of DB holds a
+	// pooled connection while it waits for another.
+	poolSize := 2*runtime.GOMAXPROCS(0) + 4
+	sqldb.SetMaxOpenConns(poolSize)
+	sqldb.SetMaxIdleConns(poolSize)
+	d := &DB{db: sqldb, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}, entries: newEntryCache(entryCacheSize),
+		sessions: newSessionCache(sessionCacheSize)}
 	if err := d.init(ctx); err != nil {
 		sqldb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsnPath(dsn), err)
+	}
+	if d.commits, err = newCommitter(d); err != nil {
+		d.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", dsnPath(dsn), err)
 	}
 	return d, nil
@@ -121,6 +160,8 @@ func (d *DB) init(ctx context.Context) error {
 		{&d.sessionByID, `SELECT body FROM checkout_sessions WHERE id = ? AND owner = ?`},
 		{&d.idemByKey, `SELECT request_hash, token, locked_until, done, outcome, created_at, expires_at
 			FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
+		{&d.orderByID, `SELECT body FROM orders WHERE id = ?`},
+		{&d.catalogInfo, `SELECT info FROM catalog_info WHERE id = 1`},
 	} {
 		stmt, err := d.db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -237,7 +278,11 @@ func (d *DB) Close() error {
 		for _, w := range writers {
 			w.abandon(errors.New("sqlite: database closed"))
 		}
-		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved, d.sessionByID, d.idemByKey} {
+		// The batch being committed finishes; queued changes fail.
+		if d.commits != nil { // nil when Open failed
+			d.commits.close()
+		}
+		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved, d.sessionByID, d.idemByKey, d.orderByID, d.catalogInfo} {
 			if s != nil {
 				s.Close()
 			}
@@ -256,4 +301,20 @@ func dsnPath(dsn string) string {
 		return dsn[:i]
 	}
 	return dsn
+}
+
+// pointCtx is the context a point lookup (one row by its key) runs its
+// query with. Such a query takes microseconds, and honoring cancellation
+// while it runs costs more: with a cancelable context database/sql starts
+// a goroutine per query to close its rows, and modernc.org/sqlite one to
+// interrupt it and a progress handler. So a done context fails the lookup
+// before it starts (the query sees ctx and returns its error), and a live
+// one is not watched. A wait for a pooled connection is not watched either;
+// it lasts as long as the lookups ahead of it (the pool is sized for the
+// processors, see Open).
+func pointCtx(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
+	}
+	return context.Background()
 }

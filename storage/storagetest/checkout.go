@@ -38,6 +38,13 @@ import (
 //   - PurgeExpired deletes expired idempotency records and sessions expired
 //     more than keep ago, except sessions in complete_in_progress (a payment
 //     whose outcome is unknown); never orders or reservations.
+//   - Concurrent Commits behave as if applied one at a time in some order
+//     (drivers may share a transaction between them, as SQLite's group
+//     commit does): a failing change affects no other, two changes to one
+//     session see each other's revisions, and a Commit that returns nil is
+//     stored whole while one that fails, canceled or not, left nothing.
+//   - Sessions read and sessions committed share no memory with the
+//     caller's: changing one after the call changes nothing stored.
 
 func runCheckout(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("CheckoutEmpty", func(t *testing.T) { testCheckoutEmpty(t, open(t)) })
@@ -57,6 +64,11 @@ func runCheckout(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ChangeHoldRelease", func(t *testing.T) { testChangeHoldRelease(t, open(t)) })
 	t.Run("PurgeExpired", func(t *testing.T) { testPurgeExpired(t, open(t)) })
 	t.Run("ConcurrentIdemInsert", func(t *testing.T) { testConcurrentIdemInsert(t, open(t)) })
+	t.Run("ConcurrentMixedChanges", func(t *testing.T) { testConcurrentMixedChanges(t, open(t)) })
+	t.Run("ConcurrentSessionChain", func(t *testing.T) { testConcurrentSessionChain(t, open(t)) })
+	t.Run("ConcurrentCancel", func(t *testing.T) { testConcurrentCancel(t, open(t)) })
+	t.Run("ExpiryChanges", func(t *testing.T) { testExpiryChanges(t, open(t)) })
+	t.Run("SessionNotShared", func(t *testing.T) { testSessionNotShared(t, open(t)) })
 }
 
 // cest is a zone other than UTC: stores must return the same instants in UTC.
@@ -1038,5 +1050,256 @@ func testConcurrentIdemInsert(t *testing.T, s bridge.Storage) {
 	}
 	if r.Token != fmt.Sprintf("tok-%d", winner) {
 		t.Errorf("the record is held by %q, want the winner's tok-%d", r.Token, winner)
+	}
+}
+
+// Concurrent changes where some fail (taken key, stale revision, duplicate
+// session) and the others succeed: each gets its own outcome, and the
+// failures leave nothing while the successes are stored whole.
+func testConcurrentMixedChanges(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	const scope = "alice POST /checkout_sessions"
+	taken := claim(scope, "taken", "tok-0", time.Minute)
+	base := session("shared", "alice")
+	commitOK(t, s, bridge.Change{Session: &base, IdemOp: bridge.IdemInsert, Idempotency: &taken})
+	const n = 60
+	type kind int
+	const (
+		fresh     kind = iota // new session and key: commits
+		keyTaken              // the taken key: ErrIdempotencyExists
+		stale                 // revision 5 of "shared", which is at 1: ErrStale
+		duplicate             // revision 1 of "shared" again: ErrStale
+	)
+	kindOf := func(i int) kind { return kind(i % 4) }
+	recs := make([]bridge.IdempotencyRecord, n)
+	for i := range recs {
+		recs[i] = claim(scope, fmt.Sprintf("k%d", i), fmt.Sprintf("tok-%d", i), time.Minute)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			var c bridge.Change
+			switch kindOf(i) {
+			case fresh, keyTaken:
+				sess := session(fmt.Sprintf("s%d", i), "alice")
+				order := fullOrder(fmt.Sprintf("o%d", i), sess.ID, "alice")
+				r := recs[i]
+				if kindOf(i) == keyTaken {
+					r.Key = "taken"
+				}
+				c = bridge.Change{Session: &sess, Order: &order, HoldOrderID: order.ID,
+					Hold: []bridge.Reservation{{VariantID: "v1", Quantity: 1}}, IdemOp: bridge.IdemInsert, Idempotency: &r}
+			case stale:
+				next := base
+				next.Rev = 5
+				c = bridge.Change{Session: &next, HoldOrderID: fmt.Sprintf("o%d", i),
+					Hold: []bridge.Reservation{{VariantID: "v1", Quantity: 1}}}
+			case duplicate:
+				dup := session("shared", "alice")
+				dup.Selected = fmt.Sprintf("dup-%d", i)
+				c = bridge.Change{Session: &dup}
+			}
+			<-start
+			errs[i] = s.Commit(ctx, c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	fresher := 0
+	for i, err := range errs {
+		switch kindOf(i) {
+		case fresh:
+			fresher++
+			if err != nil {
+				t.Errorf("change %d (new session): %v", i, err)
+			}
+			sess := session(fmt.Sprintf("s%d", i), "alice")
+			wantSession(t, s, "alice", sess.ID, sess)
+			wantIdem(t, s, recs[i])
+			if _, err := s.Order(ctx, fmt.Sprintf("o%d", i)); err != nil {
+				t.Errorf("order of change %d: %v", i, err)
+			}
+		case keyTaken:
+			wantErr(t, fmt.Sprintf("change %d (taken key)", i), err, bridge.ErrIdempotencyExists)
+			wantNothingOf(t, s, "alice", fmt.Sprintf("s%d", i), fmt.Sprintf("o%d", i), "", "", "")
+		case stale, duplicate:
+			wantErr(t, fmt.Sprintf("change %d (stale)", i), err, bridge.ErrStale)
+			if errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+				t.Errorf("change %d: err = %v also names an idempotency failure", i, err)
+			}
+		}
+	}
+	wantSession(t, s, "alice", "shared", base)
+	wantReserved(t, s, "v1", int64(fresher))
+	got, err := s.Idempotency(ctx, scope, "taken")
+	if err != nil || got.Token != "tok-0" {
+		t.Errorf("the taken key = %+v, %v; want tok-0's", got, err)
+	}
+}
+
+// Writers that each read, change and write one session, retrying on
+// ErrStale, lose no update: every committed change saw the one before.
+func testConcurrentSessionChain(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	base := session("s1", "alice")
+	commitOK(t, s, bridge.Change{Session: &base})
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				for {
+					cur, err := s.Session(ctx, "alice", "s1")
+					if err != nil {
+						t.Errorf("writer %d: Session: %v", w, err)
+						return
+					}
+					cur.Rev++
+					cur.PaymentAttempts++ // the counter every change increments
+					cur.Messages = append(cur.Messages, bridge.Message{Type: bridge.MessageInfo, Content: fmt.Sprintf("w%d", w)})
+					err = s.Commit(ctx, bridge.Change{Session: &cur})
+					if errors.Is(err, bridge.ErrStale) {
+						continue
+					}
+					if err != nil {
+						t.Errorf("writer %d: Commit: %v", w, err)
+						return
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Session(ctx, "alice", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rev != 1+writers*each || got.PaymentAttempts != writers*each || len(got.Messages) != writers*each {
+		t.Errorf("after %d changes: rev %d, counter %d, %d messages; want rev %d and %d of each",
+			writers*each, got.Rev, got.PaymentAttempts, len(got.Messages), 1+writers*each, writers*each)
+	}
+}
+
+// Commits whose contexts end at arbitrary moments: each either returns nil
+// and is stored whole, or fails and left nothing (for a canceled context,
+// with an error wrapping context.Canceled).
+func testConcurrentCancel(t *testing.T, s bridge.Storage) {
+	const n = 60
+	const scope = "alice POST /checkout_sessions"
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if i%3 == 0 {
+				cancel() // before the call
+			} else if i%3 == 1 {
+				time.AfterFunc(time.Duration(i*20)*time.Microsecond, cancel) // during it, maybe
+			}
+			sess := session(fmt.Sprintf("s%d", i), "alice")
+			r := claim(scope, fmt.Sprintf("k%d", i), "tok", time.Minute)
+			errs[i] = s.Commit(ctx, bridge.Change{Session: &sess, HoldOrderID: fmt.Sprintf("o%d", i),
+				Hold: []bridge.Reservation{{VariantID: "v1", Quantity: 1}}, IdemOp: bridge.IdemInsert, Idempotency: &r})
+		})
+	}
+	wg.Wait()
+	var stored int64
+	for i, err := range errs {
+		id, key := fmt.Sprintf("s%d", i), fmt.Sprintf("k%d", i)
+		if err == nil {
+			stored++
+			wantSession(t, s, "alice", id, session(id, "alice"))
+			if _, err := s.Idempotency(t.Context(), scope, key); err != nil {
+				t.Errorf("change %d committed without its key: %v", i, err)
+			}
+			continue
+		}
+		if i%3 != 2 && !errors.Is(err, context.Canceled) {
+			t.Errorf("change %d: err = %v, want nil or one wrapping context.Canceled", i, err)
+		}
+		if i%3 == 2 {
+			t.Errorf("change %d (not canceled): %v", i, err)
+		}
+		wantNothingOf(t, s, "alice", id, "", "", scope, key)
+	}
+	wantReserved(t, s, "v1", stored)
+}
+
+// A session's expiry and a claim's expiry may change with a later write;
+// reads and the purge follow the new one.
+func testExpiryChanges(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	sess := session("s1", "alice")
+	commitOK(t, s, bridge.Change{Session: &sess})
+	sess.Rev = 2
+	sess.Status = bridge.StatusCanceled
+	commitOK(t, s, bridge.Change{Session: &sess}) // same expiry
+	sess.Rev = 3
+	sess.ExpiresAt = sess.ExpiresAt.Add(48 * time.Hour) // moved
+	commitOK(t, s, bridge.Change{Session: &sess})
+	wantSession(t, s, "alice", "s1", sess)
+	stale := sess
+	stale.Rev = 3
+	stale.ExpiresAt = stale.ExpiresAt.Add(time.Hour)
+	wantErr(t, "stale write with another expiry", s.Commit(ctx, bridge.Change{Session: &stale}), bridge.ErrStale)
+	// The purge goes by the stored expiry: not purged a day after the first.
+	if _, err := s.PurgeExpired(ctx, at(1, 16, 0).Add(25*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	wantSession(t, s, "alice", "s1", sess)
+	if _, err := s.PurgeExpired(ctx, sess.ExpiresAt.Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	wantNoSession(t, s, "alice", "s1")
+
+	const scope = "alice POST /checkout_sessions/s1/complete"
+	r := claim(scope, "k1", "tok-1", time.Minute)
+	commitOK(t, s, bridge.Change{IdemOp: bridge.IdemInsert, Idempotency: &r})
+	done := finished(r, "answer")
+	done.ExpiresAt = done.ExpiresAt.Add(time.Hour)
+	commitOK(t, s, bridge.Change{IdemOp: bridge.IdemFinish, Idempotency: &done})
+	wantIdem(t, s, done)
+	n, err := s.PurgeExpired(ctx, r.ExpiresAt.Add(time.Minute), time.Hour)
+	if err != nil || n != 0 {
+		t.Errorf("PurgeExpired past the claim's first expiry = %d, %v; want 0 (it was moved)", n, err)
+	}
+	wantIdem(t, s, done)
+	lost := finished(r, "late")
+	lost.Token = "tok-2"
+	wantErr(t, "finish by another token", s.Commit(ctx, bridge.Change{IdemOp: bridge.IdemFinish, Idempotency: &lost}), bridge.ErrIdempotencyLost)
+}
+
+// What Session returns and what Commit was given are the caller's: changing
+// them afterwards changes nothing stored or read later.
+func testSessionNotShared(t *testing.T, s bridge.Storage) {
+	want := fullSession("s1", "alice")
+	sess := fullSession("s1", "alice")
+	commitOK(t, s, bridge.Change{Session: &sess})
+	scribble := func(x *bridge.Session) {
+		x.Lines[0].Title = "changed"
+		*x.Lines[0].Available = 99
+		x.Buyer.Name = "changed"
+		x.ShipTo.City = "changed"
+		x.Contact.Email = "changed"
+		x.Options[0].Title = "changed"
+		x.Messages[0].Content = "changed"
+		x.Links[0].URL = "changed"
+		x.Interventions[0] = "changed"
+		x.Auth.PaymentRef = "changed"
+		x.Order.ID = "changed"
+	}
+	scribble(&sess)
+	wantSession(t, s, "alice", "s1", want)
+	for range 2 { // the second read may come from a driver's cache
+		got, err := s.Session(t.Context(), "alice", "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scribble(&got)
+		wantSession(t, s, "alice", "s1", want)
 	}
 }
