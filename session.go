@@ -33,8 +33,11 @@ type Session struct {
 	Totals   Totals              `json:"totals"`
 	Messages []Message           `json:"messages"`
 	Links    []Link              `json:"links"`
-	// Interventions is what the agent and the bridge both support ("3ds").
-	Interventions []string `json:"interventions,omitempty"`
+	// Interventions is what the agent and the bridge both support ("3ds");
+	// nil when the agent declared no capabilities (older versions), empty
+	// when it declared none in common — so the JSON keeps [] apart from
+	// null.
+	Interventions []string `json:"interventions"`
 	// Auth is set while the payment waits for 3-D Secure.
 	Auth *AuthChallenge `json:"auth,omitempty"`
 	// OrderID is fixed at the first complete attempt and kept, so a retried

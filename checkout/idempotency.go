@@ -34,8 +34,15 @@ func (e *Engine) idempotent(ctx context.Context, c Caller, do step) Result {
 		return fail(errorf(KindConflict, "concurrent_update", "", "the session is being changed by other requests; retry"))
 	}
 	scope := c.Owner + " " + c.Op
-	for range 5 {
-		rec, err := e.Store.Idempotency(ctx, scope, c.Key)
+	for attempt := range 5 {
+		// Most keys are new: the first attempt does not look the key up but
+		// lets the insert, in the change's own transaction, find a used one;
+		// nothing is written then, and the next attempt looks.
+		var rec bridge.IdempotencyRecord
+		err := bridge.ErrNotFound
+		if attempt > 0 {
+			rec, err = e.Store.Idempotency(ctx, scope, c.Key)
+		}
 		op := bridge.IdemInsert
 		switch {
 		case err == nil:
@@ -62,6 +69,13 @@ func (e *Engine) idempotent(ctx context.Context, c Caller, do step) Result {
 			CreatedAt: now, ExpiresAt: now.Add(e.IdempotencyTTL)}
 		res, err := do(ctx, fresh, op)
 		switch {
+		case err == nil && attempt == 0 && res.Err != nil && !res.Err.Stored():
+			// An answer that writes nothing (a 5xx, "in progress") says
+			// nothing about the key: if it was used, answer as it says.
+			if _, rerr := e.Store.Idempotency(ctx, scope, c.Key); rerr == nil {
+				continue
+			}
+			return res
 		case err == nil:
 			return res
 		case errors.Is(err, bridge.ErrIdempotencyExists), errors.Is(err, bridge.ErrIdempotencyLost), errors.Is(err, bridge.ErrStale):

@@ -720,3 +720,15 @@ func TestOfficialExampleRequests(t *testing.T) {
 func signHeader(ts, body string) string {
 	return httpapi.Sign([]byte(ct.SigningToken), ts, []byte(body))
 }
+
+// An agent that declared capabilities without 3-D Secure is never sent
+// into a challenge, even after its session went through storage.
+func TestNoThreeDSForAgentsWithoutIt(t *testing.T) {
+	st := ct.New(t, ct.Options{})
+	v := acp.Latest
+	s := session(t, v, st.Do(t, post(v, ct.Path(), `{"line_items":[{"id":"ebook","quantity":1}],"currency":"usd","capabilities":{}}`)), http.StatusCreated)
+	s = session(t, v, st.Do(t, post(v, ct.Path(s["id"].(string), "complete"), ct.Bodies{V: v}.Complete("spt_3155"))), http.StatusOK)
+	if s["status"] != "ready_for_payment" || !hasMessage(s, "error:intervention_required:") {
+		t.Fatalf("3DS card, agent without 3DS: %v %v", s["status"], messageCodes(s))
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,8 +241,10 @@ func TestCacheableSessionCoversFields(t *testing.T) {
 		}
 	}
 	walk("Session", reflect.TypeFor[bridge.Session](), map[reflect.Type]bool{})
-	if want := []string{"Session.Interventions"}; !slices.Equal(found, want) {
-		t.Errorf("omitempty slices and maps of a session: %v; cacheableSession checks %v: update it", found, want)
+	// None today: a new one would come back nil where the session had an
+	// empty one, and cacheableSession would have to refuse those.
+	if len(found) != 0 {
+		t.Errorf("omitempty slices and maps of a session: %v; cacheableSession must refuse empty ones: update it", found)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,41 @@ func TestClockBoundaries(t *testing.T) {
 	db.SetClock(nil)
 	if _, err := db.Idempotency(ctx, "s", "k"); !errors.Is(err, bridge.ErrNotFound) {
 		t.Errorf("back on the wall clock, a record that expired in 2020 = %v, want ErrNotFound", err)
+	}
+}
+
+// A session read by a process that did not write it (no cache) keeps what
+// an agent declared: no interventions in common ([]) is not "no
+// capabilities declared" (nil), or an agent without 3-D Secure would be
+// sent into a challenge after a restart.
+func TestSessionSurvivesReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "b.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, s := range []bridge.Session{
+		{ID: "cs_empty", Owner: "a", Rev: 1, Status: bridge.StatusReady, Currency: "USD", Interventions: []string{}, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "cs_nil", Owner: "a", Rev: 1, Status: bridge.StatusReady, Currency: "USD", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := db.Commit(ctx, bridge.Change{Session: &s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	empty, err := db.Session(ctx, "a", "cs_empty")
+	if err != nil || empty.Interventions == nil || len(empty.Interventions) != 0 {
+		t.Fatalf("empty interventions after reopen: %#v %v", empty.Interventions, err)
+	}
+	none, err := db.Session(ctx, "a", "cs_nil")
+	if err != nil || none.Interventions != nil {
+		t.Fatalf("nil interventions after reopen: %#v %v", none.Interventions, err)
 	}
 }

@@ -49,17 +49,13 @@ func lookupSession(c *sessionCache, id string, body []byte) (bridge.Session, boo
 
 // cacheableSession reports whether decoding body, the JSON encoding of s,
 // gives s back exactly (reflect.DeepEqual), so that s may stand for body in
-// the cache. The cases where it does not: an empty but non-nil slice under
-// omitempty (decoded as nil), and a string that is not valid UTF-8, whose
+// the cache. The case where it does not: a string that is not valid UTF-8, whose
 // bad bytes the encoder wrote as the escape \ufffd (a valid U+FFFD is
 // written as is, so the escape in body means a bad byte, or the text
 // "\ufffd" itself, which is merely not cached). Times must be in UTC, as
-// utcSession leaves them. TestCacheableSessionCoversFields keeps the list
-// of omitempty slices in step with the types.
+// utcSession leaves them. A session has no omitempty slice (an empty one
+// would decode as nil); TestCacheableSessionCoversFields keeps it so.
 func cacheableSession(s *bridge.Session, body []byte) bool {
-	if s.Interventions != nil && len(s.Interventions) == 0 {
-		return false
-	}
 	return !bytes.Contains(body, []byte(`\ufffd`))
 }
 
