@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/s2"
 	"math"
 	"time"
 
@@ -90,9 +91,38 @@ func (d *DB) Idempotency(ctx context.Context, scope, key string) (bridge.Idempot
 	if err != nil {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: %w", key, err)
 	}
+	if r.Outcome, err = unpackOutcome(r.Outcome); err != nil {
+		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: outcome: %w", key, err)
+	}
 	r.Done = done
 	r.LockedUntil, r.CreatedAt, r.ExpiresAt = fromNano(locked), fromNano(created), fromNano(expires)
 	return r, nil
+}
+
+// Outcomes hold a whole session's JSON (~2–3 kB), a copy of what the
+// session row holds: compressed they take a third of the space, so fewer
+// pages reach the WAL per commit. A compressed outcome starts with
+// s2Outcome, a byte JSON never starts with; shorter outcomes, and rows
+// written before, are stored as they are.
+const (
+	s2Outcome        = 0x01
+	compressOutcomes = 256
+)
+
+func packOutcome(b []byte) []byte {
+	if len(b) < compressOutcomes {
+		return b
+	}
+	buf := make([]byte, 1+s2.MaxEncodedLen(len(b)))
+	buf[0] = s2Outcome
+	return buf[:1+len(s2.Encode(buf[1:], b))]
+}
+
+func unpackOutcome(b []byte) ([]byte, error) {
+	if len(b) == 0 || b[0] != s2Outcome {
+		return b, nil
+	}
+	return s2.Decode(nil, b[1:])
 }
 
 // Commit applies c in one transaction under the write lock. The idempotency
@@ -232,7 +262,7 @@ func encodeChange(c bridge.Change) (*change, error) {
 		// It would be expired, hence invisible, from the start.
 		return nil, fmt.Errorf("idempotency key %q: record without expiry", r.Key)
 	}
-	w.idem = &idemRow{scope: r.Scope, key: r.Key, hash: r.RequestHash, token: r.Token, done: r.Done, outcome: r.Outcome}
+	w.idem = &idemRow{scope: r.Scope, key: r.Key, hash: r.RequestHash, token: r.Token, done: r.Done, outcome: packOutcome(r.Outcome)}
 	for _, t := range []struct {
 		name string
 		t    time.Time

@@ -209,3 +209,37 @@ func TestSessionSurvivesReopen(t *testing.T) {
 		t.Fatalf("nil interventions after reopen: %#v %v", none.Interventions, err)
 	}
 }
+
+// Outcomes are stored compressed when long; short ones and rows written
+// before compression read back as they are.
+func TestOutcomeCompression(t *testing.T) {
+	long := []byte(`{"session":{"id":"cs_1","lines":[` + strings.Repeat(`{"title":"Classic Tee / Navy / M","quantity":1},`, 40) + `{}]}}`)
+	for _, b := range [][]byte{nil, {}, []byte(`{"error":{}}`), long} {
+		packed := packOutcome(b)
+		if len(b) >= compressOutcomes && (len(packed) >= len(b)/2 || packed[0] != s2Outcome) {
+			t.Errorf("%d bytes packed to %d", len(b), len(packed))
+		}
+		got, err := unpackOutcome(packed)
+		if err != nil || !bytes.Equal(got, b) || (b == nil) != (got == nil) {
+			t.Errorf("round trip of %d bytes: %d bytes, %v", len(b), len(got), err)
+		}
+	}
+	if _, err := unpackOutcome([]byte{s2Outcome, 0xff, 0xff}); err == nil {
+		t.Error("corrupt compressed outcome accepted")
+	}
+	// Through the database, a long outcome comes back whole.
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	rec := &bridge.IdempotencyRecord{Scope: "s", Key: "k", RequestHash: "h", Token: "t", Done: true, Outcome: long, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.Commit(t.Context(), bridge.Change{IdemOp: bridge.IdemInsert, Idempotency: rec}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Idempotency(t.Context(), "s", "k")
+	if err != nil || !bytes.Equal(got.Outcome, long) {
+		t.Fatalf("outcome through the database: %v %q", err, got.Outcome)
+	}
+}
