@@ -3,12 +3,14 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"github.com/acp-bridge/bridge"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/acp-bridge/bridge/acp"
@@ -46,6 +48,9 @@ type Checkout struct {
 type checkoutAPI struct {
 	Checkout
 	limit *limiter
+
+	renderMu sync.Mutex
+	rendered map[renderKey][]byte
 }
 
 // caller is what the middleware established about a request.
@@ -56,7 +61,7 @@ type caller struct {
 }
 
 func (c *Checkout) routes(r *mux.Router) {
-	api := &checkoutAPI{Checkout: *c, limit: newLimiter(c.RatePerSecond, c.RateBurst)}
+	api := &checkoutAPI{Checkout: *c, limit: newLimiter(c.RatePerSecond, c.RateBurst), rendered: map[renderKey][]byte{}}
 	if api.Verifier == nil {
 		api.Verifier = HMACVerifier{MaxSkew: 5 * time.Minute}
 	}
@@ -250,7 +255,7 @@ func (a *checkoutAPI) answer(w http.ResponseWriter, c *caller, op string, res ch
 		a.writeError(w, c.version, status, e)
 		return
 	}
-	body, err := a.Codec.EncodeSession(c.version, res.Session)
+	body, err := a.encode(c.version, op, res.Session)
 	if err != nil {
 		a.Log.Error("encoding session", "session", res.Session.ID, "version", c.version, "error", err)
 		a.writeError(w, c.version, http.StatusInternalServerError, &acp.Error{Type: acp.ProcessingError, Code: "internal_error", Message: "internal error"})
@@ -264,6 +269,43 @@ func (a *checkoutAPI) answer(w http.ResponseWriter, c *caller, op string, res ch
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// encode renders a session for the caller's version. A revision never
+// changes once written, so reads — most of the traffic while agents poll a
+// session — reuse the rendering of the same revision, version and status
+// (expiry changes the status of a stored revision).
+func (a *checkoutAPI) encode(v acp.Version, op string, s *bridge.Session) ([]byte, error) {
+	if op != "get" {
+		return a.Codec.EncodeSession(v, s)
+	}
+	k := renderKey{id: s.ID, rev: s.Rev, status: s.Status, version: v}
+	a.renderMu.Lock()
+	body, ok := a.rendered[k]
+	a.renderMu.Unlock()
+	if ok {
+		return body, nil
+	}
+	body, err := a.Codec.EncodeSession(v, s)
+	if err != nil {
+		return nil, err
+	}
+	a.renderMu.Lock()
+	if len(a.rendered) >= maxRendered {
+		clear(a.rendered) // crude but bounded; hot sessions come back at once
+	}
+	a.rendered[k] = body
+	a.renderMu.Unlock()
+	return body, nil
+}
+
+type renderKey struct {
+	id      string
+	rev     int64
+	status  bridge.SessionStatus
+	version acp.Version
+}
+
+const maxRendered = 4096
 
 // statusOf maps an engine error to the status and protocol error the
 // caller's version defines.

@@ -410,6 +410,9 @@ func TestExpiry(t *testing.T) {
 		st := ct.New(t, ct.Options{})
 		s := session(t, v, st.Do(t, post(v, ct.Path(), ct.Bodies{V: v}.Create(ct.Item{ID: "mug", Qty: 1}))), http.StatusCreated)
 		id := s["id"].(string)
+		// Read before and after: a rendering of the open session must not
+		// be served for the expired one.
+		session(t, v, st.Do(t, get(v, ct.Path(id))), http.StatusOK)
 		st.Advance(31 * time.Minute)
 		s = session(t, v, st.Do(t, get(v, ct.Path(id))), http.StatusOK)
 		want := "canceled"
