@@ -744,6 +744,11 @@ func declineText(r bridge.PaymentResult) string {
 // cannot be confirmed (fail closed: no sale on a guess).
 func (e *Engine) shortStock(ctx context.Context, s *bridge.Session) (*bridge.Message, error) {
 	for i, l := range s.Lines {
+		if l.Available == nil && !s.StockFallback {
+			// The store said untracked a moment ago, when this complete
+			// priced the line: nothing to run out of.
+			continue
+		}
 		entry, err := e.Catalog.CatalogEntryByVariant(ctx, l.VariantID)
 		if err != nil {
 			if errors.Is(err, bridge.ErrNotFound) {
