@@ -253,13 +253,26 @@ func (e *Engine) change(ctx context.Context, c Caller, id string, fn func(contex
 			return e.answerError(ctx, e.lookupError(id, err), idem, op)
 		}
 		if e.expire(&s) {
-			// Record the expiry, then refuse the change.
+			// Record the expiry and refuse the change, in one transaction
+			// with the key's answer: a used key must write nothing.
+			expired := errorf(KindNotAllowed, "session_expired", "", "the checkout session expired at %s", s.ExpiresAt.Format(time.RFC3339))
 			s.Rev++
 			s.UpdatedAt = e.now()
-			if err := e.Store.Commit(ctx, bridge.Change{Session: &s}); err != nil && !errors.Is(err, bridge.ErrStale) {
+			ch := bridge.Change{Session: &s}
+			if idem != nil {
+				rec, err := e.finished(idem, outcome{Err: expired})
+				if err != nil {
+					return fail(internal("encode outcome", err)), nil
+				}
+				ch.IdemOp, ch.Idempotency = op, rec
+			}
+			if err := e.Store.Commit(ctx, ch); err != nil {
+				if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+					return Result{}, err
+				}
 				return fail(internal("expire session", err)), nil
 			}
-			return e.answerError(ctx, errorf(KindNotAllowed, "session_expired", "", "the checkout session expired at %s", s.ExpiresAt.Format(time.RFC3339)), idem, op)
+			return fail(expired), nil
 		}
 		if ferr := fn(ctx, &s); ferr != nil {
 			return e.answerError(ctx, ferr, idem, op)
@@ -705,7 +718,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 // stock figure race for the last unit, so only they take the stock turn; a
 // cart of untracked items (downloads, made to order) runs in parallel.
 func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.Change, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp, resume bool) (Result, bool, error) {
-	if slices.ContainsFunc(s.Lines, func(l bridge.SessionLine) bool { return l.Available != nil }) {
+	if s.StockFallback || slices.ContainsFunc(s.Lines, func(l bridge.SessionLine) bool { return l.Available != nil }) {
 		e.stockMu.Lock()
 		defer e.stockMu.Unlock()
 	}

@@ -413,3 +413,36 @@ func reprice(t *testing.T, st *ct.Stack, variant string, amount int64) {
 		t.Fatal(err)
 	}
 }
+
+// A retry of an answered request writes nothing, even when the session
+// expired since: the expiry is recorded only with a new request's answer.
+func TestReplayAfterExpiryWritesNothing(t *testing.T) {
+	st, _ := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	c := caller("k1", "update "+s.ID)
+	if r := e.Update(t.Context(), c, s.ID, checkout.UpdateRequest{ShipTo: addr}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	before, err := st.DB.Session(t.Context(), ct.AgentName, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Advance(time.Hour)
+	r := e.Update(t.Context(), c, s.ID, checkout.UpdateRequest{ShipTo: addr})
+	if !r.Replayed || r.Err != nil {
+		t.Fatalf("retry: %+v", r)
+	}
+	after, _ := st.DB.Session(t.Context(), ct.AgentName, s.ID)
+	if after.Rev != before.Rev {
+		t.Fatalf("a replay wrote the session: rev %d → %d", before.Rev, after.Rev)
+	}
+	// A new request records the expiry and is refused.
+	r = e.Update(t.Context(), caller("k2", "update "+s.ID), s.ID, checkout.UpdateRequest{ShipTo: addr})
+	if r.Err == nil || r.Err.Code != "session_expired" {
+		t.Fatalf("new request on an expired session: %+v", r)
+	}
+	if after, _ = st.DB.Session(t.Context(), ct.AgentName, s.ID); after.Status != bridge.StatusExpired {
+		t.Fatalf("expiry not recorded: %s", after.Status)
+	}
+}
