@@ -61,6 +61,21 @@ type Session struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 }
 
+// UTC returns s with every time in UTC, the form storage keeps (and
+// compares) it in.
+func (s Session) UTC() Session {
+	s.CreatedAt, s.UpdatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), s.ExpiresAt.UTC()
+	if s.Options != nil {
+		opts := make([]FulfillmentOption, len(s.Options))
+		for i, o := range s.Options {
+			o.Earliest, o.Latest = o.Earliest.UTC(), o.Latest.UTC()
+			opts[i] = o
+		}
+		s.Options = opts
+	}
+	return s
+}
+
 // SessionStatus is a session's state, in ACP 2026-04-17's names; older
 // versions encode the states they lack (expired → canceled, …).
 type SessionStatus string

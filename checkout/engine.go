@@ -267,7 +267,7 @@ func (e *Engine) change(ctx context.Context, c Caller, id string, fn func(contex
 				ch.IdemOp, ch.Idempotency = op, rec
 			}
 			if err := e.Store.Commit(ctx, ch); err != nil {
-				if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+				if lostRace(err) {
 					return Result{}, err
 				}
 				return fail(internal("expire session", err)), nil
@@ -294,12 +294,19 @@ func (e *Engine) commitAnswer(ctx context.Context, s *bridge.Session, created bo
 		ch.IdemOp, ch.Idempotency = op, rec
 	}
 	if err := e.Store.Commit(ctx, ch); err != nil {
-		if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+		if lostRace(err) {
 			return Result{}, err
 		}
 		return fail(internal("save session", err)), nil
 	}
 	return Result{Session: s, Created: created}, nil
+}
+
+// lostRace reports a commit refused because another request got there
+// first (the session moved on, or the key was used): nothing was written,
+// and idempotent looks again.
+func lostRace(err error) bool {
+	return errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost)
 }
 
 // answerError answers with err, stored for replay when it is the kind a
@@ -313,7 +320,7 @@ func (e *Engine) answerError(ctx context.Context, err *Error, idem *bridge.Idemp
 		return fail(internal("encode outcome", encErr)), nil
 	}
 	if cerr := e.Store.Commit(ctx, bridge.Change{IdemOp: op, Idempotency: rec}); cerr != nil {
-		if errors.Is(cerr, bridge.ErrIdempotencyExists) || errors.Is(cerr, bridge.ErrIdempotencyLost) {
+		if lostRace(cerr) {
 			return Result{}, cerr
 		}
 		return fail(internal("save idempotency record", cerr)), nil
@@ -737,7 +744,7 @@ func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.
 		}
 	}
 	if err := e.Store.Commit(ctx, ch); err != nil {
-		if errors.Is(err, bridge.ErrStale) || errors.Is(err, bridge.ErrIdempotencyExists) || errors.Is(err, bridge.ErrIdempotencyLost) {
+		if lostRace(err) {
 			return Result{}, false, err
 		}
 		return fail(internal("start payment", err)), false, nil

@@ -200,7 +200,7 @@ func encodeChange(c bridge.Change) (*change, error) {
 		if s.Rev < 1 {
 			return nil, fmt.Errorf("session %q: revision %d, want 1 or more", s.ID, s.Rev)
 		}
-		u := utcSession(*s)
+		u := s.UTC()
 		body, err := json.Marshal(u)
 		if err != nil {
 			return nil, fmt.Errorf("session %q: %w", s.ID, err)
@@ -501,21 +501,6 @@ func (d *DB) purgeOnce(ctx context.Context, query string, args ...any) (int64, e
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-// utcSession returns s with every time in UTC, sharing nothing it changes
-// with s.
-func utcSession(s bridge.Session) bridge.Session {
-	s.CreatedAt, s.UpdatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), s.ExpiresAt.UTC()
-	if s.Options != nil {
-		opts := make([]bridge.FulfillmentOption, len(s.Options))
-		for i, o := range s.Options {
-			o.Earliest, o.Latest = o.Earliest.UTC(), o.Latest.UTC()
-			opts[i] = o
-		}
-		s.Options = opts
-	}
-	return s
 }
 
 var (

@@ -53,7 +53,7 @@ func lookupSession(c *sessionCache, id string, body []byte) (bridge.Session, boo
 // bad bytes the encoder wrote as the escape \ufffd (a valid U+FFFD is
 // written as is, so the escape in body means a bad byte, or the text
 // "\ufffd" itself, which is merely not cached). Times must be in UTC, as
-// utcSession leaves them. A session has no omitempty slice (an empty one
+// Session.UTC leaves them. A session has no omitempty slice (an empty one
 // would decode as nil); TestCacheableSessionCoversFields keeps it so.
 func cacheableSession(s *bridge.Session, body []byte) bool {
 	return !bytes.Contains(body, []byte(`\ufffd`))

@@ -195,20 +195,6 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
-// utcSession is s with every time in UTC, as a store returns it.
-func utcSession(s bridge.Session) bridge.Session {
-	s.CreatedAt, s.UpdatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), s.ExpiresAt.UTC()
-	if s.Options != nil {
-		opts := make([]bridge.FulfillmentOption, len(s.Options))
-		for i, o := range s.Options {
-			o.Earliest, o.Latest = o.Earliest.UTC(), o.Latest.UTC()
-			opts[i] = o
-		}
-		s.Options = opts
-	}
-	return s
-}
-
 func utcIdem(r bridge.IdempotencyRecord) bridge.IdempotencyRecord {
 	r.LockedUntil, r.CreatedAt, r.ExpiresAt = r.LockedUntil.UTC(), r.CreatedAt.UTC(), r.ExpiresAt.UTC()
 	return r
@@ -241,7 +227,7 @@ func wantSession(t *testing.T, s bridge.Storage, owner, id string, want bridge.S
 		t.Fatalf("Session(%q, %q): %v", owner, id, err)
 	}
 	wantUTC(t, "Session "+id, got.CreatedAt, got.UpdatedAt, got.ExpiresAt)
-	same(t, "Session "+id, got, utcSession(want))
+	same(t, "Session "+id, got, want.UTC())
 }
 
 func wantNoSession(t *testing.T, s bridge.Storage, owner, id string) {
