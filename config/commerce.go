@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -20,19 +21,28 @@ const (
 	DefaultSessionTTL     = 30 * time.Minute
 	DefaultIdempotencyTTL = 24 * time.Hour
 	// MinIdempotencyTTL is the protocol's floor: keys are kept at least 24 h.
-	MinIdempotencyTTL   = 24 * time.Hour
-	DefaultStockTimeout = 500 * time.Millisecond
-	DefaultMaxSkew      = 5 * time.Minute
-	DefaultRatePerSec   = 20.0
-	DefaultRateBurst    = 40
-	DefaultHandlerID    = "card"
-	DefaultDigitalID    = "digital"
-	DefaultDigitalTitle = "Instant download"
+	MinIdempotencyTTL    = 24 * time.Hour
+	DefaultStockTimeout  = 500 * time.Millisecond
+	DefaultMaxSkew       = 5 * time.Minute
+	DefaultRatePerSec    = 20.0
+	DefaultRateBurst     = 40
+	DefaultHandlerID     = "card"
+	DefaultStripeBase    = "https://api.stripe.com"
+	DefaultStripeVersion = "2026-04-22.preview"
+	DefaultSPTParam      = "payment_method_data[shared_payment_granted_token]"
+	DefaultDigitalID     = "digital"
+	DefaultDigitalTitle  = "Instant download"
 )
 
 // DefaultAcceptedBrands are the card brands offered when the config names
 // none.
 var DefaultAcceptedBrands = []string{"visa", "mastercard", "amex"}
+
+// sptParams are the wire forms of a Shared Payment Token on a
+// PaymentIntent that Stripe has documented.
+var sptParams = []string{DefaultSPTParam, "shared_payment_granted_token"}
+
+var stripeVersionRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$`)
 
 // cardBrands are the brands ACP's PaymentMethodObject knows.
 var cardBrands = []string{"visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "eftpos", "interac"}
@@ -57,6 +67,17 @@ func (c *Config) applyCommerceDefaults() {
 	}
 	if a.RateLimit.Burst == 0 {
 		a.RateLimit.Burst = DefaultRateBurst
+	}
+
+	st := &c.Payments.Stripe
+	if st.APIBase == "" {
+		st.APIBase = DefaultStripeBase
+	}
+	if st.StripeVersion == "" {
+		st.StripeVersion = DefaultStripeVersion
+	}
+	if st.SPTParam == "" {
+		st.SPTParam = DefaultSPTParam
 	}
 
 	h := &c.Payments.Handler
@@ -209,6 +230,20 @@ func (c *Config) validateCommerce() []bridge.Problem {
 		case a.Signing.Required:
 			addAt(entry, p+".signing_secret", "required: acp.signing.required is true (reference an environment variable: ${NAME})")
 		}
+	}
+
+	// payments.stripe
+	st := c.Payments.Stripe
+	if u, err := url.Parse(st.APIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add("payments.stripe.api_base", "%q is not an http(s) URL", st.APIBase)
+	} else if prod && u.Scheme != "https" {
+		add("payments.stripe.api_base", "must be https in production")
+	}
+	if !stripeVersionRe.MatchString(st.StripeVersion) {
+		add("payments.stripe.stripe_version", "%q is not a Stripe API version (YYYY-MM-DD, optionally .name)", st.StripeVersion)
+	}
+	if !contains(sptParams, st.SPTParam) {
+		add("payments.stripe.spt_param", "%q is not one of %s", st.SPTParam, strings.Join(sptParams, ", "))
 	}
 
 	// payments.handler

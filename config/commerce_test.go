@@ -334,3 +334,32 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+func TestStripeSettings(t *testing.T) {
+	load := func(t *testing.T, yaml string) (*Config, error) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "x.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return Load(path)
+	}
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"payments:\n  stripe:\n    api_base: ftp://x\n", "payments.stripe.api_base"},
+		{"payments:\n  stripe:\n    stripe_version: latest\n", "payments.stripe.stripe_version"},
+		{"payments:\n  stripe:\n    spt_param: token\n", "payments.stripe.spt_param"},
+	} {
+		if _, err := load(t, minimal+tc.yaml); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a problem at %s", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := load(t, minimal+"payments:\n  stripe:\n    spt_param: shared_payment_granted_token\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Payments.Stripe; s.APIBase != DefaultStripeBase || s.StripeVersion != DefaultStripeVersion || s.SPTParam != "shared_payment_granted_token" {
+		t.Fatalf("stripe settings %+v", s)
+	}
+}

@@ -134,6 +134,16 @@ type Handler struct {
 type Stripe struct {
 	SecretKey     Secret `yaml:"secret_key"`
 	WebhookSecret Secret `yaml:"webhook_secret"`
+	// APIBase is Stripe's API address (default https://api.stripe.com);
+	// tests point it at a fake or stripe-mock.
+	APIBase string `yaml:"api_base"`
+	// StripeVersion is the Stripe-Version sent with payment calls: the
+	// preview that has Shared Payment Tokens (default 2026-04-22.preview).
+	StripeVersion string `yaml:"stripe_version"`
+	// SPTParam is the form field that carries the agent's token on the
+	// PaymentIntent (default payment_method_data[shared_payment_granted_token];
+	// shared_payment_granted_token for accounts on the older preview).
+	SPTParam string `yaml:"spt_param"`
 }
 
 // ACP configures the agent-facing checkout API.
