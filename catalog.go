@@ -224,12 +224,21 @@ type ReservationStore interface {
 	Release(ctx context.Context, orderID string) error
 }
 
+// EventLog remembers webhook events already handled, so a delivery the
+// sender repeats is acknowledged without acting twice.
+type EventLog interface {
+	EventSeen(ctx context.Context, source, id string) (bool, error)
+	// RecordEvent is idempotent.
+	RecordEvent(ctx context.Context, source, id string) error
+}
+
 // Storage is everything the bridge keeps. Each driver implements all of it and
 // passes the shared conformance suite (storage/storagetest).
 type Storage interface {
 	CatalogStore
 	ReservationStore
 	CheckoutStore
+	EventLog
 	Ping(ctx context.Context) error
 	Close() error
 }

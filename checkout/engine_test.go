@@ -446,3 +446,40 @@ func TestReplayAfterExpiryWritesNothing(t *testing.T) {
 		t.Fatalf("expiry not recorded: %s", after.Status)
 	}
 }
+
+// The provider's later word (a webhook) settles a payment whose outcome
+// the complete call never learned: success completes the session and its
+// order, failure releases the stock; repeats change nothing.
+func TestSettleUnknownOutcome(t *testing.T) {
+	for _, succeeded := range []bool{true, false} {
+		st, p := newStack(t)
+		e := st.Engine
+		res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+		id := res.Session.ID
+		p.failing = 1
+		if r := e.Complete(t.Context(), caller("k", "complete"), id, pay("spt_4242")); r.Err == nil || r.Err.Kind != checkout.KindUnavailable {
+			t.Fatalf("complete: %+v", r)
+		}
+		orderID := e.Get(t.Context(), ct.AgentName, id).Session.OrderID
+		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: "ord_unknown", Succeeded: true}); ok || err != nil {
+			t.Fatalf("unknown order: %v %v", ok, err)
+		}
+		ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, Succeeded: succeeded, Ref: "pi_1", Reason: "Your card was declined."})
+		if !ok || err != nil {
+			t.Fatalf("settle: %v %v", ok, err)
+		}
+		s := e.Get(t.Context(), ct.AgentName, id).Session
+		o, _ := st.DB.Order(t.Context(), orderID)
+		held, _ := st.DB.Reserved(t.Context(), "mug", time.Time{})
+		if succeeded {
+			if s.Status != bridge.StatusCompleted || s.Order == nil || o.Status != "created" || o.PaymentRef != "pi_1" || held != 1 {
+				t.Fatalf("settled paid: %s %+v %+v held %d", s.Status, s.Order, o, held)
+			}
+		} else if s.Status != bridge.StatusReady || !hasCode(s, bridge.MsgPaymentDeclined) || o.Status != "payment_declined" || held != 0 {
+			t.Fatalf("settled failed: %s %+v %+v held %d", s.Status, s.Messages, o, held)
+		}
+		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, Succeeded: !succeeded}); ok || err != nil {
+			t.Fatalf("a second settlement changed the session: %v %v", ok, err)
+		}
+	}
+}

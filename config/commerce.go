@@ -21,17 +21,18 @@ const (
 	DefaultSessionTTL     = 30 * time.Minute
 	DefaultIdempotencyTTL = 24 * time.Hour
 	// MinIdempotencyTTL is the protocol's floor: keys are kept at least 24 h.
-	MinIdempotencyTTL    = 24 * time.Hour
-	DefaultStockTimeout  = 500 * time.Millisecond
-	DefaultMaxSkew       = 5 * time.Minute
-	DefaultRatePerSec    = 20.0
-	DefaultRateBurst     = 40
-	DefaultHandlerID     = "card"
-	DefaultStripeBase    = "https://api.stripe.com"
-	DefaultStripeVersion = "2026-04-22.preview"
-	DefaultSPTParam      = "payment_method_data[shared_payment_granted_token]"
-	DefaultDigitalID     = "digital"
-	DefaultDigitalTitle  = "Instant download"
+	MinIdempotencyTTL       = 24 * time.Hour
+	DefaultStockTimeout     = 500 * time.Millisecond
+	DefaultMaxSkew          = 5 * time.Minute
+	DefaultRatePerSec       = 20.0
+	DefaultRateBurst        = 40
+	DefaultHandlerID        = "card"
+	DefaultStripeBase       = "https://api.stripe.com"
+	DefaultStripeVersion    = "2026-04-22.preview"
+	DefaultSPTParam         = "payment_method_data[shared_payment_granted_token]"
+	DefaultWebhookTolerance = 5 * time.Minute
+	DefaultDigitalID        = "digital"
+	DefaultDigitalTitle     = "Instant download"
 )
 
 // DefaultAcceptedBrands are the card brands offered when the config names
@@ -78,6 +79,9 @@ func (c *Config) applyCommerceDefaults() {
 	}
 	if st.SPTParam == "" {
 		st.SPTParam = DefaultSPTParam
+	}
+	if st.WebhookTolerance == 0 {
+		st.WebhookTolerance = DefaultWebhookTolerance
 	}
 
 	h := &c.Payments.Handler
@@ -241,6 +245,9 @@ func (c *Config) validateCommerce() []bridge.Problem {
 	}
 	if !stripeVersionRe.MatchString(st.StripeVersion) {
 		add("payments.stripe.stripe_version", "%q is not a Stripe API version (YYYY-MM-DD, optionally .name)", st.StripeVersion)
+	}
+	if st.WebhookTolerance < time.Second || st.WebhookTolerance > time.Hour {
+		add("payments.stripe.webhook_tolerance", "want 1s to 1h, have %v", st.WebhookTolerance)
 	}
 	if !contains(sptParams, st.SPTParam) {
 		add("payments.stripe.spt_param", "%q is not one of %s", st.SPTParam, strings.Join(sptParams, ", "))

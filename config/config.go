@@ -144,6 +144,9 @@ type Stripe struct {
 	// PaymentIntent (default payment_method_data[shared_payment_granted_token];
 	// shared_payment_granted_token for accounts on the older preview).
 	SPTParam string `yaml:"spt_param"`
+	// WebhookTolerance is how old a webhook's signature may be (default
+	// 5m, Stripe's own default).
+	WebhookTolerance time.Duration `yaml:"webhook_tolerance"`
 }
 
 // ACP configures the agent-facing checkout API.

@@ -38,6 +38,8 @@ type Config struct {
 	Sync     SyncStatus
 	Feeds    *FeedFiles
 	Checkout *Checkout
+	// StripeWebhooks, when set, receives Stripe's events.
+	StripeWebhooks *StripeWebhooks
 	// Orders backs the order status pages at /orders/{id}, the orders'
 	// permalink_url; MerchantName heads them.
 	Orders       OrderReader
@@ -75,6 +77,12 @@ func New(c Config) http.Handler {
 	}
 	if c.Checkout != nil {
 		c.Checkout.routes(r)
+	}
+	if c.StripeWebhooks != nil {
+		if c.StripeWebhooks.Log == nil {
+			c.StripeWebhooks.Log = c.Logger
+		}
+		c.StripeWebhooks.routes(r)
 	}
 	if c.Orders != nil {
 		r.HandleFunc("/orders/{id}", c.order).Methods(http.MethodGet, http.MethodHead)

@@ -18,9 +18,10 @@ import (
 
 // checkoutParts is the checkout assembled from the config.
 type checkoutParts struct {
-	api    *httpapi.Checkout
-	keys   *httpapi.Keys
-	engine *checkout.Engine
+	api         *httpapi.Checkout
+	keys        *httpapi.Keys
+	engine      *checkout.Engine
+	stripeHooks *httpapi.StripeWebhooks // nil unless payments.provider is stripe
 }
 
 // newCheckout builds the engine and the REST door's settings.
@@ -78,7 +79,12 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 	if err := api.Codec.Validate(); err != nil {
 		return nil, fmt.Errorf("payments.handler: %w", err)
 	}
-	return &checkoutParts{api: api, keys: keys, engine: engine}, nil
+	parts := &checkoutParts{api: api, keys: keys, engine: engine}
+	if cfg.Payments.Provider == "stripe" {
+		parts.stripeHooks = &httpapi.StripeWebhooks{Secret: cfg.Payments.Stripe.WebhookSecret.Value(),
+			Tolerance: cfg.Payments.Stripe.WebhookTolerance, Events: a.storage, Settle: engine.Settle, Log: a.log}
+	}
+	return parts, nil
 }
 
 func apiKeys(cfg *config.Config) []httpapi.APIKey {

@@ -96,7 +96,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
-		Checkout: co.api, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Checkout: co.api, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	srv := &http.Server{
 		Handler:           handler,

@@ -37,6 +37,8 @@ const (
 	SignedKey    = "key_signed"
 	SignedName   = "signed-agent"
 	SigningToken = "whsec_signing_secret"
+	// StripeSecret signs the Stripe webhooks the stack accepts.
+	StripeSecret = "whsec_test_stripe_endpoint"
 )
 
 // Options tune a stack.
@@ -155,12 +157,14 @@ func New(t TB, opts Options) *Stack {
 		{Name: OtherName, Key: OtherKey},
 		{Name: SignedName, Key: SignedKey, SigningSecret: SigningToken},
 	})
-	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Orders: db, MerchantName: "Demo Outfitters", Checkout: &httpapi.Checkout{
-		Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
-		Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},
-		SigningRequired: opts.SigningRequired, RatePerSecond: opts.RatePerSecond, RateBurst: opts.RateBurst,
-		PublicURL: "https://bridge.example", Log: log,
-	}})
+	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Orders: db, MerchantName: "Demo Outfitters",
+		StripeWebhooks: &httpapi.StripeWebhooks{Secret: StripeSecret, Events: db, Settle: s.Engine.Settle, Log: log},
+		Checkout: &httpapi.Checkout{
+			Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
+			Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},
+			SigningRequired: opts.SigningRequired, RatePerSecond: opts.RatePerSecond, RateBurst: opts.RateBurst,
+			PublicURL: "https://bridge.example", Log: log,
+		}})
 	s.Server = httptest.NewServer(s.Handler)
 	t.Cleanup(s.Server.Close)
 	s.URL = s.Server.URL

@@ -472,6 +472,9 @@ func (d *DB) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration
 		{"idempotency records", `DELETE FROM idempotency_keys WHERE rowid IN
 			(SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
 			[]any{idemCut, purgeBatch}},
+		{"webhook events", `DELETE FROM webhook_events WHERE (source, id) IN
+			(SELECT source, id FROM webhook_events WHERE received_at < ? LIMIT ?)`,
+			[]any{sessionCut, purgeBatch}},
 		{"sessions", `DELETE FROM checkout_sessions WHERE rowid IN
 			(SELECT rowid FROM checkout_sessions WHERE expires_at < ? AND status <> ? LIMIT ?)`,
 			[]any{sessionCut, string(bridge.StatusCompleteInProgress), purgeBatch}},

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ConcurrentReserve", func(t *testing.T) { testConcurrentReserve(t, open(t)) })
 	t.Run("ReserveWhileWriterOpen", func(t *testing.T) { testReserveWhileWriterOpen(t, open(t)) })
 	runCheckout(t, open)
+	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }
 

@@ -1,0 +1,75 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/acp-bridge/bridge"
+)
+
+// Settlement is what the payment provider says, later, about an order's
+// payment (a Stripe webhook).
+type Settlement struct {
+	OrderID string
+	// Succeeded is true when the money was taken; otherwise the payment
+	// failed or was canceled, and Reason says why in words.
+	Succeeded bool
+	Ref       string
+	Reason    string
+}
+
+// Settle applies a settlement to a session whose payment outcome is still
+// unknown (the provider did not answer the complete, or the bridge died
+// mid-payment): a success completes the session and its order, a failure
+// releases the stock and lets the buyer pay again. It returns whether it
+// changed anything; settlements for sessions that already know their
+// outcome (the usual case: the complete call got the answer) change
+// nothing, so repeated and late deliveries are harmless.
+func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
+	for range 5 {
+		o, err := e.Store.Order(ctx, st.OrderID)
+		if errors.Is(err, bridge.ErrNotFound) {
+			return false, nil // not an order of this bridge
+		}
+		if err != nil {
+			return false, fmt.Errorf("settle order %s: %w", st.OrderID, err)
+		}
+		s, err := e.Store.Session(ctx, o.Owner, o.SessionID)
+		if err != nil {
+			return false, fmt.Errorf("settle order %s: session: %w", st.OrderID, err)
+		}
+		if s.Status != bridge.StatusCompleteInProgress || s.Pending == nil || s.OrderID != o.ID {
+			return false, nil
+		}
+		s.Rev++
+		s.UpdatedAt = e.now()
+		ch := bridge.Change{Session: &s, Order: &o}
+		if st.Succeeded {
+			s.Status = bridge.StatusCompleted
+			s.Auth = nil
+			s.Messages = []bridge.Message{}
+			s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID)}
+			o.Status = "created"
+			o.PaymentRef = st.Ref
+		} else {
+			s.Status = bridge.StatusReady
+			s.Auth = nil
+			s.PaymentAttempts++
+			s.Messages = []bridge.Message{{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
+				Content: declineText(bridge.PaymentResult{DeclineMessage: st.Reason}), Resolution: "requires_buyer_input"}}
+			o.Status = "payment_declined"
+			ch.ReleaseOrderID = o.ID
+		}
+		s.Pending = nil
+		if err := e.Store.Commit(ctx, ch); err != nil {
+			if errors.Is(err, bridge.ErrStale) {
+				continue // a retried complete settled it meanwhile: look again
+			}
+			return false, fmt.Errorf("settle order %s: %w", st.OrderID, err)
+		}
+		e.log().Info("payment settled by the provider", "order", o.ID, "session", s.ID, "succeeded", st.Succeeded)
+		return true, nil
+	}
+	return false, fmt.Errorf("settle order %s: the session keeps changing", st.OrderID)
+}
