@@ -14,6 +14,7 @@ import (
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/httpapi"
 	"github.com/acp-bridge/bridge/payments/sandbox"
+	"github.com/acp-bridge/bridge/payments/stripe"
 )
 
 // checkoutParts is the checkout assembled from the config.
@@ -35,8 +36,15 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 	switch cfg.Payments.Provider {
 	case "sandbox":
 		payments = sandbox.New(cfg.Merchant.Name)
+	case "stripe":
+		st := cfg.Payments.Stripe
+		p, err := stripe.New(stripe.Config{SecretKey: st.SecretKey.Value(), APIBase: st.APIBase, StripeVersion: st.StripeVersion, SPTParam: st.SPTParam})
+		if err != nil {
+			return nil, fmt.Errorf("payments.stripe: %w", err)
+		}
+		payments = p
 	default:
-		return nil, fmt.Errorf("payments.provider %q is not available in this version yet; use sandbox in development", cfg.Payments.Provider)
+		return nil, fmt.Errorf("payments.provider %q is not available", cfg.Payments.Provider)
 	}
 	stock, _ := a.source.(bridge.StockReader)
 	store, ok := a.storage.(bridge.CheckoutStore)

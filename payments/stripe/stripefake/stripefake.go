@@ -1,0 +1,583 @@
+// Package stripefake is a scriptable fake of the Stripe API calls the
+// bridge makes, for tests: Shared Payment Token reads and PaymentIntent
+// create/retrieve, on a loopback httptest server.
+//
+// It follows Stripe's documented shapes: form-encoded request bodies,
+// `Authorization: Bearer <secret key>` (else 401 with a JSON error),
+// JSON error objects {"error":{type,code,decline_code,message,param,
+// payment_intent}}, declines as HTTP 402 card_error with the PaymentIntent
+// nested, and Idempotency-Key semantics: a POST with a key seen before and
+// the same parameters gets the first answer again (header
+// Idempotent-Replayed: true); the same key with other parameters gets 400
+// idempotency_error; a key whose first request is still running gets 409.
+// Answers injected as faults (5xx, 429, drops before the commit) are not
+// stored under the key, like a request Stripe never executed.
+//
+// What a PaymentIntent create does is scripted per token (Script) or per
+// amount (ScriptAmount; the token's script wins): the outcome (succeed,
+// decline with a code, requires_action, requires_capture) and faults
+// consumed one per request (500/503, 429 with Retry-After, slow, a
+// dropped connection before or after the charge is recorded). Every call
+// is recorded (method, path, form, Idempotency-Key, Stripe-Version) for
+// assertions.
+package stripefake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultSecretKey is the key the fake accepts unless SecretKey is set.
+const DefaultSecretKey = "sk_test_stripefake"
+
+// Outcome is what a PaymentIntent create does once it runs.
+type Outcome string
+
+// Outcomes.
+const (
+	Succeed         Outcome = "succeeded"
+	Decline         Outcome = "declined"
+	RequiresAction  Outcome = "requires_action"
+	RequiresCapture Outcome = "requires_capture"
+	Processing      Outcome = "processing"
+)
+
+// FaultKind is an injected failure.
+type FaultKind int
+
+// Faults.
+const (
+	// FaultStatus answers Status (500, 503, …) with an api_error; nothing
+	// is charged.
+	FaultStatus FaultKind = iota + 1
+	// FaultRateLimit answers 429 rate_limit with Retry-After: RetryAfter
+	// seconds; nothing is charged.
+	FaultRateLimit
+	// FaultSlow sleeps Delay (or until the client goes away), then
+	// handles the request normally.
+	FaultSlow
+	// FaultDropBefore closes the connection without answering and without
+	// charging.
+	FaultDropBefore
+	// FaultDropAfterCommit charges (the PaymentIntent is created and the
+	// answer stored under the Idempotency-Key), then closes the connection
+	// without answering: the ambiguous case.
+	FaultDropAfterCommit
+)
+
+// Fault is one injected failure, used by one request.
+type Fault struct {
+	Kind       FaultKind
+	Status     int           // FaultStatus; default 500
+	RetryAfter int           // FaultRateLimit, seconds; 0 sends no header
+	Delay      time.Duration // FaultSlow
+}
+
+// Script says how creates (or token reads) for a token or an amount go.
+type Script struct {
+	Outcome Outcome
+	// DeclineCode for Decline; default generic_decline.
+	DeclineCode string
+	// DeclineMessage overrides Stripe's message for the decline.
+	DeclineMessage string
+	// Faults are used up one per PaymentIntent create request, in order.
+	Faults []Fault
+	// ReadFaults are used up one per token read request, in order.
+	ReadFaults []Fault
+}
+
+// Token is a granted Shared Payment Token.
+type Token struct {
+	ID          string
+	Currency    string // lower case; "" = no currency limit
+	MaxAmount   int64  // 0 = no limit
+	ExpiresAt   time.Time
+	Deactivated bool
+}
+
+// Call is one recorded request.
+type Call struct {
+	Method         string
+	Path           string
+	Form           url.Values
+	IdempotencyKey string
+	StripeVersion  string
+	Replayed       bool // answered from the idempotency store
+}
+
+// Intent is a PaymentIntent the fake created.
+type Intent struct {
+	ID       string
+	Amount   int64
+	Currency string
+	Status   string
+	Token    string
+	Metadata map[string]string
+	// IdempotencyKey is the key of the create that made it.
+	IdempotencyKey string
+	DeclineCode    string
+}
+
+type stored struct {
+	fingerprint string
+	status      int
+	body        []byte
+	done        bool
+}
+
+// Server is the fake. Use New; Close it when done.
+type Server struct {
+	URL string
+	// SecretKey is the only key accepted; DefaultSecretKey if "".
+	SecretKey string
+	// SPTParam, when set, is the only wire form of the token accepted on
+	// create (else both documented forms are).
+	SPTParam string
+	// Now is the fake's clock for token expiry; time.Now if nil.
+	Now func() time.Time
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	calls    []Call
+	tokens   map[string]*Token
+	byToken  map[string]*Script
+	byAmount map[int64]*Script
+	intents  map[string]*Intent
+	order    []string
+	idem     map[string]*stored
+	nextID   int
+}
+
+// New starts a fake on a loopback port.
+func New() *Server {
+	s := &Server{
+		tokens: map[string]*Token{}, byToken: map[string]*Script{}, byAmount: map[int64]*Script{},
+		intents: map[string]*Intent{}, idem: map[string]*stored{},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// AddToken adds (or replaces) a granted token.
+func (s *Server) AddToken(t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := t
+	s.tokens[t.ID] = &c
+}
+
+// Script sets what creates with token do.
+func (s *Server) Script(token string, sc Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := sc
+	s.byToken[token] = &c
+}
+
+// ScriptAmount sets what creates for amount do (when the token has no
+// script).
+func (s *Server) ScriptAmount(amount int64, sc Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := sc
+	s.byAmount[amount] = &c
+}
+
+// SetIntentStatus changes a PaymentIntent's status (e.g. after the buyer
+// authenticated).
+func (s *Server) SetIntentStatus(id, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pi, ok := s.intents[id]; ok {
+		pi.Status = status
+	}
+}
+
+// Calls returns the recorded calls.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// CallsTo returns the recorded calls with method and a path starting with
+// prefix.
+func (s *Server) CallsTo(method, prefix string) []Call {
+	var out []Call
+	for _, c := range s.Calls() {
+		if c.Method == method && strings.HasPrefix(c.Path, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Intents returns the PaymentIntents created, oldest first.
+func (s *Server) Intents() []Intent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Intent, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, *s.intents[id])
+	}
+	return out
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeError(w, 400, apiErr{Type: "invalid_request_error", Message: "Invalid request body."})
+		return
+	}
+	form := r.PostForm
+	if r.Method == http.MethodGet {
+		form = r.URL.Query()
+	}
+	key := r.Header.Get("Idempotency-Key")
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Form: form, IdempotencyKey: key, StripeVersion: r.Header.Get("Stripe-Version")})
+	callIdx := len(s.calls) - 1
+	s.mu.Unlock()
+
+	secret := s.SecretKey
+	if secret == "" {
+		secret = DefaultSecretKey
+	}
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || auth != secret {
+		writeError(w, http.StatusUnauthorized, apiErr{Type: "invalid_request_error",
+			Message: "Invalid API Key provided: " + maskKey(auth)})
+		return
+	}
+
+	const tokPrefix = "/v1/shared_payment/granted_tokens/"
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, tokPrefix):
+		s.getToken(w, r, strings.TrimPrefix(r.URL.Path, tokPrefix))
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents":
+		s.createIntent(w, r, form, key, callIdx)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"):
+		id := strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/")
+		s.mu.Lock()
+		pi, ok := s.intents[id]
+		var body map[string]any
+		if ok {
+			body = intentJSON(pi)
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeError(w, 404, apiErr{Type: "invalid_request_error", Code: "resource_missing", Param: "intent",
+				Message: fmt.Sprintf("No such payment_intent: '%s'", id)})
+			return
+		}
+		writeJSON(w, 200, body)
+	default:
+		writeError(w, 404, apiErr{Type: "invalid_request_error", Message: fmt.Sprintf("Unrecognized request URL (%s: %s).", r.Method, r.URL.Path)})
+	}
+}
+
+func (s *Server) getToken(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	t, ok := s.tokens[id]
+	var f *Fault
+	if sc := s.byToken[id]; sc != nil && len(sc.ReadFaults) > 0 {
+		f = &sc.ReadFaults[0]
+		sc.ReadFaults = sc.ReadFaults[1:]
+	}
+	var tc Token
+	if ok {
+		tc = *t
+	}
+	s.mu.Unlock()
+	if f != nil && s.fault(w, r, *f) {
+		return
+	}
+	if !ok {
+		writeError(w, 404, apiErr{Type: "invalid_request_error", Code: "resource_missing", Param: "id",
+			Message: fmt.Sprintf("No such shared_payment.granted_token: '%s'", id)})
+		return
+	}
+	limits := map[string]any{"currency": nilIf(tc.Currency == "", tc.Currency), "max_amount": nilIf(tc.MaxAmount == 0, tc.MaxAmount),
+		"expires_at": nilIf(tc.ExpiresAt.IsZero(), tc.ExpiresAt.Unix())}
+	writeJSON(w, 200, map[string]any{
+		"id": tc.ID, "object": "shared_payment.granted_token", "created": 1700000000, "livemode": false,
+		"deactivated_at": nilIf(!tc.Deactivated, int64(1700000001)), "deactivated_reason": nilIf(!tc.Deactivated, "revoked"),
+		"usage_limits": limits,
+	})
+}
+
+// fault applies f; it reports whether the request was answered (or
+// dropped) by it.
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	switch f.Kind {
+	case FaultStatus:
+		st := f.Status
+		if st == 0 {
+			st = 500
+		}
+		writeError(w, st, apiErr{Type: "api_error", Message: "An unknown error occurred (injected)."})
+		return true
+	case FaultRateLimit:
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+		}
+		writeError(w, 429, apiErr{Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
+		return true
+	case FaultSlow:
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return true
+		}
+		return false
+	case FaultDropBefore:
+		drop(w)
+		return true
+	}
+	return false
+}
+
+func drop(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("stripefake: cannot hijack the connection")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, form url.Values, key string, callIdx int) {
+	amount, _ := strconv.ParseInt(form.Get("amount"), 10, 64)
+	token, param := sptFrom(form)
+
+	s.mu.Lock()
+	sc := s.byToken[token]
+	if sc == nil {
+		sc = s.byAmount[amount]
+	}
+	var f *Fault
+	if sc != nil && len(sc.Faults) > 0 {
+		f = &sc.Faults[0]
+		sc.Faults = sc.Faults[1:]
+	}
+	var script Script
+	if sc != nil {
+		script = *sc
+	}
+	s.mu.Unlock()
+
+	dropAfter := false
+	if f != nil {
+		if f.Kind == FaultDropAfterCommit {
+			dropAfter = true
+		} else if s.fault(w, r, *f) {
+			return
+		}
+	}
+
+	// Idempotency.
+	fp := fingerprint(r.URL.Path, form)
+	s.mu.Lock()
+	if key != "" {
+		if st, ok := s.idem[key]; ok {
+			switch {
+			case st.fingerprint != fp:
+				s.mu.Unlock()
+				writeError(w, 400, apiErr{Type: "idempotency_error",
+					Message: "Keys for idempotent requests can only be used with the same parameters they were first used with."})
+				return
+			case !st.done:
+				s.mu.Unlock()
+				writeError(w, 409, apiErr{Type: "idempotency_error", Code: "idempotency_key_in_use",
+					Message: "There is currently another in-progress request using this Stripe API key and idempotency key."})
+				return
+			}
+			s.calls[callIdx].Replayed = true
+			s.mu.Unlock()
+			if dropAfter {
+				drop(w)
+				return
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			writeRaw(w, st.status, st.body)
+			return
+		}
+		s.idem[key] = &stored{fingerprint: fp}
+	}
+	status, body := s.execute(form, amount, token, param, key, script)
+	if key != "" {
+		if status >= 500 {
+			delete(s.idem, key)
+		} else {
+			*s.idem[key] = stored{fingerprint: fp, status: status, body: body, done: true}
+		}
+	}
+	s.mu.Unlock()
+	if dropAfter {
+		drop(w)
+		return
+	}
+	writeRaw(w, status, body)
+}
+
+// execute runs a create; s.mu is held.
+func (s *Server) execute(form url.Values, amount int64, token, param, key string, sc Script) (int, []byte) {
+	currency := form.Get("currency")
+	switch {
+	case form.Get("amount") == "" || amount <= 0:
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_missing", Param: "amount", Message: "Missing required param: amount."})
+	case currency == "":
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_missing", Param: "currency", Message: "Missing required param: currency."})
+	case currency != strings.ToLower(currency):
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: "currency", Message: "Invalid currency: " + currency + "."})
+	case token == "":
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_missing", Param: "payment_method_data[shared_payment_granted_token]",
+			Message: "A shared payment granted token is required."})
+	case s.SPTParam != "" && param != s.SPTParam:
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_unknown", Param: param, Message: "Received unknown parameter: " + param})
+	case form.Get("confirm") != "true":
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: "confirm", Message: "The fake only supports confirm=true."})
+	}
+	t, ok := s.tokens[token]
+	switch {
+	case !ok:
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "resource_missing", Param: param,
+			Message: fmt.Sprintf("No such shared_payment.granted_token: '%s'", token)})
+	case t.Deactivated, !t.ExpiresAt.IsZero() && !s.now().Before(t.ExpiresAt),
+		t.Currency != "" && t.Currency != currency, t.MaxAmount != 0 && amount > t.MaxAmount:
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "shared_payment_granted_token_unusable", Param: param,
+			Message: "The shared payment granted token cannot be used for this payment."})
+	}
+
+	s.nextID++
+	pi := &Intent{ID: fmt.Sprintf("pi_fake_%04d", s.nextID), Amount: amount, Currency: currency, Token: token,
+		Metadata: map[string]string{}, IdempotencyKey: key}
+	for k, v := range form {
+		if mk, ok := strings.CutPrefix(k, "metadata["); ok && strings.HasSuffix(mk, "]") && len(v) > 0 {
+			pi.Metadata[strings.TrimSuffix(mk, "]")] = v[0]
+		}
+	}
+	s.intents[pi.ID] = pi
+	s.order = append(s.order, pi.ID)
+
+	switch sc.Outcome {
+	case Decline:
+		code := sc.DeclineCode
+		if code == "" {
+			code = "generic_decline"
+		}
+		pi.Status, pi.DeclineCode = "requires_payment_method", code
+		errCode := "card_declined"
+		if slices.Contains([]string{"expired_card", "incorrect_cvc", "processing_error", "incorrect_number"}, code) {
+			errCode = code
+		}
+		msg := sc.DeclineMessage
+		if msg == "" {
+			msg = "Your card was declined."
+		}
+		return errBody(402, apiErr{Type: "card_error", Code: errCode, DeclineCode: code, Message: msg, PaymentIntent: intentJSON(pi)})
+	case RequiresAction:
+		pi.Status = "requires_action"
+	case RequiresCapture:
+		pi.Status = "requires_capture"
+	case Processing:
+		pi.Status = "processing"
+	default:
+		pi.Status = "succeeded"
+	}
+	b, _ := json.Marshal(intentJSON(pi))
+	return 200, b
+}
+
+func sptFrom(form url.Values) (token, param string) {
+	for _, p := range []string{"payment_method_data[shared_payment_granted_token]", "shared_payment_granted_token"} {
+		if v := form.Get(p); v != "" {
+			return v, p
+		}
+	}
+	return "", ""
+}
+
+func intentJSON(pi *Intent) map[string]any {
+	m := map[string]any{
+		"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "currency": pi.Currency, "status": pi.Status,
+		"capture_method": "automatic", "confirmation_method": "automatic", "livemode": false, "created": 1700000000,
+		"metadata": pi.Metadata, "client_secret": pi.ID + "_secret_fake",
+	}
+	if pi.Status == "requires_action" {
+		m["next_action"] = map[string]any{"type": "use_stripe_sdk", "use_stripe_sdk": map[string]any{"type": "three_d_secure_redirect"}}
+	}
+	if pi.DeclineCode != "" {
+		m["last_payment_error"] = map[string]any{"type": "card_error", "code": "card_declined", "decline_code": pi.DeclineCode, "message": "Your card was declined."}
+	}
+	return m
+}
+
+type apiErr struct {
+	Type          string         `json:"type"`
+	Code          string         `json:"code,omitempty"`
+	DeclineCode   string         `json:"decline_code,omitempty"`
+	Message       string         `json:"message"`
+	Param         string         `json:"param,omitempty"`
+	PaymentIntent map[string]any `json:"payment_intent,omitempty"`
+}
+
+func errBody(status int, e apiErr) (int, []byte) {
+	b, _ := json.Marshal(map[string]any{"error": e})
+	return status, b
+}
+
+func writeError(w http.ResponseWriter, status int, e apiErr) {
+	st, b := errBody(status, e)
+	writeRaw(w, st, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Request-Id", "req_fake")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func fingerprint(path string, form url.Values) string { return path + "?" + form.Encode() }
+
+func nilIf(cond bool, v any) any {
+	if cond {
+		return nil
+	}
+	return v
+}
+
+// maskKey shows a key like Stripe does: its prefix and last four.
+func maskKey(k string) string {
+	if len(k) <= 12 {
+		return strings.Repeat("*", len(k))
+	}
+	return k[:8] + strings.Repeat("*", len(k)-12) + k[len(k)-4:]
+}
