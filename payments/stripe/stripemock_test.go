@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +59,7 @@ func stripeMock(t *testing.T) string {
 func startStripeMock() (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("the go command is needed to build stripe-mock: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "stripe-mock")
 	if err != nil {
