@@ -52,6 +52,10 @@ type Engine struct {
 	Log        *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Started is when this process began serving (zero: unknown). With a
+	// single process per database, payments started before it are not
+	// running any more, and their retries need not wait out the lease.
+	Started time.Time
 
 	// stockMu makes "check stock, then hold it" one step within this
 	// process, so two completes cannot both take the last unit.
@@ -564,7 +568,9 @@ func (e *Engine) complete(ctx context.Context, c Caller, id string, req Complete
 // charge.
 func (e *Engine) resume(ctx context.Context, s bridge.Session, req CompleteRequest, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp) (Result, error) {
 	p := s.Pending
-	running := p == nil || (!p.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && op != bridge.IdemTakeover)
+	// A payment started before this process is not running any more: the
+	// process that ran it is gone.
+	running := p == nil || (!p.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && op != bridge.IdemTakeover && !s.UpdatedAt.Before(e.Started))
 	if running {
 		if idem != nil {
 			// This key's own first request, which claimed the key after we

@@ -483,3 +483,34 @@ func TestSettleUnknownOutcome(t *testing.T) {
 		}
 	}
 }
+
+// After a restart, a payment the dead process started is resumed at once by
+// the agent's retry, with the same payment key: no waiting out the lease.
+func TestCompleteResumesAtOnceAfterRestart(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	s := ready(t, e)
+	s.Status = bridge.StatusCompleteInProgress
+	s.OrderID = "ord_restart"
+	s.Pending = &bridge.PendingPayment{Key: "ord_restart_0", Amount: s.Totals.Total, TokenHash: checkout.TokenHash("spt_4242")}
+	s.Rev++
+	now := st.Now()
+	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,
+		Token: "tok_dead", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	if err := st.DB.Commit(t.Context(), bridge.Change{Session: s, IdemOp: bridge.IdemInsert, Idempotency: claim}); err != nil {
+		t.Fatal(err)
+	}
+	// The restart: the new process starts and releases the old claims.
+	st.Advance(time.Second)
+	e.Started = st.Now()
+	if n, err := st.DB.ReleaseClaims(t.Context()); err != nil || n != 1 {
+		t.Fatalf("release: %d %v", n, err)
+	}
+	res := e.Complete(t.Context(), caller("k1", "complete "+s.ID), s.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusCompleted {
+		t.Fatalf("retry after restart: %+v", res)
+	}
+	if k := p.keys(); len(k) != 1 || k[0] != "ord_restart_0" {
+		t.Fatalf("payment keys %v", k)
+	}
+}

@@ -91,6 +91,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One process serves a SQLite file: requests of a process that died
+	// are not running, so their retries may go on at once.
+	co.engine.Started = time.Now().UTC()
+	if r, ok := a.storage.(interface {
+		ReleaseClaims(ctx context.Context) (int64, error)
+	}); ok {
+		if n, err := r.ReleaseClaims(ctx); err != nil {
+			log.Error("releasing the claims of the previous process", "err", err)
+		} else if n > 0 {
+			log.Warn("requests of the previous process were cut short; their retries resume them", "claims", n)
+		}
+	}
 	if co.keys.Len() == 0 {
 		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
 	}

@@ -243,3 +243,38 @@ func TestOutcomeCompression(t *testing.T) {
 		t.Fatalf("outcome through the database: %v %q", err, got.Outcome)
 	}
 }
+
+// Claims of a dead process are released at start: a retry takes over at
+// once; finished records stay as they are.
+func TestReleaseClaims(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	for _, r := range []bridge.IdempotencyRecord{
+		{Scope: "s", Key: "running", RequestHash: "h", Token: "t1", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{Scope: "s", Key: "done", RequestHash: "h", Token: "t2", Done: true, Outcome: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := db.Commit(ctx, bridge.Change{IdemOp: bridge.IdemInsert, Idempotency: &r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := db.ReleaseClaims(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("released %d, %v; want 1", n, err)
+	}
+	r, err := db.Idempotency(ctx, "s", "running")
+	if err != nil || r.LockedUntil.After(time.Now()) {
+		t.Fatalf("claim still locked: %+v %v", r, err)
+	}
+	take := bridge.IdempotencyRecord{Scope: "s", Key: "running", RequestHash: "h", Token: "t3", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.Commit(ctx, bridge.Change{IdemOp: bridge.IdemTakeover, Idempotency: &take}); err != nil {
+		t.Fatalf("takeover after release: %v", err)
+	}
+	if d, _ := db.Idempotency(ctx, "s", "done"); !d.Done {
+		t.Fatal("a finished record changed")
+	}
+}

@@ -29,3 +29,22 @@ func (d *DB) RecordEvent(ctx context.Context, source, id string) error {
 	}
 	return nil
 }
+
+// ReleaseClaims ends the in-flight idempotency claims left by an earlier
+// process: one process serves a SQLite file, so at start no request of its
+// own is running, and a retry of a request that died with the last process
+// may take its claim over at once instead of waiting out the lease. It
+// returns how many claims it released.
+func (d *DB) ReleaseClaims(ctx context.Context) (int64, error) {
+	unlock, err := d.lockWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release claims: %w", err)
+	}
+	defer unlock()
+	now := clampNano(d.now())
+	res, err := d.db.ExecContext(ctx, `UPDATE idempotency_keys SET locked_until = ? WHERE done = 0 AND locked_until > ?`, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release claims: %w", err)
+	}
+	return res.RowsAffected()
+}
