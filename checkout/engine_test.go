@@ -464,7 +464,10 @@ func TestSettleUnknownOutcome(t *testing.T) {
 		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: "ord_unknown", Succeeded: true}); ok || err != nil {
 			t.Fatalf("unknown order: %v %v", ok, err)
 		}
-		ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, Succeeded: succeeded, Ref: "pi_1", Reason: "Your card was declined."})
+		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, PaymentKey: orderID + "_9", Succeeded: false}); ok || err != nil {
+			t.Fatalf("another attempt's news: %v %v", ok, err)
+		}
+		ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, PaymentKey: orderID + "_0", Succeeded: succeeded, Ref: "pi_1", Reason: "Your card was declined."})
 		if !ok || err != nil {
 			t.Fatalf("settle: %v %v", ok, err)
 		}
@@ -478,7 +481,7 @@ func TestSettleUnknownOutcome(t *testing.T) {
 		} else if s.Status != bridge.StatusReady || !hasCode(s, bridge.MsgPaymentDeclined) || o.Status != "payment_declined" || held != 0 {
 			t.Fatalf("settled failed: %s %+v %+v held %d", s.Status, s.Messages, o, held)
 		}
-		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, Succeeded: !succeeded}); ok || err != nil {
+		if ok, err := e.Settle(t.Context(), checkout.Settlement{OrderID: orderID, PaymentKey: orderID + "_0", Succeeded: !succeeded}); ok || err != nil {
 			t.Fatalf("a second settlement changed the session: %v %v", ok, err)
 		}
 	}

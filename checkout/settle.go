@@ -12,6 +12,10 @@ import (
 // payment (a Stripe webhook).
 type Settlement struct {
 	OrderID string
+	// PaymentKey is the payment idempotency key of the attempt the news is
+	// about (Stripe: the PaymentIntent's metadata): an order's attempts
+	// share its id, and news of an old attempt must not settle a new one.
+	PaymentKey string
 	// Succeeded is true when the money was taken; otherwise the payment
 	// failed or was canceled, and Reason says why in words.
 	Succeeded bool
@@ -39,7 +43,11 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("settle order %s: session: %w", st.OrderID, err)
 		}
-		if s.Status != bridge.StatusCompleteInProgress || s.Pending == nil || s.OrderID != o.ID {
+		if s.Status != bridge.StatusCompleteInProgress || s.Pending == nil || s.OrderID != o.ID || s.Pending.Key != st.PaymentKey {
+			return false, nil
+		}
+		if !s.Pending.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && !s.UpdatedAt.Before(e.Started) {
+			// Its complete is still running and will record the outcome.
 			return false, nil
 		}
 		s.Rev++

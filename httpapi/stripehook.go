@@ -47,6 +47,10 @@ func (h *StripeWebhooks) serve(w http.ResponseWriter, r *http.Request) {
 		hookAnswer(w, http.StatusBadRequest, "invalid signature")
 		return
 	}
+	if ev.Data == nil {
+		hookAnswer(w, http.StatusOK, "no data") // a thin event: nothing the bridge acts on
+		return
+	}
 	ctx := r.Context()
 	if seen, err := h.Events.EventSeen(ctx, "stripe", ev.ID); err != nil {
 		h.Log.Error("stripe webhook", "event", ev.ID, "err", err)
@@ -84,11 +88,11 @@ func (h *StripeWebhooks) handle(ctx context.Context, typ string, raw json.RawMes
 		if err := json.Unmarshal(raw, &pi); err != nil {
 			return err
 		}
-		order := pi.Metadata["order_id"]
-		if order == "" {
-			return nil // not a bridge payment
+		order, key := pi.Metadata["order_id"], pi.Metadata["payment_key"]
+		if order == "" || key == "" {
+			return nil // not a bridge payment (or one it cannot place)
 		}
-		st := checkout.Settlement{OrderID: order, Succeeded: typ == "payment_intent.succeeded", Ref: pi.ID}
+		st := checkout.Settlement{OrderID: order, PaymentKey: key, Succeeded: typ == "payment_intent.succeeded", Ref: pi.ID}
 		switch {
 		case pi.LastPaymentError != nil:
 			st.Reason = pi.LastPaymentError.Message

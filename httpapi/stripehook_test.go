@@ -22,9 +22,9 @@ func (flaky) Charge(context.Context, bridge.PaymentRequest) (bridge.PaymentResul
 	return bridge.PaymentResult{}, fmt.Errorf("%w: timeout (test)", bridge.ErrPaymentUnavailable)
 }
 
-func stripeEvent(id, typ, orderID string) []byte {
+func stripeEvent(id, typ, orderID, paymentKey string) []byte {
 	return []byte(fmt.Sprintf(`{"id":%q,"object":"event","type":%q,"api_version":"2026-04-22.preview","created":1,"livemode":false,"pending_webhooks":1,
-"data":{"object":{"id":"pi_123","object":"payment_intent","status":"succeeded","metadata":{"order_id":%q}}}}`, id, typ, orderID))
+"data":{"object":{"id":"pi_123","object":"payment_intent","status":"succeeded","metadata":{"order_id":%q,"payment_key":%q}}}}`, id, typ, orderID, paymentKey))
 }
 
 func sendHook(t *testing.T, st *ct.Stack, body []byte, header string) int {
@@ -57,7 +57,15 @@ func TestStripeWebhookSettlesUnknownPayment(t *testing.T) {
 	}
 	orderID := st.Engine.Get(t.Context(), ct.AgentName, id).Session.OrderID
 
-	body := stripeEvent("evt_1", "payment_intent.succeeded", orderID)
+	// News of another attempt of the same order changes nothing.
+	stale := stripeEvent("evt_0", "payment_intent.payment_failed", orderID, orderID+"_7")
+	if code := sendHook(t, st, stale, signed(stale)); code != http.StatusOK {
+		t.Fatalf("stale attempt: HTTP %d", code)
+	}
+	if s := st.Engine.Get(t.Context(), ct.AgentName, id).Session; s.Status != bridge.StatusCompleteInProgress {
+		t.Fatalf("news of another attempt settled this one: %s", s.Status)
+	}
+	body := stripeEvent("evt_1", "payment_intent.succeeded", orderID, orderID+"_0")
 	if code := sendHook(t, st, body, "t=1,v1=deadbeef"); code != http.StatusBadRequest {
 		t.Fatalf("bad signature: HTTP %d", code)
 	}
@@ -86,7 +94,7 @@ func TestStripeWebhookSettlesUnknownPayment(t *testing.T) {
 	if code := sendHook(t, st, body, signed(body)); code != http.StatusOK {
 		t.Fatalf("replay: HTTP %d", code)
 	}
-	late := stripeEvent("evt_2", "payment_intent.payment_failed", orderID)
+	late := stripeEvent("evt_2", "payment_intent.payment_failed", orderID, orderID+"_0")
 	if code := sendHook(t, st, late, signed(late)); code != http.StatusOK {
 		t.Fatalf("late event: HTTP %d", code)
 	}

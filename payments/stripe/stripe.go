@@ -244,6 +244,9 @@ func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.Paym
 	if r.SessionID != "" {
 		params.AddMetadata("session_id", r.SessionID)
 	}
+	// The payment key tells webhooks which attempt an event is about: an
+	// order's attempts share its id.
+	params.AddMetadata("payment_key", r.IdempotencyKey)
 	params.IdempotencyKey = stripego.String(r.IdempotencyKey)
 
 	var pi *stripego.PaymentIntent
@@ -266,6 +269,10 @@ func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.Paym
 			return bridge.PaymentResult{}, err
 		case errors.As(err, &se) && se.Type == stripego.ErrorTypeCard && se.PaymentIntent != nil && se.PaymentIntent.ID != "":
 			return c.cardDecline(se), nil
+		case errors.As(err, &se) && se.Type == stripego.ErrorTypeIdempotency:
+			// The key was used with other parameters: an earlier attempt
+			// exists whose outcome this call cannot see.
+			return bridge.PaymentResult{}, fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
 		}
 		return *refusal, nil
 	}
@@ -305,11 +312,15 @@ func (c *call) intentResult(ctx context.Context, pi *stripego.PaymentIntent) (br
 			}
 			next, err := c.retrieve(ctx, pi.ID)
 			if err != nil {
+				// The PaymentIntent exists: its outcome is unknown, not refused.
+				if !errors.Is(err, bridge.ErrPaymentUnavailable) {
+					err = fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
+				}
 				return bridge.PaymentResult{}, err
 			}
 			pi = next
 		default:
-			return bridge.PaymentResult{}, fmt.Errorf("stripe: PaymentIntent %s has unexpected status %q", pi.ID, pi.Status)
+			return bridge.PaymentResult{}, fmt.Errorf("%w: stripe: PaymentIntent %s has unexpected status %q", bridge.ErrPaymentUnavailable, pi.ID, pi.Status)
 		}
 	}
 }
@@ -375,6 +386,15 @@ func (c *call) checkToken(ctx context.Context, token, currency string, amount in
 		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
 			res := declined("", "token_invalid", "The payment token is not known to the payment provider.")
 			return &res, nil
+		}
+		// A key Stripe refuses charges nothing (configuration error, said
+		// as such). Any other failure leaves the token's state unknown, and
+		// this may be the retry of an attempt that charged: never a decline.
+		if errors.As(err, &se) && (se.HTTPStatusCode == http.StatusUnauthorized || se.HTTPStatusCode == http.StatusForbidden) {
+			return nil, err
+		}
+		if !errors.Is(err, bridge.ErrPaymentUnavailable) {
+			err = fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
 		}
 		return nil, err
 	}
