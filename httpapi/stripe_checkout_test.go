@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,8 @@ func TestCheckoutWithStripe(t *testing.T) {
 	for _, pi := range fake.Intents() {
 		if pi.Status == "succeeded" {
 			paid++
-			if pi.Amount != 1998 || pi.Currency != "usd" || pi.Metadata["order_id"] != orderID || pi.Metadata["session_id"] != id {
+			if pi.Amount != 1998 || pi.Currency != "usd" || pi.Metadata["order_id"] != orderID || pi.Metadata["session_id"] != id ||
+				!strings.HasPrefix(pi.Metadata["payment_key"], orderID+"_") {
 				t.Fatalf("charged %+v", pi)
 			}
 		}
