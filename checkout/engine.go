@@ -52,6 +52,11 @@ type Engine struct {
 	Log        *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Tax, when set, computes tax instead of the rate tables (within
+	// TaxTimeout, default 3s); PricesIncludeTax says how it counts.
+	Tax              TaxSource
+	TaxTimeout       time.Duration
+	PricesIncludeTax bool
 	// Started is when this process began serving (zero: unknown). With a
 	// single process per database, payments started before it are not
 	// running any more, and their retries need not wait out the lease.
@@ -168,7 +173,7 @@ func (e *Engine) Create(ctx context.Context, c Caller, req CreateRequest) Result
 			s.Interventions = intersect(req.Interventions, supportedInterventions)
 		}
 		e.setItems(ctx, s, req.Items)
-		e.refresh(s)
+		e.refresh(ctx, s)
 		return e.commitAnswer(ctx, s, true, idem, op)
 	})
 }
@@ -211,7 +216,7 @@ func (e *Engine) Update(ctx context.Context, c Caller, id string, req UpdateRequ
 			return errorf(KindInvalid, "missing", "$.line_items", "a checkout needs at least one item; cancel the session to drop them all")
 		}
 		e.setItems(ctx, s, items)
-		e.refresh(s)
+		e.refresh(ctx, s)
 		if req.SelectedOption != nil && s.Selected != *req.SelectedOption {
 			return errorf(KindInvalid, "invalid_fulfillment_option", "$.selected_fulfillment_options[0].option_id",
 				"fulfillment option %q is not offered for this cart and address; choose one of fulfillment_options", *req.SelectedOption)
@@ -455,7 +460,7 @@ func (e *Engine) available(ctx context.Context, s *bridge.Session, v bridge.Vari
 }
 
 // refresh recomputes options, selection, totals and readiness after a change.
-func (e *Engine) refresh(s *bridge.Session) {
+func (e *Engine) refresh(ctx context.Context, s *bridge.Session) {
 	s.Options = e.Pricing.Options(s.Lines, s.ShipTo, e.now())
 	if s.Options == nil {
 		s.Options = []bridge.FulfillmentOption{}
@@ -470,6 +475,7 @@ func (e *Engine) refresh(s *bridge.Session) {
 		s.Selected = s.Options[0].ID
 	}
 	_ = e.Pricing.Apply(s) // a session that cannot be priced carries the error as a message
+	e.externalTax(ctx, s)
 	physical := slices.ContainsFunc(s.Lines, func(l bridge.SessionLine) bool { return !l.Digital })
 	switch {
 	case physical && s.ShipTo == nil:
@@ -531,7 +537,7 @@ func (e *Engine) complete(ctx context.Context, c Caller, id string, req Complete
 	// the catalog may have changed since.
 	shown := s.Totals.Total
 	e.setItems(ctx, &s, itemsOf(s.Lines))
-	e.refresh(&s)
+	e.refresh(ctx, &s)
 	if s.Status == bridge.StatusReady && s.Totals.Total != shown {
 		s.Messages = append(s.Messages, bridge.Message{Type: bridge.MessageWarning, Code: "price_change",
 			Content: "The total changed since the buyer last saw it; confirm the new total and complete again.", Resolution: "requires_buyer_review"})

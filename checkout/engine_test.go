@@ -517,3 +517,60 @@ func TestCompleteResumesAtOnceAfterRestart(t *testing.T) {
 		t.Fatalf("payment keys %v", k)
 	}
 }
+
+// taxTable is a tax source for tests: 10% of every line, 50 on shipping,
+// or an error.
+type taxTable struct {
+	fail  bool
+	calls int
+}
+
+func (t *taxTable) Tax(_ context.Context, q checkout.TaxQuery) (checkout.TaxAnswer, error) {
+	t.calls++
+	if t.fail {
+		return checkout.TaxAnswer{}, fmt.Errorf("tax service down (test)")
+	}
+	var a checkout.TaxAnswer
+	for _, l := range q.Lines {
+		a.Lines = append(a.Lines, l.Amount/10)
+	}
+	if q.Shipping > 0 {
+		a.Shipping = 50
+	}
+	return a, nil
+}
+
+// An external tax source replaces the rate tables; when it cannot answer,
+// the session cannot be paid (fail closed) until a later change succeeds.
+func TestExternalTax(t *testing.T) {
+	st, _ := newStack(t)
+	e := st.Engine
+	src := &taxTable{}
+	e.Tax = src
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 2}}, ShipTo: addr})
+	s := res.Session
+	if res.Err != nil || s.Status != bridge.StatusReady {
+		t.Fatalf("create: %+v", res)
+	}
+	// 2 × 25.00 = 50.00, 10% = 5.00; standard shipping 5.00 with 0.50 tax.
+	if s.Lines[0].Tax != 500 || s.Totals.Tax != 550 || s.Totals.Total != 5000+500+550 {
+		t.Fatalf("lines %+v totals %+v", s.Lines, s.Totals)
+	}
+	var lineSum int64
+	for _, l := range s.Lines {
+		lineSum += l.Total
+	}
+	if lineSum+s.Totals.Fulfillment+50 != s.Totals.Total {
+		t.Fatalf("lines (%d) + shipping (%d) + its tax ≠ total %d", lineSum, s.Totals.Fulfillment, s.Totals.Total)
+	}
+	src.fail = true
+	res = e.Update(t.Context(), caller("", "update"), s.ID, checkout.UpdateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 1}}})
+	if res.Err != nil || res.Session.Status != bridge.StatusNotReady || !hasCode(res.Session, bridge.MsgInvalid) {
+		t.Fatalf("tax source down: %+v", res.Session)
+	}
+	src.fail = false
+	res = e.Update(t.Context(), caller("", "update"), s.ID, checkout.UpdateRequest{Items: []checkout.Item{{ID: "shirt-m", Quantity: 1}}})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady || res.Session.Totals.Tax != 250+50 {
+		t.Fatalf("tax source back: %+v", res.Session.Totals)
+	}
+}

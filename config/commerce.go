@@ -106,6 +106,9 @@ func (c *Config) applyCommerceDefaults() {
 		f.Digital.Title = DefaultDigitalTitle
 	}
 
+	if c.Tax.Provider == "" {
+		c.Tax.Provider = "rates"
+	}
 	if c.Tax.ShippingTaxable == nil {
 		yes := true
 		c.Tax.ShippingTaxable = &yes
@@ -383,6 +386,15 @@ func (c *Config) validateCommerce() []bridge.Problem {
 	c.checkShadowedZones(&ps)
 
 	// tax
+	switch c.Tax.Provider {
+	case "rates":
+	case "stripe":
+		if c.Payments.Provider != "stripe" {
+			add("tax.provider", "stripe needs payments.provider: stripe (its secret key)")
+		}
+	default:
+		add("tax.provider", "%q is not one of rates, stripe", c.Tax.Provider)
+	}
 	type dest struct{ country, region string }
 	rates := map[dest]string{}
 	for i := range c.Tax.Rates {

@@ -251,6 +251,10 @@ type Digital struct {
 
 // Tax configures sales tax / VAT.
 type Tax struct {
+	// Provider computes the tax: "rates" (default, the tables below) or
+	// "stripe" (Stripe Tax's /v1/tax/calculations; needs payments.provider
+	// stripe).
+	Provider string `yaml:"provider"`
 	// PricesIncludeTax says catalog prices and shipping rates already
 	// contain the tax (VAT-style); sessions then show the tax contained
 	// instead of adding it.

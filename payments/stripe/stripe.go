@@ -220,6 +220,16 @@ type call struct {
 	p        *Provider
 	deadline time.Time
 	secrets  []string
+	// unavail is what retriable failures wrap once the budget is spent;
+	// nil means bridge.ErrPaymentUnavailable.
+	unavail error
+}
+
+func (c *call) unavailable() error {
+	if c.unavail != nil {
+		return c.unavail
+	}
+	return bridge.ErrPaymentUnavailable
 }
 
 func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.PaymentResult, error) {
@@ -421,7 +431,8 @@ func (p *Provider) headers() http.Header {
 
 // do runs one Stripe request with retries. Retriable failures (5xx, 409,
 // 429, timeouts, connection errors) are retried with backoff while the
-// budget lasts, then reported as bridge.ErrPaymentUnavailable; other
+// budget lasts, then reported as c.unavailable() (bridge.ErrPaymentUnavailable
+// for payments, ErrTaxUnavailable for tax); other
 // errors come back as they are (a *stripego.Error inside, with secrets
 // removed from the message).
 func (c *call) do(ctx context.Context, what string, f func(ctx context.Context) error) error {
@@ -434,7 +445,7 @@ func (c *call) do(ctx context.Context, what string, f func(ctx context.Context) 
 			return nil
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("%w: stripe: %s: %w", bridge.ErrPaymentUnavailable, what, cerr)
+			return fmt.Errorf("%w: stripe: %s: %w", c.unavailable(), what, cerr)
 		}
 		retry, desc := c.classify(err, info)
 		if !retry {
@@ -445,7 +456,7 @@ func (c *call) do(ctx context.Context, what string, f func(ctx context.Context) 
 			return fmt.Errorf("stripe: %s: %s", what, desc)
 		}
 		if werr := c.wait(ctx, c.backoff(attempt), info.retryAfter); werr != nil {
-			return fmt.Errorf("%w: stripe: %s: %s (retries stopped: %s)", bridge.ErrPaymentUnavailable, what, desc, werr)
+			return fmt.Errorf("%w: stripe: %s: %s (retries stopped: %s)", c.unavailable(), what, desc, werr)
 		}
 	}
 }
