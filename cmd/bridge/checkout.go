@@ -33,6 +33,7 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		return nil, fmt.Errorf("fulfillment and tax rules: %w", err)
 	}
 	var payments bridge.PaymentProvider
+	var stripeProvider *stripe.Provider
 	switch cfg.Payments.Provider {
 	case "sandbox":
 		payments = sandbox.New(cfg.Merchant.Name)
@@ -42,7 +43,7 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		if err != nil {
 			return nil, fmt.Errorf("payments.stripe: %w", err)
 		}
-		payments = p
+		payments, stripeProvider = p, p
 	default:
 		return nil, fmt.Errorf("payments.provider %q is not available", cfg.Payments.Provider)
 	}
@@ -64,7 +65,10 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		Merchant: checkout.Merchant{Name: m.Name, Currency: m.Currency, Country: m.Country, Links: links,
 			PermalinkURL: func(id string) string { return public + "/orders/" + id }},
 		SessionTTL: cfg.ACP.SessionTTL, IdempotencyTTL: cfg.ACP.IdempotencyTTL, StockTimeout: cfg.ACP.StockTimeout,
-		ClaimLease: time.Minute, Log: a.log,
+		ClaimLease: time.Minute, Log: a.log, PricesIncludeTax: cfg.Tax.PricesIncludeTax,
+	}
+	if cfg.Tax.Provider == "stripe" && stripeProvider != nil {
+		engine.Tax = stripeTax{stripeProvider}
 	}
 	keys := httpapi.NewKeys(apiKeys(cfg))
 	h := cfg.Payments.Handler
@@ -135,4 +139,20 @@ func purgeLoop(ctx context.Context, store bridge.CheckoutStore, keep time.Durati
 		case <-t.C:
 		}
 	}
+}
+
+// stripeTax is Stripe Tax as the engine's tax source.
+type stripeTax struct{ p *stripe.Provider }
+
+func (t stripeTax) Tax(ctx context.Context, q checkout.TaxQuery) (checkout.TaxAnswer, error) {
+	sq := stripe.TaxQuery{Currency: q.Currency, Country: q.ShipTo.Country, Region: q.ShipTo.Region, PostalCode: q.ShipTo.PostalCode,
+		City: q.ShipTo.City, Line1: q.ShipTo.Line1, Shipping: q.Shipping, PricesIncludeTax: q.PricesIncludeTax}
+	for _, l := range q.Lines {
+		sq.Lines = append(sq.Lines, stripe.TaxLine{Ref: l.Ref, Amount: l.Amount})
+	}
+	a, err := t.p.CalculateTax(ctx, sq)
+	if err != nil {
+		return checkout.TaxAnswer{}, err
+	}
+	return checkout.TaxAnswer{Lines: a.Lines, Shipping: a.Shipping}, nil
 }

@@ -3,6 +3,7 @@ package stripe
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -142,5 +143,31 @@ func TestStripeMockPaymentIntentRetrieve(t *testing.T) {
 	res, err := p.Charge(context.Background(), bridge.PaymentRequest{IdempotencyKey: "k", Amount: 100, Currency: "usd", PaymentRef: "pi_123"})
 	if err != nil || res.Ref == "" {
 		t.Errorf("continuation = %+v, %v", res, err)
+	}
+}
+
+// stripe-mock validates the calculation request against the spec (a 400
+// otherwise); its fixture answer carries its own references, so only the
+// request's acceptance and the answer's shape are checked.
+// (The fixture has no id: it is nullable in the spec.)
+func TestStripeMockTaxCalculation(t *testing.T) {
+	base := stripeMock(t)
+	p, err := New(Config{SecretKey: "sk_test_123", APIBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inclusive := range []bool{false, true} {
+		calc, err := p.rawTaxCalculation(context.Background(), taxQuery(inclusive))
+		if err != nil && !errors.Is(err, ErrTaxAnswer) {
+			t.Fatalf("inclusive=%v: stripe-mock refused the request: %v", inclusive, err)
+		}
+		if calc == nil || calc.Object != "tax.calculation" || calc.LineItems == nil {
+			t.Errorf("inclusive=%v: calculation = %+v", inclusive, calc)
+		}
+		// Through CalculateTax: the fixture's references are not ours.
+		_, err = p.CalculateTax(context.Background(), taxQuery(inclusive))
+		if !errors.Is(err, ErrTaxAnswer) {
+			t.Errorf("inclusive=%v: CalculateTax err = %v, want ErrTaxAnswer", inclusive, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package stripefake is a scriptable fake of the Stripe API calls the
 // bridge makes, for tests: Shared Payment Token reads and PaymentIntent
-// create/retrieve, on a loopback httptest server.
+// create/retrieve, and Stripe Tax calculations (see SetTaxRate), on a
+// loopback httptest server.
 //
 // It follows Stripe's documented shapes: form-encoded request bodies,
 // `Authorization: Bearer <secret key>` (else 401 with a JSON error),
@@ -155,6 +156,10 @@ type Server struct {
 	order    []string
 	idem     map[string]*stored
 	nextID   int
+
+	taxRates  map[string]int64
+	taxScript TaxScript
+	taxCalcs  map[string]*taxCalc
 }
 
 // New starts a fake on a loopback port.
@@ -162,6 +167,7 @@ func New() *Server {
 	s := &Server{
 		tokens: map[string]*Token{}, byToken: map[string]*Script{}, byAmount: map[int64]*Script{},
 		intents: map[string]*Intent{}, idem: map[string]*stored{},
+		taxRates: map[string]int64{}, taxCalcs: map[string]*taxCalc{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	s.URL = s.srv.URL
@@ -273,6 +279,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, tokPrefix):
 		s.getToken(w, r, strings.TrimPrefix(r.URL.Path, tokPrefix))
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/tax/calculations":
+		s.createTaxCalculation(w, r, form)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/tax/calculations/") && strings.HasSuffix(r.URL.Path, "/line_items"):
+		s.listTaxLineItems(w, r, form)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents":
 		s.createIntent(w, r, form, key, callIdx)
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"):
