@@ -245,17 +245,7 @@ func TestCompleteResumesAfterACrash(t *testing.T) {
 	st, p := newStack(t)
 	e := st.Engine
 	s := ready(t, e)
-	// What the dead process committed in its first step.
-	s.Status = bridge.StatusCompleteInProgress
-	s.OrderID = "ord_crashed"
-	s.Pending = &bridge.PendingPayment{Key: "ord_crashed_0", Amount: s.Totals.Total, TokenHash: checkout.TokenHash("spt_4242")}
-	s.Rev++
-	now := st.Now()
-	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,
-		Token: "tok_dead", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
-	if err := st.DB.Commit(t.Context(), bridge.Change{Session: s, IdemOp: bridge.IdemInsert, Idempotency: claim}); err != nil {
-		t.Fatal(err)
-	}
+	diedMidPayment(t, st, s, "ord_crashed")
 	c := caller("k1", "complete "+s.ID)
 	res := e.Complete(t.Context(), c, s.ID, pay("spt_4242"))
 	if res.Err == nil || res.Err.Kind != checkout.KindInFlight || res.RetryAfter <= 0 {
@@ -390,6 +380,23 @@ func hasCode(s *bridge.Session, code string) bool {
 	return false
 }
 
+// diedMidPayment commits what a process that died in the middle of a
+// complete (key "k1", token spt_4242) leaves behind: the session in
+// complete_in_progress with its pending payment, and the key's claim.
+func diedMidPayment(t *testing.T, st *ct.Stack, s *bridge.Session, orderID string) {
+	t.Helper()
+	s.Status = bridge.StatusCompleteInProgress
+	s.OrderID = orderID
+	s.Pending = &bridge.PendingPayment{Key: orderID + "_0", Amount: s.Totals.Total, TokenHash: checkout.TokenHash("spt_4242")}
+	s.Rev++
+	now := st.Now()
+	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,
+		Token: "tok_dead", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	if err := st.DB.Commit(t.Context(), bridge.Change{Session: s, IdemOp: bridge.IdemInsert, Idempotency: claim}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // reprice commits a snapshot in which variant costs amount.
 func reprice(t *testing.T, st *ct.Stack, variant string, amount int64) {
 	t.Helper()
@@ -493,16 +500,7 @@ func TestCompleteResumesAtOnceAfterRestart(t *testing.T) {
 	st, p := newStack(t)
 	e := st.Engine
 	s := ready(t, e)
-	s.Status = bridge.StatusCompleteInProgress
-	s.OrderID = "ord_restart"
-	s.Pending = &bridge.PendingPayment{Key: "ord_restart_0", Amount: s.Totals.Total, TokenHash: checkout.TokenHash("spt_4242")}
-	s.Rev++
-	now := st.Now()
-	claim := &bridge.IdempotencyRecord{Scope: ct.AgentName + " complete " + s.ID, Key: "k1", RequestHash: "h-complete " + s.ID,
-		Token: "tok_dead", LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
-	if err := st.DB.Commit(t.Context(), bridge.Change{Session: s, IdemOp: bridge.IdemInsert, Idempotency: claim}); err != nil {
-		t.Fatal(err)
-	}
+	diedMidPayment(t, st, s, "ord_restart")
 	// The restart: the new process starts and releases the old claims.
 	st.Advance(time.Second)
 	e.Started = st.Now()
