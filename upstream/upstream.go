@@ -265,8 +265,22 @@ func New(cfg Config) *Client {
 			return errors.As(err, &v) && v.excluded
 		},
 	})
-	c.http = &http.Client{Transport: &breakerTransport{c: c, base: cfg.Transport}}
+	c.http = &http.Client{Transport: &breakerTransport{c: c, base: cfg.Transport}, CheckRedirect: keepMethod}
 	return c
+}
+
+// keepMethod follows redirects of GET and HEAD only: net/http would turn a
+// redirected POST into a GET without its body, and a store API that
+// redirects a write (http → https, a moved shop) must be fixed in the
+// config, not silently half-followed. The 3xx comes back to the caller.
+func keepMethod(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 // register registers col, or returns the collector already registered under

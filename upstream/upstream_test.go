@@ -616,3 +616,41 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// A redirected write comes back as the 3xx (never replayed as a GET); a
+// redirected read is followed.
+func TestRedirects(t *testing.T) {
+	var posts, gets int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/old":
+			http.Redirect(w, r, "/new", http.StatusMovedPermanently)
+		case "/new":
+			if r.Method == http.MethodPost {
+				posts++
+			} else {
+				gets++
+			}
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := New(Config{Name: "redirects"})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/old", strings.NewReader(`{"a":1}`))
+	resp, err := c.Do(req, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently || posts != 0 || gets != 0 {
+		t.Fatalf("POST: HTTP %d, %d posts and %d gets reached the new URL", resp.StatusCode, posts, gets)
+	}
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/old", nil)
+	if resp, err = c.Do(req, true); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || gets != 1 {
+		t.Fatalf("GET: HTTP %d, %d gets", resp.StatusCode, gets)
+	}
+}
