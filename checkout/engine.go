@@ -682,12 +682,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	}
 	switch {
 	case result.Status == bridge.PaymentSucceeded:
-		s.Status = bridge.StatusCompleted
-		s.Auth = nil
-		s.Messages = []bridge.Message{}
-		s.Order = &bridge.SessionOrder{ID: order.ID, PermalinkURL: e.Merchant.PermalinkURL(order.ID)}
-		order.Status = "created"
-		order.PaymentRef = result.Ref
+		e.paid(&s, &order, result.Ref)
 		e.log().Info("order created", "session", s.ID, "order", order.ID, "total", p.Amount, "currency", s.Currency)
 	case result.Status == bridge.PaymentRequiresAction && (s.Interventions == nil || slices.Contains(s.Interventions, "3ds")) && result.Challenge != nil:
 		s.Status = bridge.StatusAuthRequired
@@ -706,12 +701,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 			msg.Code = bridge.MsgInterventionRequired
 			msg.Content = "The card issuer asks for 3-D Secure, which this agent does not support; use another card."
 		}
-		s.Status = bridge.StatusReady
-		s.Auth = nil
-		s.Messages = []bridge.Message{msg}
-		s.PaymentAttempts++
-		order.Status = "payment_declined"
-		ch.ReleaseOrderID = order.ID
+		unpaid(&s, &order, &ch, msg)
 		e.log().Info("payment declined", "session", s.ID, "order", order.ID, "code", result.DeclineCode)
 	}
 	s.Pending = nil
@@ -762,6 +752,29 @@ func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.
 		return fail(internal("start payment", err)), false, nil
 	}
 	return Result{}, true, nil
+}
+
+// paid completes s and its order: the money was taken (ref is the
+// provider's id of the payment).
+func (e *Engine) paid(s *bridge.Session, o *bridge.Order, ref string) {
+	s.Status = bridge.StatusCompleted
+	s.Auth = nil
+	s.Messages = []bridge.Message{}
+	s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID)}
+	o.Status = "created"
+	o.PaymentRef = ref
+}
+
+// unpaid puts s back to ready with msg saying why the payment failed; the
+// next attempt gets a new payment key, and the order's stock is released
+// in the same change.
+func unpaid(s *bridge.Session, o *bridge.Order, ch *bridge.Change, msg bridge.Message) {
+	s.Status = bridge.StatusReady
+	s.Auth = nil
+	s.Messages = []bridge.Message{msg}
+	s.PaymentAttempts++
+	o.Status = "payment_declined"
+	ch.ReleaseOrderID = o.ID
 }
 
 func declineText(r bridge.PaymentResult) string {

@@ -54,20 +54,10 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 		s.UpdatedAt = e.now()
 		ch := bridge.Change{Session: &s, Order: &o}
 		if st.Succeeded {
-			s.Status = bridge.StatusCompleted
-			s.Auth = nil
-			s.Messages = []bridge.Message{}
-			s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID)}
-			o.Status = "created"
-			o.PaymentRef = st.Ref
+			e.paid(&s, &o, st.Ref)
 		} else {
-			s.Status = bridge.StatusReady
-			s.Auth = nil
-			s.PaymentAttempts++
-			s.Messages = []bridge.Message{{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
-				Content: declineText(bridge.PaymentResult{DeclineMessage: st.Reason}), Resolution: "requires_buyer_input"}}
-			o.Status = "payment_declined"
-			ch.ReleaseOrderID = o.ID
+			unpaid(&s, &o, &ch, bridge.Message{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
+				Content: declineText(bridge.PaymentResult{DeclineMessage: st.Reason}), Resolution: "requires_buyer_input"})
 		}
 		s.Pending = nil
 		if err := e.Store.Commit(ctx, ch); err != nil {
