@@ -21,12 +21,10 @@ type Catalog interface {
 	CatalogEntryByVariant(ctx context.Context, variantID string) (bridge.CatalogEntry, error)
 }
 
-// Merchant is what the engine needs to know about the seller.
+// Merchant is what the engine needs to know about the seller beyond its
+// pricing (which holds the currency and country).
 type Merchant struct {
-	Name     string
-	Currency string // ISO 4217, upper case
-	Country  string
-	Links    []bridge.Link
+	Links []bridge.Link
 	// PermalinkURL returns the page where the buyer follows an order.
 	PermalinkURL func(orderID string) string
 }
@@ -160,7 +158,7 @@ func (e *Engine) Create(ctx context.Context, c Caller, req CreateRequest) Result
 			ID:        newID("cs_"),
 			Owner:     c.Owner,
 			Rev:       1,
-			Currency:  e.Merchant.Currency,
+			Currency:  e.Pricing.Currency(),
 			Buyer:     req.Buyer,
 			ShipTo:    req.ShipTo,
 			Contact:   req.Contact,
@@ -182,8 +180,8 @@ func (e *Engine) checkCreate(req CreateRequest) *Error {
 	if len(req.Items) == 0 {
 		return errorf(KindInvalid, "missing", "$.line_items", "a checkout needs at least one item")
 	}
-	if req.Currency != "" && !strings.EqualFold(req.Currency, e.Merchant.Currency) {
-		return errorf(KindInvalid, "unsupported_currency", "$.currency", "this shop sells in %s, not %s", e.Merchant.Currency, strings.ToUpper(req.Currency))
+	if req.Currency != "" && !strings.EqualFold(req.Currency, e.Pricing.Currency()) {
+		return errorf(KindInvalid, "unsupported_currency", "$.currency", "this shop sells in %s, not %s", e.Pricing.Currency(), strings.ToUpper(req.Currency))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -396,28 +397,10 @@ func value(m *dto.Metric) float64 {
 	return m.Counter.GetValue()
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestBreaker(t *testing.T) {
 	f := newFake(t, step{code: 500})
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cfg := fastConfig("shopify")
 	cfg.RetryMax = -1
 	cfg.MinRequests = 4
@@ -553,7 +536,7 @@ func TestMetricsTwoClientsOneRegistry(t *testing.T) {
 }
 
 func TestNoSecretsInLogsOrErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	f := newFake(t, step{code: 500})
 	urls := []string{
 		f.srv.URL + "/admin/orders.json?api_key=TOPSECRET&token=TOPSECRET",

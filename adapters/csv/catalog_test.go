@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"io"
 	"log"
 	"log/slog"
@@ -308,7 +309,7 @@ func TestReadCatalogNoStockColumn(t *testing.T) {
 }
 
 func TestReadCatalogLogsUntrackedStockOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	a := newAdapter(t, Options{Path: "testdata/bom.csv", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 2 {
 		if r := readAll(t, a); r.err != nil {

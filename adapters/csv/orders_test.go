@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -22,29 +23,11 @@ import (
 	"github.com/acp-bridge/bridge/internal/fsx"
 )
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type orderEnv struct {
 	a    *Adapter
 	path string
 	res  *fakeReservations
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 }
 
 func newOrderEnv(t *testing.T, path string) *orderEnv {
@@ -52,7 +35,7 @@ func newOrderEnv(t *testing.T, path string) *orderEnv {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "orders.jsonl")
 	}
-	env := &orderEnv{path: path, res: newFakeReservations(), log: &syncBuffer{}}
+	env := &orderEnv{path: path, res: newFakeReservations(), log: &syncbuf.Buffer{}}
 	a, err := New(Options{
 		Path:       "testdata/grouping.csv",
 		OrdersPath: path,

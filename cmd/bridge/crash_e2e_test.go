@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -34,7 +35,7 @@ func TestKilledBetweenChargeAndOrder(t *testing.T) {
 	addr := freePort(t)
 	first := exec.Command(bridgeBin, "serve", "--config", cfg)
 	first.Env = append(os.Environ(), "BRIDGE_LISTEN="+addr)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	first.Stdout, first.Stderr = logs, logs
 	if err := first.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,34 +116,15 @@ func runBridge(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), 0
 }
 
-// lockedBuffer collects a process's output; the test reads it while the
-// process writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServe runs `bridge serve` on cfg at a free port until the test ends,
 // then stops it with SIGINT and checks that it exits cleanly. It returns once
 // /readyz answers 200.
-func startServe(t *testing.T, cfg string) (base string, cmd *exec.Cmd, logs *lockedBuffer) {
+func startServe(t *testing.T, cfg string) (base string, cmd *exec.Cmd, logs *syncbuf.Buffer) {
 	t.Helper()
 	addr := freePort(t)
 	cmd = exec.Command(bridgeBin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "BRIDGE_LISTEN="+addr)
-	logs = &lockedBuffer{}
+	logs = &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -310,7 +291,7 @@ func recent(ts string) bool {
 	return err == nil && time.Since(at) < 10*time.Minute && time.Since(at) > -time.Minute
 }
 
-func waitReady(t *testing.T, base string, logs *lockedBuffer) {
+func waitReady(t *testing.T, base string, logs *syncbuf.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

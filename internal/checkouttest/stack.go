@@ -142,7 +142,7 @@ func New(t TB, opts Options) *Stack {
 	db.SetClock(s.Now) // expiry and claim leases are judged by one clock
 	s.Engine = &checkout.Engine{
 		Catalog: db, Stock: s, Store: db, Payments: payments, Pricing: pricing,
-		Merchant: checkout.Merchant{Name: "Demo Outfitters", Currency: "USD", Country: "US",
+		Merchant: checkout.Merchant{
 			Links: []bridge.Link{
 				{Type: "terms_of_use", URL: "https://shop.example/terms"},
 				{Type: "privacy_policy", URL: "https://shop.example/privacy"},

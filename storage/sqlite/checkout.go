@@ -213,7 +213,7 @@ func encodeChange(c bridge.Change) (*change, error) {
 			id: u.ID, owner: u.Owner, status: string(u.Status), rev: u.Rev,
 			expires: expires, updatedAt: clampNano(u.UpdatedAt), body: body,
 		}
-		if cacheableSession(&u, body) {
+		if cacheableSession(body) {
 			// A copy: the caller may change its session after Commit.
 			w.session.cached = &cachedSession{body: body, session: cloneSession(u)}
 		}

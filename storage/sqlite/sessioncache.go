@@ -47,15 +47,16 @@ func lookupSession(c *sessionCache, id string, body []byte) (bridge.Session, boo
 	return cloneSession(cs.session), true
 }
 
-// cacheableSession reports whether decoding body, the JSON encoding of s,
-// gives s back exactly (reflect.DeepEqual), so that s may stand for body in
-// the cache. The case where it does not: a string that is not valid UTF-8, whose
+// cacheableSession reports whether decoding body, the JSON encoding of a
+// session, gives that session back exactly (reflect.DeepEqual), so that it
+// may stand for body in the cache. The case where it does not: a string
+// that is not valid UTF-8, whose
 // bad bytes the encoder wrote as the escape \ufffd (a valid U+FFFD is
 // written as is, so the escape in body means a bad byte, or the text
 // "\ufffd" itself, which is merely not cached). Times must be in UTC, as
 // Session.UTC leaves them. A session has no omitempty slice (an empty one
 // would decode as nil); TestCacheableSessionCoversFields keeps it so.
-func cacheableSession(s *bridge.Session, body []byte) bool {
+func cacheableSession(body []byte) bool {
 	return !bytes.Contains(body, []byte(`\ufffd`))
 }
 
