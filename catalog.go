@@ -239,6 +239,7 @@ type Storage interface {
 	ReservationStore
 	CheckoutStore
 	EventLog
+	Outbox
 	Ping(ctx context.Context) error
 	Close() error
 }

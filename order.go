@@ -2,23 +2,36 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// Order is a paid order as the bridge writes it to the store. The checkout and
-// order lifecycle will grow it; the store-facing part is here so adapters can
-// implement write-back now.
+// Order is an order as the bridge keeps it: shaped like ACP 2026-04-17's
+// Order (lines with ordered/current/fulfilled quantities, fulfillments,
+// adjustments), stored before the charge and kept for good, with the
+// history of its statuses. Adapters write it to the store; webhooks tell
+// the agent about it in the API version of its session.
 type Order struct {
 	ID string `json:"id"`
+	// Rev is the stored revision. A change with Rev 0 replaces the order
+	// whatever its revision (the checkout owns an order until it is paid);
+	// any other Rev is written only over Rev−1 (ErrStale otherwise), so
+	// the write-back, store updates and Stripe news never lose each
+	// other's changes.
+	Rev int64 `json:"-"`
 	// SessionID is the checkout session that made the order; Owner the API
-	// key name it belongs to.
-	SessionID string `json:"session_id,omitempty"`
-	Owner     string `json:"owner,omitempty"`
-	// Status is the order's state in ACP's words: pending_payment while
-	// the charge runs, created once paid, canceled if the charge failed.
+	// key name it belongs to; APIVersion the ACP version the session was
+	// created with, the shape of the agent's webhooks.
+	SessionID  string `json:"session_id,omitempty"`
+	Owner      string `json:"owner,omitempty"`
+	APIVersion string `json:"api_version,omitempty"`
+	// Status is the order's state in ACP's words (OrderCreated …) or, before
+	// the payment succeeded, one of the pre-payment states
+	// (pending_payment, payment_declined …) that agents never see.
 	Status       string      `json:"status,omitempty"`
 	PermalinkURL string      `json:"permalink_url,omitempty"`
 	CreatedAt    time.Time   `json:"created_at"`
+	UpdatedAt    time.Time   `json:"updated_at,omitzero"`
 	Currency     string      `json:"currency"`
 	Lines        []OrderLine `json:"lines"`
 	Subtotal     Money       `json:"subtotal"`
@@ -27,18 +40,160 @@ type Order struct {
 	Total        Money       `json:"total"`
 	Buyer        Buyer       `json:"buyer"`
 	ShipTo       *Address    `json:"ship_to,omitempty"`
-	// PaymentRef is the payment provider's id for the charge.
+	// ShippingMethod is the fulfillment option chosen (its id and title).
+	ShippingMethod *ShippingMethod `json:"shipping_method,omitempty"`
+	// PaymentRef is the payment provider's id for the charge; Payment
+	// says where the money stands (PaymentCaptured …).
 	PaymentRef string `json:"payment_ref,omitempty"`
+	Payment    string `json:"payment,omitempty"`
+	// StoreID and StoreURL are the store's record of the order once it
+	// was written there.
+	StoreID  string `json:"store_id,omitempty"`
+	StoreURL string `json:"store_url,omitempty"`
+	// Fulfillments and Adjustments are what the store and the payment
+	// provider reported since.
+	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
+	Adjustments  []Adjustment  `json:"adjustments,omitempty"`
+	// Token opens the order's status page (permalink_url ?t=).
+	Token   string       `json:"token,omitempty"`
+	History []OrderEvent `json:"history,omitempty"`
 }
 
-// OrderLine is one ordered variant.
+// Order statuses agents see (ACP 2026-04-17; older versions map
+// OrderCompleted to "fulfilled" and have no OrderProcessing).
+const (
+	OrderCreated      = "created"
+	OrderConfirmed    = "confirmed"
+	OrderManualReview = "manual_review"
+	OrderProcessing   = "processing"
+	OrderShipped      = "shipped"
+	OrderCompleted    = "completed"
+	OrderCanceled     = "canceled"
+)
+
+// Where an order's money stands (Order.Payment).
+const (
+	PaymentStateAuthorized = "authorized" // held, to be captured
+	PaymentStateCaptured   = "captured"
+	PaymentStateReleased   = "released" // authorization canceled
+	PaymentStateRefunded   = "refunded"
+)
+
+// Placed reports whether the order was paid for (or its money is held):
+// from then on it is the shop's to fulfil and the agent's to hear about.
+func (o *Order) Placed() bool {
+	switch o.Status {
+	case "", "pending_payment", "payment_unknown", "requires_authentication", "payment_declined":
+		return false
+	}
+	return true
+}
+
+// SetStatus moves the order to status, noting it in the history with why;
+// it reports whether the status changed.
+func (o *Order) SetStatus(at time.Time, status, note string) bool {
+	if o.Status == status {
+		return false
+	}
+	o.Status = status
+	o.UpdatedAt = at.UTC()
+	o.History = append(o.History, OrderEvent{At: at.UTC(), Status: status, Note: note})
+	return true
+}
+
+// Note adds an entry to the history without a change of status.
+func (o *Order) Note(at time.Time, note string) {
+	o.UpdatedAt = at.UTC()
+	o.History = append(o.History, OrderEvent{At: at.UTC(), Status: o.Status, Note: note})
+}
+
+// Refunded is the sum of completed refunds, in minor units.
+func (o *Order) Refunded() int64 {
+	var n int64
+	for _, a := range o.Adjustments {
+		if a.Type == "refund" && a.Status == "completed" {
+			n += a.Amount
+		}
+	}
+	return n
+}
+
+// OrderEvent is one entry of an order's history.
+type OrderEvent struct {
+	At     time.Time `json:"at"`
+	Status string    `json:"status"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// OrderLine is one ordered variant. Quantity is what was ordered; Current
+// what is still ordered after cancellations and returns (nil: Quantity);
+// Fulfilled what has been shipped or delivered.
 type OrderLine struct {
+	ID        string `json:"id,omitempty"`
 	VariantID string `json:"variant_id"`
 	ProductID string `json:"product_id"`
 	Title     string `json:"title"`
 	Quantity  int64  `json:"quantity"`
+	Current   *int64 `json:"current,omitempty"`
+	Fulfilled int64  `json:"fulfilled,omitempty"`
 	UnitPrice Money  `json:"unit_price"`
 	Total     Money  `json:"total"`
+}
+
+// CurrentQuantity is what is still ordered.
+func (l OrderLine) CurrentQuantity() int64 {
+	if l.Current != nil {
+		return *l.Current
+	}
+	return l.Quantity
+}
+
+// ShippingMethod is the fulfillment option of an order.
+type ShippingMethod struct {
+	ID    string `json:"id"`
+	Title string `json:"title,omitempty"`
+	// Type is shipping, digital or pickup.
+	Type string `json:"type,omitempty"`
+}
+
+// Fulfillment is one shipment or delivery of some of an order's lines.
+type Fulfillment struct {
+	ID string `json:"id"`
+	// Type is shipping, pickup or digital; Status one of ACP's fulfillment
+	// statuses (pending, shipped, in_transit, delivered, canceled …).
+	Type           string             `json:"type"`
+	Status         string             `json:"status,omitempty"`
+	Lines          []LineRef          `json:"lines,omitempty"`
+	Carrier        string             `json:"carrier,omitempty"`
+	TrackingNumber string             `json:"tracking_number,omitempty"`
+	TrackingURL    string             `json:"tracking_url,omitempty"`
+	Events         []FulfillmentEvent `json:"events,omitempty"`
+}
+
+// LineRef names a quantity of one order line.
+type LineRef struct {
+	ID       string `json:"id"`
+	Quantity int64  `json:"quantity"`
+}
+
+// FulfillmentEvent is one step of a fulfillment (shipped, delivered …).
+type FulfillmentEvent struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// Adjustment is a change to an order after it was placed: a refund, a
+// dispute, a cancellation. Amount is tax-inclusive, in minor units.
+type Adjustment struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Status     string    `json:"status"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Amount     int64     `json:"amount,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Lines      []LineRef `json:"lines,omitempty"`
 }
 
 // Buyer is who pays.
@@ -85,3 +240,47 @@ type OrderStore interface {
 type StockReader interface {
 	Stock(ctx context.Context, variantID string) (available int64, tracked bool, err error)
 }
+
+// OrderNotice is an event the agent hears about an order (an ACP webhook).
+// It is fixed when it happens: every delivery attempt sends the same event
+// id and the order as it was then.
+type OrderNotice struct {
+	ID    string    `json:"id"`
+	Type  string    `json:"type"` // NoticeOrderCreate or NoticeOrderUpdate
+	At    time.Time `json:"at"`
+	Order Order     `json:"order"`
+}
+
+// Notice types (ACP webhook event types).
+const (
+	NoticeOrderCreate = "order_create"
+	NoticeOrderUpdate = "order_update"
+)
+
+// OrderUpdate is news about an order from the store: a new status, a
+// fulfillment added or changed, or both. Applying the same update twice
+// changes nothing, so sources may report an update more than once.
+type OrderUpdate struct {
+	// OrderID is the bridge's order id.
+	OrderID string
+	// Status is the order's new status (OrderShipped …); "" leaves it.
+	Status string
+	// Fulfillment is added, or replaces the one with its ID.
+	Fulfillment *Fulfillment
+	// Reason says why, in words (a cancellation's reason, say).
+	Reason string
+	At     time.Time
+}
+
+// OrderUpdateSource is implemented by adapters that learn of fulfillments
+// and cancellations by polling (the CSV adapter's status file). Each call
+// returns the updates seen since the last one; after a restart it may
+// return old ones again.
+type OrderUpdateSource interface {
+	OrderUpdates(ctx context.Context) ([]OrderUpdate, error)
+}
+
+// ErrOrderRefused wraps a store's refusal of an order that no retry can
+// change (the stock is gone, a product was deleted): the order must be
+// canceled or looked at by a person, not retried.
+var ErrOrderRefused = errors.New("the store refused the order")

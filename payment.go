@@ -27,6 +27,9 @@ type PaymentRequest struct {
 	// PaymentRef and Auth continue a payment that asked for 3-D Secure.
 	PaymentRef string
 	Auth       *AuthResult
+	// AuthorizeOnly asks for an authorization to capture later (capture
+	// after_store): the money is held, not taken, until Capture.
+	AuthorizeOnly bool
 }
 
 // AuthResult is the agent's 3-D Secure outcome.
@@ -59,7 +62,27 @@ type PaymentResult struct {
 	DeclineMessage string
 	// Challenge is set with PaymentRequiresAction.
 	Challenge *AuthChallenge
+	// Authorized is set with PaymentSucceeded when the money is only held
+	// (AuthorizeOnly): it still has to be captured or released.
+	Authorized bool
 }
+
+// PaymentAction captures, releases or refunds a payment made before. Like
+// charges, actions are idempotent by IdempotencyKey.
+type PaymentAction struct {
+	IdempotencyKey string
+	OrderID        string
+	// Ref is the provider's id of the payment (PaymentResult.Ref).
+	Ref      string
+	Amount   int64 // minor units; 0 means the whole payment
+	Currency string
+	Reason   string
+}
+
+// ErrPaymentFinal wraps provider refusals that no retry can change (the
+// authorization expired, the payment was already refunded): the order
+// needs a person.
+var ErrPaymentFinal = errors.New("payment action refused for good")
 
 // ErrPaymentUnavailable wraps provider failures worth retrying later
 // (timeouts, 5xx): the request is not stored as answered.

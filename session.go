@@ -18,11 +18,14 @@ type Session struct {
 	// Rev counts committed changes; storage writes a session only over the
 	// revision it was read at, so concurrent changes cannot overwrite each
 	// other.
-	Rev      int64         `json:"rev"`
-	Status   SessionStatus `json:"status"`
-	Currency string        `json:"currency"` // ISO 4217, upper case
-	Lines    []SessionLine `json:"lines"`
-	Buyer    *Buyer        `json:"buyer,omitempty"`
+	Rev    int64         `json:"rev"`
+	Status SessionStatus `json:"status"`
+	// APIVersion is the ACP version the session was created with; its
+	// order's webhooks speak it.
+	APIVersion string        `json:"api_version,omitempty"`
+	Currency   string        `json:"currency"` // ISO 4217, upper case
+	Lines      []SessionLine `json:"lines"`
+	Buyer      *Buyer        `json:"buyer,omitempty"`
 	// ShipTo is the fulfillment address; Contact the fulfillment contact.
 	ShipTo  *Address `json:"ship_to,omitempty"`
 	Contact *Buyer   `json:"contact,omitempty"`
@@ -42,8 +45,10 @@ type Session struct {
 	Auth *AuthChallenge `json:"auth,omitempty"`
 	// OrderID is fixed at the first complete attempt and kept, so a retried
 	// complete charges under the same order; Order is set once completed.
-	OrderID string        `json:"order_id,omitempty"`
-	Order   *SessionOrder `json:"order,omitempty"`
+	OrderID string `json:"order_id,omitempty"`
+	// OrderToken opens the order's status page (permalink_url ?t=).
+	OrderToken string        `json:"order_token,omitempty"`
+	Order      *SessionOrder `json:"order,omitempty"`
 	// PaymentAttempts counts definitive payment failures; each new attempt
 	// gets its own payment idempotency key (a declined card must not replay
 	// as declined). AuthRounds numbers the answers to 3-D Secure challenges.
@@ -294,8 +299,10 @@ type Change struct {
 	// Session is inserted when Rev is 1 and otherwise written only over
 	// revision Rev−1 (ErrStale if the stored one differs).
 	Session *Session
-	// Order is inserted or replaced by its ID.
+	// Order is inserted or replaced by its ID (see Order.Rev).
 	Order *Order
+	// Jobs are queued; a job whose ID exists already is left alone.
+	Jobs []Job
 	// Hold reserves stock for HoldOrderID (idempotent per order);
 	// ReleaseOrderID drops an order's reservations.
 	HoldOrderID    string
@@ -316,8 +323,10 @@ type CheckoutStore interface {
 	Idempotency(ctx context.Context, scope, key string) (IdempotencyRecord, error)
 	// Commit applies c in one transaction.
 	Commit(ctx context.Context, c Change) error
-	// Order returns an order by id; ErrNotFound if none.
+	// Order returns an order by id, with its Rev; ErrNotFound if none.
 	Order(ctx context.Context, id string) (Order, error)
+	// Orders lists orders, most recent first; status "" matches all.
+	Orders(ctx context.Context, status string, limit int) ([]Order, error)
 	// PurgeExpired deletes idempotency records expired at now and sessions
 	// whose expiry passed more than keep ago; it returns how many rows went.
 	PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error)

@@ -25,8 +25,9 @@ type Catalog interface {
 // pricing (which holds the currency and country).
 type Merchant struct {
 	Links []bridge.Link
-	// PermalinkURL returns the page where the buyer follows an order.
-	PermalinkURL func(orderID string) string
+	// PermalinkURL returns the page where the buyer follows an order; token
+	// is the order's secret that opens it.
+	PermalinkURL func(orderID, token string) string
 }
 
 // Engine runs checkout sessions. Its zero value is not usable; fill every
@@ -71,6 +72,9 @@ var supportedInterventions = []string{"3ds"}
 // Caller is who asks and, for changes, the request's idempotency facts.
 type Caller struct {
 	Owner string
+	// Version is the ACP API version of the request; a session keeps the
+	// one it was created with for its order's webhooks.
+	Version string
 	// Key is the Idempotency-Key ("" = none); Op names the operation and
 	// path ("POST /checkout_sessions/cs_1/complete"); BodyHash identifies
 	// the request body semantically.
@@ -155,17 +159,18 @@ func (e *Engine) Create(ctx context.Context, c Caller, req CreateRequest) Result
 		}
 		now := e.now()
 		s := &bridge.Session{
-			ID:        newID("cs_"),
-			Owner:     c.Owner,
-			Rev:       1,
-			Currency:  e.Pricing.Currency(),
-			Buyer:     req.Buyer,
-			ShipTo:    req.ShipTo,
-			Contact:   req.Contact,
-			Links:     slices.Clone(e.Merchant.Links),
-			CreatedAt: now,
-			UpdatedAt: now,
-			ExpiresAt: now.Add(e.SessionTTL),
+			ID:         newID("cs_"),
+			Owner:      c.Owner,
+			APIVersion: c.Version,
+			Rev:        1,
+			Currency:   e.Pricing.Currency(),
+			Buyer:      req.Buyer,
+			ShipTo:     req.ShipTo,
+			Contact:    req.Contact,
+			Links:      slices.Clone(e.Merchant.Links),
+			CreatedAt:  now,
+			UpdatedAt:  now,
+			ExpiresAt:  now.Add(e.SessionTTL),
 		}
 		if req.Interventions != nil {
 			s.Interventions = intersect(req.Interventions, supportedInterventions)
@@ -550,6 +555,7 @@ func (e *Engine) complete(ctx context.Context, c Caller, id string, req Complete
 	}
 	if s.OrderID == "" {
 		s.OrderID = newID("ord_")
+		s.OrderToken = newID("")
 	}
 	key := fmt.Sprintf("%s_%d", s.OrderID, s.PaymentAttempts)
 	if s.Auth != nil {
@@ -758,7 +764,7 @@ func (e *Engine) paid(s *bridge.Session, o *bridge.Order, ref string) {
 	s.Status = bridge.StatusCompleted
 	s.Auth = nil
 	s.Messages = []bridge.Message{}
-	s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID)}
+	s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID, o.Token)}
 	o.Status = "created"
 	o.PaymentRef = ref
 }
@@ -839,7 +845,8 @@ func holds(lines []bridge.SessionLine) []bridge.Reservation {
 func (e *Engine) order(s *bridge.Session, status string) bridge.Order {
 	o := bridge.Order{
 		ID: s.OrderID, SessionID: s.ID, Owner: s.Owner, Status: status,
-		PermalinkURL: e.Merchant.PermalinkURL(s.OrderID),
+		APIVersion: s.APIVersion, Token: s.OrderToken,
+		PermalinkURL: e.Merchant.PermalinkURL(s.OrderID, s.OrderToken),
 		CreatedAt:    e.now(), Currency: s.Currency, ShipTo: s.ShipTo,
 		Subtotal: bridge.Money{Amount: s.Totals.Subtotal, Currency: s.Currency},
 		Shipping: bridge.Money{Amount: s.Totals.Fulfillment, Currency: s.Currency},

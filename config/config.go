@@ -35,6 +35,7 @@ type Config struct {
 	ACP         ACP         `yaml:"acp"`
 	Fulfillment Fulfillment `yaml:"fulfillment"`
 	Tax         Tax         `yaml:"tax"`
+	Orders      Orders      `yaml:"orders"`
 
 	// File is the path the config was loaded from; relative paths inside it
 	// were resolved against its folder.
@@ -91,6 +92,10 @@ type CSVStore struct {
 	GroupColumn string `yaml:"group_column"`
 	IDColumn    string `yaml:"id_column"`
 	StockColumn string `yaml:"stock_column"`
+	// OrderStatusPath is the shop's status file: one CSV row per order
+	// update (shipped, delivered, canceled …), read every
+	// orders.poll_interval; empty turns it off.
+	OrderStatusPath string `yaml:"order_status_path"`
 	// Holds says how long an order's stock hold counts against the CSV
 	// quantity: "keep" (default) for good, "release_on_newer_export" until
 	// an export dated after the order has been synced.
@@ -147,6 +152,10 @@ type Stripe struct {
 	// WebhookTolerance is how old a webhook's signature may be (default
 	// 5m, Stripe's own default).
 	WebhookTolerance time.Duration `yaml:"webhook_tolerance"`
+	// Capture is when the money is taken: "immediate" (default) at
+	// checkout, or "after_store": authorized at checkout and captured once
+	// the store accepted the order (released if it refuses it for good).
+	Capture string `yaml:"capture"`
 }
 
 // ACP configures the agent-facing checkout API.
@@ -163,6 +172,29 @@ type ACP struct {
 	StockTimeout time.Duration `yaml:"stock_timeout"`
 	Signing      Signing       `yaml:"signing"`
 	RateLimit    RateLimit     `yaml:"rate_limit"`
+	Webhooks     Webhooks      `yaml:"webhooks"`
+}
+
+// Webhooks configures the order events the bridge sends the agent.
+type Webhooks struct {
+	// URL receives order_create and order_update events; empty turns
+	// them off.
+	URL string `yaml:"url"`
+	// Secret is the HMAC key the events are signed with.
+	Secret Secret `yaml:"secret"`
+}
+
+// Orders configures the write-back of paid orders to the store.
+type Orders struct {
+	// SyncBudget is how long complete waits for the store to take the
+	// order before leaving it to the outbox (default 3s).
+	SyncBudget time.Duration `yaml:"sync_budget"`
+	// RetryHorizon is how long a failing job is retried before it is dead
+	// and its order goes to manual review (default 24h).
+	RetryHorizon time.Duration `yaml:"retry_horizon"`
+	// PollInterval is how often the store's order updates are read, for
+	// adapters that poll (default 1m).
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // APIKey is one agent credential; Name is the identity sessions bind to.

@@ -62,6 +62,16 @@ func (c *Config) applyDefaults() {
 	if c.Payments.Provider == "" && c.Mode != ModeProduction {
 		c.Payments.Provider = "sandbox"
 	}
+	if c.Orders.SyncBudget == 0 {
+		c.Orders.SyncBudget = 3 * time.Second
+	}
+	if c.Orders.RetryHorizon == 0 {
+		c.Orders.RetryHorizon = 24 * time.Hour
+	}
+	if c.Orders.PollInterval == 0 {
+		c.Orders.PollInterval = time.Minute
+	}
+	def(&c.Payments.Stripe.Capture, "immediate")
 	c.applyCommerceDefaults()
 }
 
@@ -188,6 +198,23 @@ func (c *Config) validate() []bridge.Problem {
 		add("payments.provider", "%q is not one of sandbox, stripe", c.Payments.Provider)
 	}
 
+	oneOf("payments.stripe.capture", c.Payments.Stripe.Capture, "immediate", "after_store")
+	if c.Orders.SyncBudget < 0 || c.Orders.SyncBudget > time.Minute {
+		add("orders.sync_budget", "want 0s to 1m, have %s", c.Orders.SyncBudget)
+	}
+	if c.Orders.RetryHorizon < time.Minute {
+		add("orders.retry_horizon", "at least 1m, have %s", c.Orders.RetryHorizon)
+	}
+	if c.Orders.PollInterval < time.Second {
+		add("orders.poll_interval", "at least 1s, have %s", c.Orders.PollInterval)
+	}
+	if w := c.ACP.Webhooks; w.URL != "" {
+		c.checkURL(&ps, "acp.webhooks.url", w.URL, true)
+		if strings.HasPrefix(w.URL, "http://") && prod {
+			add("acp.webhooks.url", "plain http is refused in production; use https")
+		}
+		c.requireSecret(&ps, "acp.webhooks.secret", w.Secret)
+	}
 	if prod && len(c.ACP.APIKeys) == 0 {
 		add("acp.api_keys", "at least one key is required in production, or any caller could use the checkout")
 	}

@@ -181,7 +181,7 @@ func validKey(k string) bool {
 
 // call is the engine's view of the request: who, which operation, which key.
 func (c *caller) call(r *http.Request, op string) (checkout.Caller, *acp.Error) {
-	cc := checkout.Caller{Owner: c.name, Key: r.Header.Get("Idempotency-Key"), Op: op}
+	cc := checkout.Caller{Owner: c.name, Version: string(c.version), Key: r.Header.Get("Idempotency-Key"), Op: op}
 	if cc.Key != "" {
 		h, err := acp.BodyHash(c.body)
 		if err != nil {

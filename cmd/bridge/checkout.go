@@ -63,7 +63,7 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 	engine := &checkout.Engine{
 		Catalog: a.storage, Stock: stock, Store: store, Payments: payments, Pricing: pricing,
 		Merchant: checkout.Merchant{Links: links,
-			PermalinkURL: func(id string) string { return public + "/orders/" + id }},
+			PermalinkURL: func(id, token string) string { return public + "/orders/" + id + "?t=" + token }},
 		SessionTTL: cfg.ACP.SessionTTL, IdempotencyTTL: cfg.ACP.IdempotencyTTL, StockTimeout: cfg.ACP.StockTimeout,
 		ClaimLease: time.Minute, Log: a.log, PricesIncludeTax: cfg.Tax.PricesIncludeTax,
 	}

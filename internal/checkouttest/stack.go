@@ -148,7 +148,7 @@ func New(t TB, opts Options) *Stack {
 				{Type: "privacy_policy", URL: "https://shop.example/privacy"},
 				{Type: "return_policy", URL: "https://shop.example/returns"},
 			},
-			PermalinkURL: func(id string) string { return s.URL + "/orders/" + id }},
+			PermalinkURL: func(id, token string) string { return s.URL + "/orders/" + id + "?t=" + token }},
 		SessionTTL: 30 * time.Minute, IdempotencyTTL: 24 * time.Hour, StockTimeout: 200 * time.Millisecond, ClaimLease: time.Minute,
 		Log: log, Now: s.Now,
 	}
