@@ -228,8 +228,13 @@ type StoreOrder struct {
 }
 
 // OrderStore is implemented by adapters that write orders back to the store.
-// WriteOrder is idempotent by Order.ID: writing an order already in the store
-// returns the existing StoreOrder and creates nothing.
+// FindOrder finds an order by the bridge's order id (ErrNotFound if the store
+// has none). WriteOrder creates it; a store API that cannot deduplicate may
+// create a second order when called twice, so after any failed WriteOrder
+// the caller (the orders outbox) looks the order up with FindOrder before
+// writing again. A refusal no retry can change wraps ErrOrderRefused; only
+// refusals of the order itself (stock gone, product deleted) may, never
+// the bridge's own setup (a wrong token), since a refusal cancels the order.
 type OrderStore interface {
 	WriteOrder(ctx context.Context, o Order) (StoreOrder, error)
 	FindOrder(ctx context.Context, orderID string) (StoreOrder, error)

@@ -56,6 +56,11 @@ type JobFilter struct {
 	Limit   int
 }
 
+// ErrRejected marks a failure no retry can change (an agent answering 422
+// to a webhook, say): a job that fails with it stops at once instead of
+// retrying until its horizon.
+var ErrRejected = errors.New("rejected for good")
+
 // ErrLeaseLost is returned when a job's claim was taken over (its lease
 // passed and another worker claimed it): the result of the run is dropped.
 var ErrLeaseLost = errors.New("job lease lost")
@@ -73,6 +78,10 @@ type Outbox interface {
 	// empty) is committed in the same transaction, so a job and what it
 	// did to its order land together.
 	FinishJob(ctx context.Context, j Job, c Change) error
+	// ClaimJob claims one job by id, like ClaimJobs; ErrNotFound when it
+	// does not exist or is not claimable now (not pending, not due, or
+	// claimed by someone else).
+	ClaimJob(ctx context.Context, id string, now time.Time, lease time.Duration) (Job, error)
 	// Job returns a job by id; ErrNotFound if none.
 	Job(ctx context.Context, id string) (Job, error)
 	// Jobs lists jobs matching f, most recently updated first.

@@ -327,6 +327,10 @@ type CheckoutStore interface {
 	Order(ctx context.Context, id string) (Order, error)
 	// Orders lists orders, most recent first; status "" matches all.
 	Orders(ctx context.Context, status string, limit int) ([]Order, error)
+	// OrderByPaymentRef finds the order of a payment by the provider's id
+	// of it (the payment provider's webhooks name the charge, not the
+	// order); ErrNotFound if none.
+	OrderByPaymentRef(ctx context.Context, ref string) (Order, error)
 	// PurgeExpired deletes idempotency records expired at now and sessions
 	// whose expiry passed more than keep ago; it returns how many rows went.
 	PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error)

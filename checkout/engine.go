@@ -60,10 +60,26 @@ type Engine struct {
 	// single process per database, payments started before it are not
 	// running any more, and their retries need not wait out the lease.
 	Started time.Time
+	// Orders takes over paid orders (the write to the store, the agent's
+	// webhooks); nil leaves them in storage only.
+	Orders Fulfiller
+	// AuthorizeOnly holds the buyer's money at checkout instead of taking
+	// it (capture after_store): Orders captures it once the store has
+	// accepted the order.
+	AuthorizeOnly bool
 
 	// stockMu makes "check stock, then hold it" one step within this
 	// process, so two completes cannot both take the last unit.
 	stockMu sync.Mutex
+}
+
+// Fulfiller takes over a paid order. PlacedJobs are committed with the
+// order in the transaction that records the payment, so the order's further
+// life cannot be lost; Place then tries the first of them at once, within
+// its own budget.
+type Fulfiller interface {
+	PlacedJobs(o bridge.Order) []bridge.Job
+	Place(ctx context.Context, orderID string)
 }
 
 // Interventions the bridge can run with an agent.
@@ -648,6 +664,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		IdempotencyKey: p.Key, OrderID: s.OrderID, SessionID: s.ID,
 		HandlerID: req.Payment.HandlerID, Token: req.Payment.Token,
 		Amount: p.Amount, Currency: s.Currency, PaymentRef: p.PaymentRef, Auth: req.Auth,
+		AuthorizeOnly: e.AuthorizeOnly,
 	}
 	// The charge and what follows must finish even if the agent hangs up
 	// (money may move), but within the claim's lease.
@@ -656,7 +673,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	var result bridge.PaymentResult
 	var perr error
 	if p.Amount == 0 {
-		result = bridge.PaymentResult{Status: bridge.PaymentSucceeded} // nothing to charge
+		result = bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: "free"} // nothing to charge
 	} else {
 		result, perr = e.Payments.Charge(pctx, pr)
 	}
@@ -686,7 +703,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	}
 	switch {
 	case result.Status == bridge.PaymentSucceeded:
-		e.paid(&s, &order, result.Ref)
+		e.paid(&s, &order, &ch, result)
 		e.log().Info("order created", "session", s.ID, "order", order.ID, "total", p.Amount, "currency", s.Currency)
 	case result.Status == bridge.PaymentRequiresAction && (s.Interventions == nil || slices.Contains(s.Interventions, "3ds")) && result.Challenge != nil:
 		s.Status = bridge.StatusAuthRequired
@@ -724,6 +741,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 		e.log().Error("recording payment outcome failed", "session", s.ID, "order", order.ID, "payment_key", p.Key, "payment_ref", result.Ref, "error", err)
 		return fail(internal("record payment", err)), nil
 	}
+	e.place(ctx, &order)
 	return Result{Session: &s}, nil
 }
 
@@ -758,15 +776,30 @@ func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.
 	return Result{}, true, nil
 }
 
-// paid completes s and its order: the money was taken (ref is the
-// provider's id of the payment).
-func (e *Engine) paid(s *bridge.Session, o *bridge.Order, ref string) {
+// paid completes s and its order: the money was taken or, with
+// AuthorizeOnly, is held (r is the provider's answer). The order's jobs join
+// the change.
+func (e *Engine) paid(s *bridge.Session, o *bridge.Order, ch *bridge.Change, r bridge.PaymentResult) {
 	s.Status = bridge.StatusCompleted
 	s.Auth = nil
 	s.Messages = []bridge.Message{}
 	s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID, o.Token)}
-	o.Status = "created"
-	o.PaymentRef = ref
+	o.SetStatus(e.now(), bridge.OrderCreated, "paid")
+	o.PaymentRef = r.Ref
+	o.Payment = bridge.PaymentStateCaptured
+	if r.Authorized {
+		o.Payment = bridge.PaymentStateAuthorized
+	}
+	if e.Orders != nil {
+		ch.Jobs = append(ch.Jobs, e.Orders.PlacedJobs(*o)...)
+	}
+}
+
+// place hands a just-paid order to Orders, after its commit.
+func (e *Engine) place(ctx context.Context, o *bridge.Order) {
+	if e.Orders != nil && o.Status == bridge.OrderCreated {
+		e.Orders.Place(ctx, o.ID)
+	}
 }
 
 // unpaid puts s back to ready with msg saying why the payment failed; the
@@ -856,8 +889,13 @@ func (e *Engine) order(s *bridge.Session, status string) bridge.Order {
 	if s.Buyer != nil {
 		o.Buyer = *s.Buyer
 	}
+	for _, opt := range s.Options {
+		if opt.ID == s.Selected {
+			o.ShippingMethod = &bridge.ShippingMethod{ID: opt.ID, Title: opt.Title, Type: opt.Type}
+		}
+	}
 	for _, l := range s.Lines {
-		o.Lines = append(o.Lines, bridge.OrderLine{VariantID: l.VariantID, ProductID: l.ProductID, Title: l.Title, Quantity: l.Quantity,
+		o.Lines = append(o.Lines, bridge.OrderLine{ID: l.ID, VariantID: l.VariantID, ProductID: l.ProductID, Title: l.Title, Quantity: l.Quantity,
 			UnitPrice: bridge.Money{Amount: l.UnitAmount, Currency: s.Currency}, Total: bridge.Money{Amount: l.Total, Currency: s.Currency}})
 	}
 	return o

@@ -264,7 +264,8 @@ func TestCompleteResumesAfterACrash(t *testing.T) {
 		t.Fatalf("payment keys %v", keys)
 	}
 	o, err := st.DB.Order(t.Context(), "ord_crashed")
-	if err != nil || o.Status != "created" {
+	// Paid, then written to the store within the sync budget.
+	if err != nil || o.Status != bridge.OrderConfirmed || o.StoreID != "ord_crashed" {
 		t.Fatalf("order %+v %v", o, err)
 	}
 }
@@ -482,7 +483,7 @@ func TestSettleUnknownOutcome(t *testing.T) {
 		o, _ := st.DB.Order(t.Context(), orderID)
 		held, _ := st.DB.Reserved(t.Context(), "mug", time.Time{})
 		if succeeded {
-			if s.Status != bridge.StatusCompleted || s.Order == nil || o.Status != "created" || o.PaymentRef != "pi_1" || held != 1 {
+			if s.Status != bridge.StatusCompleted || s.Order == nil || o.Status != bridge.OrderConfirmed || o.PaymentRef != "pi_1" || held != 1 {
 				t.Fatalf("settled paid: %s %+v %+v held %d", s.Status, s.Order, o, held)
 			}
 		} else if s.Status != bridge.StatusReady || !hasCode(s, bridge.MsgPaymentDeclined) || o.Status != "payment_declined" || held != 0 {

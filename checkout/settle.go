@@ -52,9 +52,12 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 		}
 		s.Rev++
 		s.UpdatedAt = e.now()
+		o.Rev++ // written over the revision read, like the session
 		ch := bridge.Change{Session: &s, Order: &o}
 		if st.Succeeded {
-			e.paid(&s, &o, st.Ref)
+			// A settled payment is taken unless the bridge only asked to
+			// hold it.
+			e.paid(&s, &o, &ch, bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: st.Ref, Authorized: e.AuthorizeOnly})
 		} else {
 			unpaid(&s, &o, &ch, bridge.Message{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
 				Content: declineText(bridge.PaymentResult{DeclineMessage: st.Reason}), Resolution: "requires_buyer_input"})
@@ -67,6 +70,7 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 			return false, fmt.Errorf("settle order %s: %w", st.OrderID, err)
 		}
 		e.log().Info("payment settled by the provider", "order", o.ID, "session", s.ID, "succeeded", st.Succeeded)
+		e.place(ctx, &o)
 		return true, nil
 	}
 	return false, fmt.Errorf("settle order %s: the session keeps changing", st.OrderID)

@@ -317,6 +317,7 @@ func (c *Config) resolvePaths() {
 	}
 	c.Store.CSV.Path = abs(c.Store.CSV.Path)
 	c.Store.CSV.OrdersPath = abs(c.Store.CSV.OrdersPath)
+	c.Store.CSV.OrderStatusPath = abs(c.Store.CSV.OrderStatusPath)
 	c.Feed.Dir = abs(c.Feed.Dir)
 	if c.Storage.Driver == "sqlite" && !strings.HasPrefix(string(c.Storage.DSN), "file:") {
 		c.Storage.DSN = Secret(abs(string(c.Storage.DSN)))

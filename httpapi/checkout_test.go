@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"github.com/acp-bridge/bridge"
 	"io"
 	"net/http"
 	"strings"
@@ -154,20 +155,34 @@ func TestCheckoutFlowEveryVersion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("order not stored: %v", err)
 			}
-			if stored.Total.Amount != 5000+1700+363+123 || stored.Status != "created" || stored.PaymentRef == "" {
+			if stored.Total.Amount != 5000+1700+363+123 || stored.Status != bridge.OrderConfirmed || stored.StoreID != stored.ID || stored.PaymentRef == "" || stored.APIVersion != string(v) {
 				t.Fatalf("stored order %+v", stored)
 			}
 			// The permalink opens the order's status page, without the
-			// buyer's personal data.
-			page, err := http.Get(order["permalink_url"].(string))
+			// buyer's personal data; without its token it opens nothing.
+			permalink := order["permalink_url"].(string)
+			page, err := http.Get(permalink)
 			if err != nil {
 				t.Fatal(err)
 			}
 			html, _ := io.ReadAll(page.Body)
 			page.Body.Close()
-			if page.StatusCode != 200 || !strings.Contains(string(html), order["id"].(string)) || !strings.Contains(string(html), "71.86 USD") ||
+			if page.StatusCode != 200 || !strings.Contains(string(html), order["id"].(string)) || !strings.Contains(string(html), "$71.86") ||
+				!strings.Contains(string(html), `<strong id="status">confirmed</strong>`) ||
 				strings.Contains(string(html), "Ada") || strings.Contains(string(html), "Infinite Loop") {
 				t.Fatalf("order page: %d %s", page.StatusCode, html)
+			}
+			bare, _, _ := strings.Cut(permalink, "?")
+			if !strings.Contains(permalink, "?t=") {
+				t.Fatalf("permalink_url without a token: %s", permalink)
+			}
+			page, err = http.Get(bare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page.Body.Close()
+			if page.StatusCode != http.StatusNotFound {
+				t.Fatalf("order page without its token: %d", page.StatusCode)
 			}
 
 			s = session(t, v, st.Do(t, get(v, ct.Path(id))), http.StatusOK)

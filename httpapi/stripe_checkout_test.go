@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"github.com/acp-bridge/bridge"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestCheckoutWithStripe(t *testing.T) {
 		t.Fatalf("%d successful charges, want 1: %+v", paid, fake.Intents())
 	}
 	o, err := st.DB.Order(t.Context(), orderID)
-	if err != nil || o.PaymentRef == "" || o.Status != "created" {
+	if err != nil || o.PaymentRef == "" || o.Status != bridge.OrderConfirmed {
 		t.Fatalf("order %+v %v", o, err)
 	}
 }

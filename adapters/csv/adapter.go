@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,10 @@ type Options struct {
 	// means the adapter only reads the catalog; WriteOrder and FindOrder then
 	// fail.
 	OrdersPath string
+	// OrderStatusPath is the shop's order status file, a local CSV that
+	// OrderUpdates polls for shipments and cancellations (format: see
+	// OrderUpdates). Empty turns it off: OrderUpdates then reports nothing.
+	OrderStatusPath string
 	// AllowHTTP permits plain http:// catalog URLs (development mode and
 	// tests only: a catalog fetched in clear text can be altered in transit,
 	// and prices come from it).
@@ -73,6 +78,7 @@ type Adapter struct {
 	reservations bridge.ReservationStore
 	log          *slog.Logger
 	orders       orderLog
+	status       statusFile
 
 	noStockLogged atomic.Bool
 
@@ -86,9 +92,10 @@ type Adapter struct {
 }
 
 var (
-	_ bridge.CatalogSource = (*Adapter)(nil)
-	_ bridge.OrderStore    = (*Adapter)(nil)
-	_ bridge.StockReader   = (*Adapter)(nil)
+	_ bridge.CatalogSource     = (*Adapter)(nil)
+	_ bridge.OrderStore        = (*Adapter)(nil)
+	_ bridge.StockReader       = (*Adapter)(nil)
+	_ bridge.OrderUpdateSource = (*Adapter)(nil)
 )
 
 // New checks opts and returns an adapter. catalog and reservations back Stock
@@ -123,6 +130,19 @@ func New(opts Options, catalog bridge.CatalogStore, reservations bridge.Reservat
 	if strings.Contains(opts.OrdersPath, "://") {
 		return nil, fmt.Errorf("csv: orders path %q must be a local file path", opts.OrdersPath)
 	}
+	opts.OrderStatusPath = strings.TrimSpace(opts.OrderStatusPath)
+	if sp := opts.OrderStatusPath; sp != "" {
+		if strings.Contains(sp, "://") {
+			return nil, fmt.Errorf("csv: order status path %q must be a local file path", sp)
+		}
+		// The orders file is the bridge's own and the catalog has other
+		// columns: a status path naming either is a slip in the config.
+		for _, other := range []string{opts.OrdersPath, opts.Path} {
+			if other != "" && filepath.Clean(sp) == filepath.Clean(other) {
+				return nil, fmt.Errorf("csv: order status path %q is also the catalog or orders path; the shop's status file needs its own", sp)
+			}
+		}
+	}
 	a := &Adapter{
 		opts:         opts,
 		catalog:      catalog,
@@ -136,6 +156,8 @@ func New(opts Options, catalog bridge.CatalogStore, reservations bridge.Reservat
 		a.log = slog.Default()
 	}
 	a.orders.path = opts.OrdersPath
+	a.status.path = opts.OrderStatusPath
+	a.status.keys = newKeyer()
 	if strings.Contains(opts.Path, "://") {
 		u, err := parseCatalogURL(opts.Path, opts.AllowHTTP)
 		if err != nil {

@@ -76,3 +76,48 @@ func BenchmarkReadCatalog(b *testing.B) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
 }
+
+// BenchmarkOrderUpdates reads a 100,000-row order status file in full (a
+// changed file seen by a fresh process: every row is new).
+//
+//	go test -run='^$' -bench=OrderUpdates -benchmem ./adapters/csv/
+func BenchmarkOrderUpdates(b *testing.B) {
+	const rows = 100_000
+	path := filepath.Join(b.TempDir(), "order-status.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "order_id,customer,status,carrier,tracking_number,tracking_url,reason,at")
+	steps := []string{"processing", "shipped", "in_transit", "delivered"}
+	for r := range rows {
+		o := r / len(steps)
+		fmt.Fprintf(w, "ord_%012d,Customer %d,%s,UPS,1Z%010d,https://ups.example/track?n=1Z%010d,,2026-11-%02dT10:00:00Z\n",
+			o, o, steps[r%len(steps)], o, o, 1+r%28)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := New(Options{Path: "c.csv", OrderStatusPath: path}, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ups, err := a.OrderUpdates(ctx)
+		if err != nil || len(ups) != rows {
+			b.Fatalf("%d updates, err %v", len(ups), err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

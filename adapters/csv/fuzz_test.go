@@ -1,11 +1,16 @@
 package csv
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
 	"unicode/utf8"
 
 	bridge "github.com/acp-bridge/bridge"
@@ -114,6 +119,125 @@ func FuzzReadCatalog(f *testing.F) {
 			})
 		if err != nil && !strings.HasPrefix(err.Error(), "csv: catalog fuzz.csv") {
 			t.Fatalf("unexpected kind of error: %v", err)
+		}
+	})
+}
+
+// FuzzOrderStatus feeds arbitrary bytes as the order status file. Whatever
+// the input, reading must not panic, every update must be one the consumer
+// can apply as it is, every skipped row must say why, and a last line
+// without a newline must change nothing until the file settles.
+//
+//	go test -run='^$' -fuzz=FuzzOrderStatus -fuzztime=60s ./adapters/csv/
+func FuzzOrderStatus(f *testing.F) {
+	const maxFuzzInput = 1024 // see FuzzReadCatalog
+	files, err := filepath.Glob("testdata/orderstatus/*")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		delim := byte(0)
+		switch {
+		case strings.HasSuffix(name, ".tsv"):
+			delim = 2
+		case strings.Contains(name, "semicolon"):
+			delim = 1
+		}
+		f.Add(data, delim)
+	}
+	for _, s := range []string{
+		"",
+		"\uFEFF",
+		"order_id,status\n",
+		"ORDER_ID , Status\nord_1,shipped\nord_1,shipped\n",
+		"order_id,status,fulfillment_id,carrier,tracking_number,tracking_url,reason,at\nord_1,in transit,f,UPS,1,https://x.example/,\"a\nb\",2026-11-27\nord_1,delivered,f,,2,,,\n",
+		"order_id,status,tracking_url\nord_1,shipped,javascript:x\nord_1,shipped,https://\n",
+		"order_id,status,at\nord_1,shipped,2026-02-30\nord_1,shipped,0000-01-01T00:00:00Z\n",
+		"order_id,status\n\"ord_1,shipped\n",
+		"order_id,status\nord_1,shipped,extra\n,\n",
+		"order_id,order_id,status\n",
+		"order_id,status\n\xff,shipped\nord\x00,shipped\n",
+	} {
+		f.Add([]byte(s), byte(0))
+	}
+	delims := []rune{',', ';', '\t'}
+	keys := newKeyer()
+	shipment := map[string]string{"shipped": "shipped", "in_transit": "shipped", "out_for_delivery": "shipped", "delivered": "completed"}
+	f.Fuzz(func(t *testing.T, data []byte, delim byte) {
+		if len(data) > maxFuzzInput {
+			t.Skip("input too long")
+		}
+		d := delims[int(delim)%len(delims)]
+		read := func(data []byte, settled bool) ([]statusRow, int64, error) {
+			var rows []statusRow
+			tail, err := readStatus(context.Background(), bytes.NewReader(data), int64(len(data)), settled, d, t0, keys,
+				func(r statusRow) { rows = append(rows, r) })
+			return rows, tail, err
+		}
+		rows, tail, err := read(data, false)
+		if err != nil {
+			if errors.Is(err, errStatusChanged) || !strings.HasPrefix(err.Error(), "header") {
+				t.Fatalf("unexpected kind of error: %v", err)
+			}
+			return
+		}
+		for _, r := range rows {
+			if r.line <= 0 {
+				t.Fatalf("row at line %d", r.line)
+			}
+			for _, n := range r.notes {
+				if n == "" || !utf8.ValidString(n) || strings.ContainsAny(n, "\r\n") {
+					t.Fatalf("line %d: note %q", r.line, n)
+				}
+			}
+			u := r.update
+			if u == nil {
+				if len(r.notes) == 0 || r.orderID != "" && !validID(r.orderID) {
+					t.Fatalf("line %d: skipped row %+v", r.line, r)
+				}
+				continue
+			}
+			if u.OrderID == "" || u.OrderID != r.orderID || !validID(u.OrderID) || strings.TrimSpace(u.OrderID) != u.OrderID || !utf8.ValidString(u.OrderID) {
+				t.Fatalf("line %d: order id %q", r.line, u.OrderID)
+			}
+			if u.At.IsZero() || u.At.Location() != time.UTC {
+				t.Fatalf("line %d: at %v", r.line, u.At)
+			}
+			if !utf8.ValidString(u.Reason) || utf8.RuneCountInString(u.Reason) > maxReasonRunes || strings.ContainsFunc(u.Reason, unicode.IsControl) {
+				t.Fatalf("line %d: reason %q", r.line, u.Reason)
+			}
+			fl := u.Fulfillment
+			if fl == nil {
+				switch u.Status {
+				case bridge.OrderConfirmed, bridge.OrderProcessing, bridge.OrderCompleted, bridge.OrderCanceled:
+				default:
+					t.Fatalf("line %d: status %q without a fulfillment", r.line, u.Status)
+				}
+				continue
+			}
+			if shipment[fl.Status] != u.Status || fl.Type != "shipping" || fl.ID == "" || !validID(fl.ID) {
+				t.Fatalf("line %d: order %q with fulfillment %+v", r.line, u.Status, *fl)
+			}
+			if fl.TrackingURL != "" && !validTrackingURL(fl.TrackingURL) {
+				t.Fatalf("line %d: tracking URL %q", r.line, fl.TrackingURL)
+			}
+			if !validText(fl.Carrier, maxCarrier) || !validText(fl.TrackingNumber, maxTracking) || !utf8.ValidString(fl.Carrier+fl.TrackingNumber) {
+				t.Fatalf("line %d: carrier %q, number %q", r.line, fl.Carrier, fl.TrackingNumber)
+			}
+		}
+		// The unfinished last line is left out: the same rows as the file
+		// cut after its last newline, read as final.
+		complete := data[:int64(len(data))-tail]
+		if len(complete) > 0 && complete[len(complete)-1] != '\n' {
+			t.Fatalf("tail %d leaves %q", tail, complete)
+		}
+		again, tail2, err := read(complete, true)
+		if err != nil || tail2 != 0 || !reflect.DeepEqual(again, rows) {
+			t.Fatalf("the complete lines alone read differently: %v, tail %d\n%+v\nwant\n%+v", err, tail2, again, rows)
 		}
 	})
 }

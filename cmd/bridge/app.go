@@ -174,6 +174,7 @@ func csvOptions(cfg *config.Config) csvstore.Options {
 		IDColumn:                  c.IDColumn,
 		StockColumn:               c.StockColumn,
 		OrdersPath:                c.OrdersPath,
+		OrderStatusPath:           c.OrderStatusPath,
 		ReleaseHoldsOnNewerExport: c.Holds == "release_on_newer_export",
 		AllowHTTP:                 !cfg.Production(),
 	}

@@ -10,15 +10,21 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/acp"
+	"github.com/acp-bridge/bridge/agenthook"
 	"github.com/acp-bridge/bridge/checkout"
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/payments/stripe"
+	"github.com/acp-bridge/bridge/upstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // checkoutParts is the checkout assembled from the config.
 type checkoutParts struct {
+	// payments is the provider's capture/release/refund side.
+	payments    orders.Payments
 	api         *httpapi.Checkout
 	keys        *httpapi.Keys
 	engine      *checkout.Engine
@@ -92,6 +98,10 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		return nil, fmt.Errorf("payments.handler: %w", err)
 	}
 	parts := &checkoutParts{api: api, keys: keys, engine: engine}
+	if pa, ok := payments.(orders.Payments); ok {
+		parts.payments = pa
+	}
+	engine.AuthorizeOnly = cfg.Payments.Provider == "stripe" && cfg.Payments.Stripe.Capture == "after_store"
 	if cfg.Payments.Provider == "stripe" {
 		parts.stripeHooks = &httpapi.StripeWebhooks{Secret: cfg.Payments.Stripe.WebhookSecret.Value(),
 			Tolerance: cfg.Payments.Stripe.WebhookTolerance, Events: a.storage, Settle: engine.Settle, Log: a.log}
@@ -155,4 +165,27 @@ func (t stripeTax) Tax(ctx context.Context, q checkout.TaxQuery) (checkout.TaxAn
 		return checkout.TaxAnswer{}, err
 	}
 	return checkout.TaxAnswer{Lines: a.Lines, Shipping: a.Shipping}, nil
+}
+
+// newOrders builds the order service over the app's storage and store
+// adapter. pay is the payment provider's capture/refund side (nil for the
+// CLI, which only queues jobs for the server's worker to run); reg, when
+// set, receives the service's and the webhook client's metrics.
+func (a *app) newOrders(pay orders.Payments, reg prometheus.Registerer) (*orders.Service, error) {
+	cfg := a.cfg
+	st, ok := a.storage.(orders.Store)
+	if !ok {
+		return nil, errors.New("the storage driver cannot keep orders and their jobs")
+	}
+	shop, ok := a.source.(bridge.OrderStore)
+	if !ok {
+		return nil, fmt.Errorf("the %s adapter cannot write orders", cfg.Store.Adapter)
+	}
+	svc := &orders.Service{Store: st, Shop: shop, Payments: pay, SyncBudget: cfg.Orders.SyncBudget,
+		RetryHorizon: cfg.Orders.RetryHorizon, Log: a.log, Metrics: orders.NewMetrics(reg)}
+	if w := cfg.ACP.Webhooks; w.URL != "" {
+		client := upstream.New(upstream.Config{Name: "agent_webhooks", Budget: 15 * time.Second, Logger: a.log, Registerer: reg})
+		svc.Notifier = &agenthook.Sender{URL: w.URL, Secret: w.Secret.Value(), Client: client, Log: a.log}
+	}
+	return svc, nil
 }

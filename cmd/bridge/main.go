@@ -9,6 +9,8 @@
 //	bridge feed build       --config FILE --out DIR [--format F ...]
 //	bridge feed validate    --config FILE [--json]
 //	bridge mapping preview  --config FILE --id ID
+//	bridge orders list      --config FILE [--status S] [--json]
+//	bridge orders show|retry|cancel --config FILE --id ID
 //	bridge version
 package main
 
@@ -61,6 +63,10 @@ Commands:
   feed build        --config FILE --out DIR        write feed files to a folder
   feed validate     --config FILE [--json]         report every product's feed problems
   mapping preview   --config FILE --id ID          store record → mapped record → validation
+  orders list       --config FILE [--status S]     paid orders, newest first
+  orders show       --config FILE --id ID          an order: lines, history, outbox jobs
+  orders retry      --config FILE --id ID          run an order's failed or dead jobs again
+  orders cancel     --config FILE --id ID          cancel: release or refund the payment, tell the agent
   version                                          print the version
 
 Run "bridge COMMAND -h" for a command's flags.
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return exitError{2}
 	}
 	cmd, rest := args[0], args[1:]
-	if (cmd == "feed" || cmd == "mapping") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if (cmd == "feed" || cmd == "mapping" || cmd == "orders") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -86,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdFeedValidate(ctx, rest, stdout, stderr)
 	case "mapping preview":
 		return cmdMappingPreview(ctx, rest, stdout, stderr)
+	case "orders list", "orders show", "orders retry", "orders cancel":
+		return cmdOrders(ctx, strings.TrimPrefix(cmd, "orders "), rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "bridge %s\n", version)
 		return nil

@@ -103,6 +103,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Warn("requests of the previous process were cut short; their retries resume them", "claims", n)
 		}
 	}
+	ords, err := a.newOrders(co.payments, reg)
+	if err != nil {
+		return err
+	}
+	co.engine.Orders = ords
+	if co.stripeHooks != nil {
+		co.stripeHooks.Orders = ords
+	}
 	if co.keys.Len() == 0 {
 		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
 	}
@@ -134,6 +142,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer close(purgeDone)
 		purgeLoop(runCtx, co.engine.Store, 7*24*time.Hour, log)
 	}()
+	ordersDone := make(chan struct{})
+	go func() {
+		defer close(ordersDone)
+		_ = ords.Run(runCtx)
+	}()
+	if src, ok := a.source.(bridge.OrderUpdateSource); ok && cfg.Store.CSV.OrderStatusPath != "" {
+		go ords.Poll(runCtx, src, cfg.Orders.PollInterval)
+	}
 	go func() {
 		for {
 			select {
@@ -169,7 +185,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			serveErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
-	<-purgeDone // a purge batch is short; storage must outlive it
+	<-purgeDone  // a purge batch is short; storage must outlive it
+	<-ordersDone // jobs running now record their outcome first
 	// Storage closes (deferred) only after the sync has let go of it; the
 	// sync gets its own grace period, whatever the requests took.
 	select {

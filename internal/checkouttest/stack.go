@@ -24,6 +24,7 @@ import (
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
 	"github.com/acp-bridge/bridge/checkout"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/storage/sqlite"
 )
@@ -54,16 +55,22 @@ type Options struct {
 	Log *slog.Logger
 	// Payments replaces the sandbox provider.
 	Payments bridge.PaymentProvider
+	// Notifier receives the agent's order webhooks (none when nil).
+	Notifier orders.Notifier
 }
 
 // Stack is a running checkout.
 type Stack struct {
-	URL     string
-	Server  *httptest.Server
-	DB      *sqlite.DB
-	Engine  *checkout.Engine
-	Handler http.Handler
-	Keys    *httpapi.Keys
+	URL    string
+	Server *httptest.Server
+	DB     *sqlite.DB
+	Engine *checkout.Engine
+	// Orders takes paid orders to the CSV adapter's orders file
+	// (OrdersPath); its worker runs only when a test starts it.
+	Orders     *orders.Service
+	OrdersPath string
+	Handler    http.Handler
+	Keys       *httpapi.Keys
 	// Clock is the engine's time; tests move it with Advance.
 	clock atomic.Int64
 	// StockDown makes live stock checks fail (the engine falls back to
@@ -121,7 +128,8 @@ func New(t TB, opts Options) *Stack {
 	if err := w.Commit(ctx, bridge.CatalogInfo{Version: "test-1", SyncedAt: time.Now().UTC(), Products: len(entries)}); err != nil {
 		t.Fatalf("commit catalog: %v", err)
 	}
-	ad, err := csvstore.New(csvstore.Options{Path: filepath.Join(dir, "unused.csv")}, db, db)
+	ordersPath := filepath.Join(dir, "orders.jsonl")
+	ad, err := csvstore.New(csvstore.Options{Path: filepath.Join(dir, "unused.csv"), OrdersPath: ordersPath}, db, db)
 	if err != nil {
 		t.Fatalf("csv adapter: %v", err)
 	}
@@ -133,7 +141,7 @@ func New(t TB, opts Options) *Stack {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{DB: db, stock: ad}
+	s := &Stack{DB: db, stock: ad, OrdersPath: ordersPath}
 	payments := opts.Payments
 	if payments == nil {
 		payments = sandbox.New("Demo Outfitters")
@@ -152,13 +160,18 @@ func New(t TB, opts Options) *Stack {
 		SessionTTL: 30 * time.Minute, IdempotencyTTL: 24 * time.Hour, StockTimeout: 200 * time.Millisecond, ClaimLease: time.Minute,
 		Log: log, Now: s.Now,
 	}
+	s.Orders = &orders.Service{Store: db, Shop: ad, Notifier: opts.Notifier, SyncBudget: 2 * time.Second, Log: log, Now: s.Now}
+	if pa, ok := payments.(orders.Payments); ok {
+		s.Orders.Payments = pa
+	}
+	s.Engine.Orders = s.Orders
 	s.Keys = httpapi.NewKeys([]httpapi.APIKey{
 		{Name: AgentName, Key: AgentKey},
 		{Name: OtherName, Key: OtherKey},
 		{Name: SignedName, Key: SignedKey, SigningSecret: SigningToken},
 	})
 	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Orders: db, MerchantName: "Demo Outfitters",
-		StripeWebhooks: &httpapi.StripeWebhooks{Secret: StripeSecret, Events: db, Settle: s.Engine.Settle, Log: log},
+		StripeWebhooks: &httpapi.StripeWebhooks{Secret: StripeSecret, Events: db, Settle: s.Engine.Settle, Orders: s.Orders, Log: log},
 		Checkout: &httpapi.Checkout{
 			Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
 			Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},

@@ -19,6 +19,25 @@
 // the same result and the same Ref for the life of the process. Refs are
 // derived from the key ("pi_sandbox_" + 16 hex digits of its SHA-256), so
 // they are stable across restarts too.
+//
+// A charge with AuthorizeOnly holds the money (Authorized in the result)
+// until Capture or Release, like Stripe's manual capture. Capture, Release
+// and Refund follow the Stripe provider's rules, on the payments this
+// process made:
+//
+//	Capture  authorized → captured (the whole or Amount, at most what is
+//	         held); already captured → nil when the amount matches;
+//	         released → ErrPaymentFinal
+//	Release  authorized → released; already released → nil;
+//	         captured → ErrPaymentFinal (refund it instead)
+//	Refund   captured → a refund ("re_sandbox_…", from the key) of Amount
+//	         or all that is left; nothing left, more than is left, or not
+//	         captured → ErrPaymentFinal
+//
+// An unknown Ref is ErrPaymentFinal: the sandbox forgets its payments on
+// restart. Actions are idempotent by IdempotencyKey: the same key replays
+// the first answer (refusals too); the same key with another action or
+// other parameters is ErrPaymentFinal, as Stripe's idempotency_error.
 package sandbox
 
 import (
@@ -58,9 +77,33 @@ const maxMerchantName = 40
 type Provider struct {
 	merchantName string
 
-	mu      sync.Mutex
-	results map[string]bridge.PaymentResult // by idempotency key
-	pending map[string]bool                 // refs waiting for 3-D Secure
+	mu       sync.Mutex
+	results  map[string]bridge.PaymentResult // by idempotency key
+	pending  map[string]pendingCharge        // refs waiting for 3-D Secure
+	payments map[string]*payment             // by ref: what succeeded
+	actions  map[string]actionResult         // by idempotency key
+}
+
+// pendingCharge is what a payment waiting for 3-D Secure will charge: the
+// first attempt's terms, not the continuation's.
+type pendingCharge struct {
+	amount        int64
+	authorizeOnly bool
+}
+
+// payment is where the money of a successful charge stands.
+type payment struct {
+	amount   int64 // charged or held
+	state    string
+	captured int64
+	refunded int64
+}
+
+// actionResult is the first answer to an action's idempotency key.
+type actionResult struct {
+	fingerprint string
+	refundID    string
+	err         error
 }
 
 var _ bridge.PaymentProvider = (*Provider)(nil)
@@ -75,7 +118,8 @@ func New(merchantName string) *Provider {
 	if name == "" {
 		name = "Sandbox merchant"
 	}
-	return &Provider{merchantName: name, results: map[string]bridge.PaymentResult{}, pending: map[string]bool{}}
+	return &Provider{merchantName: name, results: map[string]bridge.PaymentResult{}, pending: map[string]pendingCharge{},
+		payments: map[string]*payment{}, actions: map[string]actionResult{}}
 }
 
 // ErrInvalidRequest is returned for a request no provider would accept: no
@@ -106,7 +150,7 @@ func (p *Provider) Charge(ctx context.Context, r bridge.PaymentRequest) (bridge.
 	if res, ok := p.results[r.IdempotencyKey]; ok {
 		return res, nil
 	}
-	if r.PaymentRef != "" && r.Auth == nil && p.pending[r.PaymentRef] {
+	if _, waiting := p.pending[r.PaymentRef]; r.PaymentRef != "" && r.Auth == nil && waiting {
 		// Continued without a 3-D Secure result: the payment still waits
 		// for one. Nothing happened, so nothing is remembered under the
 		// key — the retry that brings the result may use the same key.
@@ -116,10 +160,20 @@ func (p *Provider) Charge(ctx context.Context, r bridge.PaymentRequest) (bridge.
 	if r.PaymentRef != "" {
 		res = p.continue3DS(r)
 	} else {
-		res = p.charge(r)
+		res = p.charge(r, pendingCharge{amount: r.Amount, authorizeOnly: r.AuthorizeOnly})
 	}
 	p.results[r.IdempotencyKey] = res
 	return res, nil
+}
+
+// paid records a successful payment of c under ref; p.mu is held.
+func (p *Provider) paid(ref string, c pendingCharge) bridge.PaymentResult {
+	pay := &payment{amount: c.amount, state: bridge.PaymentStateCaptured, captured: c.amount}
+	if c.authorizeOnly {
+		pay.state, pay.captured = bridge.PaymentStateAuthorized, 0
+	}
+	p.payments[ref] = pay
+	return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: ref, Authorized: c.authorizeOnly}
 }
 
 func (p *Provider) challenge(ref string) bridge.PaymentResult {
@@ -133,18 +187,18 @@ func (p *Provider) challenge(ref string) bridge.PaymentResult {
 	}}
 }
 
-func (p *Provider) charge(r bridge.PaymentRequest) bridge.PaymentResult {
+func (p *Provider) charge(r bridge.PaymentRequest, c pendingCharge) bridge.PaymentResult {
 	ref := Ref(r.IdempotencyKey)
 	switch last4(r.Token) {
 	case CardRequires3DS:
-		p.pending[ref] = true
+		p.pending[ref] = c
 		return p.challenge(ref)
 	case CardInsufficientFunds:
 		return declined(ref, "insufficient_funds", "Your card has insufficient funds.")
 	case CardExpired:
 		return declined(ref, "expired_card", "Your card has expired.")
 	}
-	return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: ref}
+	return p.paid(ref, c)
 }
 
 // continue3DS finishes a payment that asked for 3-D Secure: it keeps the
@@ -153,14 +207,15 @@ func (p *Provider) charge(r bridge.PaymentRequest) bridge.PaymentResult {
 // declined too.
 func (p *Provider) continue3DS(r bridge.PaymentRequest) bridge.PaymentResult {
 	ref := r.PaymentRef
-	if !p.pending[ref] {
+	c, ok := p.pending[ref]
+	if !ok {
 		return declined(ref, "payment_intent_unexpected_state", "This payment cannot be continued; start again.")
 	}
 	delete(p.pending, ref)
 	if r.Auth == nil || !authenticated[r.Auth.Outcome] {
 		return declined(ref, "authentication_failed", "authentication failed")
 	}
-	return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: ref}
+	return p.paid(ref, c)
 }
 
 func declined(ref, code, msg string) bridge.PaymentResult {

@@ -9,9 +9,13 @@
 //     below the amount;
 //  2. creates and confirms a PaymentIntent for the amount with the token
 //     in the configured wire form, metadata order_id and session_id, and
-//     the request's IdempotencyKey as Stripe's Idempotency-Key;
-//  3. maps the outcome: succeeded or requires_capture → PaymentSucceeded
-//     (Ref = PaymentIntent id); a 402 card_error → PaymentDeclined with the
+//     the request's IdempotencyKey as Stripe's Idempotency-Key; with
+//     PaymentRequest.AuthorizeOnly, capture_method=manual (the money is
+//     held until Capture or Release);
+//  3. maps the outcome: succeeded → PaymentSucceeded (Ref = PaymentIntent
+//     id); requires_capture → PaymentSucceeded with Authorized set (whether
+//     asked for or set so on the Stripe account: the money is held either
+//     way and must be captured); a 402 card_error → PaymentDeclined with the
 //     decline code and a sentence for the buyer; requires_action →
 //     PaymentRequiresAction with no Challenge (see below); Stripe 5xx,
 //     409, 429, timeouts and dropped connections → retried under the same
@@ -35,6 +39,17 @@
 // (PaymentRequest.PaymentRef set) only retrieves the PaymentIntent:
 // succeeded (or requires_capture) → success, anything else → declined
 // "authentication_failed".
+//
+// After the charge, Capture, Release and Refund act on the payment (see
+// actions.go), idempotent by PaymentAction.IdempotencyKey and retried
+// within the same budget. Their errors: bridge.ErrPaymentUnavailable for
+// what a later retry may fix (5xx, 409, 429, timeouts, dropped
+// connections, once the budget is spent); bridge.ErrPaymentFinal, with
+// Stripe's message, for refusals no retry can change (an expired or
+// canceled authorization, a payment already refunded, an amount too large,
+// an unknown PaymentIntent, an idempotency key reused with other
+// parameters); a plain *Error when Stripe refuses the key itself (401,
+// 403), a configuration to fix.
 //
 // Neither the token nor the secret key ever appears in a returned error,
 // and stripe-go's own logging is silenced (it logs request paths, which
@@ -84,7 +99,8 @@ type Config struct {
 	// (default) or SPTParamTopLevel.
 	SPTParam string
 	// MaxRetryTime bounds the retries of 5xx, 409, 429, timeouts and dropped
-	// connections inside one Charge; default 10s. The caller's context
+	// connections inside one Charge, Capture, Release or Refund; default
+	// 10s. The caller's context
 	// bounds the whole call too.
 	MaxRetryTime time.Duration
 	// RequestTimeout bounds one HTTP attempt; default 20s.
@@ -247,6 +263,9 @@ func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.Paym
 		Currency: stripego.String(currency),
 		Confirm:  stripego.Bool(true),
 	}
+	if r.AuthorizeOnly {
+		params.CaptureMethod = stripego.String(string(stripego.PaymentIntentCaptureMethodManual))
+	}
 	params.AddExtra(c.p.sptParam, r.Token)
 	if r.OrderID != "" {
 		params.AddMetadata("order_id", r.OrderID)
@@ -303,7 +322,7 @@ func (c *call) intentResult(ctx context.Context, pi *stripego.PaymentIntent) (br
 	for {
 		switch pi.Status {
 		case stripego.PaymentIntentStatusSucceeded, stripego.PaymentIntentStatusRequiresCapture:
-			return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: pi.ID}, nil
+			return paid(pi), nil
 		case stripego.PaymentIntentStatusRequiresAction:
 			// SPT 3-D Secure through ACP authentication_metadata is not
 			// mapped yet: no Challenge, so the engine asks for another card.
@@ -345,9 +364,16 @@ func (c *call) continueAfterAction(ctx context.Context, r bridge.PaymentRequest)
 	}
 	switch pi.Status {
 	case stripego.PaymentIntentStatusSucceeded, stripego.PaymentIntentStatusRequiresCapture:
-		return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: pi.ID}, nil
+		return paid(pi), nil
 	}
 	return declined(pi.ID, "authentication_failed", "The card issuer could not authenticate the buyer."), nil
+}
+
+// paid is the result for a PaymentIntent that took the money or holds it
+// (requires_capture: Authorized, to be captured or released).
+func paid(pi *stripego.PaymentIntent) bridge.PaymentResult {
+	return bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: pi.ID,
+		Authorized: pi.Status == stripego.PaymentIntentStatusRequiresCapture}
 }
 
 func (c *call) retrieve(ctx context.Context, id string) (*stripego.PaymentIntent, error) {

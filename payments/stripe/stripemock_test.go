@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	stripego "github.com/stripe/stripe-go/v82"
 )
 
 // stripe-mock (github.com/stripe/stripe-mock, a Go tool dependency in
-// go.mod) validates the shape of the calls it can: the granted-token read
-// and the PaymentIntent retrieve. It cannot validate the SPT create (its
+// go.mod) validates the shape of the calls it can: the granted-token read,
+// the PaymentIntent retrieve, capture and cancel, the refund create and the
+// tax calculation. It cannot validate the SPT create (its
 // beta spec wants payment_method_data[type]) nor simulate outcomes; the
 // fake covers those. It is built and started once per test run.
 
@@ -170,4 +172,67 @@ func TestStripeMockTaxCalculation(t *testing.T) {
 			t.Errorf("inclusive=%v: CalculateTax err = %v, want ErrTaxAnswer", inclusive, err)
 		}
 	}
+}
+
+// stripe-mock validates the shape of capture, cancel and refund against
+// Stripe's spec (unknown parameters and bad types are a 400, which the
+// actions report as ErrPaymentFinal). Its fixture answers do not follow
+// state, so only acceptance and the answer's shape are checked here; the
+// fake covers behaviour.
+func TestStripeMockActions(t *testing.T) {
+	base := stripeMock(t)
+	p, err := New(Config{SecretKey: "sk_test_123", APIBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	act := func(key string, amount int64, reason string) bridge.PaymentAction {
+		return bridge.PaymentAction{IdempotencyKey: key, OrderID: "ord_1", Ref: "pi_123", Amount: amount, Currency: "usd", Reason: reason}
+	}
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"capture whole", func() error { return p.Capture(ctx, act("ord_1_capture", 0, "")) }},
+		{"capture part", func() error { return p.Capture(ctx, act("ord_1_capture_p", 500, "")) }},
+		{"release, Stripe's reason", func() error { return p.Release(ctx, act("ord_1_release", 0, "abandoned")) }},
+		{"release, own reason", func() error { return p.Release(ctx, act("ord_1_release_o", 0, "store refused the order")) }},
+		{"refund whole", func() error {
+			id, err := p.Refund(ctx, act("ord_1_refund", 0, ""))
+			if err == nil && id == "" {
+				err = errors.New("no refund id")
+			}
+			return err
+		}},
+		{"refund part, every parameter", func() error {
+			id, err := p.Refund(ctx, act("ord_1_refund_p", 250, "requested_by_customer"))
+			if err == nil && id == "" {
+				err = errors.New("no refund id")
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err != nil {
+				t.Fatalf("stripe-mock refused the call: %v", err)
+			}
+		})
+	}
+
+	// The contract test has teeth: a parameter the spec does not know is
+	// refused, and reported as a refusal for good.
+	t.Run("unknown parameter refused", func(t *testing.T) {
+		c := &call{p: p, deadline: time.Now().Add(5 * time.Second)}
+		err := c.do(ctx, "refund", func(actx context.Context) error {
+			params := &stripego.RefundCreateParams{PaymentIntent: stripego.String("pi_123")}
+			params.AddExtra("amount_to_refund", "100")
+			params.Context = actx
+			_, err := p.client.V1Refunds.Create(actx, params)
+			return err
+		})
+		if err := actionErr(err); !errors.Is(err, bridge.ErrPaymentFinal) {
+			t.Fatalf("err = %v, want a refusal for good", err)
+		}
+	})
 }

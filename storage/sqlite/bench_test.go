@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,4 +341,128 @@ func reportBatches(b *testing.B, db *DB) {
 	if n := db.commits.batches.Load(); n > 0 {
 		b.ReportMetric(float64(db.commits.applied.Load())/float64(n), "batch")
 	}
+}
+
+// BenchmarkOutbox is the outbox worker's storage traffic: claim due jobs
+// (up to 8 per claim, the worker's concurrency), then finish each one done.
+// b.N jobs are queued beforehand, untimed; jobs/s is claimed-and-finished
+// jobs per second, batch the mean number of writes per transaction.
+//
+//   - serial: one worker finishing its jobs one after the other, so every
+//     FinishJob is a transaction and an fsync of its own.
+//   - parallel: 8 workers claiming and finishing concurrently, whose
+//     writes share transactions (group commit).
+//   - store-write: like parallel, but each run is a store write-back: the
+//     order is read, and the finish writes its next revision (store id)
+//     and queues the agent's notice, in the job's transaction.
+func BenchmarkOutbox(b *testing.B) {
+	b.Run("serial", func(b *testing.B) { benchOutbox(b, 1, false) })
+	b.Run("parallel", func(b *testing.B) { benchOutbox(b, 8, false) })
+	b.Run("store-write", func(b *testing.B) { benchOutbox(b, 8, true) })
+}
+
+func benchOutbox(b *testing.B, workers int, withOrder bool) {
+	db := openTemp(b)
+	ctx := b.Context()
+	t0 := time.Date(2026, 6, 5, 9, 0, 0, 0, time.UTC)
+	payload := []byte(`{"event_id":"evt_0123456789abcdef","type":"order_update","api_version":"2026-04-17"}`)
+	if withOrder {
+		// One order per job, at revision 1, inserted directly in one
+		// transaction (a Commit each would take longer than the run).
+		o := benchOrder("o")
+		tx, err := db.db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range b.N {
+			o.ID = fmt.Sprintf("o%d", i)
+			body, _ := json.Marshal(o)
+			if _, err := tx.ExecContext(ctx, insertOrderSQL, o.ID, o.SessionID, o.Owner, o.Status,
+				o.CreatedAt.UnixNano(), string(body), o.PaymentRef, o.UpdatedAt.UnixNano()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for start := 0; start < b.N; start += 1000 {
+		var jobs []bridge.Job
+		for i := start; i < min(start+1000, b.N); i++ {
+			jobs = append(jobs, bridge.Job{ID: fmt.Sprintf("job_%d", i), Kind: "store_write",
+				OrderID: fmt.Sprintf("o%d", i), Payload: payload, NextRunAt: t0})
+		}
+		if err := db.Commit(ctx, bridge.Change{Jobs: jobs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	batches, applied := db.commits.batches.Load(), db.commits.applied.Load()
+	var finished atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				claimed, err := db.ClaimJobs(ctx, t0, time.Hour, 8)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(claimed) == 0 {
+					return
+				}
+				for _, j := range claimed {
+					var c bridge.Change
+					if withOrder {
+						o, err := db.Order(ctx, j.OrderID)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						o.Rev++
+						o.StoreID = "store-" + o.ID
+						c = bridge.Change{Order: &o, Jobs: []bridge.Job{{ID: "notice_" + j.ID, Kind: "notice",
+							OrderID: o.ID, Payload: payload, NextRunAt: t0.Add(time.Hour)}}}
+					}
+					j.Status = bridge.JobDone
+					if err := db.FinishJob(ctx, j, c); err != nil {
+						b.Error(err)
+						return
+					}
+					finished.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if n := finished.Load(); n != int64(b.N) {
+		b.Fatalf("finished %d jobs, want %d", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	if n := db.commits.batches.Load() - batches; n > 0 {
+		b.ReportMetric(float64(db.commits.applied.Load()-applied)/float64(n), "batch")
+	}
+}
+
+// benchOrder is an order of typical size: three lines, an address, its
+// history (about 1.3 kB of JSON).
+func benchOrder(id string) bridge.Order {
+	now := time.Now().UTC()
+	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	o := bridge.Order{
+		ID: id, SessionID: "cs_" + id, Owner: "agent-key", APIVersion: "2026-04-17", Status: bridge.OrderCreated,
+		PermalinkURL: "https://shop.example.com/orders/" + id, CreatedAt: now, UpdatedAt: now, Currency: "USD",
+		Subtotal: usd(5997), Shipping: usd(500), Tax: usd(520), Total: usd(7017),
+		Buyer:          bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo:         &bridge.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
+		ShippingMethod: &bridge.ShippingMethod{ID: "std", Title: "Standard", Type: "shipping"},
+		PaymentRef:     "pi_3PqRsTuVwXyZ" + id, Payment: bridge.PaymentStateCaptured, Token: "0123456789abcdef0123456789abcdef",
+		History: []bridge.OrderEvent{{At: now, Status: "pending_payment"}, {At: now, Status: bridge.OrderCreated, Note: "paid"}},
+	}
+	for i := range 3 {
+		o.Lines = append(o.Lines, bridge.OrderLine{ID: fmt.Sprintf("li_%d", i), VariantID: fmt.Sprintf("p%d-v1", i),
+			ProductID: fmt.Sprintf("p%d", i), Title: "Classic Tee / Navy / M", Quantity: 1, UnitPrice: usd(1999), Total: usd(1999)})
+	}
+	return o
 }

@@ -7,24 +7,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/s2"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/klauspost/compress/s2"
 )
 
 var _ bridge.CheckoutStore = (*DB)(nil)
 
-// The checkout tables (migrations/0004_checkout.sql) keep a session and an
-// order whole, as the JSON of the domain type, with copies of the fields the
-// WHERE clauses need in columns of their own. Idempotency records are all
-// columns: their lookups and guards read every field.
+// The checkout tables (migrations/0004_checkout.sql, orders' revision,
+// payment reference and update time from 0006_outbox.sql) keep a session
+// and an order whole, as the JSON of the domain type, with copies of the
+// fields the WHERE clauses need in columns of their own. An order's Rev is
+// not in its body: it is the row's revision, kept in the rev column and
+// filled in by every read. Idempotency records are all columns: their
+// lookups and guards read every field.
 //
 // Times are written in UTC. Columns hold Unix nanoseconds; a time int64
 // nanoseconds cannot hold (before 1678, after 2262) is clamped in a session's
-// columns, whose body keeps the exact value, and refused in an idempotency
-// record, which has no body.
+// or an order's columns, whose body keeps the exact value, and refused in an
+// idempotency record or a job, which have no body.
 
 // Session returns the session id of owner. A session of another owner is
 // reported exactly like a missing one. Decoded sessions are cached by the
@@ -60,20 +64,101 @@ func (d *DB) Session(ctx context.Context, owner, id string) (bridge.Session, err
 	return cloneSession(s), nil
 }
 
-// Order returns the order id.
+// Order returns the order id with its revision. Orders are not cached:
+// they are read once per job or webhook, not on every checkout request.
 func (d *DB) Order(ctx context.Context, id string) (bridge.Order, error) {
+	var rev int64
 	var body []byte
-	err := d.orderByID.QueryRowContext(pointCtx(ctx), id).Scan(&body)
+	err := d.orderByID.QueryRowContext(pointCtx(ctx), id).Scan(&rev, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, bridge.ErrNotFound)
 	}
 	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, err)
 	}
-	var o bridge.Order
-	if err := json.Unmarshal(body, &o); err != nil {
+	o, err := decodeOrder(rev, body)
+	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, err)
 	}
+	return o, nil
+}
+
+// OrderByPaymentRef returns the order whose PaymentRef is ref (the payment
+// provider's id of its charge), with its revision; ErrNotFound if none.
+// Should two orders carry the same reference, the newest wins.
+func (d *DB) OrderByPaymentRef(ctx context.Context, ref string) (bridge.Order, error) {
+	if ref == "" {
+		// Every order without a payment has the empty reference.
+		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref: empty ref: %w", bridge.ErrNotFound)
+	}
+	var rev int64
+	var body []byte
+	err := d.orderByPayRef.QueryRowContext(pointCtx(ctx), ref).Scan(&rev, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref %q: %w", ref, bridge.ErrNotFound)
+	}
+	if err != nil {
+		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref %q: %w", ref, err)
+	}
+	o, err := decodeOrder(rev, body)
+	if err != nil {
+		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref %q: %w", ref, err)
+	}
+	return o, nil
+}
+
+// defaultListLimit is what a list with limit 0 returns at most.
+const defaultListLimit = 100
+
+// Orders lists orders with status (all when ""), most recently created
+// first, at most limit (0: defaultListLimit). Orders created at the same
+// instant come newest-written first.
+func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Order, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("sqlite: orders: negative limit %d", limit)
+	}
+	if limit == 0 {
+		limit = defaultListLimit
+	}
+	// Two statements rather than "?1 = '' OR status = ?1", which would hide
+	// the condition from the planner. Both walk orders_by_created backwards.
+	query, args := `SELECT rev, body FROM orders ORDER BY created_at DESC, rowid DESC LIMIT ?`, []any{limit}
+	if status != "" {
+		query = `SELECT rev, body FROM orders WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`
+		args = []any{status, limit}
+	}
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: orders: %w", err)
+	}
+	defer rows.Close()
+	var out []bridge.Order
+	for rows.Next() {
+		var rev int64
+		var body []byte
+		if err := rows.Scan(&rev, &body); err != nil {
+			return nil, fmt.Errorf("sqlite: orders: %w", err)
+		}
+		o, err := decodeOrder(rev, body)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: orders: %w", err)
+	}
+	return out, nil
+}
+
+// decodeOrder is an order's body with the revision from its column (the
+// body does not carry it: Rev is the row's, not the order's).
+func decodeOrder(rev int64, body []byte) (bridge.Order, error) {
+	var o bridge.Order
+	if err := json.Unmarshal(body, &o); err != nil {
+		return bridge.Order{}, err
+	}
+	o.Rev = rev
 	return o, nil
 }
 
@@ -129,9 +214,13 @@ func unpackOutcome(b []byte) ([]byte, error) {
 // operation goes first, so when a change fails for two reasons the error
 // names the one that decides what the caller does next: a replay
 // (ErrIdempotencyExists) or giving up (ErrIdempotencyLost) rather than a
-// retry (ErrStale). Within the change, ReleaseOrderID is released before
-// Hold is reserved, so releasing and holding the same order replaces its
-// hold. A hold without lines is nothing to hold and does nothing.
+// retry (ErrStale). Then come the session (over its revision), the order
+// (by the rules of Order.Rev: 0 replaces and moves the stored revision on,
+// 1 inserts, n writes over n − 1; ErrStale otherwise) and the jobs (an id
+// already queued is left alone; a zero NextRunAt is now, by the store's
+// clock). ReleaseOrderID is released before Hold is reserved, so releasing
+// and holding the same order replaces its hold. A hold without lines is
+// nothing to hold and does nothing.
 //
 // Concurrent Commits share transactions (group commit, see commit.go): each
 // change is applied in its own savepoint, in arrival order, and answered
@@ -150,10 +239,18 @@ func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 	if err := d.commits.submit(ctx, w); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	d.committed(w)
+	return nil
+}
+
+// committed fills the session cache with a change's session once its
+// transaction is durable (never before: a failed change must not be read
+// back from the cache, although a read would miss it anyway, the body
+// differing from the row's).
+func (d *DB) committed(w *change) {
 	if s := w.session; s != nil && s.cached != nil {
 		d.sessions.put(0, s.id, s.cached)
 	}
-	return nil
 }
 
 // change is a bridge.Change checked and encoded for the tables, so that
@@ -161,6 +258,7 @@ func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 type change struct {
 	session *sessionRow
 	order   *orderRow
+	jobs    []jobRow
 	release string
 	holdID  string
 	hold    []bridge.Reservation
@@ -178,10 +276,15 @@ type sessionRow struct {
 	cached *cachedSession
 }
 
+// orderRow is an order with the copies of its fields that the columns
+// keep in step with the body (status, payment_ref, created_at, updated_at).
 type orderRow struct {
-	id, sessionID, owner, status string
-	createdAt                    int64
-	body                         []byte
+	id, sessionID, owner, status, paymentRef string
+	// rev is Order.Rev: 0 replaces whatever is stored, 1 inserts, n
+	// writes over n − 1.
+	rev                  int64
+	createdAt, updatedAt int64
+	body                 []byte
 }
 
 type idemRow struct {
@@ -222,16 +325,25 @@ func encodeChange(c bridge.Change) (*change, error) {
 		if o.ID == "" {
 			return nil, errors.New("order without id")
 		}
-		u := *o
-		u.CreatedAt = u.CreatedAt.UTC()
+		if o.Rev < 0 {
+			return nil, fmt.Errorf("order %q: revision %d, want 0 (replace) or 1 or more", o.ID, o.Rev)
+		}
+		u := orderUTC(*o)
 		body, err := json.Marshal(u)
 		if err != nil {
 			return nil, fmt.Errorf("order %q: %w", o.ID, err)
 		}
 		w.order = &orderRow{
-			id: u.ID, sessionID: u.SessionID, owner: u.Owner, status: u.Status,
-			createdAt: clampNano(u.CreatedAt), body: body,
+			id: u.ID, sessionID: u.SessionID, owner: u.Owner, status: u.Status, paymentRef: u.PaymentRef,
+			rev: u.Rev, createdAt: clampNano(u.CreatedAt), updatedAt: clampNano(u.UpdatedAt), body: body,
 		}
+	}
+	for i := range c.Jobs {
+		r, err := encodeJob(&c.Jobs[i])
+		if err != nil {
+			return nil, err
+		}
+		w.jobs = append(w.jobs, r)
 	}
 	if len(c.Hold) > 0 {
 		if err := checkHold(c.HoldOrderID, c.Hold); err != nil {
@@ -282,7 +394,41 @@ func encodeChange(c bridge.Change) (*change, error) {
 }
 
 func (w *change) empty() bool {
-	return w.session == nil && w.order == nil && w.release == "" && w.hold == nil && w.idemOp == bridge.IdemNone
+	return w.session == nil && w.order == nil && w.jobs == nil && w.release == "" && w.hold == nil && w.idemOp == bridge.IdemNone
+}
+
+// orderUTC returns o with every time in UTC, the form it is stored and
+// read back in, sharing no slice it changes with o (the caller's).
+func orderUTC(o bridge.Order) bridge.Order {
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	if o.Fulfillments != nil {
+		fs := slices.Clone(o.Fulfillments)
+		for i := range fs {
+			if fs[i].Events != nil {
+				evs := slices.Clone(fs[i].Events)
+				for j := range evs {
+					evs[j].OccurredAt = evs[j].OccurredAt.UTC()
+				}
+				fs[i].Events = evs
+			}
+		}
+		o.Fulfillments = fs
+	}
+	if o.Adjustments != nil {
+		as := slices.Clone(o.Adjustments)
+		for i := range as {
+			as[i].OccurredAt = as[i].OccurredAt.UTC()
+		}
+		o.Adjustments = as
+	}
+	if o.History != nil {
+		hs := slices.Clone(o.History)
+		for i := range hs {
+			hs[i].At = hs[i].At.UTC()
+		}
+		o.History = hs
+	}
+	return o
 }
 
 // apply writes the change inside the committer's transaction. The idempotency
@@ -300,8 +446,13 @@ func (w *change) apply(st *writeStmts, now time.Time) error {
 		}
 	}
 	if o := w.order; o != nil {
-		if _, err := st.upsertOrder.Exec(o.id, o.sessionID, o.owner, o.status, o.createdAt, string(o.body)); err != nil {
-			return fmt.Errorf("order %q: %w", o.id, err)
+		if err := applyOrder(st, o); err != nil {
+			return err
+		}
+	}
+	for i := range w.jobs {
+		if err := insertJob(st, &w.jobs[i], now); err != nil {
+			return err
 		}
 	}
 	if w.release != "" {
@@ -330,10 +481,58 @@ const (
 		WHERE id = ?6 AND rev = ?7 AND owner = ?8 AND expires_at = ?3`
 	updateSessionExpirySQL = `UPDATE checkout_sessions SET rev = ?1, status = ?2, expires_at = ?3, updated_at = ?4, body = ?5
 		WHERE id = ?6 AND rev = ?7 AND owner = ?8`
-	upsertOrderSQL = `INSERT INTO orders (id, session_id, owner, status, created_at, body) VALUES (?, ?, ?, ?, ?, ?)
+	// Revision 0: the checkout's write, whatever is stored; the stored
+	// revision moves on by one so that a job that read the order before
+	// cannot write over it.
+	upsertOrderSQL = `INSERT INTO orders (id, session_id, owner, status, created_at, body, rev, payment_ref, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
 		ON CONFLICT (id) DO UPDATE SET session_id = excluded.session_id, owner = excluded.owner,
-		  status = excluded.status, created_at = excluded.created_at, body = excluded.body`
+		  status = excluded.status, created_at = excluded.created_at, body = excluded.body,
+		  rev = orders.rev + 1, payment_ref = excluded.payment_ref, updated_at = excluded.updated_at`
+	// Revision 1: a new order, never over an existing one.
+	insertOrderSQL = `INSERT INTO orders (id, session_id, owner, status, created_at, body, rev, payment_ref, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
+		ON CONFLICT (id) DO NOTHING`
+	// Revision n > 1: only over n − 1.
+	updateOrderSQL = `UPDATE orders SET session_id = ?2, owner = ?3, status = ?4, created_at = ?5, body = ?6,
+		  rev = ?9, payment_ref = ?7, updated_at = ?8
+		WHERE id = ?1 AND rev = ?9 - 1`
 )
+
+// applyOrder writes an order by its revision's rule (bridge.Order.Rev).
+func applyOrder(st *writeStmts, o *orderRow) error {
+	args := []any{o.id, o.sessionID, o.owner, o.status, o.createdAt, string(o.body), o.paymentRef, o.updatedAt}
+	var (
+		res sql.Result
+		err error
+	)
+	switch o.rev {
+	case 0:
+		_, err = st.upsertOrder.Exec(args...)
+		if err != nil {
+			return fmt.Errorf("order %q: %w", o.id, err)
+		}
+		return nil
+	case 1:
+		res, err = st.insertOrder.Exec(args...)
+	default:
+		res, err = st.updateOrder.Exec(append(args, o.rev)...)
+	}
+	if err != nil {
+		return fmt.Errorf("order %q: %w", o.id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("order %q: %w", o.id, err)
+	}
+	if n == 0 {
+		if o.rev == 1 {
+			return fmt.Errorf("order %q already exists: %w", o.id, bridge.ErrStale)
+		}
+		return fmt.Errorf("order %q is not at revision %d: %w", o.id, o.rev-1, bridge.ErrStale)
+	}
+	return nil
+}
 
 func applySession(st *writeStmts, s *sessionRow) error {
 	if s.rev == 1 {
@@ -451,13 +650,15 @@ func (w *change) applyIdem(st *writeStmts, now int64) error {
 // waiting for the write lock wait for a batch, not for the whole purge.
 const purgeBatch = 1000
 
-// PurgeExpired deletes the idempotency records expired at now and the
-// sessions whose expiry passed more than keep before now. A session still
-// in complete_in_progress is kept whatever its expiry: its payment's outcome
-// is unknown, and the session is what settles it. Orders and reservations
-// are never purged. It returns how many rows went; rows are deleted in
-// batches, each its own transaction, so after an error the count says how
-// many did.
+// PurgeExpired deletes the idempotency records expired at now, and the
+// sessions whose expiry passed, the webhook events received and the done or
+// canceled outbox jobs last updated more than keep before now. A session
+// still in complete_in_progress is kept whatever its expiry: its payment's
+// outcome is unknown, and the session is what settles it. Pending jobs have
+// work to do and dead ones wait for a person (retry or cancel), so neither
+// is purged. Orders and reservations are never purged. It returns how many
+// rows went; rows are deleted in batches, each its own transaction, so
+// after an error the count says how many did.
 func (d *DB) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error) {
 	if keep < 0 {
 		return 0, fmt.Errorf("sqlite: purge: negative keep %v", keep)
@@ -478,6 +679,9 @@ func (d *DB) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration
 		{"sessions", `DELETE FROM checkout_sessions WHERE rowid IN
 			(SELECT rowid FROM checkout_sessions WHERE expires_at < ? AND status <> ? LIMIT ?)`,
 			[]any{sessionCut, string(bridge.StatusCompleteInProgress), purgeBatch}},
+		{"outbox jobs", `DELETE FROM outbox_jobs WHERE rowid IN
+			(SELECT rowid FROM outbox_jobs WHERE status IN (?, ?) AND updated_at < ? LIMIT ?)`,
+			[]any{string(bridge.JobDone), string(bridge.JobCanceled), sessionCut, purgeBatch}},
 	} {
 		for {
 			n, err := d.purgeOnce(ctx, p.query, p.args...)

@@ -36,16 +36,23 @@ func TestPurgeInBatches(t *testing.T) {
 			 VALUES (?, 'alice', 1, 'canceled', ?, 0, '{}')`, fmt.Sprint(i), now.Add(-48*time.Hour).UnixNano()); err != nil {
 			t.Fatal(err)
 		}
+		status := []string{"done", "canceled"}[i%2]
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO outbox_jobs (id, kind, order_id, status, attempts, next_run_at, lease_until, token, last_error, created_at, updated_at)
+			 VALUES (?, 'notice', '', ?, 1, 0, 0, '', '', 0, ?)`, fmt.Sprint(i), status, now.Add(-48*time.Hour).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.PurgeExpired(ctx, now, time.Hour)
-	if err != nil || got != 2*n {
-		t.Fatalf("PurgeExpired = %d, %v; want %d", got, err, 2*n)
+	if err != nil || got != 3*n {
+		t.Fatalf("PurgeExpired = %d, %v; want %d", got, err, 3*n)
 	}
 	var left int
-	db.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM idempotency_keys) + (SELECT count(*) FROM checkout_sessions)`).Scan(&left)
+	db.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM idempotency_keys) + (SELECT count(*) FROM checkout_sessions)
+		+ (SELECT count(*) FROM outbox_jobs)`).Scan(&left)
 	if left != 0 {
 		t.Errorf("%d rows left after the purge", left)
 	}

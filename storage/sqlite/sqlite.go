@@ -1,13 +1,15 @@
 // Package sqlite keeps everything the bridge stores (the catalog snapshot,
-// stock reservations, checkout sessions, orders and idempotency records) in
+// stock reservations, checkout sessions, orders, idempotency records and
+// the outbox's jobs) in
 // one SQLite file, so that a shop can run the bridge as a single binary with
 // no database server. It implements bridge.Storage on modernc.org/sqlite, a
 // pure-Go SQLite, so the binary needs no cgo.
 //
 // The file is opened in WAL mode: readers (feeds, checkouts) never wait for
 // the writer, and a catalog sync never waits for them. Checkout writes
-// (Commit, Reserve, Release) are group-committed: concurrent ones share one
-// transaction and one fsync, each in a savepoint of its own (commit.go).
+// (Commit, Reserve, Release) and the outbox's (ClaimJobs, FinishJob,
+// SetJob) are group-committed: concurrent ones share one transaction and
+// one fsync, each in a savepoint of its own (commit.go, outbox.go).
 // Decoded catalog entries and sessions are cached (cache.go,
 // sessioncache.go).
 package sqlite
@@ -53,15 +55,18 @@ type DB struct {
 	entries  *entryCache
 	sessions *sessionCache
 
-	// Lookups that run on every checkout, prepared once per connection by
-	// database/sql (the pool keeps its connections, see Open, so that is
-	// once per process).
+	// Lookups that run on every checkout, webhook or outbox job, prepared
+	// once per connection by database/sql (the pool keeps its connections,
+	// see Open, so that is once per process).
 	entryByID      *sql.Stmt
 	entryByVariant *sql.Stmt
 	reserved       *sql.Stmt
 	sessionByID    *sql.Stmt
 	idemByKey      *sql.Stmt
 	orderByID      *sql.Stmt
+	orderByPayRef  *sql.Stmt
+	jobByID        *sql.Stmt
+	nextDue        *sql.Stmt
 	catalogInfo    *sql.Stmt
 
 	// writers are the open catalog writers, which Close abandons: each
@@ -160,7 +165,14 @@ func (d *DB) init(ctx context.Context) error {
 		{&d.sessionByID, `SELECT body FROM checkout_sessions WHERE id = ? AND owner = ?`},
 		{&d.idemByKey, `SELECT request_hash, token, locked_until, done, outcome, created_at, expires_at
 			FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
-		{&d.orderByID, `SELECT body FROM orders WHERE id = ?`},
+		{&d.orderByID, `SELECT rev, body FROM orders WHERE id = ?`},
+		// "payment_ref <> ''" repeats the partial index's condition, which
+		// is how SQLite knows the index may answer (a bound parameter
+		// proves nothing).
+		{&d.orderByPayRef, `SELECT rev, body FROM orders WHERE payment_ref = ? AND payment_ref <> ''
+			ORDER BY created_at DESC, rowid DESC LIMIT 1`},
+		{&d.jobByID, `SELECT ` + jobColumns + ` FROM outbox_jobs WHERE id = ?`},
+		{&d.nextDue, nextDueSQL},
 		{&d.catalogInfo, `SELECT info FROM catalog_info WHERE id = 1`},
 	} {
 		stmt, err := d.db.PrepareContext(ctx, p.query)
@@ -282,7 +294,8 @@ func (d *DB) Close() error {
 		if d.commits != nil { // nil when Open failed
 			d.commits.close()
 		}
-		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved, d.sessionByID, d.idemByKey, d.orderByID, d.catalogInfo} {
+		for _, s := range []*sql.Stmt{d.entryByID, d.entryByVariant, d.reserved, d.sessionByID, d.idemByKey, d.orderByID,
+			d.orderByPayRef, d.jobByID, d.nextDue, d.catalogInfo} {
 			if s != nil {
 				s.Close()
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,8 @@ import (
 //     holds nothing, whatever HoldOrderID says.
 //   - PurgeExpired deletes expired idempotency records and sessions expired
 //     more than keep ago, except sessions in complete_in_progress (a payment
-//     whose outcome is unknown); never orders or reservations.
+//     whose outcome is unknown); never orders or reservations. (Jobs: see
+//     outbox.go.)
 //   - Concurrent Commits behave as if applied one at a time in some order
 //     (drivers may share a transaction between them, as SQLite's group
 //     commit does): a failing change affects no other, two changes to one
@@ -144,23 +146,81 @@ func session(id, owner string) bridge.Session {
 	}
 }
 
-// fullOrder returns an order that sets every field of bridge.Order.
+// fullOrder returns an order that sets every field of bridge.Order but Rev
+// (the store's), with its times in a zone other than UTC: stores return
+// them in UTC, nested ones included.
 func fullOrder(id, sessionID, owner string) bridge.Order {
 	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	one := int64(1)
 	return bridge.Order{
-		ID: id, SessionID: sessionID, Owner: owner, Status: "created",
+		ID: id, SessionID: sessionID, Owner: owner, APIVersion: "2026-04-17", Status: bridge.OrderCreated,
 		PermalinkURL: "https://shop.example.com/orders/" + id,
 		CreatedAt:    at(2, 11, 30),
+		UpdatedAt:    at(2, 11, 31),
 		Currency:     "USD",
 		Lines: []bridge.OrderLine{
-			{VariantID: "v1", ProductID: "p1", Title: "Tee – M", Quantity: 2, UnitPrice: usd(1999), Total: usd(3998)},
-			{VariantID: "v2", ProductID: "p1", Title: "Tee – L", Quantity: 1, UnitPrice: usd(1999), Total: usd(1999)},
+			{ID: "li_1", VariantID: "v1", ProductID: "p1", Title: "Tee – M", Quantity: 2, Current: &one, Fulfilled: 1,
+				UnitPrice: usd(1999), Total: usd(3998)},
+			{ID: "li_2", VariantID: "v2", ProductID: "p1", Title: "Tee – L", Quantity: 1, UnitPrice: usd(1999), Total: usd(1999)},
 		},
 		Subtotal: usd(5997), Shipping: usd(495), Tax: usd(0), Total: usd(6492),
-		Buyer:      bridge.Buyer{Name: "Ada Lovelace", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Phone: "+1 555 0100"},
-		ShipTo:     &bridge.Address{Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
-		PaymentRef: "pi_abc",
+		Buyer:          bridge.Buyer{Name: "Ada Lovelace", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Phone: "+1 555 0100"},
+		ShipTo:         &bridge.Address{Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
+		ShippingMethod: &bridge.ShippingMethod{ID: "ship_std", Title: "Standard", Type: "shipping"},
+		PaymentRef:     "pi_" + id,
+		Payment:        bridge.PaymentStateCaptured,
+		StoreID:        "store-" + id,
+		StoreURL:       "https://shop.example.com/admin/orders/" + id,
+		Fulfillments: []bridge.Fulfillment{{
+			ID: "ful_1", Type: "shipping", Status: "shipped", Lines: []bridge.LineRef{{ID: "li_1", Quantity: 1}},
+			Carrier: "UPS", TrackingNumber: "1Z999", TrackingURL: "https://ups.example.com/1Z999",
+			Events: []bridge.FulfillmentEvent{{ID: "fe_1", Type: "shipped", OccurredAt: at(3, 9, 0)}},
+		}},
+		Adjustments: []bridge.Adjustment{{
+			ID: "adj_1", Type: "refund", Status: "completed", OccurredAt: at(4, 9, 0), Amount: 1999, Currency: "USD",
+			Reason: "returned – too small", Lines: []bridge.LineRef{{ID: "li_2", Quantity: 1}},
+		}},
+		Token: "tok_" + id,
+		History: []bridge.OrderEvent{
+			{At: at(2, 11, 30), Status: "pending_payment"},
+			{At: at(2, 11, 31), Status: bridge.OrderCreated, Note: "paid <card>"},
+		},
 	}
+}
+
+// orderAt returns o as a store gives it back at revision rev: every time in
+// UTC.
+func orderAt(o bridge.Order, rev int64) bridge.Order {
+	o.Rev = rev
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	o.Fulfillments = slices.Clone(o.Fulfillments)
+	for i := range o.Fulfillments {
+		f := &o.Fulfillments[i]
+		f.Events = slices.Clone(f.Events)
+		for j := range f.Events {
+			f.Events[j].OccurredAt = f.Events[j].OccurredAt.UTC()
+		}
+	}
+	o.Adjustments = slices.Clone(o.Adjustments)
+	for i := range o.Adjustments {
+		o.Adjustments[i].OccurredAt = o.Adjustments[i].OccurredAt.UTC()
+	}
+	o.History = slices.Clone(o.History)
+	for i := range o.History {
+		o.History[i].At = o.History[i].At.UTC()
+	}
+	return o
+}
+
+// wantOrder checks that the order id is want at revision rev.
+func wantOrder(t *testing.T, s bridge.Storage, want bridge.Order, rev int64) {
+	t.Helper()
+	got, err := s.Order(t.Context(), want.ID)
+	if err != nil {
+		t.Fatalf("Order(%q): %v", want.ID, err)
+	}
+	wantUTC(t, "Order "+want.ID, got.CreatedAt, got.UpdatedAt)
+	same(t, "Order "+want.ID, got, orderAt(want, rev))
 }
 
 // claim returns an unfinished idempotency record held by token, locked
@@ -271,14 +331,7 @@ func testSessionRoundTrip(t *testing.T, s bridge.Storage) {
 	order := fullOrder("ord_s1", "s1", "alice")
 	commitOK(t, s, bridge.Change{Session: &sess, Order: &order})
 	wantSession(t, s, "alice", "s1", sess)
-	got, err := s.Order(ctx, "ord_s1")
-	if err != nil {
-		t.Fatalf("Order: %v", err)
-	}
-	wantUTC(t, "Order", got.CreatedAt)
-	want := order
-	want.CreatedAt = want.CreatedAt.UTC()
-	same(t, "Order", got, want)
+	wantOrder(t, s, order, 1)
 
 	// The distinctions checked by name, so a failure says what broke.
 	back, _ := s.Session(ctx, "alice", "s1")
@@ -461,14 +514,9 @@ func testOrderUpsert(t *testing.T, s bridge.Storage) {
 	other.ShipTo = nil
 	other.Lines = nil
 	commitOK(t, s, bridge.Change{Order: &other})
-	for _, want := range []bridge.Order{paid, other} {
-		got, err := s.Order(ctx, want.ID)
-		if err != nil {
-			t.Fatalf("Order(%q): %v", want.ID, err)
-		}
-		want.CreatedAt = want.CreatedAt.UTC()
-		same(t, "Order "+want.ID, got, want)
-	}
+	// Revision 0 replaces and moves the stored revision on.
+	wantOrder(t, s, paid, 2)
+	wantOrder(t, s, other, 1)
 	_, err := s.Order(ctx, "o3")
 	wantNotFound(t, "Order(o3)", err)
 	if err := s.Commit(ctx, bridge.Change{Order: &bridge.Order{}}); err == nil {

@@ -5,8 +5,11 @@
 // are invisible, duplicate ids are refused, reservations are idempotent by
 // order, a checkout Change commits whole or not at all, sessions are written
 // only over the revision they were read at and only by their owner, an
-// idempotency key is claimed by exactly one request, and all of it holds
-// under concurrent use (checkout.go lists the checkout rules).
+// idempotency key is claimed by exactly one request, orders are written by
+// the rules of their revisions, an outbox job is queued with its change and
+// run by one worker at a time, and all of it holds under concurrent use
+// (checkout.go lists the checkout rules, outbox.go those of orders and the
+// outbox).
 //
 // A driver's tests call Run with a function that opens a fresh, empty store:
 //
@@ -62,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ConcurrentReserve", func(t *testing.T) { testConcurrentReserve(t, open(t)) })
 	t.Run("ReserveWhileWriterOpen", func(t *testing.T) { testReserveWhileWriterOpen(t, open(t)) })
 	runCheckout(t, open)
+	runOutbox(t, open)
 	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }

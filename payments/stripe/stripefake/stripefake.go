@@ -1,7 +1,7 @@
 // Package stripefake is a scriptable fake of the Stripe API calls the
-// bridge makes, for tests: Shared Payment Token reads and PaymentIntent
-// create/retrieve, and Stripe Tax calculations (see SetTaxRate), on a
-// loopback httptest server.
+// bridge makes, for tests: Shared Payment Token reads, PaymentIntent
+// create/retrieve/capture/cancel, refunds, and Stripe Tax calculations
+// (see SetTaxRate), on a loopback httptest server.
 //
 // It follows Stripe's documented shapes: form-encoded request bodies,
 // `Authorization: Bearer <secret key>` (else 401 with a JSON error),
@@ -21,6 +21,19 @@
 // dropped connection before or after the charge is recorded). Every call
 // is recorded (method, path, form, Idempotency-Key, Stripe-Version) for
 // assertions.
+//
+// PaymentIntents move like Stripe's: capture_method=manual (or the
+// RequiresCapture outcome) leaves one in requires_capture with
+// amount_capturable set; capture (whole or amount_to_capture) makes it
+// succeeded with amount_received; cancel works from requires_capture,
+// requires_action, requires_payment_method, requires_confirmation and
+// processing; refunds need a succeeded PaymentIntent and never exceed what
+// it received. Everything else is refused with Stripe's 400
+// payment_intent_unexpected_state (PaymentIntent nested),
+// charge_already_refunded, or an invalid_request_error naming the
+// parameter; unknown PaymentIntents with resource_missing.
+// ExpireAuthorization cancels an authorization as Stripe does after seven
+// days. Faults and refund outcomes per PaymentIntent: ScriptActions.
 package stripefake
 
 import (
@@ -125,6 +138,39 @@ type Intent struct {
 	// IdempotencyKey is the key of the create that made it.
 	IdempotencyKey string
 	DeclineCode    string
+	// CaptureMethod is automatic or manual.
+	CaptureMethod string
+	// AmountCapturable is held (requires_capture); AmountReceived taken
+	// (succeeded); AmountRefunded given back by refunds not failed.
+	AmountCapturable   int64
+	AmountReceived     int64
+	AmountRefunded     int64
+	CancellationReason string
+}
+
+// Refund is a refund the fake created.
+type Refund struct {
+	ID            string
+	PaymentIntent string
+	Amount        int64
+	Currency      string
+	Status        string
+	Reason        string
+	Metadata      map[string]string
+	// IdempotencyKey is the key of the create that made it.
+	IdempotencyKey string
+}
+
+// ActionScript says how captures, cancels and refunds of one PaymentIntent
+// go. Faults are used up one per request, in order, like Script.Faults
+// (FaultDropAfterCommit: the action happens, the answer is lost).
+type ActionScript struct {
+	CaptureFaults []Fault
+	CancelFaults  []Fault
+	RefundFaults  []Fault
+	// RefundStatus is the status new refunds get: succeeded (default),
+	// pending, requires_action, failed or canceled.
+	RefundStatus string
 }
 
 type stored struct {
@@ -156,6 +202,9 @@ type Server struct {
 	order    []string
 	idem     map[string]*stored
 	nextID   int
+	actions  map[string]*ActionScript // by PaymentIntent id
+	refunds  []*Refund
+	nextRef  int
 
 	taxRates  map[string]int64
 	taxScript TaxScript
@@ -166,7 +215,7 @@ type Server struct {
 func New() *Server {
 	s := &Server{
 		tokens: map[string]*Token{}, byToken: map[string]*Script{}, byAmount: map[int64]*Script{},
-		intents: map[string]*Intent{}, idem: map[string]*stored{},
+		intents: map[string]*Intent{}, idem: map[string]*stored{}, actions: map[string]*ActionScript{},
 		taxRates: map[string]int64{}, taxCalcs: map[string]*taxCalc{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
@@ -203,13 +252,70 @@ func (s *Server) ScriptAmount(amount int64, sc Script) {
 }
 
 // SetIntentStatus changes a PaymentIntent's status (e.g. after the buyer
-// authenticated).
+// authenticated), with the amounts that go with it.
 func (s *Server) SetIntentStatus(id, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if pi, ok := s.intents[id]; ok {
-		pi.Status = status
+		pi.setStatus(status)
 	}
+}
+
+func (pi *Intent) setStatus(status string) {
+	pi.Status = status
+	pi.AmountCapturable = 0
+	switch status {
+	case "requires_capture":
+		pi.CaptureMethod = "manual"
+		pi.AmountCapturable = pi.Amount
+	case "succeeded":
+		if pi.AmountReceived == 0 {
+			pi.AmountReceived = pi.Amount
+		}
+	}
+}
+
+// ExpireAuthorization cancels a PaymentIntent waiting for its capture, as
+// Stripe does when the authorization runs out (cancellation_reason
+// automatic).
+func (s *Server) ExpireAuthorization(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pi, ok := s.intents[id]; ok && pi.Status == "requires_capture" {
+		pi.setStatus("canceled")
+		pi.CancellationReason = "automatic"
+	}
+}
+
+// ScriptActions sets how captures, cancels and refunds of the
+// PaymentIntent id go.
+func (s *Server) ScriptActions(id string, sc ActionScript) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := sc
+	s.actions[id] = &c
+}
+
+// Intent returns the PaymentIntent id as it is now.
+func (s *Server) Intent(id string) (Intent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pi, ok := s.intents[id]
+	if !ok {
+		return Intent{}, false
+	}
+	return *pi, true
+}
+
+// Refunds returns the refunds created, oldest first.
+func (s *Server) Refunds() []Refund {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Refund, 0, len(s.refunds))
+	for _, r := range s.refunds {
+		out = append(out, *r)
+	}
+	return out
 }
 
 // Calls returns the recorded calls.
@@ -285,6 +391,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.listTaxLineItems(w, r, form)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents":
 		s.createIntent(w, r, form, key, callIdx)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/") && strings.HasSuffix(r.URL.Path, "/capture"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/"), "/capture")
+		s.intentAction(w, r, form, key, callIdx, id, actionCapture)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/") && strings.HasSuffix(r.URL.Path, "/cancel"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/"), "/cancel")
+		s.intentAction(w, r, form, key, callIdx, id, actionCancel)
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/refunds":
+		s.intentAction(w, r, form, key, callIdx, form.Get("payment_intent"), actionRefund)
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"):
 		id := strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/")
 		s.mu.Lock()
@@ -397,6 +511,19 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, form url.V
 	}
 	s.mu.Unlock()
 
+	s.idempotent(w, r, form, key, callIdx, f, func() (int, []byte) {
+		return s.execute(form, amount, token, param, key, script)
+	})
+}
+
+// idempotent answers a POST under Stripe's Idempotency-Key rules after
+// applying its fault f (nil: none): a key seen with the same parameters
+// replays the first answer (Idempotent-Replayed: true), with other
+// parameters gets 400 idempotency_error, and while its first request runs
+// 409. exec runs with s.mu held; its answer is stored under the key unless
+// it is a 5xx (a request Stripe did not execute). FaultDropAfterCommit
+// executes (or replays) and then drops the connection.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, form url.Values, key string, callIdx int, f *Fault, exec func() (int, []byte)) {
 	dropAfter := false
 	if f != nil {
 		if f.Kind == FaultDropAfterCommit {
@@ -406,7 +533,6 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, form url.V
 		}
 	}
 
-	// Idempotency.
 	fp := fingerprint(r.URL.Path, form)
 	s.mu.Lock()
 	if key != "" {
@@ -435,7 +561,7 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, form url.V
 		}
 		s.idem[key] = &stored{fingerprint: fp}
 	}
-	status, body := s.execute(form, amount, token, param, key, script)
+	status, body := exec()
 	if key != "" {
 		if status >= 500 {
 			delete(s.idem, key)
@@ -468,6 +594,9 @@ func (s *Server) execute(form url.Values, amount int64, token, param, key string
 		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_unknown", Param: param, Message: "Received unknown parameter: " + param})
 	case form.Get("confirm") != "true":
 		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: "confirm", Message: "The fake only supports confirm=true."})
+	case !slices.Contains([]string{"", "automatic", "automatic_async", "manual"}, form.Get("capture_method")):
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: "capture_method",
+			Message: "Invalid capture_method: must be one of automatic, automatic_async, or manual"})
 	}
 	t, ok := s.tokens[token]
 	switch {
@@ -482,11 +611,10 @@ func (s *Server) execute(form url.Values, amount int64, token, param, key string
 
 	s.nextID++
 	pi := &Intent{ID: fmt.Sprintf("pi_fake_%04d", s.nextID), Amount: amount, Currency: currency, Token: token,
-		Metadata: map[string]string{}, IdempotencyKey: key}
-	for k, v := range form {
-		if mk, ok := strings.CutPrefix(k, "metadata["); ok && strings.HasSuffix(mk, "]") && len(v) > 0 {
-			pi.Metadata[strings.TrimSuffix(mk, "]")] = v[0]
-		}
+		Metadata: metadata(form), IdempotencyKey: key, CaptureMethod: "automatic"}
+	manual := form.Get("capture_method") == "manual"
+	if manual {
+		pi.CaptureMethod = "manual"
 	}
 	s.intents[pi.ID] = pi
 	s.order = append(s.order, pi.ID)
@@ -508,13 +636,19 @@ func (s *Server) execute(form url.Values, amount int64, token, param, key string
 		}
 		return errBody(402, apiErr{Type: "card_error", Code: errCode, DeclineCode: code, Message: msg, PaymentIntent: intentJSON(pi)})
 	case RequiresAction:
-		pi.Status = "requires_action"
+		pi.setStatus("requires_action")
 	case RequiresCapture:
-		pi.Status = "requires_capture"
+		// Also without capture_method=manual: an account whose payments
+		// are captured by hand.
+		pi.setStatus("requires_capture")
 	case Processing:
-		pi.Status = "processing"
+		pi.setStatus("processing")
 	default:
-		pi.Status = "succeeded"
+		if manual {
+			pi.setStatus("requires_capture")
+		} else {
+			pi.setStatus("succeeded")
+		}
 	}
 	b, _ := json.Marshal(intentJSON(pi))
 	return 200, b
@@ -530,10 +664,17 @@ func sptFrom(form url.Values) (token, param string) {
 }
 
 func intentJSON(pi *Intent) map[string]any {
+	captureMethod := pi.CaptureMethod
+	if captureMethod == "" {
+		captureMethod = "automatic"
+	}
 	m := map[string]any{
 		"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "currency": pi.Currency, "status": pi.Status,
-		"capture_method": "automatic", "confirmation_method": "automatic", "livemode": false, "created": 1700000000,
+		"capture_method": captureMethod, "confirmation_method": "automatic", "livemode": false, "created": 1700000000,
 		"metadata": pi.Metadata, "client_secret": pi.ID + "_secret_fake",
+		"amount_capturable": pi.AmountCapturable, "amount_received": pi.AmountReceived,
+		"cancellation_reason": nilIf(pi.CancellationReason == "", pi.CancellationReason),
+		"latest_charge":       nilIf(pi.AmountReceived == 0 && pi.AmountCapturable == 0, chargeID(pi)),
 	}
 	if pi.Status == "requires_action" {
 		m["next_action"] = map[string]any{"type": "use_stripe_sdk", "use_stripe_sdk": map[string]any{"type": "three_d_secure_redirect"}}

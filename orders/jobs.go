@@ -1,0 +1,212 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+)
+
+// storeWrite writes the order to the store exactly once. A run after a
+// failed one first looks the order up by its id: the failed attempt may
+// have reached the store (a timeout after the store committed), and writing
+// again could make a second order there.
+func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
+	o, err := s.Store.Order(ctx, j.OrderID)
+	if err != nil {
+		return retry(fmt.Errorf("read order: %w", err))
+	}
+	if o.StoreID != "" || o.Status == bridge.OrderCanceled {
+		return done(bridge.Change{}) // written already, or canceled before it was
+	}
+	var so bridge.StoreOrder
+	found := false
+	if j.Attempts > 1 {
+		so, err = s.Shop.FindOrder(ctx, o.ID)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, bridge.ErrNotFound):
+			return retry(fmt.Errorf("look the order up in the store before writing it again: %w", err))
+		}
+	}
+	if !found {
+		so, err = s.Shop.WriteOrder(ctx, o)
+	}
+	if errors.Is(err, bridge.ErrOrderRefused) || errors.Is(err, bridge.ErrRejected) {
+		return done(s.refused(o, err))
+	}
+	if err != nil {
+		return retry(fmt.Errorf("write order to the store: %w", err))
+	}
+	o.StoreID, o.StoreURL = so.StoreID, so.URL
+	o.SetStatus(s.now(), bridge.OrderConfirmed, "accepted by the store as "+so.StoreID)
+	c := s.withNotice(o)
+	if o.Payment == bridge.PaymentStateAuthorized {
+		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
+	}
+	return done(c)
+}
+
+// refused handles a store's final refusal. Money only held is released and
+// the order canceled: no paid-but-unfulfillable orders. Money already taken
+// stays until a person decides (retry after fixing the store, or cancel,
+// which refunds).
+func (s *Service) refused(o bridge.Order, cause error) bridge.Change {
+	note := "the store refused the order: " + cause.Error()
+	if o.Payment == bridge.PaymentStateAuthorized {
+		s.log().Warn("store refused an order; releasing its payment and canceling it", "order", o.ID, "error", cause)
+		o.SetStatus(s.now(), bridge.OrderCanceled, note)
+		c := s.withNotice(o)
+		c.Jobs = append(c.Jobs, s.paymentJob(o, KindRelease, 0, "the store refused the order"))
+		c.ReleaseOrderID = o.ID
+		return c
+	}
+	return s.review(o, "store_refused", note)
+}
+
+// paymentAction is a payment job's payload.
+type paymentAction struct {
+	Amount int64  `json:"amount,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// paymentJob queues a capture, release or refund of o's payment. Its id is
+// also the provider's idempotency key: queued twice, it runs once, and a
+// repeated run is replayed by the provider.
+func (s *Service) paymentJob(o bridge.Order, kind string, amount int64, reason string) bridge.Job {
+	now := s.now().UTC()
+	raw, _ := json.Marshal(paymentAction{Amount: amount, Reason: reason})
+	id := kind + ":" + o.ID
+	if kind == KindRefund {
+		id = fmt.Sprintf("%s:%d", id, len(o.History))
+	}
+	return bridge.Job{ID: id, Kind: kind, OrderID: o.ID, Payload: raw, NextRunAt: now, CreatedAt: now}
+}
+
+// payment runs a capture, release or refund.
+func (s *Service) payment(ctx context.Context, j bridge.Job) outcome {
+	if s.Payments == nil {
+		return deadNow(errors.New("the payment provider cannot capture, release or refund"))
+	}
+	var pa paymentAction
+	if len(j.Payload) > 0 {
+		if err := json.Unmarshal(j.Payload, &pa); err != nil {
+			return deadNow(fmt.Errorf("payment job payload: %w", err))
+		}
+	}
+	o, err := s.Store.Order(ctx, j.OrderID)
+	if err != nil {
+		return retry(fmt.Errorf("read order: %w", err))
+	}
+	a := bridge.PaymentAction{IdempotencyKey: j.ID, OrderID: o.ID, Ref: o.PaymentRef, Amount: pa.Amount,
+		Currency: o.Currency, Reason: pa.Reason}
+	var refundID string
+	switch j.Kind {
+	case KindCapture:
+		if o.Payment != bridge.PaymentStateAuthorized {
+			return done(bridge.Change{}) // captured, released or refunded already
+		}
+		err = s.Payments.Capture(ctx, a)
+	case KindRelease:
+		if o.Payment != bridge.PaymentStateAuthorized {
+			return done(bridge.Change{})
+		}
+		err = s.Payments.Release(ctx, a)
+	case KindRefund:
+		refundID, err = s.Payments.Refund(ctx, a)
+	}
+	if errors.Is(err, bridge.ErrPaymentFinal) {
+		return done(s.review(o, j.Kind+"_refused", fmt.Sprintf("%s refused by the payment provider: %v", j.Kind, err)))
+	}
+	if err != nil {
+		return retry(fmt.Errorf("%s: %w", j.Kind, err))
+	}
+	now := s.now()
+	switch j.Kind {
+	case KindCapture:
+		o.Payment = bridge.PaymentStateCaptured
+		if o.Status == bridge.OrderManualReview && o.StoreID != "" {
+			// Retried by hand after the capture failed: back on track.
+			o.SetStatus(now, bridge.OrderConfirmed, "payment captured")
+		} else {
+			o.Note(now, "payment captured")
+		}
+	case KindRelease:
+		o.Payment = bridge.PaymentStateReleased
+		o.Note(now, "payment authorization released")
+	case KindRefund:
+		amount := pa.Amount
+		if amount == 0 {
+			amount = o.Total.Amount - o.Refunded()
+		}
+		o.Payment = bridge.PaymentStateRefunded
+		upsertAdjustment(&o, bridge.Adjustment{ID: refundID, Type: "refund", Status: "completed", OccurredAt: now.UTC(),
+			Amount: amount, Currency: o.Currency, Reason: pa.Reason})
+		o.Note(now, "refund "+refundID)
+	}
+	return done(s.withNotice(o))
+}
+
+// deliver sends an agent notice. Notices of one order go out in the order
+// they happened: one waits while an earlier one is still pending.
+func (s *Service) deliver(ctx context.Context, j bridge.Job) outcome {
+	if s.Notifier == nil {
+		return deadNow(errors.New("no agent webhook is configured"))
+	}
+	var n bridge.OrderNotice
+	if err := json.Unmarshal(j.Payload, &n); err != nil {
+		return deadNow(fmt.Errorf("notice payload: %w", err))
+	}
+	pending, err := s.Store.Jobs(ctx, bridge.JobFilter{Status: bridge.JobPending, OrderID: j.OrderID, Kind: KindNotice, Limit: 1000})
+	if err != nil {
+		return retry(fmt.Errorf("list earlier notices: %w", err))
+	}
+	for _, p := range pending {
+		if p.ID != j.ID && noticeSeq(p.ID) < noticeSeq(j.ID) {
+			// Wait for the earlier one's next try, not in a busy loop.
+			return postpone(max(p.NextRunAt.Sub(s.now()), 0) + time.Second)
+		}
+	}
+	if err := s.Notifier.Send(ctx, n); err != nil {
+		if errors.Is(err, bridge.ErrRejected) {
+			return deadNow(err)
+		}
+		return retry(err)
+	}
+	return done(bridge.Change{})
+}
+
+// noticeSeq is a notice job's place in its order's history (see notice):
+// the order in which the agent must hear them.
+func noticeSeq(jobID string) int {
+	n, err := strconv.Atoi(jobID[strings.LastIndexByte(jobID, '_')+1:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// upsertAdjustment adds a, or replaces the adjustment with its id; it
+// reports whether anything changed. Providers deliver news out of order, so
+// a pending status never replaces a final one.
+func upsertAdjustment(o *bridge.Order, a bridge.Adjustment) bool {
+	a.Currency = strings.ToLower(a.Currency)
+	for i, x := range o.Adjustments {
+		if x.ID == a.ID {
+			if reflect.DeepEqual(x, a) || (a.Status == "pending" && x.Status != "pending") {
+				return false
+			}
+			o.Adjustments[i] = a
+			return true
+		}
+	}
+	o.Adjustments = append(o.Adjustments, a)
+	return true
+}
