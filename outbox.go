@@ -61,6 +61,9 @@ type JobFilter struct {
 // retrying until its horizon.
 var ErrRejected = errors.New("rejected for good")
 
+// ErrJobBusy is returned by SetJob while a worker runs the job.
+var ErrJobBusy = errors.New("job is running; try again when it has finished")
+
 // ErrLeaseLost is returned when a job's claim was taken over (its lease
 // passed and another worker claimed it): the result of the run is dropped.
 var ErrLeaseLost = errors.New("job lease lost")
@@ -87,7 +90,8 @@ type Outbox interface {
 	// Jobs lists jobs matching f, most recently updated first.
 	Jobs(ctx context.Context, f JobFilter) ([]Job, error)
 	// SetJob sets a job's status and next run by hand (the CLI's retry and
-	// cancel), clearing any claim and, for a retry, its attempts.
+	// cancel); a retry starts its attempts and retry horizon afresh.
+	// ErrJobBusy while a worker runs it.
 	SetJob(ctx context.Context, id string, status JobStatus, next time.Time) error
 	// NextDue returns when the earliest pending job is due (zero: none).
 	NextDue(ctx context.Context) (time.Time, error)

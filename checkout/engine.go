@@ -673,7 +673,7 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	var result bridge.PaymentResult
 	var perr error
 	if p.Amount == 0 {
-		result = bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: "free"} // nothing to charge
+		result = bridge.PaymentResult{Status: bridge.PaymentSucceeded} // nothing to charge
 	} else {
 		result, perr = e.Payments.Charge(pctx, pr)
 	}
@@ -786,9 +786,13 @@ func (e *Engine) paid(s *bridge.Session, o *bridge.Order, ch *bridge.Change, r b
 	s.Order = &bridge.SessionOrder{ID: o.ID, PermalinkURL: e.Merchant.PermalinkURL(o.ID, o.Token)}
 	o.SetStatus(e.now(), bridge.OrderCreated, "paid")
 	o.PaymentRef = r.Ref
-	o.Payment = bridge.PaymentStateCaptured
-	if r.Authorized {
+	switch {
+	case r.Ref == "":
+		o.Payment = "" // a free order: no payment to capture or refund
+	case r.Authorized:
 		o.Payment = bridge.PaymentStateAuthorized
+	default:
+		o.Payment = bridge.PaymentStateCaptured
 	}
 	if e.Orders != nil {
 		ch.Jobs = append(ch.Jobs, e.Orders.PlacedJobs(*o)...)

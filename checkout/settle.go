@@ -19,8 +19,11 @@ type Settlement struct {
 	// Succeeded is true when the money was taken; otherwise the payment
 	// failed or was canceled, and Reason says why in words.
 	Succeeded bool
-	Ref       string
-	Reason    string
+	// Authorized is set with Succeeded when the money is only held (a
+	// manual-capture payment): it must still be captured.
+	Authorized bool
+	Ref        string
+	Reason     string
 }
 
 // Settle applies a settlement to a session whose payment outcome is still
@@ -55,9 +58,9 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 		o.Rev++ // written over the revision read, like the session
 		ch := bridge.Change{Session: &s, Order: &o}
 		if st.Succeeded {
-			// A settled payment is taken unless the bridge only asked to
-			// hold it.
-			e.paid(&s, &o, &ch, bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: st.Ref, Authorized: e.AuthorizeOnly})
+			// The provider says whether the money is taken or held, not
+			// the config, which may have changed since the payment began.
+			e.paid(&s, &o, &ch, bridge.PaymentResult{Status: bridge.PaymentSucceeded, Ref: st.Ref, Authorized: st.Authorized})
 		} else {
 			unpaid(&s, &o, &ch, bridge.Message{Type: bridge.MessageError, Code: bridge.MsgPaymentDeclined, Param: "$.payment_data",
 				Content: declineText(bridge.PaymentResult{DeclineMessage: st.Reason}), Resolution: "requires_buyer_input"})

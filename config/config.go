@@ -156,6 +156,31 @@ type Stripe struct {
 	// checkout, or "after_store": authorized at checkout and captured once
 	// the store accepted the order (released if it refuses it for good).
 	Capture string `yaml:"capture"`
+	// ThreeDS holds the acquirer details agents need to run 3-D Secure
+	// when Stripe asks for it; empty keeps 3-D Secure off (the agent is
+	// asked for another card).
+	ThreeDS StripeThreeDS `yaml:"three_ds"`
+}
+
+// StripeThreeDS is the acquirer's side of 3-D Secure, sent to agents as
+// ACP 2026-04-17 authentication_metadata.acquirer_details. Setting any key
+// turns 3-D Secure on; then the three acquirer keys are required.
+type StripeThreeDS struct {
+	// AcquirerBIN is the acquirer's BIN (6 to 8 digits).
+	AcquirerBIN string `yaml:"acquirer_bin"`
+	// AcquirerCountry is the acquirer's ISO 3166-1 alpha-2 country.
+	AcquirerCountry string `yaml:"acquirer_country"`
+	// AcquirerMerchantID is the merchant id the acquirer assigned (at
+	// most 35 characters).
+	AcquirerMerchantID string `yaml:"acquirer_merchant_id"`
+	// MerchantName is shown to the buyer by the card issuer (at most 40
+	// characters; default merchant.name, cut to 40).
+	MerchantName string `yaml:"merchant_name"`
+}
+
+// Enabled reports whether the block is filled in at all.
+func (t StripeThreeDS) Enabled() bool {
+	return t.AcquirerBIN != "" || t.AcquirerCountry != "" || t.AcquirerMerchantID != "" || t.MerchantName != ""
 }
 
 // ACP configures the agent-facing checkout API.
@@ -187,7 +212,8 @@ type Webhooks struct {
 // Orders configures the write-back of paid orders to the store.
 type Orders struct {
 	// SyncBudget is how long complete waits for the store to take the
-	// order before leaving it to the outbox (default 3s).
+	// order before leaving it to the outbox (default 3s; 10ms–1m). A write
+	// still running then goes on in the background.
 	SyncBudget time.Duration `yaml:"sync_budget"`
 	// RetryHorizon is how long a failing job is retried before it is dead
 	// and its order goes to manual review (default 24h).

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/acp-bridge/bridge"
 )
@@ -72,6 +75,14 @@ func (c *Config) applyDefaults() {
 		c.Orders.PollInterval = time.Minute
 	}
 	def(&c.Payments.Stripe.Capture, "immediate")
+	if td := &c.Payments.Stripe.ThreeDS; td.Enabled() && td.MerchantName == "" {
+		// ACP allows 40 characters; merchant.name may have up to 70.
+		name := []rune(c.Merchant.Name)
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		td.MerchantName = strings.TrimSpace(string(name))
+	}
 	c.applyCommerceDefaults()
 }
 
@@ -199,8 +210,9 @@ func (c *Config) validate() []bridge.Problem {
 	}
 
 	oneOf("payments.stripe.capture", c.Payments.Stripe.Capture, "immediate", "after_store")
-	if c.Orders.SyncBudget < 0 || c.Orders.SyncBudget > time.Minute {
-		add("orders.sync_budget", "want 0s to 1m, have %s", c.Orders.SyncBudget)
+	ps = append(ps, c.validateThreeDS()...)
+	if c.Orders.SyncBudget < 10*time.Millisecond || c.Orders.SyncBudget > time.Minute {
+		add("orders.sync_budget", "want 10ms to 1m, have %s", c.Orders.SyncBudget)
 	}
 	if c.Orders.RetryHorizon < time.Minute {
 		add("orders.retry_horizon", "at least 1m, have %s", c.Orders.RetryHorizon)
@@ -260,3 +272,58 @@ func (c *Config) requireSecret(ps *[]bridge.Problem, path string, v Secret) {
 
 // Production reports whether the config runs in production mode.
 func (c *Config) Production() bool { return c.Mode == ModeProduction }
+
+var (
+	acquirerBINRe = regexp.MustCompile(`^[0-9]{6,8}$`)
+	alpha2Re      = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// validateThreeDS checks payments.stripe.three_ds when it is filled in:
+// agents send these details to the card's directory server, so a wrong
+// one fails every 3-D Secure challenge after the buyer was asked to
+// authenticate.
+func (c *Config) validateThreeDS() []bridge.Problem {
+	const block = "payments.stripe.three_ds"
+	td := c.Payments.Stripe.ThreeDS
+	if !td.Enabled() {
+		return nil
+	}
+	var ps []bridge.Problem
+	add := func(key, format string, args ...any) {
+		path := block + "." + key
+		line := c.Line(path)
+		if line == 0 {
+			line = c.Line(block) // a missing key: point at the block
+		}
+		ps = append(ps, bridge.Problem{File: c.File, Line: line, Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case td.AcquirerBIN == "":
+		add("acquirer_bin", "required with three_ds: the acquirer BIN Stripe gives for 3-D Secure (6 to 8 digits)")
+	case !acquirerBINRe.MatchString(td.AcquirerBIN):
+		add("acquirer_bin", "%q is not an acquirer BIN: want 6 to 8 digits", td.AcquirerBIN)
+	}
+	switch {
+	case td.AcquirerCountry == "":
+		add("acquirer_country", "required with three_ds: the acquirer's ISO 3166-1 alpha-2 country, such as US")
+	case !alpha2Re.MatchString(td.AcquirerCountry):
+		add("acquirer_country", "%q is not an ISO 3166-1 alpha-2 code such as US", td.AcquirerCountry)
+	}
+	switch n := len([]rune(td.AcquirerMerchantID)); {
+	case n == 0:
+		add("acquirer_merchant_id", "required with three_ds: the merchant id the acquirer assigned")
+	case n > 35 || td.AcquirerMerchantID != strings.TrimSpace(td.AcquirerMerchantID) || !printable(td.AcquirerMerchantID):
+		add("acquirer_merchant_id", "want 1 to 35 printable characters without surrounding spaces (ACP's limit)")
+	}
+	switch n := len([]rune(td.MerchantName)); {
+	case n == 0:
+		add("merchant_name", "required: the name the card issuer shows the buyer (default merchant.name)")
+	case n > 40 || td.MerchantName != strings.TrimSpace(td.MerchantName) || !printable(td.MerchantName):
+		add("merchant_name", "want 1 to 40 printable characters without surrounding spaces (ACP's limit), have %d", n)
+	}
+	return ps
+}
+
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}

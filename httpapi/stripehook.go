@@ -126,7 +126,7 @@ func (h *StripeWebhooks) handle(ctx context.Context, typ string, raw json.RawMes
 		if held && pi.Status != "requires_capture" {
 			return nil
 		}
-		st := checkout.Settlement{OrderID: order, PaymentKey: key, Succeeded: held || typ == "payment_intent.succeeded", Ref: pi.ID}
+		st := checkout.Settlement{OrderID: order, PaymentKey: key, Succeeded: held || typ == "payment_intent.succeeded", Authorized: held, Ref: pi.ID}
 		switch {
 		case pi.LastPaymentError != nil:
 			st.Reason = pi.LastPaymentError.Message

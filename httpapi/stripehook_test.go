@@ -345,7 +345,8 @@ func TestStripeWebhookSettlements(t *testing.T) {
 		want   []checkout.Settlement
 	}{
 		{"succeeded", "payment_intent.succeeded", intent("succeeded"), settled(true)},
-		{"authorization held", "payment_intent.amount_capturable_updated", intent("requires_capture"), settled(true)},
+		{"authorization held", "payment_intent.amount_capturable_updated", intent("requires_capture"),
+			[]checkout.Settlement{{OrderID: "ord_1", PaymentKey: "ord_1_0", Succeeded: true, Authorized: true, Ref: "pi_1"}}},
 		{"capturable amount changed otherwise", "payment_intent.amount_capturable_updated", intent("processing"), nil},
 		{"failed", "payment_intent.payment_failed", intent("requires_payment_method"), settled(false)},
 		{"not a bridge payment", "payment_intent.succeeded", `{"id":"pi_2","object":"payment_intent","status":"succeeded","metadata":{}}`, nil},

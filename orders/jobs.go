@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,40 +14,58 @@ import (
 	"github.com/acp-bridge/bridge"
 )
 
-// storeWrite writes the order to the store exactly once. A run after a
-// failed one first looks the order up by its id: the failed attempt may
-// have reached the store (a timeout after the store committed), and writing
-// again could make a second order there.
+// storeWrite writes the order to the store exactly once. Any run but the
+// job's very first looks the order up by its id before writing: an earlier
+// attempt may have reached the store (a timeout after the store committed,
+// a worker that died mid-write), and writing again could make a second
+// order there. A canceled order is looked up too, in case a write was
+// already running when it was canceled.
 func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	o, err := s.Store.Order(ctx, j.OrderID)
 	if err != nil {
 		return retry(fmt.Errorf("read order: %w", err))
 	}
-	if o.StoreID != "" || o.Status == bridge.OrderCanceled {
-		return done(bridge.Change{}) // written already, or canceled before it was
+	if o.StoreID != "" {
+		return done(bridge.Change{}) // written already
 	}
+	first := j.Attempts <= 1 && j.LastError == ""
 	var so bridge.StoreOrder
 	found := false
-	if j.Attempts > 1 {
+	if !first || o.Status == bridge.OrderCanceled {
 		so, err = s.Shop.FindOrder(ctx, o.ID)
 		switch {
 		case err == nil:
 			found = true
 		case !errors.Is(err, bridge.ErrNotFound):
-			return retry(fmt.Errorf("look the order up in the store before writing it again: %w", err))
+			return retry(fmt.Errorf("look the order up in the store before writing it: %w", err))
 		}
+	}
+	if o.Status == bridge.OrderCanceled {
+		if !found {
+			return done(bridge.Change{}) // canceled before it reached the store
+		}
+		// The write raced the cancel and won: the store will ship an order
+		// the bridge canceled (and refunded). A person must cancel it there.
+		o.StoreID, o.StoreURL = so.StoreID, so.URL
+		o.Note(s.now(), "canceled, but the store had already taken it as "+so.StoreID+": cancel it in the store")
+		return outcome{change: s.withNotice(o), alert: "canceled_in_store"}
 	}
 	if !found {
 		so, err = s.Shop.WriteOrder(ctx, o)
 	}
-	if errors.Is(err, bridge.ErrOrderRefused) || errors.Is(err, bridge.ErrRejected) {
-		return done(s.refused(o, err))
+	if errors.Is(err, bridge.ErrOrderRefused) {
+		return s.refused(o, err)
 	}
 	if err != nil {
 		return retry(fmt.Errorf("write order to the store: %w", err))
 	}
 	o.StoreID, o.StoreURL = so.StoreID, so.URL
-	o.SetStatus(s.now(), bridge.OrderConfirmed, "accepted by the store as "+so.StoreID)
+	note := "accepted by the store as " + so.StoreID
+	// The store may have reported progress (shipped) before this run
+	// recorded its write: never move the order back.
+	if !forward(o.Status, bridge.OrderConfirmed) || !o.SetStatus(s.now(), bridge.OrderConfirmed, note) {
+		o.Note(s.now(), note)
+	}
 	c := s.withNotice(o)
 	if o.Payment == bridge.PaymentStateAuthorized {
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
@@ -56,19 +75,23 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 
 // refused handles a store's final refusal. Money only held is released and
 // the order canceled: no paid-but-unfulfillable orders. Money already taken
-// stays until a person decides (retry after fixing the store, or cancel,
-// which refunds).
-func (s *Service) refused(o bridge.Order, cause error) bridge.Change {
+// stays until a person decides: fix the store and retry (the job is dead,
+// so bridge orders retry runs it again), or cancel, which refunds.
+func (s *Service) refused(o bridge.Order, cause error) outcome {
 	note := "the store refused the order: " + cause.Error()
 	if o.Payment == bridge.PaymentStateAuthorized {
 		s.log().Warn("store refused an order; releasing its payment and canceling it", "order", o.ID, "error", cause)
+		zero := int64(0)
+		for i := range o.Lines {
+			o.Lines[i].Current = &zero
+		}
 		o.SetStatus(s.now(), bridge.OrderCanceled, note)
 		c := s.withNotice(o)
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindRelease, 0, "the store refused the order"))
 		c.ReleaseOrderID = o.ID
-		return c
+		return done(c)
 	}
-	return s.review(o, "store_refused", note)
+	return outcome{change: s.review(o, note), err: cause, dead: true, alert: "store_refused"}
 }
 
 // paymentAction is a payment job's payload.
@@ -123,7 +146,10 @@ func (s *Service) payment(ctx context.Context, j bridge.Job) outcome {
 		refundID, err = s.Payments.Refund(ctx, a)
 	}
 	if errors.Is(err, bridge.ErrPaymentFinal) {
-		return done(s.review(o, j.Kind+"_refused", fmt.Sprintf("%s refused by the payment provider: %v", j.Kind, err)))
+		// Dead, not done: once a person has fixed it, bridge orders retry
+		// runs it again.
+		return outcome{change: s.review(o, fmt.Sprintf("%s refused by the payment provider: %v", j.Kind, err)),
+			err: err, dead: true, alert: j.Kind + "_refused"}
 	}
 	if err != nil {
 		return retry(fmt.Errorf("%s: %w", j.Kind, err))
@@ -142,13 +168,13 @@ func (s *Service) payment(ctx context.Context, j bridge.Job) outcome {
 		o.Payment = bridge.PaymentStateReleased
 		o.Note(now, "payment authorization released")
 	case KindRefund:
-		amount := pa.Amount
-		if amount == 0 {
-			amount = o.Total.Amount - o.Refunded()
-		}
 		o.Payment = bridge.PaymentStateRefunded
-		upsertAdjustment(&o, bridge.Adjustment{ID: refundID, Type: "refund", Status: "completed", OccurredAt: now.UTC(),
-			Amount: amount, Currency: o.Currency, Reason: pa.Reason})
+		if !slices.ContainsFunc(o.Adjustments, func(a bridge.Adjustment) bool { return a.ID == refundID }) {
+			// The provider's own news (a refund webhook) may have recorded
+			// it already, with its real amount and status: keep that.
+			upsertAdjustment(&o, bridge.Adjustment{ID: refundID, Type: "refund", Status: "completed", OccurredAt: now.UTC(),
+				Amount: pa.Amount, Currency: o.Currency, Reason: pa.Reason})
+		}
 		o.Note(now, "refund "+refundID)
 	}
 	return done(s.withNotice(o))
@@ -170,8 +196,9 @@ func (s *Service) deliver(ctx context.Context, j bridge.Job) outcome {
 	}
 	for _, p := range pending {
 		if p.ID != j.ID && noticeSeq(p.ID) < noticeSeq(j.ID) {
-			// Wait for the earlier one's next try, not in a busy loop.
-			return postpone(max(p.NextRunAt.Sub(s.now()), 0) + time.Second)
+			// Wait for the earlier one: a moment while it runs, else
+			// until its next try (not in a busy loop).
+			return postpone(max(p.NextRunAt.Sub(s.now()), 0) + 100*time.Millisecond)
 		}
 	}
 	if err := s.Notifier.Send(ctx, n); err != nil {

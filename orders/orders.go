@@ -81,7 +81,10 @@ type Service struct {
 	Now     func() time.Time
 	Metrics *Metrics
 
-	wake chan struct{}
+	wake     chan struct{}
+	wakeOnce sync.Once
+	// running counts store writes Place left running in the background.
+	running sync.WaitGroup
 	// mu guards unapplied: store updates that failed to apply.
 	mu        sync.Mutex
 	unapplied []bridge.OrderUpdate
@@ -122,12 +125,12 @@ type Metrics struct {
 }
 
 // NewMetrics registers bridge_outbox_jobs_total{kind,result} (result: done,
-// retry, dead, lost) and bridge_orders_manual_review_total{reason}, the alert
+// retry, dead, later, rerun, lost) and bridge_orders_manual_review_total{reason}, the alert
 // series: alert on any increase.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_outbox_jobs_total",
-			Help: "Outbox job runs by kind and result (done, retry, dead, lost)."}, []string{"kind", "result"}),
+			Help: "Outbox job runs by kind and result (done, retry, dead, later, rerun, lost)."}, []string{"kind", "result"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_orders_manual_review_total",
 			Help: "Orders put in manual review, by reason; any increase needs a person."}, []string{"reason"}),
 	}
@@ -180,17 +183,19 @@ func (s *Service) notice(o bridge.Order, typ string) (bridge.Job, bool) {
 	return bridge.Job{ID: KindNotice + ":" + id, Kind: KindNotice, OrderID: o.ID, Payload: raw, NextRunAt: now, CreatedAt: now}, true
 }
 
-// Place tries the order's store write now, within SyncBudget; whatever it
-// does not finish stays queued for the worker. It never fails the caller:
-// the order is durable either way.
+// Place starts the order's store write now and waits for it up to
+// SyncBudget. A write still running then is not cut short (a store that
+// took the order but was stopped before answering is the ambiguous case):
+// it goes on in the background, bounded by its lease, and records its
+// outcome itself. Place never fails the caller: the order is durable
+// either way, and the worker retries what did not succeed.
 func (s *Service) Place(ctx context.Context, orderID string) {
 	if s.SyncBudget <= 0 {
 		s.poke()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.SyncBudget)
-	defer cancel()
-	j, err := s.Store.ClaimJob(ctx, KindStoreWrite+":"+orderID, s.now(), s.lease())
+	bg := context.WithoutCancel(ctx)
+	j, err := s.Store.ClaimJob(bg, KindStoreWrite+":"+orderID, s.now(), s.lease())
 	if err != nil {
 		if !errors.Is(err, bridge.ErrNotFound) {
 			s.log().Warn("claiming an order's store write", "order", orderID, "error", err)
@@ -198,17 +203,31 @@ func (s *Service) Place(ctx context.Context, orderID string) {
 		s.poke()
 		return
 	}
-	s.run(ctx, j)
-	s.poke() // the notices it queued
+	finished := make(chan struct{})
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		defer close(finished)
+		s.run(bg, j)
+		s.poke() // the notices it queued
+	}()
+	t := time.NewTimer(s.SyncBudget)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		s.log().Info("the store is slow; the order's write goes on in the background", "order", orderID, "budget", s.SyncBudget)
+	}
 }
+
+// Wait returns once the store writes Place left running have recorded
+// their outcome; call it after the last Place (the HTTP server stopped).
+func (s *Service) Wait() { s.running.Wait() }
 
 // poke wakes the worker.
 func (s *Service) poke() {
-	if s.wake == nil {
-		return
-	}
 	select {
-	case s.wake <- struct{}{}:
+	case s.wakeup() <- struct{}{}:
 	default:
 	}
 }

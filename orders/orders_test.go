@@ -50,6 +50,9 @@ type shop struct {
 	// bridge.ErrOrderRefused refuses for good.
 	fail  []error
 	finds int
+	// entered and gate, when set, hold WriteOrder after it committed the
+	// order until the test lets it answer.
+	entered, gate chan struct{}
 }
 
 var (
@@ -72,6 +75,12 @@ func (s *shop) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOrde
 		return bridge.StoreOrder{}, err
 	}
 	s.writes[o.ID]++
+	if s.gate != nil {
+		s.mu.Unlock()
+		s.entered <- struct{}{}
+		<-s.gate
+		s.mu.Lock()
+	}
 	return bridge.StoreOrder{StoreID: "S-" + o.ID, URL: "https://store.example/o/" + o.ID}, nil
 }
 
@@ -513,5 +522,149 @@ func TestRunWorksTheOutbox(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A cancel that lands while the store write runs: the write wins at the
+// store, so the bridge must record where the order is and alert, not
+// pretend it never reached the store.
+func TestCancelWhileTheStoreWriteRuns(t *testing.T) {
+	f := newFixture(t)
+	f.shop.entered, f.shop.gate = make(chan struct{}), make(chan struct{})
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	placed := make(chan struct{})
+	go func() { f.svc.Place(context.WithoutCancel(t.Context()), "ord_1"); close(placed) }()
+	<-f.shop.entered
+	if err := f.svc.Cancel(t.Context(), "ord_1", "buyer changed their mind"); err != nil {
+		t.Fatal(err)
+	}
+	close(f.shop.gate)
+	<-placed
+	f.svc.Wait()
+	f.drain(t, 10)
+	o := f.order(t, "ord_1")
+	if o.Status != bridge.OrderCanceled || o.StoreID != "S-ord_1" || f.shop.count("ord_1") != 1 {
+		t.Fatalf("order %q store id %q, %d store orders; want canceled, recorded as S-ord_1, once", o.Status, o.StoreID, f.shop.count("ord_1"))
+	}
+	if v := metric(t, f.reg, "bridge_orders_manual_review_total", "canceled_in_store"); v != 1 {
+		t.Fatalf("alert for an order canceled here but in the store: %v, want 1", v)
+	}
+	if len(f.pay.actions) != 1 || !slicesHasPrefix(f.pay.actions[0], "refund:") {
+		t.Fatalf("payment actions %v, want the refund", f.pay.actions)
+	}
+}
+
+// A store write that died after an ambiguous attempt and is retried by
+// hand still looks the order up first: one order in the store.
+func TestRetryByHandAfterAnAmbiguousWrite(t *testing.T) {
+	f := newFixture(t)
+	f.shop.fail = []error{errAfterCommit}
+	for range 100 {
+		f.shop.fail = append(f.shop.fail, errTransient)
+	}
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	// The lookups fail too until the horizon: FindOrder of this shop only
+	// fails through WriteOrder's script, so make the job die by time.
+	f.svc.Place(t.Context(), "ord_1")
+	f.clock.Add(2 * time.Hour)
+	f.drain(t, 3)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderConfirmed && o.Status != bridge.OrderManualReview {
+		t.Fatalf("order %q", o.Status)
+	}
+	f.shop.fail = nil
+	if _, err := f.svc.Retry(t.Context(), "ord_1"); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 5)
+	if n := f.shop.count("ord_1"); n != 1 {
+		t.Fatalf("%d store orders after a retry by hand, want 1", n)
+	}
+}
+
+// Store news that arrives before the write's result is recorded must not
+// be undone by it, and a canceled order gives its stock back.
+func TestNoStepBackAndCancelReleasesStock(t *testing.T) {
+	f := newFixture(t)
+	f.shop.fail = []error{errAfterCommit}
+	o := f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	if err := f.db.Commit(t.Context(), bridge.Change{HoldOrderID: o.ID, Hold: []bridge.Reservation{{VariantID: "sku-1", Quantity: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Place(t.Context(), "ord_1") // ambiguous: in the store, not recorded
+	if _, err := f.svc.Update(t.Context(), bridge.OrderUpdate{OrderID: "ord_1", Status: bridge.OrderShipped}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderShipped || o.StoreID == "" {
+		t.Fatalf("order %q store id %q; want shipped (not back to confirmed) with its store id", o.Status, o.StoreID)
+	}
+	if n := f.shop.count("ord_1"); n != 1 {
+		t.Fatalf("%d store orders, want 1", n)
+	}
+	if _, err := f.svc.Update(t.Context(), bridge.OrderUpdate{OrderID: "ord_1", Status: bridge.OrderCanceled, Reason: "lost in transit"}); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := f.db.Reserved(t.Context(), "sku-1", time.Time{}); err != nil || held != 0 {
+		t.Fatalf("held after the store canceled: %d, %v; want 0", held, err)
+	}
+	f.drain(t, 5)
+	if len(f.pay.actions) != 1 || !slicesHasPrefix(f.pay.actions[0], "refund:") {
+		t.Fatalf("payment actions %v, want a refund of a canceled paid order", f.pay.actions)
+	}
+}
+
+// A refusal that put an order in review can be retried by hand once the
+// store is fixed.
+func TestRetryAfterRefusal(t *testing.T) {
+	f := newFixture(t)
+	f.shop.fail = []error{fmt.Errorf("unknown product: %w", bridge.ErrOrderRefused)}
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderManualReview {
+		t.Fatalf("order %q, want manual_review", o.Status)
+	}
+	if n, err := f.svc.Retry(t.Context(), "ord_1"); err != nil || n != 1 {
+		t.Fatalf("Retry = %d, %v; want the refused write requeued", n, err)
+	}
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderConfirmed || f.shop.count("ord_1") != 1 {
+		t.Fatalf("order %q, %d store orders; want confirmed once", o.Status, f.shop.count("ord_1"))
+	}
+}
+
+// A refund recorded by the provider's webhook before the refund job
+// records its own keeps the provider's amount.
+func TestRefundKeepsTheProvidersRecord(t *testing.T) {
+	f := newFixture(t)
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	f.drain(t, 5)
+	if err := f.svc.Cancel(t.Context(), "ord_1", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook for the refund the job is about to make (the fake
+	// provider answers re_1) lands first.
+	if err := f.svc.Adjust(t.Context(), "pi_ord_1", bridge.Adjustment{ID: "re_1", Type: "refund", Status: "completed", Amount: 2500, OccurredAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 5)
+	o := f.order(t, "ord_1")
+	if len(o.Adjustments) != 1 || o.Adjustments[0].Amount != 2500 || o.Refunded() != 2500 {
+		t.Fatalf("adjustments %+v, want the one refund of 2500", o.Adjustments)
+	}
+	if want := "refund:pi_ord_1:"; len(f.pay.actions) != 1 || !slicesHasPrefix(f.pay.actions[0], want) {
+		t.Fatalf("payment actions %v", f.pay.actions)
+	}
+}
+
+// A free order has no payment to give back.
+func TestCancelFreeOrder(t *testing.T) {
+	f := newFixture(t)
+	f.place(t, "ord_1", "")
+	if err := f.svc.Cancel(t.Context(), "ord_1", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderCanceled || len(f.pay.actions) != 0 {
+		t.Fatalf("order %q, payment actions %v; want canceled with none", o.Status, f.pay.actions)
 	}
 }

@@ -25,6 +25,10 @@ func (s *Service) modify(ctx context.Context, load func(context.Context) (bridge
 		}
 		c := s.withNotice(o)
 		c.Jobs = append(c.Jobs, jobs...)
+		if o.Status == bridge.OrderCanceled {
+			// Its stock is sold no more: the hold goes with the order.
+			c.ReleaseOrderID = o.ID
+		}
 		err = s.Store.Commit(ctx, c)
 		if errors.Is(err, bridge.ErrStale) {
 			continue
@@ -60,6 +64,9 @@ func (s *Service) Update(ctx context.Context, u bridge.OrderUpdate) (bool, error
 	return changed, err
 }
 
+// errInvalidUpdate marks an update no retry can apply.
+var errInvalidUpdate = errors.New("invalid order update")
+
 func (s *Service) applyUpdate(o *bridge.Order, u bridge.OrderUpdate) (bool, []bridge.Job, error) {
 	at := u.At
 	if at.IsZero() {
@@ -69,7 +76,7 @@ func (s *Service) applyUpdate(o *bridge.Order, u bridge.OrderUpdate) (bool, []br
 	changed := false
 	if f := u.Fulfillment; f != nil {
 		if f.ID == "" {
-			return false, nil, errors.New("fulfillment without an id")
+			return false, nil, fmt.Errorf("%w: fulfillment without an id", errInvalidUpdate)
 		}
 		if upsertFulfillment(o, *f, at) {
 			changed = true
@@ -92,10 +99,8 @@ func (s *Service) applyUpdate(o *bridge.Order, u bridge.OrderUpdate) (bool, []br
 				o.Lines[i].Current = &zero
 			}
 		}
-		if o.Payment == bridge.PaymentStateAuthorized {
-			// The money is only held: let it go.
-			jobs = append(jobs, s.paymentJob(*o, KindRelease, 0, "the store canceled the order"))
-		}
+		// The shop will not ship it: the buyer's money goes back.
+		jobs = append(jobs, s.moneyBack(*o, "the store canceled the order")...)
 	}
 	note := "store update"
 	if u.Reason != "" {
@@ -235,13 +240,7 @@ func (s *Service) Cancel(ctx context.Context, orderID, reason string) error {
 		if o.Status == bridge.OrderCanceled {
 			return false, nil, nil
 		}
-		var jobs []bridge.Job
-		switch o.Payment {
-		case bridge.PaymentStateAuthorized:
-			jobs = append(jobs, s.paymentJob(*o, KindRelease, 0, reason))
-		case bridge.PaymentStateCaptured:
-			jobs = append(jobs, s.paymentJob(*o, KindRefund, 0, reason))
-		}
+		jobs := s.moneyBack(*o, reason)
 		note := reason
 		if o.StoreID != "" {
 			note += " (the order is in the store as " + o.StoreID + ": cancel it there too)"
@@ -253,16 +252,33 @@ func (s *Service) Cancel(ctx context.Context, orderID, reason string) error {
 		o.SetStatus(s.now(), bridge.OrderCanceled, note)
 		return true, jobs, nil
 	})
-	if err != nil {
+	if err != nil || !changed {
 		return err
 	}
-	if !changed {
-		return nil
+	// A store write still pending runs now rather than at its backoff: it
+	// sees the order canceled and only checks that the store did not get
+	// it after all (an earlier attempt's answer may have been lost),
+	// recording it if it did. One running right now (ErrJobBusy) sees the
+	// cancel when it records its result.
+	if j, err := s.Store.Job(ctx, KindStoreWrite+":"+orderID); err == nil && j.Status == bridge.JobPending && j.Attempts > 0 {
+		if err := s.Store.SetJob(ctx, j.ID, bridge.JobPending, s.now()); err != nil && !errors.Is(err, bridge.ErrJobBusy) {
+			s.log().Warn("bringing a canceled order's store check forward", "order", orderID, "error", err)
+		}
 	}
-	// A store write not started yet has nothing to do any more (the job
-	// itself also skips canceled orders, should it be running now).
-	if j, err := s.Store.Job(ctx, KindStoreWrite+":"+orderID); err == nil && j.Status == bridge.JobPending {
-		_ = s.Store.SetJob(ctx, j.ID, bridge.JobCanceled, time.Time{})
+	s.poke()
+	return nil
+}
+
+// moneyBack is the payment job that gives o's money back: release what is
+// held, refund what was taken and not refunded yet.
+func (s *Service) moneyBack(o bridge.Order, reason string) []bridge.Job {
+	switch o.Payment {
+	case bridge.PaymentStateAuthorized:
+		return []bridge.Job{s.paymentJob(o, KindRelease, 0, reason)}
+	case bridge.PaymentStateCaptured:
+		if left := o.Total.Amount - o.Refunded(); left > 0 {
+			return []bridge.Job{s.paymentJob(o, KindRefund, left, reason)}
+		}
 	}
 	return nil
 }
@@ -281,7 +297,11 @@ func (s *Service) Retry(ctx context.Context, orderID string) (int, error) {
 	n := 0
 	for _, j := range jobs {
 		if j.Status == bridge.JobDead || (j.Status == bridge.JobPending && j.Attempts > 0) {
-			if err := s.Store.SetJob(ctx, j.ID, bridge.JobPending, s.now()); err != nil {
+			err := s.Store.SetJob(ctx, j.ID, bridge.JobPending, s.now())
+			if errors.Is(err, bridge.ErrJobBusy) {
+				continue // running right now: it needs no nudge
+			}
+			if err != nil {
 				return n, fmt.Errorf("requeue job %s: %w", j.ID, err)
 			}
 			n++
@@ -326,6 +346,10 @@ func (s *Service) PollOnce(ctx context.Context, src bridge.OrderUpdateSource) in
 	n := 0
 	for _, u := range ups {
 		changed, err := s.Update(ctx, u)
+		if errors.Is(err, errInvalidUpdate) {
+			s.log().Warn("skipping an order update that cannot be applied", "order", u.OrderID, "error", err)
+			continue
+		}
 		if err != nil {
 			s.log().Warn("applying a store order update; trying again at the next poll", "order", u.OrderID, "status", u.Status, "error", err)
 			s.mu.Lock()

@@ -12,7 +12,8 @@ import (
 )
 
 // outcome is how a run ended: done (with the change it made), to be
-// retried (err says why), or dead at once (a refusal no retry changes).
+// retried (err says why), or dead at once (a refusal no retry changes; a
+// person may retry it by hand).
 type outcome struct {
 	change bridge.Change
 	err    error
@@ -20,6 +21,9 @@ type outcome struct {
 	// later postpones the job without counting the attempt (a notice
 	// waiting for an earlier one of its order).
 	later time.Duration
+	// alert, when set, is the reason the order went to manual review:
+	// counted and logged once the change is committed.
+	alert string
 }
 
 func done(c bridge.Change) outcome     { return outcome{change: c} }
@@ -27,19 +31,28 @@ func retry(err error) outcome          { return outcome{err: err} }
 func deadNow(err error) outcome        { return outcome{err: err, dead: true} }
 func postpone(d time.Duration) outcome { return outcome{later: d} }
 
+// wakeup is the channel that wakes the worker, made once: Place and the
+// HTTP handlers poke it from other goroutines.
+func (s *Service) wakeup() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
+}
+
 // Run works the outbox until ctx ends: it claims due jobs, runs up to
-// Concurrency at once, and sleeps until the next is due or it is poked.
+// Concurrency at once, and sleeps until the next is due, a slot frees, or
+// it is poked. It returns once the jobs it started have recorded their
+// outcome.
 func (s *Service) Run(ctx context.Context) error {
-	if s.wake == nil {
-		s.wake = make(chan struct{}, 1)
-	}
+	wake := s.wakeup()
 	limit := s.Concurrency
 	if limit <= 0 {
 		limit = 8
 	}
 	sem := make(chan struct{}, limit)
+	freed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	failures := 0
 	for {
 		free := limit - len(sem)
 		var jobs []bridge.Job
@@ -47,7 +60,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if free > 0 {
 			jobs, err = s.Store.ClaimJobs(ctx, s.now(), s.lease(), free)
 			if err != nil && ctx.Err() == nil {
-				s.log().Error("claiming outbox jobs", "error", err)
+				failures++
+				s.log().Error("claiming outbox jobs", "error", err, "failures", failures)
+			} else {
+				failures = 0
 			}
 		}
 		for _, j := range jobs {
@@ -55,31 +71,48 @@ func (s *Service) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-sem }()
+				defer func() {
+					<-sem
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
 				s.run(ctx, j)
 			}()
 		}
 		if len(jobs) == free && free > 0 {
 			continue // there may be more due
 		}
-		wait := time.Second
-		if next, err := s.Store.NextDue(ctx); err == nil && !next.IsZero() {
-			wait = min(max(next.Sub(s.now()), 10*time.Millisecond), time.Second)
+		var wait time.Duration
+		switch {
+		case failures > 0:
+			// Storage is failing: do not spin on it.
+			wait = min(time.Duration(failures)*time.Second, 30*time.Second)
+		case len(sem) == limit:
+			wait = time.Minute // every slot is busy: a freed one wakes us
+		default:
+			wait = time.Second
+			if next, err := s.Store.NextDue(ctx); err == nil && !next.IsZero() {
+				wait = min(max(next.Sub(s.now()), 10*time.Millisecond), time.Second)
+			}
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-s.wake:
+		case <-wake:
+			t.Stop()
+		case <-freed:
 			t.Stop()
 		case <-t.C:
 		}
 	}
 }
 
-// Drain runs every job due now until none is left (tests, and the CLI's
-// synchronous retry); it returns how many ran.
+// Drain runs every job due now until none is left (tests and
+// benchmarks); it returns how many ran.
 func (s *Service) Drain(ctx context.Context) (int, error) {
 	n := 0
 	for {
@@ -133,11 +166,13 @@ func (s *Service) finish(ctx context.Context, j bridge.Job, out outcome) {
 	case out.dead || now.Sub(j.CreatedAt) >= s.horizon():
 		j.Status, j.LastError = bridge.JobDead, out.err.Error()
 		result = "dead"
-		c, err := s.deadChange(ctx, j, out.err)
-		if err != nil {
-			s.log().Error("outbox job dead; its order could not be marked for review", "job", j.ID, "order", j.OrderID, "error", err)
+		if out.change.Order == nil && out.change.Jobs == nil {
+			c, alert, err := s.deadChange(ctx, j, out.err)
+			if err != nil {
+				s.log().Error("outbox job dead; its order could not be marked for review", "job", j.ID, "order", j.OrderID, "error", err)
+			}
+			out.change, out.alert = c, alert
 		}
-		out.change = c
 	default:
 		j.LastError = out.err.Error()
 		j.NextRunAt = now.Add(s.backoff(j.Attempts))
@@ -151,7 +186,7 @@ func (s *Service) finish(ctx context.Context, j bridge.Job, out outcome) {
 		err = s.Store.FinishJob(ctx, j, bridge.Change{})
 		result = "rerun"
 	case errors.Is(err, bridge.ErrLeaseLost):
-		s.log().Warn("outbox job lease lost; another worker has it", "job", j.ID, "kind", j.Kind)
+		s.log().Warn("outbox job claim lost (its lease passed and another worker took it, or it was set by hand); its result is dropped and it runs again", "job", j.ID, "kind", j.Kind)
 		s.Metrics.job(j.Kind, "lost")
 		return
 	}
@@ -162,6 +197,10 @@ func (s *Service) finish(ctx context.Context, j bridge.Job, out outcome) {
 		return
 	}
 	s.Metrics.job(j.Kind, result)
+	if out.alert != "" && result != "rerun" {
+		s.Metrics.review(out.alert)
+		s.log().Error("order needs manual review", "order", j.OrderID, "reason", out.alert, "job", j.ID)
+	}
 	switch result {
 	case "retry":
 		s.log().Warn("outbox job failed; will retry", "job", j.ID, "kind", j.Kind, "order", j.OrderID,
@@ -187,26 +226,26 @@ func (s *Service) backoff(n int) time.Duration {
 }
 
 // deadChange is what a dead job does to its order: a store write or a
-// capture that never happened needs a person (manual_review, alerted); a
-// notice that could not be delivered changes nothing on the order.
-func (s *Service) deadChange(ctx context.Context, j bridge.Job, cause error) (bridge.Change, error) {
+// payment action that never happened needs a person (manual_review,
+// alerted); a notice that could not be delivered changes nothing on the
+// order (the dead job is the alert: bridge orders show lists it).
+func (s *Service) deadChange(ctx context.Context, j bridge.Job, cause error) (bridge.Change, string, error) {
 	if j.OrderID == "" || j.Kind == KindNotice {
-		return bridge.Change{}, nil
+		return bridge.Change{}, "", nil
 	}
 	o, err := s.Store.Order(ctx, j.OrderID)
 	if err != nil {
-		return bridge.Change{}, fmt.Errorf("order %s: %w", j.OrderID, err)
+		return bridge.Change{}, "", fmt.Errorf("order %s: %w", j.OrderID, err)
 	}
 	if o.Status == bridge.OrderCanceled && j.Kind == KindStoreWrite {
-		return bridge.Change{}, nil
+		return bridge.Change{}, "", nil
 	}
-	return s.review(o, j.Kind, fmt.Sprintf("%s failed for good: %v", j.Kind, cause)), nil
+	return s.review(o, fmt.Sprintf("%s failed for good: %v", j.Kind, cause)), j.Kind, nil
 }
 
-// review puts o in manual review with why, and alerts.
-func (s *Service) review(o bridge.Order, reason, note string) bridge.Change {
-	s.Metrics.review(reason)
-	s.log().Error("order needs manual review", "order", o.ID, "reason", reason, "note", note)
+// review puts o in manual review with why; the caller's outcome carries
+// the alert, raised once the change is committed.
+func (s *Service) review(o bridge.Order, note string) bridge.Change {
 	if !o.SetStatus(s.now(), bridge.OrderManualReview, note) {
 		o.Note(s.now(), note)
 	}

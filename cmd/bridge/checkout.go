@@ -45,7 +45,13 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		payments = sandbox.New(cfg.Merchant.Name)
 	case "stripe":
 		st := cfg.Payments.Stripe
-		p, err := stripe.New(stripe.Config{SecretKey: st.SecretKey.Value(), APIBase: st.APIBase, StripeVersion: st.StripeVersion, SPTParam: st.SPTParam})
+		var threeDS *stripe.ThreeDS
+		if td := st.ThreeDS; td.Enabled() {
+			threeDS = &stripe.ThreeDS{AcquirerBIN: td.AcquirerBIN, AcquirerCountry: td.AcquirerCountry,
+				AcquirerMerchantID: td.AcquirerMerchantID, MerchantName: td.MerchantName}
+		}
+		p, err := stripe.New(stripe.Config{SecretKey: st.SecretKey.Value(), APIBase: st.APIBase, StripeVersion: st.StripeVersion, SPTParam: st.SPTParam,
+			ThreeDS: threeDS})
 		if err != nil {
 			return nil, fmt.Errorf("payments.stripe: %w", err)
 		}

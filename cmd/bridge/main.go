@@ -63,7 +63,7 @@ Commands:
   feed build        --config FILE --out DIR        write feed files to a folder
   feed validate     --config FILE [--json]         report every product's feed problems
   mapping preview   --config FILE --id ID          store record → mapped record → validation
-  orders list       --config FILE [--status S]     paid orders, newest first
+  orders list       --config FILE [--status S]     orders (any status, or --status S), newest first
   orders show       --config FILE --id ID          an order: lines, history, outbox jobs
   orders retry      --config FILE --id ID          run an order's failed or dead jobs again
   orders cancel     --config FILE --id ID          cancel: release or refund the payment, tell the agent

@@ -24,7 +24,7 @@ func cmdOrders(ctx context.Context, sub string, args []string, stdout, stderr io
 		status = fs.String("status", "", "list: only orders with this status (created, confirmed, manual_review, shipped, completed, canceled …)")
 		limit  = fs.Int("limit", 50, "list: at most this many orders, newest first")
 		id     = fs.String("id", "", "show, retry, cancel: the order id (ord_…)")
-		reason = fs.String("reason", "", "cancel: why, in words (shown to the buyer's agent)")
+		reason = fs.String("reason", "", "cancel: why, in words (kept in the order's history; a refund carries it to the payment provider)")
 		asJSON = fs.Bool("json", false, "list, show: print JSON")
 	)
 	var required []string
@@ -44,7 +44,7 @@ func cmdOrders(ctx context.Context, sub string, args []string, stdout, stderr io
 	case "list":
 		return listOrders(ctx, svc.Store, *status, *limit, *asJSON, stdout)
 	case "show":
-		return showOrder(ctx, svc.Store, *id, *asJSON, stdout)
+		return showOrder(ctx, svc.Store, *id, *asJSON, stdout, stderr)
 	case "retry":
 		n, err := svc.Retry(ctx, *id)
 		if err != nil {
@@ -136,16 +136,18 @@ func summarize(o bridge.Order) orderSummary {
 	return orderSummary{ID: o.ID, Status: o.Status, Payment: o.Payment, Total: o.Total.String(), CreatedAt: o.CreatedAt.UTC(), StoreID: o.StoreID}
 }
 
-func showOrder(ctx context.Context, st orders.Store, id string, asJSON bool, w io.Writer) error {
+func showOrder(ctx context.Context, st orders.Store, id string, asJSON bool, w, stderr io.Writer) error {
 	o, err := st.Order(ctx, id)
 	if err != nil {
-		return orderErr(id, err, w)
+		return orderErr(id, err, stderr)
 	}
 	jobs, err := st.Jobs(ctx, bridge.JobFilter{OrderID: id, Limit: 1000})
 	if err != nil {
 		return err
 	}
 	if asJSON {
+		// The token opens the buyer's status page; the admin reaches it
+		// through permalink_url, which notices carry too.
 		o.Token = ""
 		return writeJSON(w, struct {
 			Order bridge.Order `json:"order"`

@@ -147,9 +147,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer close(ordersDone)
 		_ = ords.Run(runCtx)
 	}()
-	if src, ok := a.source.(bridge.OrderUpdateSource); ok && cfg.Store.CSV.OrderStatusPath != "" {
-		go ords.Poll(runCtx, src, cfg.Orders.PollInterval)
-	}
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		if src, ok := a.source.(bridge.OrderUpdateSource); ok && cfg.Store.CSV.OrderStatusPath != "" {
+			ords.Poll(runCtx, src, cfg.Orders.PollInterval)
+		}
+	}()
 	go func() {
 		for {
 			select {
@@ -185,8 +189,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			serveErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
-	<-purgeDone  // a purge batch is short; storage must outlive it
-	<-ordersDone // jobs running now record their outcome first
+	<-purgeDone // a purge batch is short; storage must outlive it
+	// Jobs running now, and store writes the last completes left in the
+	// background, record their outcome before storage closes.
+	<-ordersDone
+	<-pollDone
+	ords.Wait()
 	// Storage closes (deferred) only after the sync has let go of it; the
 	// sync gets its own grace period, whatever the requests took.
 	select {

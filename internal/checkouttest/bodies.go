@@ -95,7 +95,7 @@ func (b Bodies) payment(token string) map[string]any {
 func (b Bodies) CompleteAuthenticated(token, outcome string) string {
 	res := map[string]any{"outcome": outcome}
 	if outcome == "authenticated" || outcome == "attempt_acknowledged" || outcome == "informational" {
-		res["outcome_details"] = map[string]any{"three_ds_cryptogram": "AAABBBCCC=", "electronic_commerce_indicator": "05",
+		res["outcome_details"] = map[string]any{"three_ds_cryptogram": "YnJpZGdlLTNkcy1jcnlwdG9ncm0=", "electronic_commerce_indicator": "05",
 			"transaction_id": "ds_tx_1", "version": "2.2.0"}
 	}
 	return mustJSON(map[string]any{"payment_data": b.payment(token), "authentication_result": res})

@@ -17,12 +17,13 @@
 //     asked for or set so on the Stripe account: the money is held either
 //     way and must be captured); a 402 card_error → PaymentDeclined with the
 //     decline code and a sentence for the buyer; requires_action →
-//     PaymentRequiresAction with no Challenge (see below); Stripe 5xx,
-//     409, 429, timeouts and dropped connections → retried under the same
-//     Idempotency-Key with exponential backoff and jitter within
-//     Config.MaxRetryTime, then an error wrapping
-//     bridge.ErrPaymentUnavailable; any other refusal (400, 401, …) → a
-//     plain error (Stripe refused the request, nothing was charged).
+//     PaymentRequiresAction, with a Challenge when Config.ThreeDS is set
+//     (see below); Stripe 5xx, 409, 429, timeouts and dropped
+//     connections → retried under the same Idempotency-Key with
+//     exponential backoff and jitter within Config.MaxRetryTime, then an
+//     error wrapping bridge.ErrPaymentUnavailable; any other refusal
+//     (400, 401, …) → a plain error (Stripe refused the request, nothing
+//     was charged).
 //
 // A token that fails the early check is still sent to Stripe under the
 // request's Idempotency-Key before the decline is returned: the check can
@@ -31,14 +32,37 @@
 // attempt's outcome, which wins; otherwise Stripe refuses the token itself
 // and nothing is charged.
 //
-// 3-D Secure: ACP carries the agent's authentication result
-// (authentication_metadata / authentication_result), but mapping it onto an
-// SPT PaymentIntent is not done yet. A PaymentIntent that needs action is
-// reported as PaymentRequiresAction without a Challenge, so the checkout
-// engine asks the agent for another payment method. A continuation
-// (PaymentRequest.PaymentRef set) only retrieves the PaymentIntent:
-// succeeded (or requires_capture) → success, anything else → declined
-// "authentication_failed".
+// 3-D Secure (see threeds.go): the agent authenticates the buyer itself
+// (ACP 2026-04-17 authentication_metadata → authentication_result) and the
+// bridge imports the result into the PaymentIntent, as Stripe allows for
+// 3-D Secure run outside Stripe. With Config.ThreeDS (the acquirer details
+// an agent's 3DS server needs), a PaymentIntent in requires_action is
+// reported as PaymentRequiresAction with a Challenge: those details, the
+// directory server of the card's brand (visa, mastercard,
+// american_express; read from the PaymentIntent's payment method, the
+// granted token's payment_method_details or the PaymentMethod itself) and
+// the PaymentIntent id. A brand ACP has no directory server for, or no
+// ThreeDS at all, gives no Challenge: the engine then asks the agent for
+// another payment method (the PaymentIntent holds no money and is left as
+// it is).
+//
+// The continuation (PaymentRequest.PaymentRef and Auth set) confirms that
+// PaymentIntent (POST /v1/payment_intents/{id}/confirm, under the
+// request's Idempotency-Key) with
+// payment_method_options[card][three_d_secure][cryptogram|
+// electronic_commerce_indicator|transaction_id|version] and
+// error_on_requires_action=true when the outcome is authenticated,
+// attempt_acknowledged or informational, and maps the answer like a
+// charge's: succeeded → PaymentSucceeded, requires_capture → Authorized,
+// a card_error or requires_payment_method → PaymentDeclined, still
+// requires_action → declined "authentication_failed". Any other outcome
+// (denied, rejected, abandoned, canceled, not_supported, errors) is
+// declined at once with a sentence for the buyer and no call to Stripe;
+// the PaymentIntent is not canceled (it holds no money, and a cancel is
+// one more call that can fail) and stays unusable once the token expires.
+// Without Auth (or without a cryptogram) the continuation only reads the
+// PaymentIntent: paid if it is, else declined "authentication_failed".
+// Failures worth retrying are ErrPaymentUnavailable as for charges.
 //
 // After the charge, Capture, Release and Refund act on the payment (see
 // actions.go), idempotent by PaymentAction.IdempotencyKey and retried
@@ -108,6 +132,10 @@ type Config struct {
 	// HTTPClient is used for the requests; nil means a default client.
 	// Its Transport is wrapped, not changed.
 	HTTPClient *http.Client
+	// ThreeDS, when set, answers a PaymentIntent that needs 3-D Secure
+	// with a Challenge for the agent; nil keeps the behaviour without it
+	// (no Challenge: the engine asks for another payment method).
+	ThreeDS *ThreeDS
 }
 
 // Provider charges Shared Payment Tokens through Stripe. Use New.
@@ -119,6 +147,7 @@ type Provider struct {
 	requestTimeout time.Duration
 	backend        stripego.Backend
 	client         *stripego.Client
+	threeDS        *ThreeDS
 
 	// Backoff: the first retry waits about baseDelay, doubling up to
 	// maxDelay, with jitter. Tests shorten them.
@@ -159,6 +188,13 @@ func New(cfg Config) (*Provider, error) {
 	case SPTParamPaymentMethodData, SPTParamTopLevel:
 	default:
 		return nil, fmt.Errorf("stripe: spt_param %q is not one of %q, %q", p.sptParam, SPTParamPaymentMethodData, SPTParamTopLevel)
+	}
+	if cfg.ThreeDS != nil {
+		if err := cfg.ThreeDS.check(); err != nil {
+			return nil, err
+		}
+		td := *cfg.ThreeDS
+		p.threeDS = &td
 	}
 	if p.maxRetryTime < 0 || p.requestTimeout < 0 {
 		return nil, errors.New("stripe: negative max retry time or request timeout")
@@ -239,6 +275,9 @@ type call struct {
 	// unavail is what retriable failures wrap once the budget is spent;
 	// nil means bridge.ErrPaymentUnavailable.
 	unavail error
+	// tokenCard is the card behind the granted token, when the token read
+	// showed it: its brand picks the 3-D Secure directory server.
+	tokenCard *cardBrand
 }
 
 func (c *call) unavailable() error {
@@ -293,7 +332,7 @@ func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.Paym
 		var se *stripego.Error
 		switch {
 		case err == nil:
-			return c.intentResult(ctx, pi)
+			return c.intentResult(ctx, pi, atCharge)
 		case errors.Is(err, bridge.ErrPaymentUnavailable):
 			return bridge.PaymentResult{}, err
 		case errors.As(err, &se) && se.Type == stripego.ErrorTypeCard && se.PaymentIntent != nil && se.PaymentIntent.ID != "":
@@ -312,25 +351,41 @@ func (c *call) charge(ctx context.Context, r bridge.PaymentRequest) (bridge.Paym
 		}
 		return bridge.PaymentResult{}, err
 	}
-	return c.intentResult(ctx, pi)
+	return c.intentResult(ctx, pi, atCharge)
 }
+
+// stage is where in a payment a PaymentIntent's status is read.
+type stage int
+
+const (
+	// atCharge: after the create; requires_action asks for 3-D Secure.
+	atCharge stage = iota
+	// afterAuth: after the 3-D Secure result; a PaymentIntent still
+	// needing action (or failing for want of authentication) did not
+	// accept it.
+	afterAuth
+)
 
 // intentResult maps a PaymentIntent's status. A processing PaymentIntent is
 // read again within the budget; one still processing is reported as
 // unavailable (the engine's retry replays the create and reads it again).
-func (c *call) intentResult(ctx context.Context, pi *stripego.PaymentIntent) (bridge.PaymentResult, error) {
+func (c *call) intentResult(ctx context.Context, pi *stripego.PaymentIntent, at stage) (bridge.PaymentResult, error) {
 	for {
 		switch pi.Status {
 		case stripego.PaymentIntentStatusSucceeded, stripego.PaymentIntentStatusRequiresCapture:
 			return paid(pi), nil
 		case stripego.PaymentIntentStatusRequiresAction:
-			// SPT 3-D Secure through ACP authentication_metadata is not
-			// mapped yet: no Challenge, so the engine asks for another card.
-			return bridge.PaymentResult{Status: bridge.PaymentRequiresAction, Ref: pi.ID}, nil
+			if at == afterAuth {
+				return authFailed(pi.ID), nil
+			}
+			return c.needsAction(ctx, pi)
 		case stripego.PaymentIntentStatusRequiresPaymentMethod:
 			code, msg := "card_declined", ""
 			if e := pi.LastPaymentError; e != nil {
 				code, msg = declineCode(e), e.Msg
+			}
+			if at == afterAuth && (pi.LastPaymentError == nil || code == string(stripego.ErrorCodeAuthenticationRequired)) {
+				return authFailed(pi.ID), nil
 			}
 			return declined(pi.ID, code, c.declineMessage(code, msg)), nil
 		case stripego.PaymentIntentStatusCanceled:
@@ -352,21 +407,6 @@ func (c *call) intentResult(ctx context.Context, pi *stripego.PaymentIntent) (br
 			return bridge.PaymentResult{}, fmt.Errorf("%w: stripe: PaymentIntent %s has unexpected status %q", bridge.ErrPaymentUnavailable, pi.ID, pi.Status)
 		}
 	}
-}
-
-func (c *call) continueAfterAction(ctx context.Context, r bridge.PaymentRequest) (bridge.PaymentResult, error) {
-	if !idRE.MatchString(r.PaymentRef) {
-		return declined(r.PaymentRef, "payment_intent_unexpected_state", "This payment cannot be continued; start again."), nil
-	}
-	pi, err := c.retrieve(ctx, r.PaymentRef)
-	if err != nil {
-		return bridge.PaymentResult{}, err
-	}
-	switch pi.Status {
-	case stripego.PaymentIntentStatusSucceeded, stripego.PaymentIntentStatusRequiresCapture:
-		return paid(pi), nil
-	}
-	return declined(pi.ID, "authentication_failed", "The card issuer could not authenticate the buyer."), nil
 }
 
 // paid is the result for a PaymentIntent that took the money or holds it
@@ -401,6 +441,12 @@ type grantedToken struct {
 		MaxAmount *int64 `json:"max_amount"`
 		ExpiresAt *int64 `json:"expires_at"`
 	} `json:"usage_limits"`
+	// PaymentMethodDetails describes the shared payment method; its card
+	// brand picks the 3-D Secure directory server.
+	PaymentMethodDetails *struct {
+		Type string     `json:"type"`
+		Card *cardBrand `json:"card"`
+	} `json:"payment_method_details"`
 }
 
 func (c *call) readToken(ctx context.Context, token string) (*grantedToken, error) {
@@ -433,6 +479,9 @@ func (c *call) checkToken(ctx context.Context, token, currency string, amount in
 			err = fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
 		}
 		return nil, err
+	}
+	if d := tok.PaymentMethodDetails; d != nil && d.Card != nil {
+		c.tokenCard = d.Card
 	}
 	var res bridge.PaymentResult
 	lim := tok.UsageLimits

@@ -124,7 +124,7 @@ func TestChargeOutcomes(t *testing.T) {
 				t.Errorf("got %+v, want %s %q %q", res, tt.wantStatus, tt.wantCode, tt.wantMsg)
 			}
 			if res.Challenge != nil {
-				t.Errorf("Challenge = %+v, want nil (3-D Secure not mapped)", res.Challenge)
+				t.Errorf("Challenge = %+v, want nil (no ThreeDS configured)", res.Challenge)
 			}
 			intents := f.Intents()
 			if len(intents) != 1 {

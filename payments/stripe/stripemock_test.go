@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 
 // stripe-mock (github.com/stripe/stripe-mock, a Go tool dependency in
 // go.mod) validates the shape of the calls it can: the granted-token read,
-// the PaymentIntent retrieve, capture and cancel, the refund create and the
-// tax calculation. It cannot validate the SPT create (its
+// the PaymentIntent retrieve, capture, cancel and the 3-D Secure confirm,
+// the PaymentMethod read, the refund create and the tax calculation. It cannot validate the SPT create (its
 // beta spec wants payment_method_data[type]) nor simulate outcomes; the
 // fake covers those. It is built and started once per test run.
 
@@ -235,4 +236,107 @@ func TestStripeMockActions(t *testing.T) {
 			t.Fatalf("err = %v, want a refusal for good", err)
 		}
 	})
+}
+
+// stripe-mock validates the continuation's confirm against Stripe's spec:
+// payment_method_options[card][three_d_secure] with cryptogram,
+// transaction_id and version (required there) and each ECI, and
+// error_on_requires_action. Its fixture answers requires_payment_method,
+// which the continuation maps to a decline without an error. Seen with
+// v0.203.0 -beta: enums and required fields inside three_d_secure are
+// enforced (ECI 03, version 9.9.9 or a missing cryptogram are a 400), but
+// unknown keys nested under payment_method_options[card] are not (only
+// top-level unknown parameters are refused), so the fake checks those.
+func TestStripeMockThreeDSConfirm(t *testing.T) {
+	base := stripeMock(t)
+	td := testThreeDS
+	seen := &seenTransport{}
+	p, err := New(Config{SecretKey: "sk_test_123", APIBase: base, ThreeDS: &td, HTTPClient: &http.Client{Transport: seen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, a := range []*bridge.AuthResult{
+		authResult("authenticated", "05"), authResult("authenticated", "02"), authResult("attempt_acknowledged", "06"),
+		authResult("attempt_acknowledged", "01"), authResult("informational", "07"), authResult("authenticated", ""),
+	} {
+		t.Run(a.Outcome+" ECI "+a.ECI, func(t *testing.T) {
+			res, err := p.Charge(ctx, bridge.PaymentRequest{IdempotencyKey: "ord_1_0_3ds1_" + a.Outcome + a.ECI, Amount: 100, Currency: "usd",
+				PaymentRef: "pi_123", Auth: a})
+			if err != nil {
+				t.Fatalf("stripe-mock refused the confirm: %v", err)
+			}
+			if res.Ref != "pi_123" || res.Status == "" {
+				t.Errorf("result = %+v", res)
+			}
+			// The answer came from an accepted confirm, not a shortcut.
+			if last := seen.last(); last != "POST /v1/payment_intents/pi_123/confirm 200" {
+				t.Errorf("last call %q, want the accepted confirm", last)
+			}
+		})
+	}
+
+	// The contract test has teeth: values Stripe's spec does not allow
+	// are refused (and reported as a plain error: nothing was charged).
+	pre := "payment_method_options[card][three_d_secure]"
+	for _, tc := range []struct{ name, key, value string }{
+		{"ECI outside the enum", pre + "[electronic_commerce_indicator]", "03"},
+		{"unknown version", pre + "[version]", "9.9.9"},
+		{"no cryptogram", pre + "[cryptogram]", ""},
+		{"unknown top-level parameter", "three_d_secure_result", "x"},
+	} {
+		t.Run("refused: "+tc.name, func(t *testing.T) {
+			c := &call{p: p, deadline: time.Now().Add(5 * time.Second)}
+			err := c.do(ctx, "confirm", func(actx context.Context) error {
+				params := &stripego.PaymentIntentConfirmParams{}
+				for k, v := range map[string]string{pre + "[cryptogram]": testCryptogram, pre + "[transaction_id]": "f38e6948", pre + "[version]": "2.2.0"} {
+					if k != tc.key {
+						params.AddExtra(k, v)
+					}
+				}
+				if tc.value != "" {
+					params.AddExtra(tc.key, tc.value)
+				}
+				params.Context = actx
+				_, err := p.client.V1PaymentIntents.Confirm(actx, "pi_123", params)
+				return err
+			})
+			var se *Error
+			if !errors.As(err, &se) || se.Err.HTTPStatusCode != 400 || errors.Is(err, bridge.ErrPaymentUnavailable) {
+				t.Fatalf("err = %v, want stripe-mock's 400", err)
+			}
+		})
+	}
+
+	// The brand lookup's PaymentMethod read: the fixture is a visa card.
+	t.Run("PaymentMethod read", func(t *testing.T) {
+		c := &call{p: p, deadline: time.Now().Add(5 * time.Second)}
+		res, err := c.needsAction(ctx, &stripego.PaymentIntent{ID: "pi_123", Status: stripego.PaymentIntentStatusRequiresAction,
+			PaymentMethod: &stripego.PaymentMethod{ID: "pm_123"}})
+		if err != nil || res.Challenge == nil || res.Challenge.DirectoryServer != "visa" {
+			t.Fatalf("needsAction = %+v, %v; want a visa Challenge", res, err)
+		}
+	})
+}
+
+// seenTransport remembers the last request's method, path and status.
+type seenTransport struct {
+	mu   sync.Mutex
+	call string
+}
+
+func (s *seenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		s.mu.Lock()
+		s.call = fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, resp.StatusCode)
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (s *seenTransport) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.call
 }

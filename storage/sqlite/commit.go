@@ -407,6 +407,7 @@ type writeStmts struct {
 	releaseIdem                                            *sql.Stmt
 	holdOrder, holdLine, releaseOrder                      *sql.Stmt
 	insertJob, claimJobs, claimJobByID, finishJob, setJob  *sql.Stmt
+	jobExists                                              *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -434,6 +435,7 @@ func prepareWrites(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
 		{&st.insertJob, insertJobSQL},
 		{&st.claimJobs, claimJobsSQL},
 		{&st.claimJobByID, claimJobByIDSQL},
+		{&st.jobExists, `SELECT 1 FROM outbox_jobs WHERE id = ?`},
 		{&st.finishJob, finishJobSQL},
 		{&st.setJob, setJobSQL},
 		{&st.insertIdem, insertIdem},

@@ -46,5 +46,19 @@ func (d *DB) ReleaseClaims(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: release claims: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release claims: %w", err)
+	}
+	// Outbox jobs the dead process had claimed run again at once instead
+	// of after their lease; every job is safe to repeat.
+	res, err = d.db.ExecContext(ctx, `UPDATE outbox_jobs SET lease_until = 0, token = '' WHERE status = 'pending' AND lease_until > 0`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release job claims: %w", err)
+	}
+	m, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release job claims: %w", err)
+	}
+	return n + m, nil
 }

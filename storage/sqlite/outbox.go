@@ -343,16 +343,19 @@ func (f *finishJob) apply(st *writeStmts, now time.Time) error {
 }
 
 // setJobSQL is the CLI's retry and cancel. A retry (pending) starts the
-// count of attempts afresh but keeps the last error, which says why the
-// job was dead.
+// count of attempts and the retry horizon (created_at) afresh but keeps the
+// last error, which says why the job was dead. A job a worker is running
+// (claimed, lease not passed) is left alone: taking it away mid-run could
+// make the run's effect (an order written to the store) unrecorded.
 const setJobSQL = `UPDATE outbox_jobs SET status = ?1, next_run_at = ?2, lease_until = 0, token = '', updated_at = ?3,
-	  attempts = CASE WHEN ?1 = 'pending' THEN 0 ELSE attempts END
-	WHERE id = ?4`
+	  attempts = CASE WHEN ?1 = 'pending' THEN 0 ELSE attempts END,
+	  created_at = CASE WHEN ?1 = 'pending' THEN ?3 ELSE created_at END
+	WHERE id = ?4 AND NOT (status = 'pending' AND lease_until >= ?3)`
 
-// SetJob sets a job's status and next run by hand (a zero next is now),
-// dropping any claim: a worker still running it gets ErrLeaseLost when it
-// finishes. Setting it pending (a retry) resets its attempts. ErrNotFound
-// if there is no such job.
+// SetJob sets a job's status and next run by hand (a zero next is now).
+// Setting it pending (a retry) resets its attempts and its retry horizon.
+// ErrNotFound if there is no such job; bridge.ErrJobBusy while a worker
+// runs it (its claim's lease holds).
 func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, next time.Time) error {
 	if !validStatus(status) {
 		return fmt.Errorf("sqlite: set job %q: unknown status %q", id, status)
@@ -385,6 +388,10 @@ func (s setJob) apply(st *writeStmts, now time.Time) error {
 	if k, err := res.RowsAffected(); err != nil {
 		return err
 	} else if k == 0 {
+		var one int
+		if err := st.jobExists.QueryRow(s.id).Scan(&one); err == nil {
+			return bridge.ErrJobBusy
+		}
 		return bridge.ErrNotFound
 	}
 	return nil

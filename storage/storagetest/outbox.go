@@ -1039,10 +1039,28 @@ func testSetJob(t *testing.T, open func(t *testing.T) bridge.Storage) {
 			t.Errorf("a canceled job was claimed: %v", jobIDs(got))
 		}
 	})
-	t.Run("cancel a running job", func(t *testing.T) {
+	t.Run("a running job is left alone", func(t *testing.T) {
+		s := open(t)
+		now := time.Now()
+		queue(t, s, job("j1", "capture", "o1", now))
+		claimed := claimJobs(t, s, now, time.Hour, 1)
+		if len(claimed) != 1 {
+			t.Fatalf("claimed %v", jobIDs(claimed))
+		}
+		for _, st := range []bridge.JobStatus{bridge.JobCanceled, bridge.JobPending} {
+			wantErr(t, "SetJob of a running job", s.SetJob(t.Context(), "j1", st, now), bridge.ErrJobBusy)
+		}
+		j := claimed[0]
+		j.Status = bridge.JobDone
+		if err := s.FinishJob(t.Context(), j, bridge.Change{}); err != nil {
+			t.Fatalf("the running worker's finish: %v", err)
+		}
+		wantJob(t, s, "j1", jobState{status: bridge.JobDone, attempts: 1})
+	})
+	t.Run("cancel a job whose worker died", func(t *testing.T) {
 		s := open(t)
 		queue(t, s, job("j1", "capture", "o1", t0))
-		claimed := claimJobs(t, s, t0, lease, 1)
+		claimed := claimJobs(t, s, t0, lease, 1) // its lease ended long ago
 		if len(claimed) != 1 {
 			t.Fatalf("claimed %v", jobIDs(claimed))
 		}

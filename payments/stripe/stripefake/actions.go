@@ -16,6 +16,7 @@ const (
 	actionCapture action = iota + 1
 	actionCancel
 	actionRefund
+	actionConfirm
 )
 
 // Statuses a PaymentIntent may be canceled from (Stripe's list).
@@ -27,13 +28,14 @@ var (
 	refundReasons       = []string{"duplicate", "fraudulent", "requested_by_customer"}
 )
 
-// intentAction serves capture, cancel and refund of PaymentIntent id: the
+// intentAction serves capture, cancel, confirm and refund of PaymentIntent id: the
 // next scripted fault for it, then the action under the Idempotency-Key.
 func (s *Server) intentAction(w http.ResponseWriter, r *http.Request, form url.Values, key string, callIdx int, id string, act action) {
 	s.mu.Lock()
 	var f *Fault
 	if sc := s.actions[id]; sc != nil {
-		faults := map[action]*[]Fault{actionCapture: &sc.CaptureFaults, actionCancel: &sc.CancelFaults, actionRefund: &sc.RefundFaults}[act]
+		faults := map[action]*[]Fault{actionCapture: &sc.CaptureFaults, actionCancel: &sc.CancelFaults, actionRefund: &sc.RefundFaults,
+			actionConfirm: &sc.ConfirmFaults}[act]
 		if len(*faults) > 0 {
 			f = &(*faults)[0]
 			*faults = (*faults)[1:]
@@ -46,6 +48,8 @@ func (s *Server) intentAction(w http.ResponseWriter, r *http.Request, form url.V
 			return s.capture(id, form)
 		case actionCancel:
 			return s.cancel(id, form)
+		case actionConfirm:
+			return s.confirm(id, form)
 		}
 		return s.refund(id, form, key)
 	})

@@ -34,9 +34,32 @@
 // parameter; unknown PaymentIntents with resource_missing.
 // ExpireAuthorization cancels an authorization as Stripe does after seven
 // days. Faults and refund outcomes per PaymentIntent: ScriptActions.
+//
+// 3-D Secure: a token scripted RequiresAction leaves its PaymentIntent in
+// requires_action (next_action use_stripe_sdk). Every PaymentIntent has a
+// card PaymentMethod ("pm_fake_…", GET /v1/payment_methods/{id}) of the
+// token's Brand (visa unless set), also shown in the token's
+// payment_method_details unless Token.NoCardDetails. POST
+// /v1/payment_intents/{id}/confirm imports an external 3-D Secure result
+// the way Stripe documents it: payment_method_options[card][three_d_secure]
+// with cryptogram (20 bytes, base64: 28 characters), transaction_id and
+// version (1.0.2, 2.1.0, 2.2.0, 2.3.0, 2.3.1) required, and
+// electronic_commerce_indicator (01, 02, 05, 06, 07), ares_trans_status,
+// exemption_indicator, requestor_challenge_indicator optional; any other
+// parameter but error_on_requires_action is refused as unknown. Confirms
+// are idempotent like creates, take faults from ActionScript.ConfirmFaults,
+// work from requires_action, requires_confirmation and
+// requires_payment_method (else payment_intent_unexpected_state), and end
+// as the token's Script.AfterAuth says: succeeded (requires_capture with
+// capture_method=manual) by default, a 402 decline, or still
+// requires_action — which error_on_requires_action=true turns into a 402
+// authentication_required decline, as Stripe does. A confirm without a
+// 3-D Secure result leaves a requires_action PaymentIntent as it is. The
+// imported values are kept on the Intent (ThreeDSecure).
 package stripefake
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -106,6 +129,11 @@ type Script struct {
 	Faults []Fault
 	// ReadFaults are used up one per token read request, in order.
 	ReadFaults []Fault
+	// AfterAuth is what a confirm with a 3-D Secure result does: Succeed
+	// (default), Decline (with AfterAuthDeclineCode, default
+	// generic_decline) or RequiresAction (authentication not accepted).
+	AfterAuth            Outcome
+	AfterAuthDeclineCode string
 }
 
 // Token is a granted Shared Payment Token.
@@ -115,6 +143,12 @@ type Token struct {
 	MaxAmount   int64  // 0 = no limit
 	ExpiresAt   time.Time
 	Deactivated bool
+	// Brand is the card's brand as Stripe names it (visa, mastercard,
+	// amex, discover, …); "" means visa.
+	Brand string
+	// NoCardDetails leaves payment_method_details out of the token read
+	// (null), so the card is known only through its PaymentMethod.
+	NoCardDetails bool
 }
 
 // Call is one recorded request.
@@ -146,6 +180,13 @@ type Intent struct {
 	AmountReceived     int64
 	AmountRefunded     int64
 	CancellationReason string
+	// PaymentMethod is the card PaymentMethod's id; Brand its brand.
+	PaymentMethod string
+	Brand         string
+	// ThreeDSecure holds the payment_method_options[card][three_d_secure]
+	// values of the last confirm that imported a 3-D Secure result, by
+	// name (cryptogram, transaction_id, …).
+	ThreeDSecure map[string]string
 }
 
 // Refund is a refund the fake created.
@@ -161,13 +202,15 @@ type Refund struct {
 	IdempotencyKey string
 }
 
-// ActionScript says how captures, cancels and refunds of one PaymentIntent
-// go. Faults are used up one per request, in order, like Script.Faults
-// (FaultDropAfterCommit: the action happens, the answer is lost).
+// ActionScript says how captures, cancels, confirms and refunds of one
+// PaymentIntent go. Faults are used up one per request, in order, like
+// Script.Faults (FaultDropAfterCommit: the action happens, the answer is
+// lost).
 type ActionScript struct {
 	CaptureFaults []Fault
 	CancelFaults  []Fault
 	RefundFaults  []Fault
+	ConfirmFaults []Fault
 	// RefundStatus is the status new refunds get: succeeded (default),
 	// pending, requires_action, failed or canceled.
 	RefundStatus string
@@ -397,6 +440,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/") && strings.HasSuffix(r.URL.Path, "/cancel"):
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/"), "/cancel")
 		s.intentAction(w, r, form, key, callIdx, id, actionCancel)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/") && strings.HasSuffix(r.URL.Path, "/confirm"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/"), "/confirm")
+		s.intentAction(w, r, form, key, callIdx, id, actionConfirm)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_methods/"):
+		s.getPaymentMethod(w, strings.TrimPrefix(r.URL.Path, "/v1/payment_methods/"))
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/refunds":
 		s.intentAction(w, r, form, key, callIdx, form.Get("payment_intent"), actionRefund)
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"):
@@ -442,10 +490,14 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	limits := map[string]any{"currency": nilIf(tc.Currency == "", tc.Currency), "max_amount": nilIf(tc.MaxAmount == 0, tc.MaxAmount),
 		"expires_at": nilIf(tc.ExpiresAt.IsZero(), tc.ExpiresAt.Unix())}
+	var details any
+	if !tc.NoCardDetails {
+		details = map[string]any{"type": "card", "card": cardJSON(tc.brand())}
+	}
 	writeJSON(w, 200, map[string]any{
 		"id": tc.ID, "object": "shared_payment.granted_token", "created": 1700000000, "livemode": false,
 		"deactivated_at": nilIf(!tc.Deactivated, int64(1700000001)), "deactivated_reason": nilIf(!tc.Deactivated, "revoked"),
-		"usage_limits": limits,
+		"usage_limits": limits, "payment_method_details": details,
 	})
 }
 
@@ -611,7 +663,8 @@ func (s *Server) execute(form url.Values, amount int64, token, param, key string
 
 	s.nextID++
 	pi := &Intent{ID: fmt.Sprintf("pi_fake_%04d", s.nextID), Amount: amount, Currency: currency, Token: token,
-		Metadata: metadata(form), IdempotencyKey: key, CaptureMethod: "automatic"}
+		Metadata: metadata(form), IdempotencyKey: key, CaptureMethod: "automatic",
+		PaymentMethod: fmt.Sprintf("pm_fake_%04d", s.nextID), Brand: t.brand()}
 	manual := form.Get("capture_method") == "manual"
 	if manual {
 		pi.CaptureMethod = "manual"
@@ -625,16 +678,11 @@ func (s *Server) execute(form url.Values, amount int64, token, param, key string
 		if code == "" {
 			code = "generic_decline"
 		}
-		pi.Status, pi.DeclineCode = "requires_payment_method", code
-		errCode := "card_declined"
-		if slices.Contains([]string{"expired_card", "incorrect_cvc", "processing_error", "incorrect_number"}, code) {
-			errCode = code
-		}
 		msg := sc.DeclineMessage
 		if msg == "" {
 			msg = "Your card was declined."
 		}
-		return errBody(402, apiErr{Type: "card_error", Code: errCode, DeclineCode: code, Message: msg, PaymentIntent: intentJSON(pi)})
+		return declineIntent(pi, code, msg)
 	case RequiresAction:
 		pi.setStatus("requires_action")
 	case RequiresCapture:
@@ -680,9 +728,172 @@ func intentJSON(pi *Intent) map[string]any {
 		m["next_action"] = map[string]any{"type": "use_stripe_sdk", "use_stripe_sdk": map[string]any{"type": "three_d_secure_redirect"}}
 	}
 	if pi.DeclineCode != "" {
-		m["last_payment_error"] = map[string]any{"type": "card_error", "code": "card_declined", "decline_code": pi.DeclineCode, "message": "Your card was declined."}
+		m["last_payment_error"] = map[string]any{"type": "card_error", "code": errCodeFor(pi.DeclineCode), "decline_code": pi.DeclineCode, "message": "Your card was declined."}
+	}
+	if pi.PaymentMethod != "" {
+		m["payment_method"] = pi.PaymentMethod
 	}
 	return m
+}
+
+// declineIntent fails pi with code the way Stripe answers a declined
+// confirmation: 402 card_error with the PaymentIntent nested, left in
+// requires_payment_method.
+func declineIntent(pi *Intent, code, msg string) (int, []byte) {
+	pi.setStatus("requires_payment_method")
+	pi.DeclineCode = code
+	return errBody(402, apiErr{Type: "card_error", Code: errCodeFor(code), DeclineCode: code, Message: msg, PaymentIntent: intentJSON(pi)})
+}
+
+// errCodeFor is the error code Stripe gives with a decline code: a few
+// have their own, the rest are card_declined.
+func errCodeFor(declineCode string) string {
+	if slices.Contains([]string{"expired_card", "incorrect_cvc", "processing_error", "incorrect_number", "authentication_required"}, declineCode) {
+		return declineCode
+	}
+	return "card_declined"
+}
+
+func (t Token) brand() string {
+	if t.Brand == "" {
+		return "visa"
+	}
+	return t.Brand
+}
+
+// cardJSON is the card part of a PaymentMethod (and of a token's
+// payment_method_details).
+func cardJSON(brand string) map[string]any {
+	display := brand
+	switch brand {
+	case "amex":
+		display = "american_express"
+	case "diners":
+		display = "diners_club"
+	case "unionpay":
+		display = "union_pay"
+	}
+	return map[string]any{"brand": brand, "display_brand": display, "last4": "4242", "exp_month": 12, "exp_year": 2030,
+		"funding": "credit", "country": "US"}
+}
+
+func (s *Server) getPaymentMethod(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	brand := ""
+	for _, pi := range s.intents {
+		if pi.PaymentMethod == id {
+			brand = pi.Brand
+		}
+	}
+	s.mu.Unlock()
+	if brand == "" {
+		writeError(w, 404, apiErr{Type: "invalid_request_error", Code: "resource_missing", Param: "payment_method",
+			Message: fmt.Sprintf("No such PaymentMethod: '%s'", id)})
+		return
+	}
+	writeJSON(w, 200, map[string]any{"id": id, "object": "payment_method", "type": "card", "card": cardJSON(brand),
+		"created": 1700000000, "livemode": false, "customer": nil, "metadata": map[string]string{}})
+}
+
+// threeDSParams are the payment_method_options[card][three_d_secure]
+// fields Stripe documents for importing a 3-D Secure result, with the
+// values each allows (nil: any string up to maxLen).
+var threeDSParams = map[string]struct {
+	values []string
+	maxLen int
+}{
+	"cryptogram":                    {nil, 5000},
+	"transaction_id":                {nil, 5000},
+	"version":                       {[]string{"1.0.2", "2.1.0", "2.2.0", "2.3.0", "2.3.1"}, 0},
+	"electronic_commerce_indicator": {[]string{"01", "02", "05", "06", "07"}, 0},
+	"ares_trans_status":             {[]string{"A", "C", "I", "N", "R", "U", "Y"}, 0},
+	"exemption_indicator":           {[]string{"low_risk", "none"}, 0},
+	"requestor_challenge_indicator": {nil, 2},
+}
+
+const threeDSPrefix = "payment_method_options[card][three_d_secure]["
+
+// confirm runs POST /v1/payment_intents/{id}/confirm; s.mu is held.
+func (s *Server) confirm(id string, form url.Values) (int, []byte) {
+	pi, ok := s.intents[id]
+	if !ok {
+		return noSuchIntent(id, "intent")
+	}
+	tds := map[string]string{}
+	for k := range form {
+		name, isTDS := strings.CutPrefix(k, threeDSPrefix)
+		name, closed := strings.CutSuffix(name, "]")
+		switch {
+		case k == "error_on_requires_action":
+			if v := form.Get(k); v != "true" && v != "false" {
+				return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid_boolean", Param: k, Message: "Invalid boolean: " + v})
+			}
+		case isTDS && closed && !strings.Contains(name, "["):
+			spec, known := threeDSParams[name]
+			if !known {
+				return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_unknown", Param: k, Message: "Received unknown parameter: " + k})
+			}
+			v := form.Get(k)
+			if (spec.values != nil && !slices.Contains(spec.values, v)) || (spec.maxLen > 0 && len(v) > spec.maxLen) {
+				return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: k,
+					Message: fmt.Sprintf("Invalid %s: %q", name, v)})
+			}
+			tds[name] = v
+		default:
+			return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_unknown", Param: k, Message: "Received unknown parameter: " + k})
+		}
+	}
+	confirmable := []string{"requires_action", "requires_confirmation", "requires_payment_method"}
+	if !slices.Contains(confirmable, pi.Status) {
+		return unexpectedState(pi, fmt.Sprintf("This PaymentIntent's payment_method could not be updated because it has a status of %s. "+
+			"You may only update the payment_method of a PaymentIntent with one of the following statuses: %s.", pi.Status, strings.Join(confirmable, ", ")))
+	}
+	if len(tds) == 0 {
+		// Stripe would run its own 3-D Secure again: still requires_action.
+		if pi.Status == "requires_action" {
+			return marshal(http.StatusOK, intentJSON(pi))
+		}
+		return errBody(400, apiErr{Type: "invalid_request_error", Message: "The fake only supports confirms that import a 3-D Secure result."})
+	}
+	for _, req := range []string{"cryptogram", "transaction_id", "version"} {
+		if tds[req] == "" {
+			return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_missing", Param: threeDSPrefix + req + "]",
+				Message: "Missing required param: " + threeDSPrefix + req + "]."})
+		}
+	}
+	if b, err := base64.StdEncoding.DecodeString(tds["cryptogram"]); err != nil || len(b) != 20 {
+		return errBody(400, apiErr{Type: "invalid_request_error", Code: "parameter_invalid", Param: threeDSPrefix + "cryptogram]",
+			Message: "Invalid cryptogram: it must be 20 bytes, base64-encoded into a 28-character string."})
+	}
+	pi.ThreeDSecure = tds
+	pi.DeclineCode = ""
+
+	var sc Script
+	if p := s.byToken[pi.Token]; p != nil {
+		sc = *p
+	} else if p := s.byAmount[pi.Amount]; p != nil {
+		sc = *p
+	}
+	switch sc.AfterAuth {
+	case Decline:
+		code := sc.AfterAuthDeclineCode
+		if code == "" {
+			code = "generic_decline"
+		}
+		return declineIntent(pi, code, "Your card was declined.")
+	case RequiresAction:
+		if form.Get("error_on_requires_action") == "true" {
+			return declineIntent(pi, "authentication_required", "Your card was declined. This transaction requires authentication.")
+		}
+		pi.setStatus("requires_action")
+	default:
+		if pi.CaptureMethod == "manual" {
+			pi.setStatus("requires_capture")
+		} else {
+			pi.setStatus("succeeded")
+		}
+	}
+	return marshal(http.StatusOK, intentJSON(pi))
 }
 
 type apiErr struct {
