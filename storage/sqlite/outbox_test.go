@@ -40,26 +40,34 @@ func TestMigrationOutboxBackfillsOrders(t *testing.T) {
 			old[m] = &fstest.MapFile{Data: b}
 		}
 	}
-	if len(old) != 5 {
+	if len(old) != 5 { // 0007 (queue paid orders) runs after 0006 in openPath
 		t.Fatalf("%d migrations before 0006, want 5", len(old))
 	}
 	if err := migrateFS(ctx, raw, old); err != nil {
 		t.Fatal(err)
 	}
 	created := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	for _, o := range []struct{ id, body string }{
+	for _, o := range []struct{ id, status, body string }{
 		// The bodies the previous bridge wrote (no rev, no updated_at).
-		{"o-paid", `{"id":"o-paid","session_id":"s1","owner":"alice","status":"created","created_at":"2026-05-01T10:00:00Z","currency":"USD","lines":null,"subtotal":{"amount":0,"currency":""},"shipping":{"amount":0,"currency":""},"tax":{"amount":0,"currency":""},"total":{"amount":0,"currency":""},"buyer":{},"payment_ref":"pi_old"}`},
-		{"o-pending", `{"id":"o-pending","session_id":"s2","owner":"alice","status":"pending_payment","created_at":"2026-05-01T10:00:00Z","currency":"USD","lines":null,"subtotal":{"amount":0,"currency":""},"shipping":{"amount":0,"currency":""},"tax":{"amount":0,"currency":""},"total":{"amount":0,"currency":""},"buyer":{}}`},
+		{"o-paid", "created", `{"id":"o-paid","session_id":"s1","owner":"alice","status":"created","created_at":"2026-05-01T10:00:00Z","currency":"USD","lines":null,"subtotal":{"amount":0,"currency":""},"shipping":{"amount":0,"currency":""},"tax":{"amount":0,"currency":""},"total":{"amount":0,"currency":""},"buyer":{},"payment_ref":"pi_old"}`},
+		{"o-pending", "pending_payment", `{"id":"o-pending","session_id":"s2","owner":"alice","status":"pending_payment","created_at":"2026-05-01T10:00:00Z","currency":"USD","lines":null,"subtotal":{"amount":0,"currency":""},"shipping":{"amount":0,"currency":""},"tax":{"amount":0,"currency":""},"total":{"amount":0,"currency":""},"buyer":{}}`},
 	} {
-		if _, err := raw.ExecContext(ctx, `INSERT INTO orders (id, session_id, owner, status, created_at, body) VALUES (?, 's', 'alice', 'x', ?, ?)`,
-			o.id, created.UnixNano(), o.body); err != nil {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO orders (id, session_id, owner, status, created_at, body) VALUES (?, 's', 'alice', ?, ?, ?)`,
+			o.id, o.status, created.UnixNano(), o.body); err != nil {
 			t.Fatal(err)
 		}
 	}
 	raw.Close()
 
 	db := openPath(t, path)
+	// 0007: the paid order, never written to the store, has its store write
+	// queued and due; the unpaid one has none.
+	if j, err := db.Job(ctx, "store_write:o-paid"); err != nil || j.Status != bridge.JobPending || j.Kind != "store_write" || j.OrderID != "o-paid" || j.NextRunAt.After(time.Now()) {
+		t.Errorf("store write of the order paid before the outbox: %+v, %v; want pending and due", j, err)
+	}
+	if _, err := db.Job(ctx, "store_write:o-pending"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("store write of an unpaid order: %v, want none", err)
+	}
 	for _, tt := range []struct{ id, ref string }{{"o-paid", "pi_old"}, {"o-pending", ""}} {
 		var rev, updated int64
 		var ref string
