@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	bridge "github.com/acp-bridge/bridge"
@@ -120,4 +122,45 @@ func BenchmarkOrderUpdates(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriteOrder appends paid orders to an orders file with real
+// fsyncs: one writer at a time, and 64 at once (the load tool's connection
+// count; the checkout writes each paid order at once), which group commit
+// turns into a few large appends. orders/fsync tells how well it batches.
+//
+//	go test -run='^$' -bench=WriteOrder ./adapters/csv/
+func BenchmarkWriteOrder(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			a, err := New(Options{Path: "c.csv", OrdersPath: filepath.Join(b.TempDir(), "orders.jsonl")},
+				&fakeCatalog{}, newFakeReservations())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var syncs, next atomic.Int64
+			a.syncFile = func(f *os.File) error { syncs.Add(1); return f.Sync() }
+			ctx := context.Background()
+			write := func() {
+				if _, err := a.WriteOrder(ctx, testOrder(fmt.Sprintf("ord_%d", next.Add(1)))); err != nil {
+					b.Error(err)
+				}
+			}
+			b.ReportAllocs()
+			if writers == 1 {
+				for b.Loop() {
+					write()
+				}
+			} else {
+				b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						write()
+					}
+				})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+			b.ReportMetric(float64(b.N)/float64(max(1, syncs.Load())), "orders/fsync")
+		})
+	}
 }

@@ -9,7 +9,8 @@
 //     catalog offline.
 //   - WriteOrder appends paid orders to a JSON Lines file, durably (fsync) and
 //     idempotently by order id, since the CSV store has nowhere else to put
-//     them. A person or a script picks them up from there.
+//     them. A person or a script picks them up from there. Concurrent writes
+//     are committed together: one append and one fsync per batch.
 //   - Stock answers live stock from the last catalog snapshot minus what the
 //     bridge's own reservations hold, because a CSV file cannot hold stock for
 //     an order between two exports.

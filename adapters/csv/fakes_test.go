@@ -64,6 +64,7 @@ type fakeReservations struct {
 	at       map[string]time.Time // when each order was reserved
 	calls    int                  // Reserve calls that added something
 	err      error                // returned by Reserve when set
+	failIDs  map[string]error     // returned by Reserve for these orders
 	readErr  error                // returned by Reserved when set
 	reserved []string
 }
@@ -77,6 +78,9 @@ func (r *fakeReservations) Reserve(ctx context.Context, orderID string, lines []
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return r.err
+	}
+	if err := r.failIDs[orderID]; err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
