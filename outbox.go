@@ -61,8 +61,9 @@ type JobFilter struct {
 // retrying until its horizon.
 var ErrRejected = errors.New("rejected for good")
 
-// ErrJobBusy is returned by SetJob while a worker runs the job.
-var ErrJobBusy = errors.New("job is running; try again when it has finished")
+// ErrJobBusy is returned by SetJob while a worker runs the job, or once it
+// is done or canceled.
+var ErrJobBusy = errors.New("job is running or finished")
 
 // ErrLeaseLost is returned when a job's claim was taken over (its lease
 // passed and another worker claimed it): the result of the run is dropped.
@@ -89,9 +90,9 @@ type Outbox interface {
 	Job(ctx context.Context, id string) (Job, error)
 	// Jobs lists jobs matching f, most recently updated first.
 	Jobs(ctx context.Context, f JobFilter) ([]Job, error)
-	// SetJob sets a job's status and next run by hand (the CLI's retry and
-	// cancel); a retry starts its attempts and retry horizon afresh.
-	// ErrJobBusy while a worker runs it.
+	// SetJob sets a pending or dead job's status and next run by hand (the
+	// CLI's retry); a retry starts its attempts and retry horizon afresh.
+	// ErrJobBusy while a worker runs it or once it is done or canceled.
 	SetJob(ctx context.Context, id string, status JobStatus, next time.Time) error
 	// NextDue returns when the earliest pending job is due (zero: none).
 	NextDue(ctx context.Context) (time.Time, error)

@@ -44,11 +44,22 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 		if !found {
 			return done(bridge.Change{}) // canceled before it reached the store
 		}
-		// The write raced the cancel and won: the store will ship an order
-		// the bridge canceled (and refunded). A person must cancel it there.
 		o.StoreID, o.StoreURL = so.StoreID, so.URL
-		o.Note(s.now(), "canceled, but the store had already taken it as "+so.StoreID+": cancel it in the store")
-		return outcome{change: s.withNotice(o), alert: "canceled_in_store"}
+		byStore := canceledByStore(o)
+		if byStore {
+			o.Note(s.now(), "the store had taken it as "+so.StoreID+" before canceling it")
+		} else {
+			// The write raced the cancel and won: the store will ship an
+			// order the bridge canceled (and refunded). A person must
+			// cancel it there.
+			o.Note(s.now(), "canceled, but the store had already taken it as "+so.StoreID+": cancel it in the store")
+		}
+		c := s.withNotice(o)
+		c.ReleaseOrderID = o.ID // a write that raced the cancel may have held stock again
+		if byStore {
+			return done(c)
+		}
+		return outcome{change: c, alert: "canceled_in_store"}
 	}
 	if !found {
 		so, err = s.Shop.WriteOrder(ctx, o)
@@ -79,7 +90,9 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 // so bridge orders retry runs it again), or cancel, which refunds.
 func (s *Service) refused(o bridge.Order, cause error) outcome {
 	note := "the store refused the order: " + cause.Error()
-	if o.Payment == bridge.PaymentStateAuthorized {
+	if o.Payment == bridge.PaymentStateAuthorized || o.Payment == "" && o.PaymentRef == "" {
+		// Money only held, or none at all (a free order): nothing stands
+		// in the way of canceling it.
 		s.log().Warn("store refused an order; releasing its payment and canceling it", "order", o.ID, "error", cause)
 		zero := int64(0)
 		for i := range o.Lines {
@@ -87,7 +100,7 @@ func (s *Service) refused(o bridge.Order, cause error) outcome {
 		}
 		o.SetStatus(s.now(), bridge.OrderCanceled, note)
 		c := s.withNotice(o)
-		c.Jobs = append(c.Jobs, s.paymentJob(o, KindRelease, 0, "the store refused the order"))
+		c.Jobs = append(c.Jobs, s.moneyBack(o, "the store refused the order")...)
 		c.ReleaseOrderID = o.ID
 		return done(c)
 	}
@@ -136,12 +149,27 @@ func (s *Service) payment(ctx context.Context, j bridge.Job) outcome {
 		if o.Payment != bridge.PaymentStateAuthorized {
 			return done(bridge.Change{}) // captured, released or refunded already
 		}
+		if o.Status == bridge.OrderCanceled {
+			// Canceled since the store took it: its release job gives the
+			// money back (an earlier run's capture, should one have gone
+			// through unrecorded, makes that release turn into a refund).
+			return done(bridge.Change{})
+		}
 		err = s.Payments.Capture(ctx, a)
 	case KindRelease:
 		if o.Payment != bridge.PaymentStateAuthorized {
 			return done(bridge.Change{})
 		}
 		err = s.Payments.Release(ctx, a)
+		if errors.Is(err, bridge.ErrPaymentFinal) && o.Status == bridge.OrderCanceled {
+			// The authorization cannot be released: most likely a capture
+			// went through whose answer was lost. Refund instead.
+			o.Payment = bridge.PaymentStateCaptured
+			o.Note(s.now(), "the authorization could not be released ("+err.Error()+"); refunding instead")
+			c := s.withNotice(o)
+			c.Jobs = append(c.Jobs, s.moneyBack(o, pa.Reason)...)
+			return done(c)
+		}
 	case KindRefund:
 		refundID, err = s.Payments.Refund(ctx, a)
 	}
@@ -158,9 +186,9 @@ func (s *Service) payment(ctx context.Context, j bridge.Job) outcome {
 	switch j.Kind {
 	case KindCapture:
 		o.Payment = bridge.PaymentStateCaptured
-		if o.Status == bridge.OrderManualReview && o.StoreID != "" {
-			// Retried by hand after the capture failed: back on track.
-			o.SetStatus(now, bridge.OrderConfirmed, "payment captured")
+		if prev := statusBeforeReview(o); o.Status == bridge.OrderManualReview && prev != "" {
+			// Retried by hand after the capture failed: back where it was.
+			o.SetStatus(now, prev, "payment captured")
 		} else {
 			o.Note(now, "payment captured")
 		}
@@ -196,9 +224,13 @@ func (s *Service) deliver(ctx context.Context, j bridge.Job) outcome {
 	}
 	for _, p := range pending {
 		if p.ID != j.ID && noticeSeq(p.ID) < noticeSeq(j.ID) {
-			// Wait for the earlier one: a moment while it runs, else
-			// until its next try (not in a busy loop).
-			return postpone(max(p.NextRunAt.Sub(s.now()), 0) + 100*time.Millisecond)
+			// Wait for the earlier one: a little while it runs or is about
+			// to, else until its next try.
+			wait := max(p.NextRunAt.Sub(s.now()), 0) + 250*time.Millisecond
+			if p.LeaseUntil.After(s.now()) {
+				wait = 500 * time.Millisecond
+			}
+			return postpone(wait)
 		}
 	}
 	if err := s.Notifier.Send(ctx, n); err != nil {
@@ -208,6 +240,28 @@ func (s *Service) deliver(ctx context.Context, j bridge.Job) outcome {
 		return retry(err)
 	}
 	return done(bridge.Change{})
+}
+
+// canceledByStore reports whether o's cancellation came from the store
+// (its news, not the shop's admin or a refusal).
+func canceledByStore(o bridge.Order) bool {
+	for i := len(o.History) - 1; i >= 0; i-- {
+		if h := o.History[i]; h.Status == bridge.OrderCanceled {
+			return strings.HasPrefix(h.Note, storeNote)
+		}
+	}
+	return false
+}
+
+// statusBeforeReview is the status o had before it went to manual review
+// ("" when it never did).
+func statusBeforeReview(o bridge.Order) string {
+	for i := len(o.History) - 1; i > 0; i-- {
+		if o.History[i].Status == bridge.OrderManualReview && o.History[i-1].Status != bridge.OrderManualReview {
+			return o.History[i-1].Status
+		}
+	}
+	return ""
 }
 
 // noticeSeq is a notice job's place in its order's history (see notice):

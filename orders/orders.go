@@ -85,9 +85,11 @@ type Service struct {
 	wakeOnce sync.Once
 	// running counts store writes Place left running in the background.
 	running sync.WaitGroup
-	// mu guards unapplied: store updates that failed to apply.
+	// mu guards unapplied (store updates that failed to apply) and
+	// closing (set by Wait).
 	mu        sync.Mutex
 	unapplied []bridge.OrderUpdate
+	closing   bool
 }
 
 func (s *Service) now() time.Time {
@@ -204,7 +206,14 @@ func (s *Service) Place(ctx context.Context, orderID string) {
 		return
 	}
 	finished := make(chan struct{})
+	s.mu.Lock()
+	if s.closing {
+		// Shutting down: the worker of the next start runs it.
+		s.mu.Unlock()
+		return
+	}
 	s.running.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.running.Done()
 		defer close(finished)
@@ -221,8 +230,14 @@ func (s *Service) Place(ctx context.Context, orderID string) {
 }
 
 // Wait returns once the store writes Place left running have recorded
-// their outcome; call it after the last Place (the HTTP server stopped).
-func (s *Service) Wait() { s.running.Wait() }
+// their outcome. Place starts no new background write after Wait was
+// called (the claimed job waits for the next start's worker).
+func (s *Service) Wait() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.running.Wait()
+}
 
 // poke wakes the worker.
 func (s *Service) poke() {

@@ -134,6 +134,8 @@ type payments struct {
 	mu      sync.Mutex
 	actions []string
 	final   bool
+	// transient fails the next calls as a provider outage would.
+	transient int
 }
 
 func (p *payments) do(kind string, a bridge.PaymentAction) error {
@@ -141,6 +143,10 @@ func (p *payments) do(kind string, a bridge.PaymentAction) error {
 	defer p.mu.Unlock()
 	if p.final {
 		return fmt.Errorf("authorization expired: %w", bridge.ErrPaymentFinal)
+	}
+	if p.transient > 0 {
+		p.transient--
+		return fmt.Errorf("provider 503: %w", bridge.ErrPaymentUnavailable)
 	}
 	p.actions = append(p.actions, kind+":"+a.Ref+":"+a.IdempotencyKey)
 	return nil
@@ -210,6 +216,9 @@ func (f *fixture) place(t *testing.T, id, payment string) bridge.Order {
 		Lines: []bridge.OrderLine{{ID: "li_1", VariantID: "sku-1", Title: "Mug", Quantity: 2,
 			UnitPrice: bridge.Money{Amount: 1000, Currency: "USD"}, Total: bridge.Money{Amount: 2000, Currency: "USD"}}},
 		Total: bridge.Money{Amount: 2500, Currency: "USD"}}
+	if payment == "" {
+		o.PaymentRef = "" // a free order: nothing was charged
+	}
 	o.SetStatus(now, bridge.OrderCreated, "paid")
 	if err := f.db.Commit(t.Context(), bridge.Change{Order: &o, Jobs: f.svc.PlacedJobs(o)}); err != nil {
 		t.Fatal(err)
@@ -666,5 +675,50 @@ func TestCancelFreeOrder(t *testing.T) {
 	f.drain(t, 5)
 	if o := f.order(t, "ord_1"); o.Status != bridge.OrderCanceled || len(f.pay.actions) != 0 {
 		t.Fatalf("order %q, payment actions %v; want canceled with none", o.Status, f.pay.actions)
+	}
+}
+
+// An order canceled while its capture waits for a retry is never captured:
+// its money is released.
+func TestCanceledOrderIsNotCaptured(t *testing.T) {
+	f := newFixture(t)
+	f.pay.transient = 1
+	f.place(t, "ord_1", bridge.PaymentStateAuthorized)
+	if _, err := f.svc.Drain(t.Context()); err != nil { // store write ok, capture fails
+		t.Fatal(err)
+	}
+	if err := f.svc.Cancel(t.Context(), "ord_1", "buyer changed their mind"); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 10)
+	o := f.order(t, "ord_1")
+	if o.Status != bridge.OrderCanceled || o.Payment != bridge.PaymentStateReleased {
+		t.Fatalf("order %q payment %q, want canceled released", o.Status, o.Payment)
+	}
+	if want := []string{"release:pi_ord_1:payment_release:ord_1"}; !slices.Equal(f.pay.actions, want) {
+		t.Fatalf("payment actions %v, want only the release", f.pay.actions)
+	}
+}
+
+// A capture that died put the order in review; once retried by hand it
+// returns to where it was, not to an earlier status.
+func TestCaptureRetryRestoresTheStatus(t *testing.T) {
+	f := newFixture(t)
+	f.pay.final = true
+	f.place(t, "ord_1", bridge.PaymentStateAuthorized)
+	f.drain(t, 5)
+	if _, err := f.svc.Update(t.Context(), bridge.OrderUpdate{OrderID: "ord_1", Status: bridge.OrderShipped}); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderShipped {
+		t.Fatalf("order %q, want shipped (the store's news applies over manual review)", o.Status)
+	}
+	f.pay.final = false
+	if _, err := f.svc.Retry(t.Context(), "ord_1"); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Payment != bridge.PaymentStateCaptured || o.Status != bridge.OrderShipped {
+		t.Fatalf("order %q payment %q, want shipped captured", o.Status, o.Payment)
 	}
 }

@@ -57,12 +57,20 @@ func (s *Service) Update(ctx context.Context, u bridge.OrderUpdate) (bool, error
 		}
 		return s.applyUpdate(o, u)
 	})
+	if err == nil && !changed && u.Status == bridge.OrderCanceled {
+		// Canceled already: make sure no stock stays held for it (a write
+		// that raced the cancel may have held it again). Idempotent.
+		err = s.Store.Commit(ctx, bridge.Change{ReleaseOrderID: u.OrderID})
+	}
 	if errors.Is(err, bridge.ErrNotFound) {
 		s.log().Warn("store reported an update for an order the bridge does not know", "order", u.OrderID)
 		return false, nil
 	}
 	return changed, err
 }
+
+// storeNote begins the history note of every change the store reported.
+const storeNote = "store update"
 
 // errInvalidUpdate marks an update no retry can apply.
 var errInvalidUpdate = errors.New("invalid order update")
@@ -102,7 +110,7 @@ func (s *Service) applyUpdate(o *bridge.Order, u bridge.OrderUpdate) (bool, []br
 		// The shop will not ship it: the buyer's money goes back.
 		jobs = append(jobs, s.moneyBack(*o, "the store canceled the order")...)
 	}
-	note := "store update"
+	note := storeNote
 	if u.Reason != "" {
 		note += ": " + u.Reason
 	}
@@ -272,7 +280,13 @@ func (s *Service) Cancel(ctx context.Context, orderID, reason string) error {
 // moneyBack is the payment job that gives o's money back: release what is
 // held, refund what was taken and not refunded yet.
 func (s *Service) moneyBack(o bridge.Order, reason string) []bridge.Job {
-	switch o.Payment {
+	payment := o.Payment
+	if payment == "" && o.PaymentRef != "" {
+		// Paid before the bridge recorded payment states: always charged
+		// in full then.
+		payment = bridge.PaymentStateCaptured
+	}
+	switch payment {
 	case bridge.PaymentStateAuthorized:
 		return []bridge.Job{s.paymentJob(o, KindRelease, 0, reason)}
 	case bridge.PaymentStateCaptured:

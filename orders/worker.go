@@ -31,6 +31,10 @@ func retry(err error) outcome          { return outcome{err: err} }
 func deadNow(err error) outcome        { return outcome{err: err, dead: true} }
 func postpone(d time.Duration) outcome { return outcome{later: d} }
 
+// shutdownGrace is how long Run's running jobs may go on after Run is
+// stopped.
+const shutdownGrace = 10 * time.Second
+
 // wakeup is the channel that wakes the worker, made once: Place and the
 // HTTP handlers poke it from other goroutines.
 func (s *Service) wakeup() chan struct{} {
@@ -50,8 +54,17 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	sem := make(chan struct{}, limit)
 	freed := make(chan struct{}, 1)
+	// Jobs are not cut short when Run is stopped: a store write stopped
+	// mid-request is the ambiguous case. They get a grace period to
+	// finish and record their outcome, then their context ends.
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		grace := time.AfterFunc(shutdownGrace, stopJobs)
+		wg.Wait()
+		grace.Stop()
+		stopJobs()
+	}()
 	failures := 0
 	for {
 		free := limit - len(sem)
@@ -78,7 +91,7 @@ func (s *Service) Run(ctx context.Context) error {
 					default:
 					}
 				}()
-				s.run(ctx, j)
+				s.run(jobsCtx, j)
 			}()
 		}
 		if len(jobs) == free && free > 0 {
@@ -244,9 +257,11 @@ func (s *Service) deadChange(ctx context.Context, j bridge.Job, cause error) (br
 }
 
 // review puts o in manual review with why; the caller's outcome carries
-// the alert, raised once the change is committed.
+// the alert, raised once the change is committed. A canceled order stays
+// canceled (the agent must not see it come back): the note and the alert
+// are enough.
 func (s *Service) review(o bridge.Order, note string) bridge.Change {
-	if !o.SetStatus(s.now(), bridge.OrderManualReview, note) {
+	if o.Status == bridge.OrderCanceled || !o.SetStatus(s.now(), bridge.OrderManualReview, note) {
 		o.Note(s.now(), note)
 	}
 	return s.withNotice(o)

@@ -494,6 +494,15 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 		if _, err := a.catchUp(f); err != nil {
 			return bridge.StoreOrder{}, err
 		}
+		if _, ok := l.ids[orderID]; ok && l.unsynced {
+			// The line may sit only in the page cache (a writer killed
+			// between write and fsync): make it durable before calling the
+			// order written, or a power cut could take a paid order away.
+			if err := a.syncFile(f); err != nil {
+				return bridge.StoreOrder{}, fmt.Errorf("csv: sync orders file: %w", err)
+			}
+			l.unsynced = false
+		}
 	}
 	if _, ok := l.ids[orderID]; ok {
 		return bridge.StoreOrder{StoreID: orderID}, nil

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -630,5 +631,36 @@ func TestWriteOrderSyncsLinesItDidNotWrite(t *testing.T) {
 	data, _ := os.ReadFile(env.path)
 	if n := strings.Count(string(data), "\n"); n != 1 {
 		t.Errorf("%d lines, want the one already there", n)
+	}
+}
+
+// A line this process did not fsync (a writer killed between write and
+// fsync left it in the page cache) is made durable before FindOrder calls
+// the order written: the orders service captures money on that answer.
+func TestFindOrderSyncsLinesItDidNotWrite(t *testing.T) {
+	env := newOrderEnv(t, "")
+	line, err := json.Marshal(orderRecord{Order: testOrder("ord_other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(env.path, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var syncs atomic.Int32
+	env.a.syncFile = func(f *os.File) error { syncs.Add(1); return f.Sync() }
+	if _, err := env.a.FindOrder(t.Context(), "ord_other"); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.Load() != 1 {
+		t.Fatalf("%d fsyncs before answering found, want 1", syncs.Load())
+	}
+	if _, err := env.a.FindOrder(t.Context(), "ord_other"); err != nil || syncs.Load() != 1 {
+		t.Fatalf("second lookup: %v, %d fsyncs; want found without another fsync", err, syncs.Load())
+	}
+	env.a.syncFile = func(*os.File) error { return errors.New("input/output error") }
+	other := newOrderEnv(t, env.path)
+	other.a.syncFile = env.a.syncFile
+	if _, err := other.a.FindOrder(t.Context(), "ord_other"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("lookup when the fsync fails: %v, want an error that is not not-found", err)
 	}
 }

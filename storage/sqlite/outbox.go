@@ -347,15 +347,25 @@ func (f *finishJob) apply(st *writeStmts, now time.Time) error {
 // last error, which says why the job was dead. A job a worker is running
 // (claimed, lease not passed) is left alone: taking it away mid-run could
 // make the run's effect (an order written to the store) unrecorded.
+//
+// Only pending and dead jobs are set: a job that finished (done, or
+// canceled) between the caller's look and this write stays as it is, so a
+// delivered notice is never sent again by a retry. A run that started and
+// never recorded an outcome (attempts > 0, no error) leaves a note in
+// last_error, so the next run knows it is not the first and looks the
+// order up before writing it.
 const setJobSQL = `UPDATE outbox_jobs SET status = ?1, next_run_at = ?2, lease_until = 0, token = '', updated_at = ?3,
+	  last_error = CASE WHEN ?1 = 'pending' AND attempts > 0 AND last_error = ''
+	                    THEN 'requeued by hand after a run that recorded no outcome' ELSE last_error END,
 	  attempts = CASE WHEN ?1 = 'pending' THEN 0 ELSE attempts END,
 	  created_at = CASE WHEN ?1 = 'pending' THEN ?3 ELSE created_at END
-	WHERE id = ?4 AND NOT (status = 'pending' AND lease_until >= ?3)`
+	WHERE id = ?4 AND status IN ('pending', 'dead') AND NOT (status = 'pending' AND lease_until >= ?3)`
 
-// SetJob sets a job's status and next run by hand (a zero next is now).
-// Setting it pending (a retry) resets its attempts and its retry horizon.
-// ErrNotFound if there is no such job; bridge.ErrJobBusy while a worker
-// runs it (its claim's lease holds).
+// SetJob sets a pending or dead job's status and next run by hand (a zero
+// next is now). Setting it pending (a retry) resets its attempts and its
+// retry horizon. ErrNotFound if there is no such job; bridge.ErrJobBusy
+// while a worker runs it (its claim's lease holds) or once it is done or
+// canceled.
 func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, next time.Time) error {
 	if !validStatus(status) {
 		return fmt.Errorf("sqlite: set job %q: unknown status %q", id, status)

@@ -68,6 +68,11 @@ func TestMigrationOutboxBackfillsOrders(t *testing.T) {
 	if _, err := db.Job(ctx, "store_write:o-pending"); !errors.Is(err, bridge.ErrNotFound) {
 		t.Errorf("store write of an unpaid order: %v, want none", err)
 	}
+	// It was charged in full (the bridge could not hold money then), so a
+	// cancel must refund it.
+	if o, err := db.Order(ctx, "o-paid"); err != nil || o.Payment != bridge.PaymentStateCaptured {
+		t.Errorf("payment of the order paid before the outbox: %q, %v; want captured", o.Payment, err)
+	}
 	for _, tt := range []struct{ id, ref string }{{"o-paid", "pi_old"}, {"o-pending", ""}} {
 		var rev, updated int64
 		var ref string

@@ -1028,6 +1028,30 @@ func testSetJob(t *testing.T, open func(t *testing.T) bridge.Storage) {
 		between(t, "NextRunAt of a retry with no time", j.NextRunAt, before, after)
 		between(t, "UpdatedAt of a retry", j.UpdatedAt, before, after)
 	})
+	t.Run("finished jobs stay finished", func(t *testing.T) {
+		s := open(t)
+		queue(t, s, job("j1", "notice", "o1", t0))
+		claimed := claimJobs(t, s, t0, lease, 1)
+		finishOK(t, s, claimed[0], bridge.JobDone, bridge.Change{})
+		for _, st := range []bridge.JobStatus{bridge.JobPending, bridge.JobCanceled} {
+			wantErr(t, "SetJob of a done job", s.SetJob(t.Context(), "j1", st, t0), bridge.ErrJobBusy)
+		}
+		wantJob(t, s, "j1", jobState{status: bridge.JobDone, attempts: 1})
+	})
+	t.Run("retry after a run that recorded nothing", func(t *testing.T) {
+		// The worker died mid-run (lease long passed): the retry must not
+		// look like a first run.
+		s := open(t)
+		queue(t, s, job("j1", "store_write", "o1", t0))
+		claimJobs(t, s, t0, lease, 1)
+		if err := s.SetJob(t.Context(), "j1", bridge.JobPending, t0); err != nil {
+			t.Fatal(err)
+		}
+		j, err := s.Job(t.Context(), "j1")
+		if err != nil || j.Attempts != 0 || j.LastError == "" {
+			t.Fatalf("retried job %+v, %v; want 0 attempts and a note in last_error", j, err)
+		}
+	})
 	t.Run("cancel a pending job", func(t *testing.T) {
 		s := open(t)
 		queue(t, s, job("j1", "notice", "o1", t0))

@@ -11,3 +11,8 @@ SELECT 'store_write:' || id, 'store_write', id, 'pending', NULL, 0,
        CAST(unixepoch('now') AS INTEGER) * 1000000000
 FROM orders
 WHERE status = 'created';
+
+-- Those orders were always charged in full (the bridge could not hold
+-- money then): say so, so a cancel refunds them.
+UPDATE orders SET body = json_set(body, '$.payment', 'captured')
+WHERE status = 'created' AND payment_ref <> '' AND json_extract(body, '$.payment') IS NULL;
