@@ -30,12 +30,27 @@ import (
 // between characters above U+FFFF and U+E000–U+FFFF, which cannot matter
 // to an identity computed and compared here). Invalid JSON is an error.
 func BodyHash(body []byte) (string, error) {
+	c, err := Canonical(body)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(c)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Canonical returns the canonical form BodyHash hashes: no insignificant
+// whitespace, object members sorted, strings escaped as JCS (RFC 8785)
+// escapes them, numbers spelled exactly (integers of up to 21 digits as
+// plain digits, so for bodies of strings and integers this is JCS). It is
+// also what a signature covers when a transport re-encodes the body on
+// its way (MCP clients serialize tool arguments themselves), so an agent
+// can sign a body without knowing the bytes its client will send.
+func Canonical(body []byte) ([]byte, error) {
 	v, err := parseJSON(body)
 	if err != nil {
-		return "", fmt.Errorf("request body is not valid JSON: %w", err)
+		return nil, fmt.Errorf("request body is not valid JSON: %w", err)
 	}
-	sum := sha256.Sum256(appendCanonical(nil, v))
-	return hex.EncodeToString(sum[:]), nil
+	return appendCanonical(nil, v), nil
 }
 
 // appendCanonical writes the canonical form of a parsed JSON value.

@@ -75,3 +75,26 @@ func TestCanonicalForm(t *testing.T) {
 		}
 	}
 }
+
+// Canonical is the form BodyHash hashes, exported for signatures over
+// re-encoded bodies: for strings and integers it is JCS (RFC 8785).
+func TestCanonical(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{` { "line_items" : [ {"quantity": 2, "id": "a"} ], "currency":"usd" } `, `{"currency":"usd","line_items":[{"id":"a","quantity":2}]}`},
+		{`{"s":"<&>\u00e9\/"}`, `{"s":"<&>é/"}`}, // no HTML escaping, unlike encoding/json
+		{``, `{}`},
+	} {
+		got, err := Canonical([]byte(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Canonical(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+		h1, _ := BodyHash([]byte(tc.in))
+		h2, _ := BodyHash(got)
+		if h1 != h2 {
+			t.Errorf("%s: the canonical form hashes differently", tc.in)
+		}
+	}
+	if _, err := Canonical([]byte(`{"a":`)); err == nil {
+		t.Error("Canonical of invalid JSON: no error")
+	}
+}

@@ -69,6 +69,10 @@ func (c *Config) applyCommerceDefaults() {
 	if a.RateLimit.Burst == 0 {
 		a.RateLimit.Burst = DefaultRateBurst
 	}
+	if a.MCP.Enabled == nil {
+		on := true
+		a.MCP.Enabled = &on
+	}
 
 	st := &c.Payments.Stripe
 	if st.APIBase == "" {

@@ -27,6 +27,9 @@ func TestCommerceDefaults(t *testing.T) {
 	if *a.RateLimit.PerSecond != 20 || a.RateLimit.Burst != 40 {
 		t.Errorf("rate limit: %v %d", *a.RateLimit.PerSecond, a.RateLimit.Burst)
 	}
+	if !*a.MCP.Enabled {
+		t.Errorf("acp.mcp.enabled defaults to false")
+	}
 	h := c.Payments.Handler
 	if h.ID != "card" || h.MerchantID != "demo-shop" || !slices.Equal(h.AcceptedBrands, []string{"visa", "mastercard", "amex"}) {
 		t.Errorf("handler: %+v", h)
@@ -64,6 +67,14 @@ func TestCommerceDefaults(t *testing.T) {
 	}
 	if *c.ACP.RateLimit.PerSecond != 0 {
 		t.Errorf("per_second 0 became %v", *c.ACP.RateLimit.PerSecond)
+	}
+	// enabled: false turns the MCP door off and stays false.
+	c, err = Parse("x.yaml", []byte(minimal+"acp:\n  mcp:\n    enabled: false\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.ACP.MCP.Enabled {
+		t.Errorf("acp.mcp.enabled: false became true")
 	}
 }
 
@@ -218,6 +229,8 @@ func TestCommerceProblems(t *testing.T) {
 			[]string{`x.yaml:14: fulfillment.zones.0.options.0.rate.flat: want an amount in USD such as 5.00: "5.001" has more than 2 decimal places for USD`}},
 		{"unknown rate key", zone("    - countries: [US]\n      options:\n        - {id: a, title: A, rate: {flat: 5, per_lb: 1}, delivery_days: {min: 1, max: 2}}\n"), nil,
 			[]string{`x.yaml:14: fulfillment.zones.0.options.0.rate.per_lb: unknown key (did you mean "per_kg"?)`}},
+		{"mcp switch", minimal + "acp:\n  mcp:\n    enabled: maybe\n    path: /agents\n", nil,
+			[]string{`x.yaml:12: acp.mcp.enabled: want true or false, have "maybe"`, "x.yaml:13: acp.mcp.path: unknown key"}},
 		{"tax rates", minimal + "tax:\n  shipping_taxable: sometimes\n", nil,
 			[]string{`x.yaml:11: tax.shipping_taxable: want true or false, have "sometimes"`}},
 		{"tax rate values", minimal + "tax:\n  rates:\n    - {country: usa, rate: 7}\n    - {country: US, region: US-NY, rate: 101}\n    - {country: US, rate: 7.123456}\n    - {country: US, rate: 1}\n    - {country: DE}\n    - {country: FR, rate: lots}\n", nil,

@@ -198,6 +198,17 @@ type ACP struct {
 	Signing      Signing       `yaml:"signing"`
 	RateLimit    RateLimit     `yaml:"rate_limit"`
 	Webhooks     Webhooks      `yaml:"webhooks"`
+	MCP          MCP           `yaml:"mcp"`
+}
+
+// MCP configures ACP over MCP: the checkout's five tools at /mcp (MCP's
+// Streamable HTTP transport), with the same API keys, rules and sessions
+// as the REST endpoints.
+type MCP struct {
+	// Enabled serves /mcp and lists "mcp" in the discovery document's
+	// transports (nil → true: agent apps that speak MCP reach the shop
+	// with no extra setup, behind the same keys as REST).
+	Enabled *bool `yaml:"enabled"`
 }
 
 // Webhooks configures the order events the bridge sends the agent.

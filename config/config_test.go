@@ -144,6 +144,12 @@ fulfillment:
 			[]string{"store.csv.path: plain http is refused in production"}},
 		{"not yet available adapter", strings.Replace(minimal, "store:\n", "store:\n  adapter: shopify\n", 1), nil,
 			[]string{"store.adapter: the shopify adapter is not available"}},
+		{"unknown storage driver", minimal + "storage:\n  driver: mysql\n", nil,
+			[]string{`x.yaml:11: storage.driver: "mysql" is not one of sqlite, postgres`}},
+		{"postgres without dsn", minimal + "storage:\n  driver: postgres\n", nil,
+			[]string{"storage.dsn: required with driver postgres"}},
+		{"production refuses a literal postgres dsn", prodBase + "storage:\n  driver: postgres\n  dsn: postgres://bridge:pw@db/bridge\n", goodEnv,
+			[]string{"x.yaml:28: storage.dsn: secrets must come from the environment in production"}},
 		{"not a mapping", "- a\n- b\n", nil, []string{"x.yaml:1: the config must be a mapping"}},
 		{"yaml syntax", "mode: [\n", nil, []string{"x.yaml:"}},
 	}
@@ -164,6 +170,27 @@ fulfillment:
 	// The production base itself is valid: the refusals above come from the edits.
 	if _, err := Parse("x.yaml", []byte(prodBase), env(goodEnv)); err != nil {
 		t.Fatalf("production base config should load: %v", err)
+	}
+}
+
+// Postgres: the DSN is taken as it is (no path resolution), from the
+// environment in production, and never printed.
+func TestPostgresStorage(t *testing.T) {
+	const dsn = "postgres://bridge:pw@db.internal:5432/bridge?sslmode=verify-full"
+	c, err := Parse("/etc/bridge/bridge.yaml", []byte(minimal+"storage:\n  driver: postgres\n  dsn: ${BRIDGE_DSN}\n"),
+		env(map[string]string{"BRIDGE_DSN": dsn}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.Driver != "postgres" || c.Storage.DSN.Value() != dsn {
+		t.Errorf("storage = %q %q, want postgres and the DSN as given", c.Storage.Driver, c.Storage.DSN.Value())
+	}
+	if s := fmt.Sprint(c.Storage); strings.Contains(s, "pw") {
+		t.Errorf("the storage settings print the DSN: %s", s)
+	}
+	// A literal DSN is fine outside production.
+	if _, err := Parse("x.yaml", []byte(minimal+"storage:\n  driver: postgres\n  dsn: host=/run/postgresql dbname=bridge\n"), env(nil)); err != nil {
+		t.Errorf("a literal DSN in development: %v", err)
 	}
 }
 

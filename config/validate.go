@@ -126,10 +126,16 @@ func (c *Config) validate() []bridge.Problem {
 		add("server.max_body_bytes", "must be at least 1024")
 	}
 
-	if oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres") && c.Storage.Driver == "postgres" {
-		add("storage.driver", "postgres is not available in this version yet; use sqlite")
-	}
-	if c.Storage.DSN == "" {
+	oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
+	switch {
+	case c.Storage.Driver == "postgres" && c.Storage.DSN == "":
+		// No default: a database server is the admin's to name.
+		add("storage.dsn", "required with driver postgres: a connection string such as "+
+			"postgres://bridge@db.internal:5432/bridge?sslmode=verify-full, from the environment (${NAME})")
+	case c.Storage.Driver == "postgres":
+		// It names the server and usually carries the password.
+		c.requireSecret(&ps, "storage.dsn", c.Storage.DSN)
+	case c.Storage.DSN == "":
 		add("storage.dsn", "required")
 	}
 

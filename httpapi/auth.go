@@ -77,8 +77,8 @@ func (k *Keys) lookup(presented string) (hashedKey, bool) {
 }
 
 // bearer extracts the token of an "Authorization: Bearer …" header.
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
+func bearer(header http.Header) string {
+	h := header.Get("Authorization")
 	const p = "bearer "
 	if len(h) > len(p) && strings.EqualFold(h[:len(p)], p) {
 		return strings.TrimSpace(h[len(p):])

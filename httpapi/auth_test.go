@@ -48,7 +48,7 @@ func TestBearer(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", h)
-		if got := bearer(r); got != want {
+		if got := bearer(r.Header); got != want {
 			t.Errorf("bearer(%q) = %q, want %q", h, got, want)
 		}
 	}

@@ -3,13 +3,11 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"github.com/acp-bridge/bridge"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// Engine is the checkout engine as the REST door uses it.
+// Engine is the checkout engine as the doors use it.
 type Engine interface {
 	Create(ctx context.Context, c checkout.Caller, req checkout.CreateRequest) checkout.Result
 	Update(ctx context.Context, c checkout.Caller, id string, req checkout.UpdateRequest) checkout.Result
@@ -27,7 +25,9 @@ type Engine interface {
 	Cancel(ctx context.Context, c checkout.Caller, id string, req checkout.CancelRequest) checkout.Result
 }
 
-// Checkout configures the ACP checkout endpoints.
+// Checkout configures the ACP checkout: the REST endpoints, discovery,
+// and the rules other doors share through Serve. Use it by pointer; it
+// keeps state once serving.
 type Checkout struct {
 	Engine Engine
 	Codec  *acp.Codec
@@ -42,118 +42,91 @@ type Checkout struct {
 	// PublicURL is the base URL agents reach the API at (discovery).
 	PublicURL string
 	Log       *slog.Logger
+
+	once sync.Once
+	core *checkoutAPI
 }
 
-// checkoutAPI is Checkout ready to serve.
+// checkoutAPI is Checkout ready to serve: the state both doors share (the
+// rate limiter's buckets, the rendering cache), made once per Checkout.
 type checkoutAPI struct {
-	Checkout
-	limit *limiter
+	*Checkout
+	verifier SignatureVerifier
+	log      *slog.Logger
+	limit    *limiter
 
 	renderMu sync.Mutex
 	rendered map[renderKey][]byte
 }
 
-// caller is what the middleware established about a request.
-type caller struct {
-	version acp.Version
-	name    string
-	body    []byte
+// api returns the Checkout's serving state, made on first use, so the REST
+// routes and other doors (MCP) share one rate limit per key.
+func (c *Checkout) api() *checkoutAPI {
+	c.once.Do(func() {
+		a := &checkoutAPI{Checkout: c, verifier: c.Verifier, log: c.Log,
+			limit: newLimiter(c.RatePerSecond, c.RateBurst), rendered: map[renderKey][]byte{}}
+		if a.verifier == nil {
+			a.verifier = HMACVerifier{MaxSkew: 5 * time.Minute}
+		}
+		if a.log == nil {
+			a.log = slog.Default()
+		}
+		c.core = a
+	})
+	return c.core
 }
 
-func (c *Checkout) routes(r *mux.Router) {
-	api := &checkoutAPI{Checkout: *c, limit: newLimiter(c.RatePerSecond, c.RateBurst), rendered: map[renderKey][]byte{}}
-	if api.Verifier == nil {
-		api.Verifier = HMACVerifier{MaxSkew: 5 * time.Minute}
-	}
-	if api.Log == nil {
-		api.Log = slog.Default()
-	}
-	r.HandleFunc("/.well-known/acp.json", api.discovery).Methods(http.MethodGet, http.MethodHead)
+// routes mounts the REST door and discovery; transports are what
+// discovery lists ("rest", and "mcp" when that door is mounted too).
+func (c *Checkout) routes(r *mux.Router, transports []string) {
+	api := c.api()
+	r.HandleFunc("/.well-known/acp.json", api.discovery(transports)).Methods(http.MethodGet, http.MethodHead)
 	// The ACP paths, and the same under /api/ as the seed guide mounts them.
 	for _, prefix := range []string{"", "/api"} {
 		s := r.PathPrefix(prefix + "/checkout_sessions").Subrouter()
-		s.Handle("", api.guard(post(api, "create", acp.DecodeCreate, api.create))).Methods(http.MethodPost)
-		s.Handle("/{id}", api.guard(post(api, "update", acp.DecodeUpdate, api.Engine.Update))).Methods(http.MethodPost)
-		s.Handle("/{id}", api.guard(api.get)).Methods(http.MethodGet)
-		s.Handle("/{id}/complete", api.guard(post(api, "complete", api.decodeComplete, api.Engine.Complete))).Methods(http.MethodPost)
-		s.Handle("/{id}/cancel", api.guard(post(api, "cancel", acp.DecodeCancel, api.Engine.Cancel))).Methods(http.MethodPost)
+		s.Handle("", api.rest(OpCreate)).Methods(http.MethodPost)
+		s.Handle("/{id}", api.rest(OpUpdate)).Methods(http.MethodPost)
+		s.Handle("/{id}", api.rest(OpGet)).Methods(http.MethodGet)
+		s.Handle("/{id}/complete", api.rest(OpComplete)).Methods(http.MethodPost)
+		s.Handle("/{id}/cancel", api.rest(OpCancel)).Methods(http.MethodPost)
 	}
 }
 
-// guard runs the checks every checkout request passes, in the order that
-// leaks least: version (so errors take the caller's shape), key, rate,
-// body, signature, idempotency key.
-func (a *checkoutAPI) guard(h func(http.ResponseWriter, *http.Request, *caller)) http.Handler {
+// rest is the REST door of op: the request becomes a Call, its body read
+// only once the caller is admitted, and the answer goes back with ACP's
+// response headers.
+func (a *checkoutAPI) rest(op Op) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		echoHeaders(w, r)
-		v, err := acp.ParseVersion(r.Header.Get("API-Version"))
-		if err != nil {
-			a.writeError(w, acp.Latest, http.StatusBadRequest, acp.VersionError(err))
-			return
+		call := Call{Op: op, ID: mux.Vars(r)["id"], Header: r.Header, req: r}
+		if op != OpGet {
+			call.read = func(v acp.Version) ([]byte, *Answer) { return readBody(r, v) }
 		}
-		key, ok := a.Keys.lookup(bearer(r))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="acp"`)
-			a.writeError(w, v, http.StatusUnauthorized, &acp.Error{Type: acp.InvalidRequest, Code: "unauthorized",
-				Message: "missing or unknown API key: send Authorization: Bearer <key>"})
-			return
-		}
-		if ok, wait := a.limit.allow(key.name); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(max(wait.Round(time.Second), time.Second)/time.Second)))
-			a.writeError(w, v, http.StatusTooManyRequests, &acp.Error{Type: acp.InvalidRequest, Code: "rate_limited",
-				Message: "too many requests for this API key; retry after the Retry-After delay"})
-			return
-		}
-		c := &caller{version: v, name: key.name}
-		if r.Method == http.MethodPost {
-			if ct := r.Header.Get("Content-Type"); ct != "" {
-				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-					a.writeError(w, v, http.StatusUnsupportedMediaType, &acp.Error{Type: acp.InvalidRequest, Code: "unsupported_media_type",
-						Message: "send the body as application/json"})
-					return
-				}
-			}
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					a.writeError(w, v, http.StatusRequestEntityTooLarge, &acp.Error{Type: acp.InvalidRequest, Code: "request_too_large",
-						Message: "request body exceeds " + strconv.FormatInt(tooBig.Limit, 10) + " bytes"})
-					return
-				}
-				a.writeError(w, v, http.StatusBadRequest, &acp.Error{Type: acp.InvalidRequest, Code: "unreadable_body", Message: "could not read the request body"})
-				return
-			}
-			c.body = body
-		}
-		// A key with a signing secret must sign every request (a leaked
-		// bearer key alone is not enough); keys without one sign only
-		// when the merchant requires it of all.
-		switch err := a.Verifier.Verify(r, c.body, key.secret); {
-		case err == nil:
-		case errors.Is(err, ErrUnsigned) && !a.SigningRequired && len(key.secret) == 0:
-		default:
-			if errors.Is(err, ErrUnsigned) {
-				err = errors.New("requests with this key must be signed: send Signature and Timestamp headers")
-			}
-			a.writeError(w, v, http.StatusUnauthorized, &acp.Error{Type: acp.InvalidRequest, Code: "invalid_signature", Message: err.Error()})
-			return
-		}
-		if r.Method == http.MethodPost {
-			k := r.Header.Get("Idempotency-Key")
-			switch {
-			case k == "" && !v.Before(acp.V20260417):
-				a.writeError(w, v, http.StatusBadRequest, &acp.Error{Type: acp.InvalidRequest, Code: "idempotency_key_required",
-					Message: "Idempotency-Key header is required on POST requests"})
-				return
-			case k != "" && !validKey(k):
-				a.writeError(w, v, http.StatusBadRequest, &acp.Error{Type: acp.InvalidRequest, Code: "invalid_idempotency_key",
-					Message: "Idempotency-Key must be 1 to 255 visible ASCII characters"})
-				return
-			}
-		}
-		h(w, r, c)
+		a.write(w, a.serve(r.Context(), &call))
 	})
+}
+
+// readBody reads a POST body: JSON only, within the server's body limit.
+func readBody(r *http.Request, v acp.Version) ([]byte, *Answer) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			ans := fail(v, http.StatusUnsupportedMediaType, &acp.Error{Type: acp.InvalidRequest, Code: "unsupported_media_type",
+				Message: "send the body as application/json"}, "Content-Type")
+			return nil, &ans
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			ans := fail(v, http.StatusRequestEntityTooLarge, &acp.Error{Type: acp.InvalidRequest, Code: "request_too_large",
+				Message: "request body exceeds " + strconv.FormatInt(tooBig.Limit, 10) + " bytes"}, "")
+			return nil, &ans
+		}
+		ans := fail(v, http.StatusBadRequest, &acp.Error{Type: acp.InvalidRequest, Code: "unreadable_body", Message: "could not read the request body"}, "")
+		return nil, &ans
+	}
+	return body, nil
 }
 
 // echoHeaders returns the caller's Idempotency-Key and Request-Id, as ACP
@@ -179,165 +152,25 @@ func validKey(k string) bool {
 	return true
 }
 
-// call is the engine's view of the request: who, which operation, which key.
-func (c *caller) call(r *http.Request, op string) (checkout.Caller, *acp.Error) {
-	cc := checkout.Caller{Owner: c.name, Version: string(c.version), Key: r.Header.Get("Idempotency-Key"), Op: op}
-	if cc.Key != "" {
-		h, err := acp.BodyHash(c.body)
-		if err != nil {
-			return cc, &acp.Error{Type: acp.InvalidRequest, Code: "invalid_json", Message: "the body is not valid JSON", Param: "$"}
-		}
-		cc.BodyHash = h
-	}
-	return cc, nil
-}
-
-// opPath names the operation without the /api prefix, so a key used on
-// /api/checkout_sessions and /checkout_sessions is one key.
-func opPath(r *http.Request) string {
-	return r.Method + " " + strings.TrimPrefix(r.URL.Path, "/api")
-}
-
-// post is every POST operation: decode the body at the caller's version,
-// establish the idempotency facts, run the operation, answer.
-func post[T any](a *checkoutAPI, op string, decode func(acp.Version, []byte) (T, *acp.Error),
-	run func(context.Context, checkout.Caller, string, T) checkout.Result) func(http.ResponseWriter, *http.Request, *caller) {
-	return func(w http.ResponseWriter, r *http.Request, c *caller) {
-		req, derr := decode(c.version, c.body)
-		if derr != nil {
-			a.writeError(w, c.version, http.StatusBadRequest, derr)
-			return
-		}
-		cc, derr := c.call(r, opPath(r))
-		if derr != nil {
-			a.writeError(w, c.version, http.StatusBadRequest, derr)
-			return
-		}
-		a.answer(w, c, op, run(r.Context(), cc, mux.Vars(r)["id"], req))
-	}
-}
-
-func (a *checkoutAPI) create(ctx context.Context, c checkout.Caller, _ string, req checkout.CreateRequest) checkout.Result {
-	return a.Engine.Create(ctx, c, req)
-}
-
-func (a *checkoutAPI) get(w http.ResponseWriter, r *http.Request, c *caller) {
-	a.answer(w, c, "get", a.Engine.Get(r.Context(), c.name, mux.Vars(r)["id"]))
-}
-
-// decodeComplete also refuses a payment handler the shop does not offer.
-func (a *checkoutAPI) decodeComplete(v acp.Version, body []byte) (checkout.CompleteRequest, *acp.Error) {
-	req, derr := acp.DecodeComplete(v, body)
-	if derr == nil && req.Payment.HandlerID != "" && req.Payment.HandlerID != a.Codec.Handler.ID {
-		derr = &acp.Error{Type: acp.InvalidRequest, Code: acp.CodeInvalid, Param: "$.payment_data.handler_id",
-			Message: "unknown payment handler " + strconv.Quote(req.Payment.HandlerID) + "; use one of capabilities.payment.handlers"}
-	}
-	return req, derr
-}
-
-// answer encodes the engine's result for the caller's version.
-func (a *checkoutAPI) answer(w http.ResponseWriter, c *caller, op string, res checkout.Result) {
-	if res.Replayed {
+// write puts an answer on REST's wire: status, ACP's response headers,
+// the session or the error.
+func (a *checkoutAPI) write(w http.ResponseWriter, ans Answer) {
+	if ans.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	if res.Err != nil {
-		status, e := statusOf(res.Err, op, c.version)
-		if res.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(max(res.RetryAfter.Round(time.Second), time.Second)/time.Second)))
-		}
-		if status >= 500 {
-			a.Log.Error("checkout failed", "op", op, "code", res.Err.Code, "error", res.Err.Message)
-			e.Message = "the request could not be processed; retry later"
-			if status == http.StatusServiceUnavailable {
-				e.Message = res.Err.Message
-			}
-		}
-		a.writeError(w, c.version, status, e)
-		return
+	if ans.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(ans.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
-	body, err := a.encode(c.version, op, res.Session)
-	if err != nil {
-		a.Log.Error("encoding session", "session", res.Session.ID, "version", c.version, "error", err)
-		a.writeError(w, c.version, http.StatusInternalServerError, &acp.Error{Type: acp.ProcessingError, Code: "internal_error", Message: "internal error"})
+	if ans.Err != nil {
+		if ans.Status == http.StatusUnauthorized && ans.Header == "Authorization" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="acp"`)
+		}
+		a.writeError(w, ans.Version, ans.Status, ans.Err)
 		return
-	}
-	status := http.StatusOK
-	if res.Created {
-		status = http.StatusCreated
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// encode renders a session for the caller's version. A revision never
-// changes once written, so reads — most of the traffic while agents poll a
-// session — reuse the rendering of the same revision, version and status
-// (expiry changes the status of a stored revision).
-func (a *checkoutAPI) encode(v acp.Version, op string, s *bridge.Session) ([]byte, error) {
-	if op != "get" {
-		return a.Codec.EncodeSession(v, s)
-	}
-	k := renderKey{id: s.ID, rev: s.Rev, status: s.Status, version: v}
-	a.renderMu.Lock()
-	body, ok := a.rendered[k]
-	a.renderMu.Unlock()
-	if ok {
-		return body, nil
-	}
-	body, err := a.Codec.EncodeSession(v, s)
-	if err != nil {
-		return nil, err
-	}
-	a.renderMu.Lock()
-	if len(a.rendered) >= maxRendered {
-		clear(a.rendered) // crude but bounded; hot sessions come back at once
-	}
-	a.rendered[k] = body
-	a.renderMu.Unlock()
-	return body, nil
-}
-
-type renderKey struct {
-	id      string
-	rev     int64
-	status  bridge.SessionStatus
-	version acp.Version
-}
-
-const maxRendered = 4096
-
-// statusOf maps an engine error to the status and protocol error the
-// caller's version defines.
-func statusOf(e *checkout.Error, op string, v acp.Version) (int, *acp.Error) {
-	out := &acp.Error{Type: acp.InvalidRequest, Code: e.Code, Message: e.Message, Param: e.Param}
-	switch e.Kind {
-	case checkout.KindInvalid:
-		return http.StatusBadRequest, out
-	case checkout.KindNotFound:
-		return http.StatusNotFound, out
-	case checkout.KindNotAllowed:
-		if op == "cancel" {
-			return http.StatusMethodNotAllowed, out
-		}
-		return http.StatusConflict, out
-	case checkout.KindIdemConflict:
-		// 2026-04-17 made a reused key with another body a permanent 422;
-		// earlier versions answer 409.
-		if v.Before(acp.V20260417) {
-			return http.StatusConflict, out
-		}
-		return http.StatusUnprocessableEntity, out
-	case checkout.KindInFlight, checkout.KindConflict:
-		return http.StatusConflict, out
-	case checkout.KindUnavailable:
-		out.Type = acp.ServiceUnavailable
-		return http.StatusServiceUnavailable, out
-	default:
-		out.Type = acp.ProcessingError
-		out.Code = "internal_error"
-		return http.StatusInternalServerError, out
-	}
+	w.WriteHeader(ans.Status)
+	_, _ = w.Write(ans.Session)
 }
 
 func (a *checkoutAPI) writeError(w http.ResponseWriter, v acp.Version, status int, e *acp.Error) {
@@ -351,14 +184,17 @@ func (a *checkoutAPI) writeError(w http.ResponseWriter, v acp.Version, status in
 }
 
 // discovery serves /.well-known/acp.json: unauthenticated, cacheable.
-func (a *checkoutAPI) discovery(w http.ResponseWriter, _ *http.Request) {
-	body, err := a.Codec.Discovery(a.PublicURL, []string{"rest"})
-	if err != nil {
-		a.writeError(w, acp.Latest, http.StatusInternalServerError, &acp.Error{Type: acp.ProcessingError, Code: "internal_error", Message: "internal error"})
-		return
+func (a *checkoutAPI) discovery(transports []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		body, err := a.Codec.Discovery(a.PublicURL, transports)
+		if err != nil {
+			a.log.Error("discovery document", "error", err)
+			a.writeError(w, acp.Latest, http.StatusInternalServerError, &acp.Error{Type: acp.ProcessingError, Code: "internal_error", Message: "internal error"})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
 }

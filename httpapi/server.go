@@ -1,7 +1,10 @@
 // Package httpapi is the bridge's HTTP front door: the router, the middleware
 // every request passes (request id, panic recovery, body limit, access log,
 // metrics), health and readiness probes, Prometheus metrics and the product
-// feed URLs. The ACP checkout endpoints mount on the same router.
+// feed URLs. The ACP checkout endpoints mount on the same router; their
+// rules are transport-neutral (Checkout.Serve takes a Call and gives an
+// Answer), so the MCP door (package mcpapi, mounted at /mcp) runs the
+// same ones.
 package httpapi
 
 import (
@@ -38,6 +41,10 @@ type Config struct {
 	Sync     SyncStatus
 	Feeds    *FeedFiles
 	Checkout *Checkout
+	// MCP, when set, is served at /mcp: ACP's MCP binding of the same
+	// checkout (package mcpapi), listed in discovery's transports. It
+	// needs Checkout.
+	MCP http.Handler
 	// StripeWebhooks, when set, receives Stripe's events.
 	StripeWebhooks *StripeWebhooks
 	// Orders backs the order status pages at /orders/{id}, the orders'
@@ -76,7 +83,14 @@ func New(c Config) http.Handler {
 		c.Feeds.routes(r)
 	}
 	if c.Checkout != nil {
-		c.Checkout.routes(r)
+		transports := []string{"rest"}
+		if c.MCP != nil {
+			// Every method: the Streamable HTTP transport answers the
+			// ones it does not use itself.
+			r.Handle("/mcp", c.MCP)
+			transports = append(transports, "mcp")
+		}
+		c.Checkout.routes(r, transports)
 	}
 	if c.StripeWebhooks != nil {
 		if c.StripeWebhooks.Log == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/feed"
 	"github.com/acp-bridge/bridge/mapping"
+	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/storage/sqlite"
 	"gopkg.in/yaml.v3"
 )
@@ -118,6 +119,14 @@ func openStorage(ctx context.Context, cfg *config.Config) (bridge.Storage, error
 	switch cfg.Storage.Driver {
 	case "sqlite":
 		db, err := sqlite.Open(ctx, cfg.Storage.DSN.Value())
+		if err != nil {
+			return nil, fmt.Errorf("open storage: %w", err)
+		}
+		return db, nil
+	case "postgres":
+		// Connects, and migrates the schema under an advisory lock: a
+		// replica starting beside others waits for whichever migrates.
+		db, err := postgres.Open(ctx, cfg.Storage.DSN.Value())
 		if err != nil {
 			return nil, fmt.Errorf("open storage: %w", err)
 		}

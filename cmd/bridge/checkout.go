@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/acp-bridge/bridge/checkout"
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/mcpapi"
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/payments/stripe"
@@ -26,12 +28,14 @@ type checkoutParts struct {
 	// payments is the provider's capture/release/refund side.
 	payments    orders.Payments
 	api         *httpapi.Checkout
+	mcp         http.Handler // nil unless acp.mcp.enabled
 	keys        *httpapi.Keys
 	engine      *checkout.Engine
 	stripeHooks *httpapi.StripeWebhooks // nil unless payments.provider is stripe
 }
 
-// newCheckout builds the engine and the REST door's settings.
+// newCheckout builds the engine, the REST door's settings and, when
+// enabled, the MCP door over the same checkout.
 func (a *app) newCheckout() (*checkoutParts, error) {
 	cfg := a.cfg
 	pricing, err := newPricing(cfg)
@@ -104,6 +108,11 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		return nil, fmt.Errorf("payments.handler: %w", err)
 	}
 	parts := &checkoutParts{api: api, keys: keys, engine: engine}
+	if *cfg.ACP.MCP.Enabled {
+		if parts.mcp, err = mcpapi.New(mcpapi.Config{Checkout: api, Version: version, Log: a.log}); err != nil {
+			return nil, fmt.Errorf("acp.mcp: %w", err)
+		}
+	}
 	if pa, ok := payments.(orders.Payments); ok {
 		parts.payments = pa
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,9 +92,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// One process serves a SQLite file: requests of a process that died
-	// are not running, so their retries may go on at once.
-	co.engine.Started = time.Now().UTC()
+	if l, ok := a.storage.(interface{ ServeLock() (func(), error) }); ok {
+		// One process per SQLite file: refuse to start beside another,
+		// whose running work the release below would take away. Then
+		// requests of a process that died are not running, so their
+		// retries may go on at once. (With Postgres, replicas share the
+		// database: a payment another replica runs is left to its lease.)
+		unlock, err := l.ServeLock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		co.engine.Started = time.Now().UTC()
+	}
 	if r, ok := a.storage.(interface {
 		ReleaseClaims(ctx context.Context) (int64, error)
 	}); ok {
@@ -116,10 +127,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
-		Checkout: co.api, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
+	// Requests still running after Shutdown gave up (a complete waits up
+	// to half the claim lease on the payment, then on the store) must
+	// record their outcome before storage closes.
+	inflight := &inflightCounter{}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           inflight.wrap(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      5 * time.Minute, // big feed downloads
@@ -189,6 +204,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			serveErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
+	if !inflight.wait(time.Minute) {
+		log.Error("requests still running a minute after shutdown; closing storage under them")
+	}
 	<-purgeDone // a purge batch is short; storage must outlive it
 	// Jobs running now, and store writes the last completes left in the
 	// background, record their outcome before storage closes.
@@ -210,4 +228,30 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// inflightCounter counts running HTTP handlers. http.Server.Close does not
+// wait for them, and storage must outlive them.
+type inflightCounter struct{ n atomic.Int64 }
+
+func (c *inflightCounter) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.n.Add(1)
+		defer c.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wait polls until no handler runs or max passes; it reports whether they
+// all ended. Polling, not a WaitGroup: a handler may still start on a
+// connection accepted just before the listener closed.
+func (c *inflightCounter) wait(max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for c.n.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }

@@ -2,7 +2,9 @@
 // specification data (JSON Schemas, OpenAPI, examples) for every released API
 // version, embedded so that tests pass on a fresh clone. The files under data/
 // are an unmodified copy of the public specification (Apache-2.0, see
-// data/LICENSE and data/NOTICE); only tests should import this package.
+// data/LICENSE and data/NOTICE). Only tests and generators should import
+// this package (the MCP door's tool schemas are generated from it by
+// mcpapi/internal/gentools), so the binary does not carry the spec data.
 package acpspec
 
 import (

@@ -1,8 +1,8 @@
 // Package checkouttest starts the whole checkout for tests, benchmarks and
 // the load tool: real SQLite storage with a catalog snapshot, the CSV
 // adapter's live stock, pricing rules, the sandbox payment provider, the
-// engine and the REST front door on an httptest server. Nothing is faked
-// but the clock and, on request, a failing stock check.
+// engine and the REST and MCP front doors on an httptest server. Nothing
+// is faked but the clock and, on request, a failing stock check.
 package checkouttest
 
 import (
@@ -24,6 +24,7 @@ import (
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
 	"github.com/acp-bridge/bridge/checkout"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/mcpapi"
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/storage/sqlite"
@@ -57,6 +58,8 @@ type Options struct {
 	Payments bridge.PaymentProvider
 	// Notifier receives the agent's order webhooks (none when nil).
 	Notifier orders.Notifier
+	// NoMCP leaves out the MCP door at /mcp (acp.mcp.enabled: false).
+	NoMCP bool
 }
 
 // Stack is a running checkout.
@@ -170,14 +173,21 @@ func New(t TB, opts Options) *Stack {
 		{Name: OtherName, Key: OtherKey},
 		{Name: SignedName, Key: SignedKey, SigningSecret: SigningToken},
 	})
+	co := &httpapi.Checkout{
+		Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
+		Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},
+		SigningRequired: opts.SigningRequired, RatePerSecond: opts.RatePerSecond, RateBurst: opts.RateBurst,
+		PublicURL: "https://bridge.example", Log: log,
+	}
+	var mcpDoor http.Handler
+	if !opts.NoMCP {
+		if mcpDoor, err = mcpapi.New(mcpapi.Config{Checkout: co, Version: "test", Log: log}); err != nil {
+			t.Fatalf("mcp door: %v", err)
+		}
+	}
 	s.Handler = httpapi.New(httpapi.Config{Logger: log, MaxBodyBytes: 1 << 20, Orders: db, MerchantName: "Demo Outfitters",
 		StripeWebhooks: &httpapi.StripeWebhooks{Secret: StripeSecret, Events: db, Settle: s.Engine.Settle, Orders: s.Orders, Log: log},
-		Checkout: &httpapi.Checkout{
-			Engine: s.Engine, Codec: Codec(), Keys: s.Keys,
-			Verifier:        httpapi.HMACVerifier{MaxSkew: 5 * time.Minute, Now: s.Now},
-			SigningRequired: opts.SigningRequired, RatePerSecond: opts.RatePerSecond, RateBurst: opts.RateBurst,
-			PublicURL: "https://bridge.example", Log: log,
-		}})
+		Checkout:       co, MCP: mcpDoor})
 	s.Server = httptest.NewServer(s.Handler)
 	t.Cleanup(s.Server.Close)
 	s.URL = s.Server.URL

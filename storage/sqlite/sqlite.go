@@ -36,6 +36,8 @@ import (
 // DB is a bridge.Storage in one SQLite file. It is safe for concurrent use.
 type DB struct {
 	db *sql.DB
+	// file is the database file's path (ServeLock locks beside it).
+	file string
 
 	// writes serializes this process's write transactions. SQLite allows one
 	// writer per file anyway; queueing here, with a context, beats letting
@@ -110,7 +112,7 @@ var pragmas = []struct{ name, value string }{
 // connections, and each connection to ":memory:" is a separate, empty
 // database.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	full, err := buildDSN(dsn)
+	full, file, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	poolSize := 2*runtime.GOMAXPROCS(0) + 4
 	sqldb.SetMaxOpenConns(poolSize)
 	sqldb.SetMaxIdleConns(poolSize)
-	d := &DB{db: sqldb, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}, entries: newEntryCache(entryCacheSize),
+	d := &DB{db: sqldb, file: file, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}, entries: newEntryCache(entryCacheSize),
 		sessions: newSessionCache(sessionCacheSize)}
 	if err := d.init(ctx); err != nil {
 		sqldb.Close()
@@ -186,24 +188,30 @@ func (d *DB) init(ctx context.Context) error {
 
 // buildDSN adds the connection settings the bridge relies on to dsn.
 func buildDSN(dsn string) (string, error) {
+	full, _, err := parseDSN(dsn)
+	return full, err
+}
+
+// parseDSN is buildDSN that also returns the database file's path.
+func parseDSN(dsn string) (full, file string, err error) {
 	if strings.TrimSpace(dsn) == "" {
-		return "", errors.New("sqlite: no database path given")
+		return "", "", errors.New("sqlite: no database path given")
 	}
 	name, rawQuery, _ := strings.Cut(dsn, "?")
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+		return "", "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
 	}
 	path := name
 	if rest, ok := strings.CutPrefix(name, "file:"); ok {
 		u, err := url.Parse(name)
 		if err != nil {
-			return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+			return "", "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
 		}
 		path = u.Path
 		if u.Opaque != "" {
 			if path, err = url.PathUnescape(u.Opaque); err != nil {
-				return "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
+				return "", "", fmt.Errorf("sqlite: dsn %q: %w", dsn, err)
 			}
 		}
 		if rest == "" {
@@ -211,11 +219,11 @@ func buildDSN(dsn string) (string, error) {
 		}
 	}
 	if path == "" || path == ":memory:" || q.Get("mode") == "memory" {
-		return "", fmt.Errorf("sqlite: dsn %q: in-memory and temporary databases are not supported "+
+		return "", "", fmt.Errorf("sqlite: dsn %q: in-memory and temporary databases are not supported "+
 			"(each pooled connection would see its own database); give a file path, such as one in t.TempDir() for tests", dsn)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+		return "", "", fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 	}
 	given := map[string]bool{}
 	for _, p := range q["_pragma"] {
@@ -231,7 +239,7 @@ func buildDSN(dsn string) (string, error) {
 	// queue on busy_timeout instead of one failing when it upgrades a read
 	// lock. The catalog writer opts out with a plain BEGIN (see catalog.go).
 	q.Set("_txlock", "immediate")
-	return name + "?" + q.Encode(), nil
+	return name + "?" + q.Encode(), path, nil
 }
 
 // SetClock sets the clock by which the store judges what its callers do not

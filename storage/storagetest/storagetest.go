@@ -9,7 +9,7 @@
 // the rules of their revisions, an outbox job is queued with its change and
 // run by one worker at a time, and all of it holds under concurrent use
 // (checkout.go lists the checkout rules, outbox.go those of orders and the
-// outbox).
+// outbox, stock.go those of the optional check-and-hold of stock).
 //
 // A driver's tests call Run with a function that opens a fresh, empty store:
 //
@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ReserveWhileWriterOpen", func(t *testing.T) { testReserveWhileWriterOpen(t, open(t)) })
 	runCheckout(t, open)
 	runOutbox(t, open)
+	runStock(t, open)
 	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }

@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/jackc/pgx/v5"
+)
+
+// Holds and the stock locks.
+//
+// Every hold takes, before it writes anything, a transaction-scoped
+// advisory lock per variant it holds (in variant order, so two holds never
+// wait for each other in a cycle). Plain holds need no lock among
+// themselves (a hold is idempotent by its order's row); the lock is for
+// HoldIfAvailable, which counts what is held and holds more only if the
+// stock allows: while it holds a variant's lock no other hold of that
+// variant can commit, and the count (a statement that starts after the
+// lock is taken, so it sees every hold committed before) stays true until
+// its own hold commits. That is the check-and-hold the checkout engine
+// does under a process mutex today, made to work across replicas.
+
+// Reserve holds lines for orderID. Reserving an order that already holds
+// stock changes nothing, whatever lines the repeated call brings: a retried
+// checkout must not hold twice. Two lines of one call for the same variant
+// add up. The call is all or nothing.
+func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
+	if err := checkHold(orderID, lines); err != nil {
+		return fmt.Errorf("postgres: reserve: %w", err)
+	}
+	if err := d.send(ctx, func(b *pgx.Batch, now time.Time) {
+		queueStockLocks(b, lines)
+		queueHold(b, orderID, lines, clampNano(now))
+	}, nil); err != nil {
+		return fmt.Errorf("postgres: reserve order %q: %w", orderID, err)
+	}
+	return nil
+}
+
+// HoldIfAvailable holds lines for orderID unless that would hold more of a
+// variant than onHand allows: for each variant in onHand (the store's own
+// figure, before the bridge's holds), what orders hold of it since since
+// (as Reserved counts) plus what lines hold must not exceed it. Variants
+// missing from onHand (not tracked) are held without a check. When a
+// variant lacks stock, nothing is held and short names it (the first in
+// id order); otherwise short is "" and the hold is made. An order that
+// holds stock already changes nothing and is not checked again (short
+// ""), like Reserve. Concurrent calls, on any replica, behave as if made
+// one at a time: the last units are held once.
+func (d *DB) HoldIfAvailable(ctx context.Context, orderID string, lines []bridge.Reservation, onHand map[string]int64, since time.Time) (short string, err error) {
+	if err := checkHold(orderID, lines); err != nil {
+		return "", fmt.Errorf("postgres: hold order: %w", err)
+	}
+	var from int64 // orders before 1970 do not exist; 0 counts them all
+	if !since.IsZero() {
+		from = clampNano(since)
+	}
+	vars, qty, limit := checkArrays(lines, onHand)
+	err = d.send(ctx, func(b *pgx.Batch, now time.Time) {
+		queueStockLocks(b, lines)
+		b.Queue(checkStockSQL, orderID, vars, qty, limit, from, codeShort)
+		queueHold(b, orderID, lines, clampNano(now))
+	}, nil)
+	var se *shortError
+	if errors.As(err, &se) {
+		return se.variant, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: hold order %q: %w", orderID, err)
+	}
+	return "", nil
+}
+
+// checkArrays sums lines per variant, in variant order, with each checked
+// variant's limit (nil: not checked).
+func checkArrays(lines []bridge.Reservation, onHand map[string]int64) (vars []string, qty []int64, limit []*int64) {
+	sum := map[string]int64{}
+	for _, l := range lines {
+		sum[l.VariantID] += l.Quantity
+	}
+	vars = slices.Sorted(maps.Keys(sum))
+	for _, v := range vars {
+		qty = append(qty, sum[v])
+		if n, ok := onHand[v]; ok {
+			limit = append(limit, &n)
+		} else {
+			limit = append(limit, nil)
+		}
+	}
+	return vars, qty, limit
+}
+
+// checkStockSQL fails with $6 (codeShort) and the first variant that
+// lacks stock, unless order $1 holds stock already. It must run after the
+// variants' locks are taken, as a statement of its own: a statement sees
+// the holds committed before it started, so one that waited for a lock
+// inside itself would miss the hold it waited for.
+const checkStockSQL = `SELECT bridge_expect(short IS NULL, $6, short) FROM (
+	SELECT min(w.variant_id) AS short
+	FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS w(variant_id, quantity, on_hand)
+	WHERE w.on_hand IS NOT NULL
+	  AND NOT EXISTS (SELECT FROM reservation_orders WHERE order_id = $1)
+	  AND w.quantity + (SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+	      JOIN reservation_orders o ON o.order_id = l.order_id
+	      WHERE l.variant_id = w.variant_id AND o.created_ns >= $5) > w.on_hand) s`
+
+// stockLocksSQL takes the advisory locks of variants $2 (sorted,
+// distinct) for the rest of the transaction, in the array's order (a
+// function scan of unnest yields it). Keyed by the schema too: bridges in
+// other schemas of the database are not held up.
+const stockLocksSQL = `SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || v))
+	FROM unnest($2::text[]) AS v`
+
+// queueStockLocks queues the locks of the variants lines hold.
+func queueStockLocks(b *pgx.Batch, lines []bridge.Reservation) {
+	vars := make([]string, 0, len(lines))
+	for _, l := range lines {
+		vars = append(vars, l.VariantID)
+	}
+	slices.Sort(vars)
+	b.Queue(stockLocksSQL, lockStock, slices.Compact(vars))
+}
+
+// checkHold refuses what Reserve and a Change's hold must not record.
+func checkHold(orderID string, lines []bridge.Reservation) error {
+	if orderID == "" {
+		return errors.New("empty order id")
+	}
+	if len(lines) == 0 {
+		// Recording an order with no lines would make every later Reserve
+		// of it a no-op; that is never what the caller meant.
+		return fmt.Errorf("order %q: no lines", orderID)
+	}
+	for _, l := range lines {
+		if l.VariantID == "" {
+			return fmt.Errorf("order %q: line without variant id", orderID)
+		}
+		if l.Quantity <= 0 {
+			return fmt.Errorf("order %q: variant %q: quantity %d is not positive", orderID, l.VariantID, l.Quantity)
+		}
+	}
+	return nil
+}
+
+// holdSQL holds lines ($3, $4) for order $1 unless it holds stock
+// already: the order's row is inserted first, and only an order row this
+// statement inserted gets lines. Two lines of one variant add up.
+const holdSQL = `WITH o AS (
+	  INSERT INTO reservation_orders (order_id, created_ns) VALUES ($1, $2)
+	  ON CONFLICT (order_id) DO NOTHING RETURNING order_id)
+	INSERT INTO reservation_lines (order_id, variant_id, quantity)
+	SELECT o.order_id, l.variant_id, sum(l.quantity)
+	FROM o, unnest($3::text[], $4::bigint[]) AS l(variant_id, quantity)
+	GROUP BY o.order_id, l.variant_id`
+
+// releaseOrderSQL drops an order's hold; its lines go with it (ON DELETE
+// CASCADE).
+const releaseOrderSQL = `DELETE FROM reservation_orders WHERE order_id = $1`
+
+// queueHold queues the hold of lines for orderID, made at now. The caller
+// has checked the lines (checkHold) and queued their locks.
+func queueHold(b *pgx.Batch, orderID string, lines []bridge.Reservation, now int64) {
+	vars := make([]string, len(lines))
+	qty := make([]int64, len(lines))
+	for i, l := range lines {
+		vars[i], qty[i] = l.VariantID, l.Quantity
+	}
+	b.Queue(holdSQL, orderID, now, vars, qty)
+}
+
+// Reserved sums what orders reserved at or after since hold of variantID; 0
+// when none does. The zero since counts every order.
+func (d *DB) Reserved(ctx context.Context, variantID string, since time.Time) (int64, error) {
+	var from int64
+	if !since.IsZero() {
+		from = clampNano(since)
+	}
+	var n int64
+	if err := d.pool.QueryRow(ctx, `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+		JOIN reservation_orders o ON o.order_id = l.order_id
+		WHERE l.variant_id = $1 AND o.created_ns >= $2`, variantID, from).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: reserved %q: %w", variantID, err)
+	}
+	return n, nil
+}
+
+// Release drops what orderID holds. Releasing an order that holds nothing
+// is not an error, so cancellation handlers can retry.
+func (d *DB) Release(ctx context.Context, orderID string) error {
+	if err := d.send(ctx, func(b *pgx.Batch, _ time.Time) { b.Queue(releaseOrderSQL, orderID) }, nil); err != nil {
+		return fmt.Errorf("postgres: release order %q: %w", orderID, err)
+	}
+	return nil
+}
