@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/catalogwriter"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,19 +44,15 @@ const (
 	putBatchBytes = 8 << 20
 )
 
-// catalogWriter implements bridge.CatalogWriter.
+// catalogWriter implements bridge.CatalogWriter; its life (open, ended,
+// abandoned with its context or the store) is catalogwriter.Life's.
 type catalogWriter struct {
-	db *DB
-	// ctx is BeginCatalog's: the writer lives as long as it. Checked by
-	// every call too, since the abandon it triggers runs in a goroutine
-	// of its own, maybe after a call that follows the cancellation.
-	ctx context.Context
+	life catalogwriter.Life
+	db   *DB
 
-	// mu guards everything below: the writer is used by one goroutine, but
-	// cancellation of BeginCatalog's context and Close abandon it from
-	// another.
-	mu       sync.Mutex
-	conn     *pgxpool.Conn // nil once the writer is finished
+	// Guarded by life: the writer is used by one goroutine, but
+	// cancellation of BeginCatalog's context and Close end it from another.
+	conn     *pgxpool.Conn // nil once the writer ended
 	tx       pgx.Tx
 	snapshot int64
 	position int64
@@ -66,12 +63,6 @@ type catalogWriter struct {
 	productIDs         map[string]bool
 	variantIDs         map[string]string // variant → product
 	bytes              int
-
-	// err is why the writer finished without committing. A writer that
-	// refused an entry never commits: the snapshot would lack that entry.
-	err       error
-	committed bool
-	stopAbort func() bool
 }
 
 // BeginCatalog starts a new snapshot. Nothing is visible to readers until
@@ -82,25 +73,10 @@ func (d *DB) BeginCatalog(ctx context.Context) (bridge.CatalogWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin catalog: %w", err)
 	}
-	w := &catalogWriter{db: d, ctx: ctx, conn: conn, stopAbort: func() bool { return false },
-		productIDs: map[string]bool{}, variantIDs: map[string]string{}}
-	// Held until the writer is set up, so that Close or a done ctx, which
-	// abandon the writer, find it whole.
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !d.track(w) {
-		err := errors.New("postgres: begin catalog: database closed")
-		w.finish(err)
+	w := &catalogWriter{db: d, conn: conn, productIDs: map[string]bool{}, variantIDs: map[string]string{}}
+	if err := w.life.Begin(ctx, "postgres", &d.writers, func() error { return w.begin(ctx) }, w.end); err != nil {
 		return nil, err
 	}
-	if err := w.begin(ctx); err != nil {
-		err = fmt.Errorf("postgres: begin catalog: %w", err)
-		w.finish(err)
-		return nil, err
-	}
-	w.stopAbort = context.AfterFunc(ctx, func() {
-		w.abandon(fmt.Errorf("postgres: catalog writer abandoned: %w", context.Cause(ctx)))
-	})
 	return w, nil
 }
 
@@ -118,54 +94,28 @@ func (w *catalogWriter) begin(ctx context.Context) error {
 	return tx.QueryRow(ctx, `SELECT nextval('catalog_snapshot_seq')`).Scan(&w.snapshot)
 }
 
-// track registers an open writer for Close; false once the DB is closed.
-func (d *DB) track(w *catalogWriter) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	d.writers[w] = struct{}{}
-	return true
-}
-
-func (d *DB) forget(w *catalogWriter) {
-	d.mu.Lock()
-	delete(d.writers, w)
-	d.mu.Unlock()
-}
-
-// abandon finishes the writer from outside its own calls (context done,
-// database closed).
-func (w *catalogWriter) abandon(reason error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finish(reason)
-}
-
 // Put adds one entry. Entries come back from EachCatalogEntry in Put order.
 // A product id or variant id already in this snapshot is refused (by this
 // Put, or by the one or the Commit that sends its batch), and the writer
 // cannot be committed after that.
 func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
-		return err
-	}
+	return w.life.Do(func() error { return w.put(ctx, e) })
+}
+
+func (w *catalogWriter) put(ctx context.Context, e bridge.CatalogEntry) error {
 	if err := ctx.Err(); err != nil {
-		return w.fail(fmt.Errorf("postgres: put product %q: %w", e.Product.ID, err))
+		return fmt.Errorf("postgres: put product %q: %w", e.Product.ID, err)
 	}
 	id := e.Product.ID
 	if id == "" {
-		return w.fail(errors.New("postgres: put product: empty product id"))
+		return errors.New("postgres: put product: empty product id")
 	}
 	if w.productIDs[id] {
-		return w.fail(fmt.Errorf("postgres: put product %q: product id %q is already in this snapshot", id, id))
+		return fmt.Errorf("postgres: put product %q: product id %q is already in this snapshot", id, id)
 	}
 	data, err := json.Marshal(e)
 	if err != nil {
-		return w.fail(fmt.Errorf("postgres: put product %q: %w", id, err))
+		return fmt.Errorf("postgres: put product %q: %w", id, err)
 	}
 	// Checked before anything of the entry is added, so a refused entry
 	// leaves the batch as it was.
@@ -180,7 +130,7 @@ func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
 			if !dup {
 				owner = id
 			}
-			return w.fail(fmt.Errorf("postgres: put product %q: variant id %q is already in this snapshot (in product %q)", id, v.ID, owner))
+			return fmt.Errorf("postgres: put product %q: variant id %q is already in this snapshot (in product %q)", id, v.ID, owner)
 		}
 		seen[v.ID] = true
 	}
@@ -200,7 +150,7 @@ func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
 	return nil
 }
 
-// flush sends the gathered batch. Called with w.mu held.
+// flush sends the gathered batch. An error ends the writer (life).
 func (w *catalogWriter) flush(ctx context.Context) error {
 	if len(w.products) == 0 {
 		return nil
@@ -217,9 +167,9 @@ func (w *catalogWriter) flush(ctx context.Context) error {
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
-			return w.fail(w.duplicate(ctx))
+			return w.duplicate(ctx)
 		}
-		return w.fail(fmt.Errorf("postgres: put catalog entries: %w", err))
+		return fmt.Errorf("postgres: put catalog entries: %w", err)
 	}
 	clear(w.products)
 	w.products = w.products[:0]
@@ -264,82 +214,48 @@ func (w *catalogWriter) duplicate(ctx context.Context) error {
 // Commit makes the snapshot the current one, atomically: the pointer moves
 // and the older snapshots' rows go in one transaction.
 func (w *catalogWriter) Commit(ctx context.Context, info bridge.CatalogInfo) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
-		return err
-	}
-	if err := w.flush(ctx); err != nil {
-		return err
-	}
-	info.SyncedAt = info.SyncedAt.UTC()
-	data, err := json.Marshal(info)
-	if err != nil {
-		return w.fail(fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err))
-	}
-	// The pointer first: its row lock orders two syncs committing at once,
-	// and the second's DELETE (a new statement, so a new snapshot of the
-	// data) then sees and removes the first's rows.
-	for _, st := range []struct {
-		query string
-		args  []any
-	}{
-		{`INSERT INTO catalog_info (id, snapshot, info) VALUES (1, $1, $2)
-		  ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, info = excluded.info`, []any{w.snapshot, string(data)}},
-		{`DELETE FROM catalog_variants WHERE snapshot <> $1`, []any{w.snapshot}},
-		{`DELETE FROM catalog_products WHERE snapshot <> $1`, []any{w.snapshot}},
-	} {
-		if _, err := w.tx.Exec(ctx, st.query, st.args...); err != nil {
-			return w.fail(fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err))
+	return w.life.Commit(func() error {
+		if err := w.flush(ctx); err != nil {
+			return err
 		}
-	}
-	if err := w.tx.Commit(ctx); err != nil {
-		return w.fail(fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err))
-	}
-	w.committed = true
-	w.finish(nil)
-	return nil
+		data, err := rowcodec.EncodeCatalogInfo(info)
+		if err != nil {
+			return fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err)
+		}
+		// The pointer first: its row lock orders two syncs committing at
+		// once, and the second's DELETE (a new statement, so a new
+		// snapshot of the data) then sees and removes the first's rows.
+		for _, st := range []struct {
+			query string
+			args  []any
+		}{
+			{`INSERT INTO catalog_info (id, snapshot, info) VALUES (1, $1, $2)
+			  ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, info = excluded.info`, []any{w.snapshot, string(data)}},
+			{`DELETE FROM catalog_variants WHERE snapshot <> $1`, []any{w.snapshot}},
+			{`DELETE FROM catalog_products WHERE snapshot <> $1`, []any{w.snapshot}},
+		} {
+			if _, err := w.tx.Exec(ctx, st.query, st.args...); err != nil {
+				return fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err)
+			}
+		}
+		if err := w.tx.Commit(ctx); err != nil {
+			return fmt.Errorf("postgres: commit catalog %q: %w", info.Version, err)
+		}
+		return nil
+	})
 }
 
 // Rollback drops the snapshot. After Commit it does nothing, so
 // `defer w.Rollback()` is safe.
 func (w *catalogWriter) Rollback() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finish(errors.New("postgres: catalog writer rolled back"))
+	w.life.Rollback()
 	return nil
 }
 
-func (w *catalogWriter) usable() error {
-	if w.ctx.Err() != nil && !w.committed {
-		w.finish(fmt.Errorf("postgres: catalog writer abandoned: %w", context.Cause(w.ctx)))
-	}
-	switch {
-	case w.committed:
-		return errors.New("postgres: catalog writer already committed")
-	case w.err != nil:
-		return fmt.Errorf("postgres: catalog writer is finished: %w", w.err)
-	}
-	return nil
-}
-
-// fail finishes the writer because of err and returns err.
-func (w *catalogWriter) fail(err error) error {
-	w.finish(err)
-	return err
-}
-
-// finish rolls back (unless committed) and gives the connection back;
-// reason is what later calls report. Called with w.mu held.
-func (w *catalogWriter) finish(reason error) {
-	if w.conn == nil {
-		return
-	}
-	if w.err == nil {
-		w.err = reason
-	}
-	w.stopAbort()
-	if !w.committed && w.tx != nil {
+// end rolls back (unless committed) and gives the connection back
+// (catalogwriter.Life calls it once, locked).
+func (w *catalogWriter) end(committed bool) {
+	if !committed && w.tx != nil {
 		// Bounded: a connection that does not answer is closed instead
 		// (the pool drops it when it comes back not idle).
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -351,7 +267,6 @@ func (w *catalogWriter) finish(reason error) {
 	w.conn.Release()
 	w.conn, w.tx = nil, nil
 	w.products, w.variants = nil, nil
-	w.db.forget(w)
 }
 
 // CatalogInfo returns the committed snapshot's description, or an error
@@ -365,11 +280,10 @@ func (d *DB) CatalogInfo(ctx context.Context) (bridge.CatalogInfo, error) {
 	if err != nil {
 		return bridge.CatalogInfo{}, fmt.Errorf("postgres: catalog info: %w", err)
 	}
-	var info bridge.CatalogInfo
-	if err := json.Unmarshal(data, &info); err != nil {
+	info, err := rowcodec.DecodeCatalogInfo(data)
+	if err != nil {
 		return bridge.CatalogInfo{}, fmt.Errorf("postgres: catalog info: %w", err)
 	}
-	info.SyncedAt = info.SyncedAt.UTC()
 	return info, nil
 }
 

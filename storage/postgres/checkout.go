@@ -5,28 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 	"github.com/jackc/pgx/v5"
-	"github.com/klauspost/compress/s2"
 )
 
 var _ bridge.CheckoutStore = (*DB)(nil)
 
-// The checkout tables (migrations/0003_checkout.sql) keep a session and an
-// order whole, as the JSON of the domain type, with copies of the fields
-// the WHERE clauses need in columns of their own. An order's Rev is not in
-// its body: it is the row's revision, kept in the rev column and filled in
-// by every read. Idempotency records are all columns: their lookups and
-// guards read every field.
-//
-// Times are written in UTC. Columns hold Unix nanoseconds; a time int64
-// nanoseconds cannot hold (before 1678, after 2262) is clamped in a
-// session's or an order's columns, whose body keeps the exact value, and
-// refused in an idempotency record or a job, which have no body.
+// The checkout tables: migrations/0003_checkout.sql. What their rows hold,
+// and how a Change is checked and encoded for them, is
+// storage/internal/rowcodec's, shared with the SQLite driver.
 
 // Session returns the session id of owner. A session of another owner is
 // reported exactly like a missing one. Sessions are not cached (the SQLite
@@ -80,18 +70,13 @@ func (d *DB) OrderByPaymentRef(ctx context.Context, ref string) (bridge.Order, e
 	return o, nil
 }
 
-// defaultListLimit is what a list with limit 0 returns at most.
-const defaultListLimit = 100
-
 // Orders lists orders with status (all when ""), most recently created
-// first, at most limit (0: defaultListLimit). Orders created at the same
-// instant come newest-written first.
+// first, at most limit (0: rowcodec.DefaultListLimit). Orders created at
+// the same instant come newest-written first.
 func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Order, error) {
-	if limit < 0 {
-		return nil, fmt.Errorf("postgres: orders: negative limit %d", limit)
-	}
-	if limit == 0 {
-		limit = defaultListLimit
+	limit, err := rowcodec.ListLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: orders: %w", err)
 	}
 	// Two statements rather than "$1 = '' OR status = $1", which would hide
 	// the condition from the planner.
@@ -119,67 +104,34 @@ func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Ord
 	return out, nil
 }
 
-// scanOrder reads (rev, body): the body with the revision from its column
-// (the body does not carry it: Rev is the row's, not the order's).
+// scanOrder reads (rev, body) into an order (rowcodec.DecodeOrder).
 func scanOrder(row pgx.Row) (bridge.Order, error) {
 	var rev int64
 	var body []byte
 	if err := row.Scan(&rev, &body); err != nil {
 		return bridge.Order{}, err
 	}
-	var o bridge.Order
-	if err := json.Unmarshal(body, &o); err != nil {
-		return bridge.Order{}, err
-	}
-	o.Rev = rev
-	return o, nil
+	return rowcodec.DecodeOrder(rev, body)
 }
 
 // Idempotency returns the record of key in scope, unless it expired (its
 // ExpiresAt is at or before now, by the clock of SetClock).
 func (d *DB) Idempotency(ctx context.Context, scope, key string) (bridge.IdempotencyRecord, error) {
-	r := bridge.IdempotencyRecord{Scope: scope, Key: key}
-	var locked, created, expires int64
-	err := d.pool.QueryRow(ctx, `SELECT request_hash, token, locked_until, done, outcome, created_at, expires_at
-		FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > $3`, scope, key, clampNano(d.now())).
-		Scan(&r.RequestHash, &r.Token, &locked, &r.Done, &r.Outcome, &created, &expires)
+	var rs rowcodec.IdemScanner
+	err := d.pool.QueryRow(ctx, `SELECT `+rowcodec.IdemColumns+`
+		FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > $3`, scope, key, rowcodec.ClampNano(d.now())).
+		Scan(rs.Dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency key %q: %w", key, bridge.ErrNotFound)
 	}
 	if err != nil {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency key %q: %w", key, err)
 	}
-	if r.Outcome, err = unpackOutcome(r.Outcome); err != nil {
-		return bridge.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency key %q: outcome: %w", key, err)
+	r, err := rs.Record(scope, key)
+	if err != nil {
+		return bridge.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency key %q: %w", key, err)
 	}
-	r.LockedUntil, r.CreatedAt, r.ExpiresAt = fromNano(locked), fromNano(created), fromNano(expires)
 	return r, nil
-}
-
-// Outcomes hold a whole session's JSON (~2–3 kB): compressed they take a
-// third of the bytes on the wire, in the table and in the WAL (and its
-// replicas). The format is the SQLite driver's: a compressed outcome
-// starts with s2Outcome, a byte JSON never starts with; shorter outcomes
-// are stored as they are.
-const (
-	s2Outcome        = 0x01
-	compressOutcomes = 256
-)
-
-func packOutcome(b []byte) []byte {
-	if len(b) < compressOutcomes {
-		return b
-	}
-	buf := make([]byte, 1+s2.MaxEncodedLen(len(b)))
-	buf[0] = s2Outcome
-	return buf[:1+len(s2.Encode(buf[1:], b))]
-}
-
-func unpackOutcome(b []byte) ([]byte, error) {
-	if len(b) == 0 || b[0] != s2Outcome {
-		return b, nil
-	}
-	return s2.Decode(nil, b[1:])
 }
 
 // Commit applies c in one transaction, sent as one pipeline (see send).
@@ -203,188 +155,17 @@ func unpackOutcome(b []byte) ([]byte, error) {
 // nothing is written; once sent, Commit waits for its outcome even if ctx
 // ends meanwhile.
 func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
-	w, err := encodeChange(c)
+	w, err := rowcodec.EncodeChange(c)
 	if err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
-	if w.empty() {
+	if w.Empty() {
 		return nil
 	}
-	if err := d.send(ctx, w.queue, nil); err != nil {
+	if err := d.send(ctx, func(b *pgx.Batch, now time.Time) { queueChange(b, w, now) }, nil); err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
 	return nil
-}
-
-// change is a bridge.Change checked and encoded for the tables, so that
-// nothing that can fail without the database is sent to it.
-type change struct {
-	session *sessionRow
-	order   *orderRow
-	jobs    []jobRow
-	release string
-	holdID  string
-	hold    []bridge.Reservation
-	idemOp  bridge.IdempotencyOp
-	idem    *idemRow
-}
-
-type sessionRow struct {
-	id, owner, status  string
-	rev                int64
-	expires, updatedAt int64
-	body               string
-}
-
-// orderRow is an order with the copies of its fields that the columns
-// keep in step with the body (status, payment_ref, created_at, updated_at).
-type orderRow struct {
-	id, sessionID, owner, status, paymentRef string
-	// rev is Order.Rev: 0 replaces whatever is stored, 1 inserts, n
-	// writes over n − 1.
-	rev                  int64
-	createdAt, updatedAt int64
-	body                 string
-}
-
-type idemRow struct {
-	scope, key, hash, token  string
-	locked, created, expires int64
-	done                     bool
-	outcome                  []byte
-}
-
-func encodeChange(c bridge.Change) (*change, error) {
-	w := &change{release: c.ReleaseOrderID, idemOp: c.IdemOp}
-	if s := c.Session; s != nil {
-		if s.ID == "" {
-			return nil, errors.New("session without id")
-		}
-		if s.Rev < 1 {
-			return nil, fmt.Errorf("session %q: revision %d, want 1 or more", s.ID, s.Rev)
-		}
-		u := s.UTC()
-		body, err := json.Marshal(u)
-		if err != nil {
-			return nil, fmt.Errorf("session %q: %w", s.ID, err)
-		}
-		expires := int64(math.MaxInt64) // no expiry: never purged
-		if !u.ExpiresAt.IsZero() {
-			expires = clampNano(u.ExpiresAt)
-		}
-		w.session = &sessionRow{
-			id: u.ID, owner: u.Owner, status: string(u.Status), rev: u.Rev,
-			expires: expires, updatedAt: clampNano(u.UpdatedAt), body: string(body),
-		}
-	}
-	if o := c.Order; o != nil {
-		if o.ID == "" {
-			return nil, errors.New("order without id")
-		}
-		if o.Rev < 0 {
-			return nil, fmt.Errorf("order %q: revision %d, want 0 (replace) or 1 or more", o.ID, o.Rev)
-		}
-		u := orderUTC(*o)
-		body, err := json.Marshal(u)
-		if err != nil {
-			return nil, fmt.Errorf("order %q: %w", o.ID, err)
-		}
-		w.order = &orderRow{
-			id: u.ID, sessionID: u.SessionID, owner: u.Owner, status: u.Status, paymentRef: u.PaymentRef,
-			rev: u.Rev, createdAt: clampNano(u.CreatedAt), updatedAt: clampNano(u.UpdatedAt), body: string(body),
-		}
-	}
-	for i := range c.Jobs {
-		r, err := encodeJob(&c.Jobs[i])
-		if err != nil {
-			return nil, err
-		}
-		w.jobs = append(w.jobs, r)
-	}
-	if len(c.Hold) > 0 {
-		if err := checkHold(c.HoldOrderID, c.Hold); err != nil {
-			return nil, fmt.Errorf("hold: %w", err)
-		}
-		w.holdID, w.hold = c.HoldOrderID, c.Hold
-	}
-	switch c.IdemOp {
-	case bridge.IdemNone:
-		return w, nil
-	case bridge.IdemInsert, bridge.IdemFinish, bridge.IdemRelease, bridge.IdemTakeover:
-	default:
-		return nil, fmt.Errorf("unknown idempotency operation %d", c.IdemOp)
-	}
-	r := c.Idempotency
-	if r == nil {
-		return nil, fmt.Errorf("idempotency operation %d without a record", c.IdemOp)
-	}
-	if r.Scope == "" || r.Key == "" {
-		return nil, fmt.Errorf("idempotency record without scope or key (%q, %q)", r.Scope, r.Key)
-	}
-	if r.Token == "" && c.IdemOp != bridge.IdemInsert {
-		// Finish and Release match the claim by token, Takeover makes a new
-		// claim: an empty token would match or make anyone's.
-		return nil, fmt.Errorf("idempotency key %q: operation %d without a claim token", r.Key, c.IdemOp)
-	}
-	if r.ExpiresAt.IsZero() && c.IdemOp != bridge.IdemRelease {
-		// It would be expired, hence invisible, from the start.
-		return nil, fmt.Errorf("idempotency key %q: record without expiry", r.Key)
-	}
-	w.idem = &idemRow{scope: r.Scope, key: r.Key, hash: r.RequestHash, token: r.Token, done: r.Done, outcome: packOutcome(r.Outcome)}
-	for _, t := range []struct {
-		name string
-		t    time.Time
-		dst  *int64
-	}{
-		{"locked_until", r.LockedUntil, &w.idem.locked},
-		{"created_at", r.CreatedAt, &w.idem.created},
-		{"expires_at", r.ExpiresAt, &w.idem.expires},
-	} {
-		n, err := toNano(t.t)
-		if err != nil {
-			return nil, fmt.Errorf("idempotency key %q: %s: %w", r.Key, t.name, err)
-		}
-		*t.dst = n
-	}
-	return w, nil
-}
-
-func (w *change) empty() bool {
-	return w.session == nil && w.order == nil && w.jobs == nil && w.release == "" && w.hold == nil && w.idemOp == bridge.IdemNone
-}
-
-// orderUTC returns o with every time in UTC, the form it is stored and
-// read back in, sharing no slice it changes with o (the caller's).
-func orderUTC(o bridge.Order) bridge.Order {
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	if o.Fulfillments != nil {
-		fs := slices.Clone(o.Fulfillments)
-		for i := range fs {
-			if fs[i].Events != nil {
-				evs := slices.Clone(fs[i].Events)
-				for j := range evs {
-					evs[j].OccurredAt = evs[j].OccurredAt.UTC()
-				}
-				fs[i].Events = evs
-			}
-		}
-		o.Fulfillments = fs
-	}
-	if o.Adjustments != nil {
-		as := slices.Clone(o.Adjustments)
-		for i := range as {
-			as[i].OccurredAt = as[i].OccurredAt.UTC()
-		}
-		o.Adjustments = as
-	}
-	if o.History != nil {
-		hs := slices.Clone(o.History)
-		for i := range hs {
-			hs[i].At = hs[i].At.UTC()
-		}
-		o.History = hs
-	}
-	return o
 }
 
 // queueExpect queues stmt (whose parameters are args) so that the batch
@@ -395,33 +176,33 @@ func queueExpect(b *pgx.Batch, stmt, code, message string, args ...any) {
 		append(args, code, message)...)
 }
 
-// queue adds the change's statements to b, in the order Commit documents;
-// now is the store's clock, read as the batch is built.
-func (w *change) queue(b *pgx.Batch, now time.Time) {
-	n := clampNano(now)
-	if w.idemOp != bridge.IdemNone {
-		w.queueIdem(b, n)
+// queueChange adds the change's statements to b, in the order Commit
+// documents; now is the store's clock, read as the batch is built.
+func queueChange(b *pgx.Batch, w *rowcodec.Change, now time.Time) {
+	n := rowcodec.ClampNano(now)
+	if w.IdemOp != bridge.IdemNone {
+		queueIdem(b, w.IdemOp, w.Idem, n)
 	}
-	if s := w.session; s != nil {
+	if s := w.Session; s != nil {
 		queueSession(b, s)
 	}
-	if o := w.order; o != nil {
+	if o := w.Order; o != nil {
 		queueOrder(b, o)
 	}
-	if len(w.jobs) > 0 {
-		queueJobs(b, w.jobs, n)
+	if len(w.Jobs) > 0 {
+		queueJobs(b, w.Jobs, n)
 	}
-	if w.hold != nil {
+	if w.Hold != nil {
 		// Before the release: a change that releases and holds one order
 		// takes the variants' locks before it touches the order's rows,
 		// like every hold (see queueStockLocks).
-		queueStockLocks(b, w.hold)
+		queueStockLocks(b, w.Hold)
 	}
-	if w.release != "" {
-		b.Queue(releaseOrderSQL, w.release)
+	if w.Release != "" {
+		b.Queue(releaseOrderSQL, w.Release)
 	}
-	if w.hold != nil {
-		queueHold(b, w.holdID, w.hold, n)
+	if w.Hold != nil {
+		queueHold(b, w.HoldID, w.Hold, n)
 	}
 }
 
@@ -435,16 +216,16 @@ const (
 		WHERE id = $6 AND rev = $7 AND owner = $8 RETURNING 1`
 )
 
-func queueSession(b *pgx.Batch, s *sessionRow) {
-	if s.rev == 1 {
+func queueSession(b *pgx.Batch, s *rowcodec.SessionRow) {
+	if s.Rev == 1 {
 		// Whoever owns it: the caller only learns that revision 1 is
 		// taken, as it would from any stale write.
-		queueExpect(b, insertSessionSQL, codeStale, fmt.Sprintf("session %q already exists", s.id),
-			s.id, s.owner, s.rev, s.status, s.expires, s.updatedAt, s.body)
+		queueExpect(b, insertSessionSQL, codeStale, fmt.Sprintf("session %q already exists", s.ID),
+			s.ID, s.Owner, s.Rev, s.Status, s.Expires, s.UpdatedAt, string(s.Body))
 		return
 	}
-	queueExpect(b, updateSessionSQL, codeStale, fmt.Sprintf("session %q is not at revision %d", s.id, s.rev-1),
-		s.rev, s.status, s.expires, s.updatedAt, s.body, s.id, s.rev-1, s.owner)
+	queueExpect(b, updateSessionSQL, codeStale, fmt.Sprintf("session %q is not at revision %d", s.ID, s.Rev-1),
+		s.Rev, s.Status, s.Expires, s.UpdatedAt, string(s.Body), s.ID, s.Rev-1, s.Owner)
 }
 
 const (
@@ -467,16 +248,16 @@ const (
 )
 
 // queueOrder writes an order by its revision's rule (bridge.Order.Rev).
-func queueOrder(b *pgx.Batch, o *orderRow) {
-	args := []any{o.id, o.sessionID, o.owner, o.status, o.createdAt, o.body, o.paymentRef, o.updatedAt}
-	switch o.rev {
+func queueOrder(b *pgx.Batch, o *rowcodec.OrderRow) {
+	args := []any{o.ID, o.SessionID, o.Owner, o.Status, o.CreatedAt, string(o.Body), o.PaymentRef, o.UpdatedAt}
+	switch o.Rev {
 	case 0:
 		b.Queue(upsertOrderSQL, args...)
 	case 1:
-		queueExpect(b, insertOrderSQL, codeStale, fmt.Sprintf("order %q already exists", o.id), args...)
+		queueExpect(b, insertOrderSQL, codeStale, fmt.Sprintf("order %q already exists", o.ID), args...)
 	default:
-		queueExpect(b, updateOrderSQL, codeStale, fmt.Sprintf("order %q is not at revision %d", o.id, o.rev-1),
-			append(args, o.rev)...)
+		queueExpect(b, updateOrderSQL, codeStale, fmt.Sprintf("order %q is not at revision %d", o.ID, o.Rev-1),
+			append(args, o.Rev)...)
 	}
 }
 
@@ -514,25 +295,21 @@ const (
 	releaseIdemSQL = `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND token = $3 AND NOT done RETURNING 1`
 )
 
-func (w *change) queueIdem(b *pgx.Batch, now int64) {
-	r := w.idem
-	var outcome []byte // nil is NULL; an empty non-nil Outcome stays an empty value
-	if r.outcome != nil {
-		outcome = r.outcome
-	}
-	key := fmt.Sprintf("idempotency key %q", r.key)
-	switch w.idemOp {
+func queueIdem(b *pgx.Batch, op bridge.IdempotencyOp, r *rowcodec.IdemRow, now int64) {
+	// A nil Outcome is NULL; an empty non-nil one stays an empty value.
+	key := fmt.Sprintf("idempotency key %q", r.Key)
+	switch op {
 	case bridge.IdemInsert:
 		queueExpect(b, insertIdemSQL, codeIdemExists, key,
-			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
+			r.Scope, r.Key, r.Hash, r.Token, r.Locked, r.Done, r.Outcome, r.Created, r.Expires, now)
 	case bridge.IdemTakeover:
 		queueExpect(b, takeoverIdemSQL, codeIdemExists, key,
-			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
+			r.Scope, r.Key, r.Hash, r.Token, r.Locked, r.Done, r.Outcome, r.Created, r.Expires, now)
 	case bridge.IdemFinish:
 		queueExpect(b, finishIdemSQL, codeIdemLost, key,
-			r.hash, r.locked, r.done, outcome, r.created, r.expires, r.scope, r.key, r.token)
+			r.Hash, r.Locked, r.Done, r.Outcome, r.Created, r.Expires, r.Scope, r.Key, r.Token)
 	case bridge.IdemRelease:
-		queueExpect(b, releaseIdemSQL, codeIdemLost, key, r.scope, r.key, r.token)
+		queueExpect(b, releaseIdemSQL, codeIdemLost, key, r.Scope, r.Key, r.Token)
 	}
 }
 
@@ -555,11 +332,10 @@ const purgeBatch = 1000
 // for a checkout writing a row, and a row is counted by the one that
 // deleted it.
 func (d *DB) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error) {
-	if keep < 0 {
-		return 0, fmt.Errorf("postgres: purge: negative keep %v", keep)
+	idemCut, cut, err := rowcodec.PurgeCuts(now, keep)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
-	idemCut := clampNano(now)
-	cut := clampNano(now.Add(-keep))
 	var total int64
 	for _, p := range []struct {
 		what, query string

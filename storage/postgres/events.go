@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 // EventSeen reports whether the event id from source was recorded.
@@ -19,7 +21,7 @@ func (d *DB) EventSeen(ctx context.Context, source, id string) (bool, error) {
 // recording it again changes nothing.
 func (d *DB) RecordEvent(ctx context.Context, source, id string) error {
 	if _, err := d.pool.Exec(ctx, `INSERT INTO webhook_events (source, id, received_at) VALUES ($1, $2, $3)
-		ON CONFLICT (source, id) DO NOTHING`, source, id, clampNano(d.now())); err != nil {
+		ON CONFLICT (source, id) DO NOTHING`, source, id, rowcodec.ClampNano(d.now())); err != nil {
 		return fmt.Errorf("postgres: record webhook event %s/%s: %w", source, id, err)
 	}
 	return nil

@@ -6,19 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/acp-bridge/bridge/storage/internal/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The schema is a numbered list of SQL files applied in order, like the
-// SQLite driver's (its own list: the two dialects differ, and a Postgres
-// database starts at today's schema, with none of SQLite's history).
+// The schema: migrations/NNNN_name.sql, applied in order by
+// storage/internal/migrate, like the SQLite driver's (its own list: the
+// two dialects differ, and a Postgres database starts at today's schema,
+// with none of SQLite's history).
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -33,53 +31,13 @@ const (
 	lockNamed   = 0x42524e4c // "BRNL": TryLock's, keyed by schema and name
 )
 
-type migration struct {
-	version int
-	name    string // file name without the number and ".sql"
-	file    string
-	sql     string
-}
-
-// loadMigrations reads migrations/NNNN_name.sql files sorted by NNNN.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	files, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := strings.TrimSuffix(path.Base(f), ".sql")
-		num, name, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", f)
-		}
-		body, err := fs.ReadFile(fsys, f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: name, file: f, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].file, ms[i].file)
-		}
-	}
-	return ms, nil
-}
-
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrateFS(ctx, pool, migrationFiles)
-}
-
 // migrateFS applies the migrations the schema has not seen yet, each in its
 // own transaction with its schema_migrations row, while holding a session
 // advisory lock on the schema: a second bridge starting at the same time
 // waits for the first to finish, then finds every migration applied. The
 // lock is released (or its connection closed) before returning.
 func migrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) (err error) {
-	ms, err := loadMigrations(fsys)
+	ms, err := migrate.Load(fsys)
 	if err != nil {
 		return err
 	}
@@ -123,44 +81,37 @@ func migrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) (err error) 
 		return fmt.Errorf("wait for the migration lock: %w", err)
 	}
 	locked = true
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// Under the lock nobody else migrates: what Applied reads stays true.
+	return migrate.Run(ctx, migrator{conn}, ms)
+}
+
+// migrator is the database for migrate.Run: the connection that holds the
+// migration lock.
+type migrator struct{ conn *pgxpool.Conn }
+
+func (m migrator) Init(ctx context.Context) error {
+	_, err := m.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
 		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	)`)
+	return err
+}
+
+func (m migrator) Applied(ctx context.Context) ([]int, error) {
+	rows, err := m.conn.Query(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return nil, err
 	}
-	applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	// A database migrated by a newer bridge has tables and meanings this
-	// binary does not know; writing to it could corrupt them (a rolling
-	// upgrade runs the new replicas' migrations first; the old ones keep
-	// running until replaced, but a restarted old one refuses to start).
-	if len(ms) > 0 && len(applied) > 0 {
-		if newest := int(slices.Max(applied)); newest > ms[len(ms)-1].version {
-			return fmt.Errorf("the database is at schema version %d, newer than this bridge knows (%d): run the newer bridge, or restore a backup",
-				newest, ms[len(ms)-1].version)
-		}
-	}
-	for _, m := range ms {
-		if slices.Contains(applied, int32(m.version)) {
-			continue
-		}
-		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}
+
+func (m migrator) Apply(ctx context.Context, mg migrate.Migration) error {
+	return pgx.BeginFunc(ctx, m.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, mg.SQL); err != nil {
 			return err
-		}); err != nil {
-			return fmt.Errorf("migration %s: %w", m.file, err)
 		}
-	}
-	return nil
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, mg.Version, mg.Name)
+		return err
+	})
 }

@@ -1,20 +1,15 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -34,74 +29,6 @@ var _ bridge.Outbox = (*DB)(nil)
 // worker leaves behind: its jobs are claimed again once the lease passes,
 // and its late FinishJob fails (ErrLeaseLost) if someone did.
 
-// jobColumns are the columns jobScanner reads, in its order.
-var jobColumns = []string{"id", "kind", "order_id", "status", "payload", "attempts", "next_run_at", "lease_until",
-	"token", "last_error", "created_at", "updated_at"}
-
-// columns lists jobColumns, each prefixed with table and a dot when given.
-func columns(table string) string {
-	if table == "" {
-		return strings.Join(jobColumns, ", ")
-	}
-	return table + "." + strings.Join(jobColumns, ", "+table+".")
-}
-
-// jobRow is a bridge.Job checked and encoded for outbox_jobs. Times are
-// Unix nanoseconds; next and created are 0 when the caller left them zero,
-// and then become the store's now when the row is written.
-type jobRow struct {
-	id, kind, orderID, status, lastError string
-	payload                              []byte
-	attempts                             int64
-	next, created                        int64
-}
-
-// validStatus reports whether s is a status the domain knows.
-func validStatus(s bridge.JobStatus) bool {
-	switch s {
-	case bridge.JobPending, bridge.JobDone, bridge.JobDead, bridge.JobCanceled:
-		return true
-	}
-	return false
-}
-
-// encodeJob checks a job queued by a Change. Its claim (Token,
-// LeaseUntil) is not taken over: a job is queued unclaimed, and whoever
-// wants to run it claims it.
-func encodeJob(j *bridge.Job) (jobRow, error) {
-	if j.ID == "" {
-		return jobRow{}, errors.New("job without id")
-	}
-	if j.Kind == "" {
-		return jobRow{}, fmt.Errorf("job %q: no kind", j.ID)
-	}
-	status := j.Status
-	if status == "" {
-		status = bridge.JobPending
-	}
-	if !validStatus(status) {
-		return jobRow{}, fmt.Errorf("job %q: unknown status %q", j.ID, status)
-	}
-	if j.Attempts < 0 {
-		return jobRow{}, fmt.Errorf("job %q: negative attempts %d", j.ID, j.Attempts)
-	}
-	// Refused here, although the column would take it: every listing of
-	// the job would fail to encode it (json.RawMessage).
-	if len(j.Payload) > 0 && !json.Valid(j.Payload) {
-		return jobRow{}, fmt.Errorf("job %q: payload is not valid JSON", j.ID)
-	}
-	r := jobRow{id: j.ID, kind: j.Kind, orderID: j.OrderID, status: string(status), lastError: j.LastError,
-		payload: j.Payload, attempts: int64(j.Attempts)}
-	var err error
-	if r.next, err = toNano(j.NextRunAt); err != nil {
-		return jobRow{}, fmt.Errorf("job %q: next_run_at: %w", j.ID, err)
-	}
-	if r.created, err = toNano(j.CreatedAt); err != nil {
-		return jobRow{}, fmt.Errorf("job %q: created_at: %w", j.ID, err)
-	}
-	return r, nil
-}
-
 // insertJobsSQL queues jobs unclaimed, in the order given (seq); an id
 // that exists changes nothing, so a change retried after a crash does not
 // queue its jobs twice.
@@ -114,21 +41,17 @@ const insertJobsSQL = `INSERT INTO outbox_jobs
 	ON CONFLICT (id) DO NOTHING`
 
 // queueJobs queues the insert of jobs: one statement, however many.
-func queueJobs(b *pgx.Batch, jobs []jobRow, now int64) {
+func queueJobs(b *pgx.Batch, jobs []rowcodec.JobRow, now int64) {
 	n := len(jobs)
 	ids, kinds, orders, statuses, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads := make([][]byte, n)
 	attempts, next, created := make([]int64, n), make([]int64, n), make([]int64, n)
-	for i, r := range jobs {
-		ids[i], kinds[i], orders[i], statuses[i], errs[i] = r.id, r.kind, r.orderID, r.status, r.lastError
-		payloads[i] = r.payload // nil is NULL: no payload
-		attempts[i], next[i], created[i] = r.attempts, r.next, r.created
-		if next[i] == 0 {
-			next[i] = now // due at once
-		}
-		if created[i] == 0 {
-			created[i] = now
-		}
+	for i := range jobs {
+		r := &jobs[i]
+		ids[i], kinds[i], orders[i], statuses[i], errs[i] = r.ID, r.Kind, r.OrderID, r.Status, r.LastError
+		payloads[i] = r.Payload // nil is NULL: no payload
+		attempts[i] = r.Attempts
+		next[i], created[i] = r.Times(now)
 	}
 	b.Queue(insertJobsSQL, ids, kinds, orders, statuses, payloads, attempts, next, errs, created, now)
 }
@@ -145,7 +68,7 @@ var claimJobsSQL = `UPDATE outbox_jobs j
 		WHERE status = 'pending' AND next_run_at <= $3 AND lease_until < $3
 		ORDER BY next_run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) due
 	WHERE j.id = due.id
-	RETURNING j.seq, ` + columns("j")
+	RETURNING j.seq, ` + rowcodec.JobColumns("j")
 
 // claimJobByIDSQL is claimJobsSQL for one job, by id ($4). It waits for a
 // transaction writing the job rather than skip it: the caller asks for this
@@ -153,10 +76,7 @@ var claimJobsSQL = `UPDATE outbox_jobs j
 var claimJobByIDSQL = `UPDATE outbox_jobs
 	SET token = $1 || '.' || id, lease_until = $2, attempts = attempts + 1, updated_at = $3
 	WHERE id = $4 AND status = 'pending' AND next_run_at <= $3 AND lease_until < $3
-	RETURNING seq, ` + columns("")
-
-// maxClaim bounds one claim: a worker runs a few dozen jobs at once.
-const maxClaim = 1000
+	RETURNING seq, ` + rowcodec.JobColumns("")
 
 // ClaimJobs claims up to limit jobs due at now, oldest due first, for
 // lease: each gets a new token, lease_until = now + lease and one more
@@ -188,46 +108,28 @@ func (d *DB) ClaimJob(ctx context.Context, id string, now time.Time, lease time.
 }
 
 func (d *DB) claim(ctx context.Context, id string, now time.Time, lease time.Duration, limit int) ([]bridge.Job, error) {
-	if lease <= 0 {
-		return nil, fmt.Errorf("postgres: claim jobs: lease %v is not positive", lease)
+	cl, err := rowcodec.NewClaim(now, lease, limit, d.now)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if limit < 0 || limit > maxClaim {
-		return nil, fmt.Errorf("postgres: claim jobs: limit %d out of range 0..%d", limit, maxClaim)
-	}
-	if limit == 0 {
+	if cl == nil {
 		return nil, nil
 	}
-	if now.IsZero() {
-		now = d.now()
-	}
-	at, err := toNano(now)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim jobs: now: %w", err)
-	}
-	until, err := toNano(now.Add(lease))
-	if err != nil || until == math.MaxInt64 { // NextDue adds 1 to lease_until
-		return nil, errors.New("postgres: claim jobs: lease ends after year 2262")
-	}
-	var random [16]byte
-	rand.Read(random[:]) // never fails (crypto/rand)
-	token := hex.EncodeToString(random[:])
-	var got []claimed
+	var got []rowcodec.Claimed
 	err = d.send(ctx, func(b *pgx.Batch, _ time.Time) {
 		if id != "" {
-			b.Queue(claimJobByIDSQL, token, until, at, id)
+			b.Queue(claimJobByIDSQL, cl.Token, cl.Until, cl.At, id)
 		} else {
-			b.Queue(claimJobsSQL, token, until, at, limit)
+			b.Queue(claimJobsSQL, cl.Token, cl.Until, cl.At, cl.Limit)
 		}
 	}, func(_ int, br pgx.BatchResults) (bool, error) {
 		rows, err := br.Query()
 		if err != nil {
 			return true, err
 		}
-		got, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-			var c claimed
-			var js jobScanner
-			err := row.Scan(append([]any{&c.seq}, js.dest()...)...)
-			c.job = js.job()
+		got, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (rowcodec.Claimed, error) {
+			var c rowcodec.Claimed
+			err := row.Scan(c.Dest()...)
 			return c, err
 		})
 		return true, err
@@ -235,24 +137,7 @@ func (d *DB) claim(ctx context.Context, id string, now time.Time, lease time.Dur
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
 	}
-	// RETURNING gives rows in the order they were updated, which is not
-	// promised to be the subquery's.
-	slices.SortFunc(got, func(a, b claimed) int {
-		if c := a.job.NextRunAt.Compare(b.job.NextRunAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	jobs := make([]bridge.Job, len(got))
-	for i, c := range got {
-		jobs[i] = c.job
-	}
-	return jobs, nil
-}
-
-type claimed struct {
-	seq int64
-	job bridge.Job
+	return rowcodec.ClaimedJobs(got), nil
 }
 
 // finishJobSQL records a run's end over the caller's own claim. The token
@@ -274,37 +159,20 @@ const finishJobSQL = `UPDATE outbox_jobs SET status = $1, attempts = $2, next_ru
 // job's row comes first: a run whose claim was lost changes nothing,
 // whatever its change would have said (the run that took over decides).
 func (d *DB) FinishJob(ctx context.Context, j bridge.Job, c bridge.Change) error {
-	if j.ID == "" {
-		return errors.New("postgres: finish job: no id")
-	}
-	if j.Token == "" {
-		// An unclaimed job's token is empty: "" would match it.
-		return fmt.Errorf("postgres: finish job %q: no claim token", j.ID)
-	}
-	if !validStatus(j.Status) {
-		return fmt.Errorf("postgres: finish job %q: unknown status %q", j.ID, j.Status)
-	}
-	if j.Attempts < 0 {
-		return fmt.Errorf("postgres: finish job %q: negative attempts %d", j.ID, j.Attempts)
-	}
-	next, err := toNano(j.NextRunAt)
+	f, err := rowcodec.EncodeFinish(j)
 	if err != nil {
-		return fmt.Errorf("postgres: finish job %q: next_run_at: %w", j.ID, err)
+		return fmt.Errorf("postgres: %w", err)
 	}
-	w, err := encodeChange(c)
+	w, err := rowcodec.EncodeChange(c)
 	if err != nil {
 		return fmt.Errorf("postgres: finish job %q: %w", j.ID, err)
 	}
 	err = d.send(ctx, func(b *pgx.Batch, now time.Time) {
-		n := clampNano(now)
-		next := next
-		if next == 0 && j.Status == bridge.JobPending {
-			next = n
-		}
-		queueExpect(b, finishJobSQL, codeLeaseLost, fmt.Sprintf("job %q", j.ID),
-			string(j.Status), int64(j.Attempts), next, j.LastError, n, j.ID, j.Token)
-		if !w.empty() {
-			w.queue(b, now)
+		n := rowcodec.ClampNano(now)
+		queueExpect(b, finishJobSQL, codeLeaseLost, fmt.Sprintf("job %q", f.ID),
+			f.Status, f.Attempts, f.NextAt(n), f.LastError, n, f.ID, f.Token)
+		if !w.Empty() {
+			queueChange(b, w, now)
 		}
 	}, nil)
 	if err != nil {
@@ -342,21 +210,14 @@ const setJobSQL = `WITH u AS (
 // while a worker runs it (its claim's lease holds) or once it is done or
 // canceled.
 func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, next time.Time) error {
-	if !validStatus(status) {
-		return fmt.Errorf("postgres: set job %q: unknown status %q", id, status)
-	}
-	at, err := toNano(next)
+	sj, err := rowcodec.EncodeSetJob(id, status, next)
 	if err != nil {
-		return fmt.Errorf("postgres: set job %q: next: %w", id, err)
+		return fmt.Errorf("postgres: %w", err)
 	}
 	var set, exists bool
 	err = d.send(ctx, func(b *pgx.Batch, now time.Time) {
-		n := clampNano(now)
-		at := at
-		if at == 0 {
-			at = n
-		}
-		b.Queue(setJobSQL, string(status), at, n, id)
+		n := rowcodec.ClampNano(now)
+		b.Queue(setJobSQL, sj.Status, sj.NextAt(n), n, sj.ID)
 	}, func(_ int, br pgx.BatchResults) (bool, error) {
 		return true, br.QueryRow().Scan(&set, &exists)
 	})
@@ -374,39 +235,31 @@ func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, nex
 // Job returns the job id as stored, its claim included; ErrNotFound if
 // none.
 func (d *DB) Job(ctx context.Context, id string) (bridge.Job, error) {
-	var js jobScanner
-	err := d.pool.QueryRow(ctx, `SELECT `+columns("")+` FROM outbox_jobs WHERE id = $1`, id).Scan(js.dest()...)
+	var js rowcodec.JobScanner
+	err := d.pool.QueryRow(ctx, `SELECT `+rowcodec.JobColumns("")+` FROM outbox_jobs WHERE id = $1`, id).Scan(js.Dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bridge.Job{}, fmt.Errorf("postgres: job %q: %w", id, bridge.ErrNotFound)
 	}
 	if err != nil {
 		return bridge.Job{}, fmt.Errorf("postgres: job %q: %w", id, err)
 	}
-	return js.job(), nil
+	return js.Job(), nil
 }
 
 // Jobs lists the jobs matching f, most recently updated first (then the
-// newest queued first), at most f.Limit (0: defaultListLimit). The list is
-// for people (the CLI), not for the worker.
+// newest queued first), at most f.Limit (0: rowcodec.DefaultListLimit).
+// The list is for people (the CLI), not for the worker.
 func (d *DB) Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error) {
-	if f.Limit < 0 {
-		return nil, fmt.Errorf("postgres: jobs: negative limit %d", f.Limit)
+	limit, err := rowcodec.ListLimit(f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: jobs: %w", err)
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = defaultListLimit
+	cols, args := rowcodec.JobFilter(f)
+	where := make([]string, len(cols))
+	for i, c := range cols {
+		where[i] = c + " = $" + strconv.Itoa(i+1)
 	}
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, val string }{
-		{"status", string(f.Status)}, {"order_id", f.OrderID}, {"kind", f.Kind},
-	} {
-		if c.val != "" {
-			args = append(args, c.val)
-			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
-		}
-	}
-	query := `SELECT ` + columns("") + ` FROM outbox_jobs`
+	query := `SELECT ` + rowcodec.JobColumns("") + ` FROM outbox_jobs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -417,9 +270,9 @@ func (d *DB) Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error)
 		return nil, fmt.Errorf("postgres: jobs: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (bridge.Job, error) {
-		var js jobScanner
-		err := row.Scan(js.dest()...)
-		return js.job(), err
+		var js rowcodec.JobScanner
+		err := row.Scan(js.Dest()...)
+		return js.Job(), err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: jobs: %w", err)
@@ -444,38 +297,10 @@ func (d *DB) NextDue(ctx context.Context) (time.Time, error) {
 	if next == nil {
 		return time.Time{}, nil
 	}
-	return fromNano(*next), nil
+	return rowcodec.FromNano(*next), nil
 }
 
 // nextDueSQL: see NextDue. lease_until never reaches the largest BIGINT
 // (claim refuses such a lease), so the + 1 cannot overflow.
 const nextDueSQL = `SELECT min(greatest(next_run_at, CASE WHEN lease_until = 0 THEN 0 ELSE lease_until + 1 END))
 	FROM outbox_jobs WHERE status = 'pending'`
-
-// jobScanner reads a row of jobColumns into a bridge.Job.
-type jobScanner struct {
-	j                             bridge.Job
-	status                        string
-	payload                       []byte
-	attempts                      int64
-	next, lease, created, updated int64
-}
-
-// dest returns the scan destinations of jobColumns.
-func (s *jobScanner) dest() []any {
-	return []any{&s.j.ID, &s.j.Kind, &s.j.OrderID, &s.status, &s.payload, &s.attempts, &s.next, &s.lease,
-		&s.j.Token, &s.j.LastError, &s.created, &s.updated}
-}
-
-// job returns the job scanned, times in UTC.
-func (s *jobScanner) job() bridge.Job {
-	j := s.j
-	j.Status = bridge.JobStatus(s.status)
-	if len(s.payload) > 0 { // NULL and an empty value are both "no payload"
-		j.Payload = json.RawMessage(s.payload)
-	}
-	j.Attempts = int(s.attempts)
-	j.NextRunAt, j.LeaseUntil = fromNano(s.next), fromNano(s.lease)
-	j.CreatedAt, j.UpdatedAt = fromNano(s.created), fromNano(s.updated)
-	return j
-}

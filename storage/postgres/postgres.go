@@ -69,10 +69,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/catalogwriter"
+	"github.com/acp-bridge/bridge/storage/internal/clock"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -123,16 +124,17 @@ type DB struct {
 
 	// writers are the open catalog writers, which Close abandons: each
 	// holds a pooled connection, and closing the pool waits for them.
-	mu      sync.Mutex
-	writers map[*catalogWriter]struct{}
-	// locks are TryLock's held locks, which Close lets go of.
+	writers catalogwriter.Set
+	// mu guards locks, TryLock's held locks, which Close lets go of, and
+	// closed, after which TryLock takes none.
+	mu     sync.Mutex
 	locks  map[*heldLock]struct{}
 	closed bool
 
 	closeOnce sync.Once
 
-	// clock is SetClock's; nil means time.Now.
-	clock atomic.Pointer[func() time.Time]
+	// clock is SetClock's.
+	clock clock.Clock
 }
 
 var _ bridge.Storage = (*DB)(nil)
@@ -175,7 +177,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 	case !strings.Contains(cfg.DSN, "pool_max_conns"):
 		pcfg.MaxConns = int32(DefaultMaxConns())
 	}
-	d := &DB{writers: map[*catalogWriter]struct{}{}, locks: map[*heldLock]struct{}{}, stmtTimeout: parseTimeout(params["statement_timeout"])}
+	d := &DB{locks: map[*heldLock]struct{}{}, stmtTimeout: parseTimeout(params["statement_timeout"])}
 	d.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -184,7 +186,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		d.pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where(pcfg), err)
 	}
-	if err := migrate(ctx, d.pool); err != nil {
+	if err := migrateFS(ctx, d.pool, migrationFiles); err != nil {
 		d.pool.Close()
 		return nil, fmt.Errorf("postgres: migrate %s: %w", where(pcfg), err)
 	}
@@ -232,20 +234,9 @@ func where(cfg *pgxpool.Config) string {
 // time.Now unless set; a test that gives the checkout engine a fake clock
 // gives the store the same one. Safe to call at any time; nil restores
 // time.Now.
-func (d *DB) SetClock(now func() time.Time) {
-	if now == nil {
-		d.clock.Store(nil)
-		return
-	}
-	d.clock.Store(&now)
-}
+func (d *DB) SetClock(now func() time.Time) { d.clock.Set(now) }
 
-func (d *DB) now() time.Time {
-	if f := d.clock.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
-}
+func (d *DB) now() time.Time { return d.clock.Now() }
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
@@ -260,21 +251,15 @@ func (d *DB) Ping(ctx context.Context) error {
 // given back. It may be called more than once.
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
+		d.writers.Close("postgres")
 		d.mu.Lock()
 		d.closed = true
-		writers := make([]*catalogWriter, 0, len(d.writers))
-		for w := range d.writers {
-			writers = append(writers, w)
-		}
 		locks := make([]*heldLock, 0, len(d.locks))
 		for l := range d.locks {
 			locks = append(locks, l)
 		}
 		clear(d.locks)
 		d.mu.Unlock()
-		for _, w := range writers {
-			w.abandon(errors.New("postgres: database closed"))
-		}
 		for _, l := range locks {
 			l.release()
 		}
@@ -422,42 +407,4 @@ func (d *DB) sendOnce(ctx context.Context, build func(b *pgx.Batch, now time.Tim
 func isPgError(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe)
-}
-
-var (
-	minNano = time.Unix(0, math.MinInt64)
-	maxNano = time.Unix(0, math.MaxInt64)
-)
-
-// toNano encodes t as Unix nanoseconds; the zero time is 0.
-func toNano(t time.Time) (int64, error) {
-	if t.IsZero() {
-		return 0, nil
-	}
-	if t.Before(minNano) || t.After(maxNano) {
-		return 0, fmt.Errorf("time %v is out of range (years 1678 to 2262)", t)
-	}
-	return t.UnixNano(), nil
-}
-
-// clampNano is toNano for columns that only order rows: out-of-range times
-// become the smallest or largest integer.
-func clampNano(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.Before(minNano):
-		return math.MinInt64
-	case t.After(maxNano):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// fromNano decodes toNano's integers, in UTC.
-func fromNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/migrate"
 	"github.com/acp-bridge/bridge/storage/storagetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -141,10 +141,30 @@ func openTest(t testing.TB) *DB {
 	return openSchema(t, newSchema(t))
 }
 
+// openShared opens n stores (pools) on one new schema, as n replicas.
+func openShared(t testing.TB, n int) []bridge.Storage {
+	t.Helper()
+	dsn := newSchema(t)
+	stores := make([]bridge.Storage, n)
+	for i := range stores {
+		stores[i] = openSchema(t, dsn)
+	}
+	return stores
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	baseDSN(t) // one skip, not one per subtest
 	storagetest.Run(t, func(t *testing.T) bridge.Storage { return openTest(t) })
+}
+
+// The concurrency tests again across two replicas (two pools) of one
+// schema: a key, a session revision, a job and the last units are each
+// taken once whichever replica a request reaches.
+func TestConformanceShared(t *testing.T) {
+	t.Parallel()
+	baseDSN(t)
+	storagetest.RunShared(t, openShared)
 }
 
 // The suite again with pgx's simple protocol (no prepared statements),
@@ -186,7 +206,7 @@ func TestMigrateConcurrent(t *testing.T) {
 		}
 	}
 	db := openSchema(t, dsn)
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +222,8 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Fatalf("schema_migrations has %v, want each of %d migrations once", got, len(ms))
 	}
 	for i, m := range ms {
-		if int(got[i]) != m.version {
-			t.Errorf("schema_migrations[%d] = %d, want %d", i, got[i], m.version)
+		if int(got[i]) != m.Version {
+			t.Errorf("schema_migrations[%d] = %d, want %d", i, got[i], m.Version)
 		}
 	}
 	// The migration lock was let go: nobody holds it now.
@@ -358,208 +378,6 @@ func TestReleaseClaimsKeepsOtherReplicasClaims(t *testing.T) {
 	}
 	if got, err := b.ClaimJobs(ctx, now.Add(time.Minute), time.Hour, 1); err != nil || len(got) != 0 {
 		t.Errorf("ClaimJobs after ReleaseClaims = %v, %v; want none (the lease holds)", got, err)
-	}
-}
-
-// Two replicas (two pools) with several workers each claim from 600 due
-// jobs at once: each job is claimed once, and every finish holds.
-func TestClaimJobsAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	dsn := newSchema(t)
-	replicas := []*DB{openSchema(t, dsn), openSchema(t, dsn)}
-	ctx := t.Context()
-	t0 := time.Date(2026, 6, 5, 9, 0, 0, 0, time.UTC)
-	const jobs, workers = 600, 6
-	var queued []bridge.Job
-	for i := range jobs {
-		queued = append(queued, bridge.Job{ID: fmt.Sprintf("j%03d", i), Kind: "notice", NextRunAt: t0.Add(-time.Duration(i%7) * time.Second)})
-	}
-	if err := replicas[0].Commit(ctx, bridge.Change{Jobs: queued}); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	got := map[string]int{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for r, db := range replicas {
-		for w := range workers {
-			wg.Go(func() {
-				<-start
-				for {
-					claimed, err := db.ClaimJobs(ctx, t0, time.Hour, 5)
-					if err != nil {
-						t.Errorf("replica %d worker %d: %v", r, w, err)
-						return
-					}
-					if len(claimed) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, j := range claimed {
-						got[j.ID]++
-					}
-					mu.Unlock()
-					for _, j := range claimed {
-						j.Status = bridge.JobDone
-						if err := db.FinishJob(ctx, j, bridge.Change{}); err != nil {
-							t.Errorf("replica %d: FinishJob(%s): %v", r, j.ID, err)
-						}
-					}
-				}
-			})
-		}
-	}
-	close(start)
-	wg.Wait()
-	if len(got) != jobs {
-		t.Errorf("%d jobs claimed, want %d", len(got), jobs)
-	}
-	for id, n := range got {
-		if n != 1 {
-			t.Errorf("job %s claimed %d times", id, n)
-		}
-	}
-	var pending int
-	if err := replicas[1].pool.QueryRow(ctx, `SELECT count(*) FROM outbox_jobs WHERE status <> 'done' OR attempts <> 1`).Scan(&pending); err != nil || pending != 0 {
-		t.Errorf("%d jobs not done after one attempt (%v)", pending, err)
-	}
-}
-
-// Requests with one Idempotency-Key sent to two replicas at once: exactly
-// one commits, and only its session exists.
-func TestIdemInsertAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	dsn := newSchema(t)
-	replicas := []*DB{openSchema(t, dsn), openSchema(t, dsn)}
-	ctx := t.Context()
-	const n = 40
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	now := time.Now()
-	for i := range n {
-		wg.Go(func() {
-			s := bridge.Session{ID: fmt.Sprintf("s%d", i), Owner: "agent", Rev: 1, Status: bridge.StatusNotReady, Currency: "USD",
-				CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			r := bridge.IdempotencyRecord{Scope: "agent POST /checkout_sessions", Key: "same", RequestHash: "h",
-				Token: fmt.Sprintf("tok-%d", i), LockedUntil: now.Add(time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			<-start
-			errs[i] = replicas[i%2].Commit(ctx, bridge.Change{Session: &s, IdemOp: bridge.IdemInsert, Idempotency: &r})
-		})
-	}
-	close(start)
-	wg.Wait()
-	winners := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			winners++
-		case !errors.Is(err, bridge.ErrIdempotencyExists):
-			t.Errorf("request %d: %v, want ErrIdempotencyExists", i, err)
-		}
-	}
-	var sessions int
-	if err := replicas[0].pool.QueryRow(ctx, `SELECT count(*) FROM checkout_sessions`).Scan(&sessions); err != nil {
-		t.Fatal(err)
-	}
-	if winners != 1 || sessions != 1 {
-		t.Errorf("%d requests committed and %d sessions exist, want 1 and 1", winners, sessions)
-	}
-}
-
-// Writers on two replicas that read the same revision of a session race:
-// each committed change saw the one before (none lost).
-func TestSessionChainAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	dsn := newSchema(t)
-	replicas := []*DB{openSchema(t, dsn), openSchema(t, dsn)}
-	ctx := t.Context()
-	now := time.Now()
-	base := bridge.Session{ID: "s1", Owner: "agent", Rev: 1, Status: bridge.StatusNotReady, Currency: "USD",
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := replicas[0].Commit(ctx, bridge.Change{Session: &base}); err != nil {
-		t.Fatal(err)
-	}
-	const writers, each = 6, 10
-	var wg sync.WaitGroup
-	for w := range writers {
-		db := replicas[w%2]
-		wg.Go(func() {
-			for range each {
-				for {
-					s, err := db.Session(ctx, "agent", "s1")
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					s.Rev++
-					s.PaymentAttempts++
-					err = db.Commit(ctx, bridge.Change{Session: &s})
-					if errors.Is(err, bridge.ErrStale) {
-						continue
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					break
-				}
-			}
-		})
-	}
-	wg.Wait()
-	s, err := replicas[1].Session(ctx, "agent", "s1")
-	if err != nil || s.Rev != 1+writers*each || s.PaymentAttempts != writers*each {
-		t.Errorf("after %d changes: rev %d, counter %d (%v)", writers*each, s.Rev, s.PaymentAttempts, err)
-	}
-}
-
-// The last units of a variant, wanted by orders on two replicas at once:
-// exactly as many as the stock allows are held, and every other order is
-// told which variant is short.
-func TestHoldIfAvailableAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	dsn := newSchema(t)
-	replicas := []*DB{openSchema(t, dsn), openSchema(t, dsn)}
-	ctx := t.Context()
-	// 5 on hand; 2 held already by an older order.
-	if err := replicas[0].Reserve(ctx, "old", []bridge.Reservation{{VariantID: "v1", Quantity: 2}}); err != nil {
-		t.Fatal(err)
-	}
-	const orders = 30
-	shorts := make([]string, orders)
-	errs := make([]error, orders)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range orders {
-		wg.Go(func() {
-			<-start
-			shorts[i], errs[i] = replicas[i%2].HoldIfAvailable(ctx, fmt.Sprintf("o%d", i),
-				[]bridge.Reservation{{VariantID: "v1", Quantity: 1}, {VariantID: "untracked", Quantity: 1}},
-				map[string]int64{"v1": 5}, time.Time{})
-		})
-	}
-	close(start)
-	wg.Wait()
-	held := 0
-	for i := range orders {
-		switch {
-		case errs[i] != nil:
-			t.Errorf("order %d: %v", i, errs[i])
-		case shorts[i] == "":
-			held++
-		case shorts[i] != "v1":
-			t.Errorf("order %d: short of %q, want v1", i, shorts[i])
-		}
-	}
-	if held != 3 {
-		t.Errorf("%d orders held v1, want 3 (5 on hand, 2 held before)", held)
-	}
-	if n, err := replicas[1].Reserved(ctx, "v1", time.Time{}); err != nil || n != 5 {
-		t.Errorf("Reserved(v1) = %d, %v; want 5", n, err)
-	}
-	if n, err := replicas[1].Reserved(ctx, "untracked", time.Time{}); err != nil || n != 3 {
-		t.Errorf("Reserved(untracked) = %d, %v; want 3 (held with the orders that got v1)", n, err)
 	}
 }
 

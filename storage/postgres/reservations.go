@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -30,12 +31,12 @@ import (
 // checkout must not hold twice. Two lines of one call for the same variant
 // add up. The call is all or nothing.
 func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
-	if err := checkHold(orderID, lines); err != nil {
+	if err := rowcodec.CheckHold(orderID, lines); err != nil {
 		return fmt.Errorf("postgres: reserve: %w", err)
 	}
 	if err := d.send(ctx, func(b *pgx.Batch, now time.Time) {
 		queueStockLocks(b, lines)
-		queueHold(b, orderID, lines, clampNano(now))
+		queueHold(b, orderID, lines, rowcodec.ClampNano(now))
 	}, nil); err != nil {
 		return fmt.Errorf("postgres: reserve order %q: %w", orderID, err)
 	}
@@ -53,18 +54,18 @@ func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 // ""), like Reserve. Concurrent calls, on any replica, behave as if made
 // one at a time: the last units are held once.
 func (d *DB) HoldIfAvailable(ctx context.Context, orderID string, lines []bridge.Reservation, onHand map[string]int64, since time.Time) (short string, err error) {
-	if err := checkHold(orderID, lines); err != nil {
+	if err := rowcodec.CheckHold(orderID, lines); err != nil {
 		return "", fmt.Errorf("postgres: hold order: %w", err)
 	}
 	var from int64 // orders before 1970 do not exist; 0 counts them all
 	if !since.IsZero() {
-		from = clampNano(since)
+		from = rowcodec.ClampNano(since)
 	}
 	vars, qty, limit := checkArrays(lines, onHand)
 	err = d.send(ctx, func(b *pgx.Batch, now time.Time) {
 		queueStockLocks(b, lines)
 		b.Queue(checkStockSQL, orderID, vars, qty, limit, from, codeShort)
-		queueHold(b, orderID, lines, clampNano(now))
+		queueHold(b, orderID, lines, rowcodec.ClampNano(now))
 	}, nil)
 	var se *shortError
 	if errors.As(err, &se) {
@@ -126,27 +127,6 @@ func queueStockLocks(b *pgx.Batch, lines []bridge.Reservation) {
 	b.Queue(stockLocksSQL, lockStock, slices.Compact(vars))
 }
 
-// checkHold refuses what Reserve and a Change's hold must not record.
-func checkHold(orderID string, lines []bridge.Reservation) error {
-	if orderID == "" {
-		return errors.New("empty order id")
-	}
-	if len(lines) == 0 {
-		// Recording an order with no lines would make every later Reserve
-		// of it a no-op; that is never what the caller meant.
-		return fmt.Errorf("order %q: no lines", orderID)
-	}
-	for _, l := range lines {
-		if l.VariantID == "" {
-			return fmt.Errorf("order %q: line without variant id", orderID)
-		}
-		if l.Quantity <= 0 {
-			return fmt.Errorf("order %q: variant %q: quantity %d is not positive", orderID, l.VariantID, l.Quantity)
-		}
-	}
-	return nil
-}
-
 // holdSQL holds lines ($3, $4) for order $1 unless it holds stock
 // already: the order's row is inserted first, and only an order row this
 // statement inserted gets lines. Two lines of one variant add up.
@@ -163,7 +143,7 @@ const holdSQL = `WITH o AS (
 const releaseOrderSQL = `DELETE FROM reservation_orders WHERE order_id = $1`
 
 // queueHold queues the hold of lines for orderID, made at now. The caller
-// has checked the lines (checkHold) and queued their locks.
+// has checked the lines (rowcodec.CheckHold) and queued their locks.
 func queueHold(b *pgx.Batch, orderID string, lines []bridge.Reservation, now int64) {
 	vars := make([]string, len(lines))
 	qty := make([]int64, len(lines))
@@ -178,7 +158,7 @@ func queueHold(b *pgx.Batch, orderID string, lines []bridge.Reservation, now int
 func (d *DB) Reserved(ctx context.Context, variantID string, since time.Time) (int64, error) {
 	var from int64
 	if !since.IsZero() {
-		from = clampNano(since)
+		from = rowcodec.ClampNano(since)
 	}
 	var n int64
 	if err := d.pool.QueryRow(ctx, `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l

@@ -266,7 +266,7 @@ func TestSessionCacheTransparent(t *testing.T) {
 		"nil slices":         func(s *bridge.Session) { s.Lines, s.Options, s.Links = nil, nil, nil },
 	}
 	for name, mod := range sessions {
-		s := benchSession(name)
+		s := storagetest.TypicalSession(name)
 		s.Interventions = []string{"3ds"}
 		mod(&s)
 		if err := db.Commit(ctx, bridge.Change{Session: &s}); err != nil {

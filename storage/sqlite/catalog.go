@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/catalogwriter"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -53,22 +54,18 @@ var swap = []string{
 	`INSERT INTO main.catalog_variants SELECT * FROM temp.stage_variants`,
 }
 
-// catalogWriter implements bridge.CatalogWriter.
+// catalogWriter implements bridge.CatalogWriter; its life (open, ended,
+// abandoned with its context or the store) is catalogwriter.Life's.
 type catalogWriter struct {
-	db *DB
+	life catalogwriter.Life
+	db   *DB
 
-	// mu guards everything below: the writer is used by one goroutine, but
-	// cancellation of BeginCatalog's context aborts it from another.
-	mu         sync.Mutex
-	conn       *sql.Conn // nil once the writer is finished
+	// Guarded by life: the writer is used by one goroutine, but
+	// cancellation of BeginCatalog's context and Close end it from another.
+	conn       *sql.Conn // nil once the writer ended
 	putProduct *sql.Stmt
 	putVariant *sql.Stmt
 	position   int64
-	// err is why the writer finished without committing. A writer that
-	// refused an entry never commits: the snapshot would lack that entry.
-	err       error
-	committed bool
-	stopAbort func() bool
 }
 
 // BeginCatalog starts a new snapshot. Nothing is visible to readers until
@@ -79,50 +76,11 @@ func (d *DB) BeginCatalog(ctx context.Context) (bridge.CatalogWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: begin catalog: %w", err)
 	}
-	w := &catalogWriter{db: d, conn: conn, stopAbort: func() bool { return false }}
-	// Held until the writer is set up, so that Close or a done ctx, which
-	// abandon the writer, find it whole.
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !d.track(w) {
-		err := errors.New("sqlite: begin catalog: database closed")
-		w.finish(err)
+	w := &catalogWriter{db: d, conn: conn}
+	if err := w.life.Begin(ctx, "sqlite", &d.writers, func() error { return w.begin(ctx) }, w.end); err != nil {
 		return nil, err
 	}
-	if err := w.begin(ctx); err != nil {
-		err = fmt.Errorf("sqlite: begin catalog: %w", err)
-		w.finish(err)
-		return nil, err
-	}
-	w.stopAbort = context.AfterFunc(ctx, func() {
-		w.abandon(fmt.Errorf("sqlite: catalog writer abandoned: %w", context.Cause(ctx)))
-	})
 	return w, nil
-}
-
-// track registers an open writer for Close; false once the DB is closed.
-func (d *DB) track(w *catalogWriter) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	d.writers[w] = struct{}{}
-	return true
-}
-
-func (d *DB) forget(w *catalogWriter) {
-	d.mu.Lock()
-	delete(d.writers, w)
-	d.mu.Unlock()
-}
-
-// abandon finishes the writer from outside its own calls (context done,
-// database closed).
-func (w *catalogWriter) abandon(reason error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finish(reason)
 }
 
 func (w *catalogWriter) begin(ctx context.Context) error {
@@ -157,25 +115,24 @@ func (w *catalogWriter) begin(ctx context.Context) error {
 // A product id or variant id already in this snapshot is refused, and the
 // writer cannot be committed after a refused Put.
 func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
-		return err
-	}
+	return w.life.Do(func() error { return w.put(ctx, e) })
+}
+
+func (w *catalogWriter) put(ctx context.Context, e bridge.CatalogEntry) error {
 	id := e.Product.ID
 	if id == "" {
-		return w.fail(errors.New("sqlite: put product: empty product id"))
+		return errors.New("sqlite: put product: empty product id")
 	}
 	data, err := json.Marshal(e)
 	if err != nil {
-		return w.fail(fmt.Errorf("sqlite: put product %q: %w", id, err))
+		return fmt.Errorf("sqlite: put product %q: %w", id, err)
 	}
 	w.position++
 	if _, err := w.putProduct.ExecContext(ctx, w.position, id, string(data)); err != nil {
 		if isConstraint(err) {
-			return w.fail(fmt.Errorf("sqlite: put product %q: product id %q is already in this snapshot", id, id))
+			return fmt.Errorf("sqlite: put product %q: product id %q is already in this snapshot", id, id)
 		}
-		return w.fail(fmt.Errorf("sqlite: put product %q: %w", id, err))
+		return fmt.Errorf("sqlite: put product %q: %w", id, err)
 	}
 	for _, v := range e.Product.Variants {
 		if v.ID == "" {
@@ -185,10 +142,10 @@ func (w *catalogWriter) Put(ctx context.Context, e bridge.CatalogEntry) error {
 		}
 		if _, err := w.putVariant.ExecContext(ctx, v.ID, id); err != nil {
 			if isConstraint(err) {
-				return w.fail(fmt.Errorf("sqlite: put product %q: variant id %q is already in this snapshot%s",
-					id, v.ID, w.variantOwner(ctx, v.ID)))
+				return fmt.Errorf("sqlite: put product %q: variant id %q is already in this snapshot%s",
+					id, v.ID, w.variantOwner(ctx, v.ID))
 			}
-			return w.fail(fmt.Errorf("sqlite: put product %q: variant %q: %w", id, v.ID, err))
+			return fmt.Errorf("sqlite: put product %q: variant %q: %w", id, v.ID, err)
 		}
 	}
 	return nil
@@ -208,79 +165,53 @@ func (w *catalogWriter) variantOwner(ctx context.Context, variantID string) stri
 
 // Commit makes the staged snapshot the current one, atomically.
 func (w *catalogWriter) Commit(ctx context.Context, info bridge.CatalogInfo) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
-		return err
-	}
-	info.SyncedAt = info.SyncedAt.UTC()
-	data, err := json.Marshal(info)
-	if err != nil {
-		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
-	}
-	unlock, err := w.db.lockWrites(ctx)
-	if err != nil {
-		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
-	}
-	defer unlock()
-	for _, q := range swap {
-		if _, err := w.conn.ExecContext(ctx, q); err != nil {
-			return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
+	// The write lock is let go of after the writer ended: a swap that
+	// failed midway is rolled back (end) before another write begins.
+	unlock := func() {}
+	defer func() { unlock() }()
+	return w.life.Commit(func() error {
+		data, err := rowcodec.EncodeCatalogInfo(info)
+		if err != nil {
+			return fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err)
 		}
-	}
-	if _, err := w.conn.ExecContext(ctx,
-		`INSERT INTO main.catalog_info (id, info) VALUES (1, ?)
-		 ON CONFLICT (id) DO UPDATE SET info = excluded.info`, string(data)); err != nil {
-		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
-	}
-	_, err = w.conn.ExecContext(ctx, `COMMIT`)
-	// Before Commit returns, so lookups made after it see the new snapshot;
-	// after a failed COMMIT too, which may have committed all the same (a
-	// context that ends during it turns its outcome into ctx.Err()).
-	w.db.entries.invalidate()
-	if err != nil {
-		return w.fail(fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err))
-	}
-	w.committed = true
-	w.finish(nil)
-	return nil
+		u, err := w.db.lockWrites(ctx)
+		if err != nil {
+			return fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err)
+		}
+		unlock = u
+		for _, q := range swap {
+			if _, err := w.conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err)
+			}
+		}
+		if _, err := w.conn.ExecContext(ctx,
+			`INSERT INTO main.catalog_info (id, info) VALUES (1, ?)
+			 ON CONFLICT (id) DO UPDATE SET info = excluded.info`, string(data)); err != nil {
+			return fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err)
+		}
+		_, err = w.conn.ExecContext(ctx, `COMMIT`)
+		// Before Commit returns, so lookups made after it see the new
+		// snapshot; after a failed COMMIT too, which may have committed all
+		// the same (a context that ends during it turns its outcome into
+		// ctx.Err()).
+		w.db.entries.invalidate()
+		if err != nil {
+			return fmt.Errorf("sqlite: commit catalog %q: %w", info.Version, err)
+		}
+		return nil
+	})
 }
 
 // Rollback drops the staged snapshot. After Commit it does nothing, so
 // `defer w.Rollback()` is safe.
 func (w *catalogWriter) Rollback() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finish(errors.New("sqlite: catalog writer rolled back"))
+	w.life.Rollback()
 	return nil
 }
 
-func (w *catalogWriter) usable() error {
-	switch {
-	case w.committed:
-		return errors.New("sqlite: catalog writer already committed")
-	case w.err != nil:
-		return fmt.Errorf("sqlite: catalog writer is finished: %w", w.err)
-	}
-	return nil
-}
-
-// fail finishes the writer because of err and returns err.
-func (w *catalogWriter) fail(err error) error {
-	w.finish(err)
-	return err
-}
-
-// finish releases the writer's connection; reason is what later calls
-// report. Called with w.mu held.
-func (w *catalogWriter) finish(reason error) {
-	if w.conn == nil {
-		return
-	}
-	if w.err == nil {
-		w.err = reason
-	}
-	w.stopAbort()
+// end releases the writer's connection (catalogwriter.Life calls it once,
+// locked).
+func (w *catalogWriter) end(committed bool) {
 	for _, s := range []*sql.Stmt{w.putProduct, w.putVariant} {
 		if s != nil { // nil when begin failed
 			s.Close()
@@ -290,12 +221,11 @@ func (w *catalogWriter) finish(reason error) {
 	// tables and, after a failed statement, maybe an open transaction. A new
 	// connection costs far less than the next user inheriting either. The
 	// ROLLBACK is for clarity only; closing the connection rolls back too.
-	if !w.committed {
+	if !committed {
 		w.conn.ExecContext(context.Background(), `ROLLBACK`)
 	}
 	discard(w.conn)
 	w.conn = nil
-	w.db.forget(w)
 }
 
 // discard closes conn instead of returning it to the pool.
@@ -327,11 +257,10 @@ func (d *DB) CatalogInfo(ctx context.Context) (bridge.CatalogInfo, error) {
 	if err != nil {
 		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: %w", err)
 	}
-	var info bridge.CatalogInfo
-	if err := json.Unmarshal(data, &info); err != nil {
+	info, err := rowcodec.DecodeCatalogInfo(data)
+	if err != nil {
 		return bridge.CatalogInfo{}, fmt.Errorf("sqlite: catalog info: %w", err)
 	}
-	info.SyncedAt = info.SyncedAt.UTC()
 	return info, nil
 }
 

@@ -7,28 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"time"
 
 	"github.com/acp-bridge/bridge"
-	"github.com/klauspost/compress/s2"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 var _ bridge.CheckoutStore = (*DB)(nil)
 
-// The checkout tables (migrations/0004_checkout.sql, orders' revision,
-// payment reference and update time from 0006_outbox.sql) keep a session
-// and an order whole, as the JSON of the domain type, with copies of the
-// fields the WHERE clauses need in columns of their own. An order's Rev is
-// not in its body: it is the row's revision, kept in the rev column and
-// filled in by every read. Idempotency records are all columns: their
-// lookups and guards read every field.
-//
-// Times are written in UTC. Columns hold Unix nanoseconds; a time int64
-// nanoseconds cannot hold (before 1678, after 2262) is clamped in a session's
-// or an order's columns, whose body keeps the exact value, and refused in an
-// idempotency record or a job, which have no body.
+// The checkout tables: migrations/0004_checkout.sql, orders' revision,
+// payment reference and update time from 0006_outbox.sql. What their rows
+// hold, and how a Change is checked and encoded for them, is
+// storage/internal/rowcodec's, shared with the Postgres driver.
 
 // Session returns the session id of owner. A session of another owner is
 // reported exactly like a missing one. Decoded sessions are cached by the
@@ -76,7 +66,7 @@ func (d *DB) Order(ctx context.Context, id string) (bridge.Order, error) {
 	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, err)
 	}
-	o, err := decodeOrder(rev, body)
+	o, err := rowcodec.DecodeOrder(rev, body)
 	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order %q: %w", id, err)
 	}
@@ -100,25 +90,20 @@ func (d *DB) OrderByPaymentRef(ctx context.Context, ref string) (bridge.Order, e
 	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref %q: %w", ref, err)
 	}
-	o, err := decodeOrder(rev, body)
+	o, err := rowcodec.DecodeOrder(rev, body)
 	if err != nil {
 		return bridge.Order{}, fmt.Errorf("sqlite: order by payment ref %q: %w", ref, err)
 	}
 	return o, nil
 }
 
-// defaultListLimit is what a list with limit 0 returns at most.
-const defaultListLimit = 100
-
 // Orders lists orders with status (all when ""), most recently created
-// first, at most limit (0: defaultListLimit). Orders created at the same
-// instant come newest-written first.
+// first, at most limit (0: rowcodec.DefaultListLimit). Orders created at
+// the same instant come newest-written first.
 func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Order, error) {
-	if limit < 0 {
-		return nil, fmt.Errorf("sqlite: orders: negative limit %d", limit)
-	}
-	if limit == 0 {
-		limit = defaultListLimit
+	limit, err := rowcodec.ListLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: orders: %w", err)
 	}
 	// Two statements rather than "?1 = '' OR status = ?1", which would hide
 	// the condition from the planner. Both walk orders_by_created backwards.
@@ -139,7 +124,7 @@ func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Ord
 		if err := rows.Scan(&rev, &body); err != nil {
 			return nil, fmt.Errorf("sqlite: orders: %w", err)
 		}
-		o, err := decodeOrder(rev, body)
+		o, err := rowcodec.DecodeOrder(rev, body)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: orders: %w", err)
 		}
@@ -151,63 +136,22 @@ func (d *DB) Orders(ctx context.Context, status string, limit int) ([]bridge.Ord
 	return out, nil
 }
 
-// decodeOrder is an order's body with the revision from its column (the
-// body does not carry it: Rev is the row's, not the order's).
-func decodeOrder(rev int64, body []byte) (bridge.Order, error) {
-	var o bridge.Order
-	if err := json.Unmarshal(body, &o); err != nil {
-		return bridge.Order{}, err
-	}
-	o.Rev = rev
-	return o, nil
-}
-
 // Idempotency returns the record of key in scope, unless it expired (its
 // ExpiresAt is at or before now, by the clock of SetClock).
 func (d *DB) Idempotency(ctx context.Context, scope, key string) (bridge.IdempotencyRecord, error) {
-	r := bridge.IdempotencyRecord{Scope: scope, Key: key}
-	var locked, created, expires int64
-	var done bool
-	err := d.idemByKey.QueryRowContext(pointCtx(ctx), scope, key, clampNano(d.now())).
-		Scan(&r.RequestHash, &r.Token, &locked, &done, &r.Outcome, &created, &expires)
+	var rs rowcodec.IdemScanner
+	err := d.idemByKey.QueryRowContext(pointCtx(ctx), scope, key, rowcodec.ClampNano(d.now())).Scan(rs.Dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: %w", key, bridge.ErrNotFound)
 	}
 	if err != nil {
 		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: %w", key, err)
 	}
-	if r.Outcome, err = unpackOutcome(r.Outcome); err != nil {
-		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: outcome: %w", key, err)
+	r, err := rs.Record(scope, key)
+	if err != nil {
+		return bridge.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency key %q: %w", key, err)
 	}
-	r.Done = done
-	r.LockedUntil, r.CreatedAt, r.ExpiresAt = fromNano(locked), fromNano(created), fromNano(expires)
 	return r, nil
-}
-
-// Outcomes hold a whole session's JSON (~2–3 kB), a copy of what the
-// session row holds: compressed they take a third of the space, so fewer
-// pages reach the WAL per commit. A compressed outcome starts with
-// s2Outcome, a byte JSON never starts with; shorter outcomes, and rows
-// written before, are stored as they are.
-const (
-	s2Outcome        = 0x01
-	compressOutcomes = 256
-)
-
-func packOutcome(b []byte) []byte {
-	if len(b) < compressOutcomes {
-		return b
-	}
-	buf := make([]byte, 1+s2.MaxEncodedLen(len(b)))
-	buf[0] = s2Outcome
-	return buf[:1+len(s2.Encode(buf[1:], b))]
-}
-
-func unpackOutcome(b []byte) ([]byte, error) {
-	if len(b) == 0 || b[0] != s2Outcome {
-		return b, nil
-	}
-	return s2.Decode(nil, b[1:])
 }
 
 // Commit applies c in one transaction under the write lock. The idempotency
@@ -233,7 +177,7 @@ func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	if w.empty() {
+	if w.Empty() {
 		return nil
 	}
 	if err := d.commits.submit(ctx, w); err != nil {
@@ -248,221 +192,67 @@ func (d *DB) Commit(ctx context.Context, c bridge.Change) error {
 // back from the cache, although a read would miss it anyway, the body
 // differing from the row's).
 func (d *DB) committed(w *change) {
-	if s := w.session; s != nil && s.cached != nil {
-		d.sessions.put(0, s.id, s.cached)
+	if w.cached != nil {
+		d.sessions.put(0, w.Session.ID, w.cached)
 	}
 }
 
 // change is a bridge.Change checked and encoded for the tables, so that
-// nothing that can fail without the database runs under the write lock.
+// nothing that can fail without the database runs under the write lock,
+// with what the session cache keeps of it.
 type change struct {
-	session *sessionRow
-	order   *orderRow
-	jobs    []jobRow
-	release string
-	holdID  string
-	hold    []bridge.Reservation
-	idemOp  bridge.IdempotencyOp
-	idem    *idemRow
-}
-
-type sessionRow struct {
-	id, owner, status  string
-	rev                int64
-	expires, updatedAt int64
-	body               []byte
-	// cached is what Session would decode from body, for the session
-	// cache once committed; nil when it cannot be had without decoding.
+	*rowcodec.Change
+	// cached is what Session would decode from the session's body, for the
+	// session cache once committed; nil when there is no session or it
+	// cannot be had without decoding.
 	cached *cachedSession
 }
 
-// orderRow is an order with the copies of its fields that the columns
-// keep in step with the body (status, payment_ref, created_at, updated_at).
-type orderRow struct {
-	id, sessionID, owner, status, paymentRef string
-	// rev is Order.Rev: 0 replaces whatever is stored, 1 inserts, n
-	// writes over n − 1.
-	rev                  int64
-	createdAt, updatedAt int64
-	body                 []byte
-}
-
-type idemRow struct {
-	scope, key, hash, token  string
-	locked, created, expires int64
-	done                     bool
-	outcome                  []byte
-}
-
 func encodeChange(c bridge.Change) (*change, error) {
-	w := &change{release: c.ReleaseOrderID, idemOp: c.IdemOp}
-	if s := c.Session; s != nil {
-		if s.ID == "" {
-			return nil, errors.New("session without id")
-		}
-		if s.Rev < 1 {
-			return nil, fmt.Errorf("session %q: revision %d, want 1 or more", s.ID, s.Rev)
-		}
-		u := s.UTC()
-		body, err := json.Marshal(u)
-		if err != nil {
-			return nil, fmt.Errorf("session %q: %w", s.ID, err)
-		}
-		expires := int64(math.MaxInt64) // no expiry: never purged
-		if !u.ExpiresAt.IsZero() {
-			expires = clampNano(u.ExpiresAt)
-		}
-		w.session = &sessionRow{
-			id: u.ID, owner: u.Owner, status: string(u.Status), rev: u.Rev,
-			expires: expires, updatedAt: clampNano(u.UpdatedAt), body: body,
-		}
-		if cacheableSession(body) {
-			// A copy: the caller may change its session after Commit.
-			w.session.cached = &cachedSession{body: body, session: cloneSession(u)}
-		}
+	rc, err := rowcodec.EncodeChange(c)
+	if err != nil {
+		return nil, err
 	}
-	if o := c.Order; o != nil {
-		if o.ID == "" {
-			return nil, errors.New("order without id")
-		}
-		if o.Rev < 0 {
-			return nil, fmt.Errorf("order %q: revision %d, want 0 (replace) or 1 or more", o.ID, o.Rev)
-		}
-		u := orderUTC(*o)
-		body, err := json.Marshal(u)
-		if err != nil {
-			return nil, fmt.Errorf("order %q: %w", o.ID, err)
-		}
-		w.order = &orderRow{
-			id: u.ID, sessionID: u.SessionID, owner: u.Owner, status: u.Status, paymentRef: u.PaymentRef,
-			rev: u.Rev, createdAt: clampNano(u.CreatedAt), updatedAt: clampNano(u.UpdatedAt), body: body,
-		}
-	}
-	for i := range c.Jobs {
-		r, err := encodeJob(&c.Jobs[i])
-		if err != nil {
-			return nil, err
-		}
-		w.jobs = append(w.jobs, r)
-	}
-	if len(c.Hold) > 0 {
-		if err := checkHold(c.HoldOrderID, c.Hold); err != nil {
-			return nil, fmt.Errorf("hold: %w", err)
-		}
-		w.holdID, w.hold = c.HoldOrderID, c.Hold
-	}
-	switch c.IdemOp {
-	case bridge.IdemNone:
-		return w, nil
-	case bridge.IdemInsert, bridge.IdemFinish, bridge.IdemRelease, bridge.IdemTakeover:
-	default:
-		return nil, fmt.Errorf("unknown idempotency operation %d", c.IdemOp)
-	}
-	r := c.Idempotency
-	if r == nil {
-		return nil, fmt.Errorf("idempotency operation %d without a record", c.IdemOp)
-	}
-	if r.Scope == "" || r.Key == "" {
-		return nil, fmt.Errorf("idempotency record without scope or key (%q, %q)", r.Scope, r.Key)
-	}
-	if r.Token == "" && c.IdemOp != bridge.IdemInsert {
-		// Finish and Release match the claim by token, Takeover makes a new
-		// claim: an empty token would match or make anyone's.
-		return nil, fmt.Errorf("idempotency key %q: operation %d without a claim token", r.Key, c.IdemOp)
-	}
-	if r.ExpiresAt.IsZero() && c.IdemOp != bridge.IdemRelease {
-		// It would be expired, hence invisible, from the start.
-		return nil, fmt.Errorf("idempotency key %q: record without expiry", r.Key)
-	}
-	w.idem = &idemRow{scope: r.Scope, key: r.Key, hash: r.RequestHash, token: r.Token, done: r.Done, outcome: packOutcome(r.Outcome)}
-	for _, t := range []struct {
-		name string
-		t    time.Time
-		dst  *int64
-	}{
-		{"locked_until", r.LockedUntil, &w.idem.locked},
-		{"created_at", r.CreatedAt, &w.idem.created},
-		{"expires_at", r.ExpiresAt, &w.idem.expires},
-	} {
-		n, err := toNano(t.t)
-		if err != nil {
-			return nil, fmt.Errorf("idempotency key %q: %s: %w", r.Key, t.name, err)
-		}
-		*t.dst = n
+	w := &change{Change: rc}
+	if s := rc.Session; s != nil && cacheableSession(s.Body) {
+		// A copy: the caller may change its session after Commit.
+		w.cached = &cachedSession{body: s.Body, session: cloneSession(s.Session)}
 	}
 	return w, nil
-}
-
-func (w *change) empty() bool {
-	return w.session == nil && w.order == nil && w.jobs == nil && w.release == "" && w.hold == nil && w.idemOp == bridge.IdemNone
-}
-
-// orderUTC returns o with every time in UTC, the form it is stored and
-// read back in, sharing no slice it changes with o (the caller's).
-func orderUTC(o bridge.Order) bridge.Order {
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	if o.Fulfillments != nil {
-		fs := slices.Clone(o.Fulfillments)
-		for i := range fs {
-			if fs[i].Events != nil {
-				evs := slices.Clone(fs[i].Events)
-				for j := range evs {
-					evs[j].OccurredAt = evs[j].OccurredAt.UTC()
-				}
-				fs[i].Events = evs
-			}
-		}
-		o.Fulfillments = fs
-	}
-	if o.Adjustments != nil {
-		as := slices.Clone(o.Adjustments)
-		for i := range as {
-			as[i].OccurredAt = as[i].OccurredAt.UTC()
-		}
-		o.Adjustments = as
-	}
-	if o.History != nil {
-		hs := slices.Clone(o.History)
-		for i := range hs {
-			hs[i].At = hs[i].At.UTC()
-		}
-		o.History = hs
-	}
-	return o
 }
 
 // apply writes the change inside the committer's transaction. The idempotency
 // record's times are judged by now, read under the write lock, when nothing
 // else can change them.
 func (w *change) apply(st *writeStmts, now time.Time) error {
-	if w.idemOp != bridge.IdemNone {
-		if err := w.applyIdem(st, clampNano(now)); err != nil {
+	if w.IdemOp != bridge.IdemNone {
+		if err := applyIdem(st, w.IdemOp, w.Idem, rowcodec.ClampNano(now)); err != nil {
 			return err
 		}
 	}
-	if s := w.session; s != nil {
+	if s := w.Session; s != nil {
 		if err := applySession(st, s); err != nil {
 			return err
 		}
 	}
-	if o := w.order; o != nil {
+	if o := w.Order; o != nil {
 		if err := applyOrder(st, o); err != nil {
 			return err
 		}
 	}
-	for i := range w.jobs {
-		if err := insertJob(st, &w.jobs[i], now); err != nil {
+	for i := range w.Jobs {
+		if err := insertJob(st, &w.Jobs[i], now); err != nil {
 			return err
 		}
 	}
-	if w.release != "" {
-		if _, err := st.releaseOrder.Exec(w.release); err != nil {
-			return fmt.Errorf("release order %q: %w", w.release, err)
+	if w.Release != "" {
+		if _, err := st.releaseOrder.Exec(w.Release); err != nil {
+			return fmt.Errorf("release order %q: %w", w.Release, err)
 		}
 	}
-	if w.hold != nil {
-		if err := reserveTx(st, now, w.holdID, w.hold); err != nil {
-			return fmt.Errorf("hold order %q: %w", w.holdID, err)
+	if w.Hold != nil {
+		if err := reserveTx(st, now, w.HoldID, w.Hold); err != nil {
+			return fmt.Errorf("hold order %q: %w", w.HoldID, err)
 		}
 	}
 	return nil
@@ -500,65 +290,65 @@ const (
 )
 
 // applyOrder writes an order by its revision's rule (bridge.Order.Rev).
-func applyOrder(st *writeStmts, o *orderRow) error {
-	args := []any{o.id, o.sessionID, o.owner, o.status, o.createdAt, string(o.body), o.paymentRef, o.updatedAt}
+func applyOrder(st *writeStmts, o *rowcodec.OrderRow) error {
+	args := []any{o.ID, o.SessionID, o.Owner, o.Status, o.CreatedAt, string(o.Body), o.PaymentRef, o.UpdatedAt}
 	var (
 		res sql.Result
 		err error
 	)
-	switch o.rev {
+	switch o.Rev {
 	case 0:
 		_, err = st.upsertOrder.Exec(args...)
 		if err != nil {
-			return fmt.Errorf("order %q: %w", o.id, err)
+			return fmt.Errorf("order %q: %w", o.ID, err)
 		}
 		return nil
 	case 1:
 		res, err = st.insertOrder.Exec(args...)
 	default:
-		res, err = st.updateOrder.Exec(append(args, o.rev)...)
+		res, err = st.updateOrder.Exec(append(args, o.Rev)...)
 	}
 	if err != nil {
-		return fmt.Errorf("order %q: %w", o.id, err)
+		return fmt.Errorf("order %q: %w", o.ID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("order %q: %w", o.id, err)
+		return fmt.Errorf("order %q: %w", o.ID, err)
 	}
 	if n == 0 {
-		if o.rev == 1 {
-			return fmt.Errorf("order %q already exists: %w", o.id, bridge.ErrStale)
+		if o.Rev == 1 {
+			return fmt.Errorf("order %q already exists: %w", o.ID, bridge.ErrStale)
 		}
-		return fmt.Errorf("order %q is not at revision %d: %w", o.id, o.rev-1, bridge.ErrStale)
+		return fmt.Errorf("order %q is not at revision %d: %w", o.ID, o.Rev-1, bridge.ErrStale)
 	}
 	return nil
 }
 
-func applySession(st *writeStmts, s *sessionRow) error {
-	if s.rev == 1 {
-		_, err := st.insertSession.Exec(s.id, s.owner, s.rev, s.status, s.expires, s.updatedAt, string(s.body))
+func applySession(st *writeStmts, s *rowcodec.SessionRow) error {
+	if s.Rev == 1 {
+		_, err := st.insertSession.Exec(s.ID, s.Owner, s.Rev, s.Status, s.Expires, s.UpdatedAt, string(s.Body))
 		if isConstraint(err) {
 			// Whoever owns it: the caller only learns that revision 1 is
 			// taken, as it would from any stale write.
-			return fmt.Errorf("session %q already exists: %w", s.id, bridge.ErrStale)
+			return fmt.Errorf("session %q already exists: %w", s.ID, bridge.ErrStale)
 		}
 		if err != nil {
-			return fmt.Errorf("session %q: %w", s.id, err)
+			return fmt.Errorf("session %q: %w", s.ID, err)
 		}
 		return nil
 	}
 	for _, stmt := range []*sql.Stmt{st.updateSession, st.updateSessionExpiry} {
-		res, err := stmt.Exec(s.rev, s.status, s.expires, s.updatedAt, string(s.body), s.id, s.rev-1, s.owner)
+		res, err := stmt.Exec(s.Rev, s.Status, s.Expires, s.UpdatedAt, string(s.Body), s.ID, s.Rev-1, s.Owner)
 		if err != nil {
-			return fmt.Errorf("session %q: %w", s.id, err)
+			return fmt.Errorf("session %q: %w", s.ID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("session %q: %w", s.id, err)
+			return fmt.Errorf("session %q: %w", s.ID, err)
 		} else if n > 0 {
 			return nil
 		}
 	}
-	return fmt.Errorf("session %q is not at revision %d: %w", s.id, s.rev-1, bridge.ErrStale)
+	return fmt.Errorf("session %q is not at revision %d: %w", s.ID, s.Rev-1, bridge.ErrStale)
 }
 
 // upsertIdem writes the record over an existing one only WHERE allows it;
@@ -598,50 +388,49 @@ const (
 	releaseIdemSQL = `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND done = 0`
 )
 
-func (w *change) applyIdem(st *writeStmts, now int64) error {
-	r := w.idem
+func applyIdem(st *writeStmts, op bridge.IdempotencyOp, r *rowcodec.IdemRow, now int64) error {
 	var outcome any // nil is NULL; an empty non-nil Outcome stays an empty blob
-	if r.outcome != nil {
-		outcome = r.outcome
+	if r.Outcome != nil {
+		outcome = r.Outcome
 	}
 	var (
 		res  sql.Result
 		err  error
 		fail error
 	)
-	switch w.idemOp {
+	switch op {
 	case bridge.IdemInsert:
 		res, err = st.insertIdem.Exec(
-			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
+			r.Scope, r.Key, r.Hash, r.Token, r.Locked, r.Done, outcome, r.Created, r.Expires, now)
 		fail = bridge.ErrIdempotencyExists
 	case bridge.IdemTakeover:
 		res, err = st.takeoverIdem.Exec(
-			r.scope, r.key, r.hash, r.token, r.locked, r.done, outcome, r.created, r.expires, now)
+			r.Scope, r.Key, r.Hash, r.Token, r.Locked, r.Done, outcome, r.Created, r.Expires, now)
 		fail = bridge.ErrIdempotencyExists
 	case bridge.IdemFinish:
 		res, err = st.finishIdem.Exec(
-			r.hash, r.locked, r.done, outcome, r.created, r.expires, r.scope, r.key, r.token)
+			r.Hash, r.Locked, r.Done, outcome, r.Created, r.Expires, r.Scope, r.Key, r.Token)
 		if err == nil {
 			var n int64
 			if n, err = res.RowsAffected(); err == nil && n == 0 {
 				res, err = st.finishIdemExpiry.Exec(
-					r.hash, r.locked, r.done, outcome, r.created, r.expires, r.scope, r.key, r.token)
+					r.Hash, r.Locked, r.Done, outcome, r.Created, r.Expires, r.Scope, r.Key, r.Token)
 			}
 		}
 		fail = bridge.ErrIdempotencyLost
 	case bridge.IdemRelease:
-		res, err = st.releaseIdem.Exec(r.scope, r.key, r.token)
+		res, err = st.releaseIdem.Exec(r.Scope, r.Key, r.Token)
 		fail = bridge.ErrIdempotencyLost
 	}
 	if err != nil {
-		return fmt.Errorf("idempotency key %q: %w", r.key, err)
+		return fmt.Errorf("idempotency key %q: %w", r.Key, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("idempotency key %q: %w", r.key, err)
+		return fmt.Errorf("idempotency key %q: %w", r.Key, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("idempotency key %q: %w", r.key, fail)
+		return fmt.Errorf("idempotency key %q: %w", r.Key, fail)
 	}
 	return nil
 }
@@ -660,11 +449,10 @@ const purgeBatch = 1000
 // rows went; rows are deleted in batches, each its own transaction, so
 // after an error the count says how many did.
 func (d *DB) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error) {
-	if keep < 0 {
-		return 0, fmt.Errorf("sqlite: purge: negative keep %v", keep)
+	idemCut, sessionCut, err := rowcodec.PurgeCuts(now, keep)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
 	}
-	idemCut := clampNano(now)
-	sessionCut := clampNano(now.Add(-keep))
 	var total int64
 	for _, p := range []struct {
 		what, query string
@@ -708,42 +496,4 @@ func (d *DB) purgeOnce(ctx context.Context, query string, args ...any) (int64, e
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-var (
-	minNano = time.Unix(0, math.MinInt64)
-	maxNano = time.Unix(0, math.MaxInt64)
-)
-
-// toNano encodes t as Unix nanoseconds; the zero time is 0.
-func toNano(t time.Time) (int64, error) {
-	if t.IsZero() {
-		return 0, nil
-	}
-	if t.Before(minNano) || t.After(maxNano) {
-		return 0, fmt.Errorf("time %v is out of range (years 1678 to 2262)", t)
-	}
-	return t.UnixNano(), nil
-}
-
-// clampNano is toNano for columns that only order rows: out-of-range times
-// become the smallest or largest integer.
-func clampNano(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.Before(minNano):
-		return math.MinInt64
-	case t.After(maxNano):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// fromNano decodes toNano's integers, in UTC.
-func fromNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }

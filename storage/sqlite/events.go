@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 // EventSeen reports whether the event id from source was recorded.
@@ -24,7 +26,7 @@ func (d *DB) RecordEvent(ctx context.Context, source, id string) error {
 	}
 	defer unlock()
 	if _, err := d.db.ExecContext(ctx, `INSERT INTO webhook_events (source, id, received_at) VALUES (?, ?, ?)
-		ON CONFLICT (source, id) DO NOTHING`, source, id, clampNano(d.now())); err != nil {
+		ON CONFLICT (source, id) DO NOTHING`, source, id, rowcodec.ClampNano(d.now())); err != nil {
 		return fmt.Errorf("sqlite: record webhook event %s/%s: %w", source, id, err)
 	}
 	return nil
@@ -41,7 +43,7 @@ func (d *DB) ReleaseClaims(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sqlite: release claims: %w", err)
 	}
 	defer unlock()
-	now := clampNano(d.now())
+	now := rowcodec.ClampNano(d.now())
 	res, err := d.db.ExecContext(ctx, `UPDATE idempotency_keys SET locked_until = ? WHERE done = 0 AND locked_until > ?`, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: release claims: %w", err)

@@ -1,20 +1,15 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 var _ bridge.Outbox = (*DB)(nil)
@@ -31,71 +26,8 @@ var _ bridge.Outbox = (*DB)(nil)
 // safe against concurrent claimers: a second ClaimJobs runs after the
 // first's UPDATE and no longer sees the jobs it leased.
 
-// jobColumns are the columns jobScanner reads, in its order.
-const jobColumns = `id, kind, order_id, status, payload, attempts, next_run_at, lease_until, token, last_error, created_at, updated_at`
-
-// jobRow is a bridge.Job checked and encoded for outbox_jobs. Times are
-// Unix nanoseconds; next and created are 0 when the caller left them zero,
-// and then become the store's now when the row is written.
-type jobRow struct {
-	id, kind, orderID, status, lastError string
-	payload                              []byte
-	attempts                             int64
-	next, created                        int64
-}
-
-// validStatus reports whether s is a status the domain knows.
-func validStatus(s bridge.JobStatus) bool {
-	switch s {
-	case bridge.JobPending, bridge.JobDone, bridge.JobDead, bridge.JobCanceled:
-		return true
-	}
-	return false
-}
-
-// encodeJob checks a job queued by a Change. Its claim (Token,
-// LeaseUntil) is not taken over: a job is queued unclaimed, and whoever
-// wants to run it claims it.
-func encodeJob(j *bridge.Job) (jobRow, error) {
-	if j.ID == "" {
-		return jobRow{}, errors.New("job without id")
-	}
-	if j.Kind == "" {
-		return jobRow{}, fmt.Errorf("job %q: no kind", j.ID)
-	}
-	status := j.Status
-	if status == "" {
-		status = bridge.JobPending
-	}
-	if !validStatus(status) {
-		return jobRow{}, fmt.Errorf("job %q: unknown status %q", j.ID, status)
-	}
-	if j.Attempts < 0 {
-		return jobRow{}, fmt.Errorf("job %q: negative attempts %d", j.ID, j.Attempts)
-	}
-	if err := checkPayload(j.Payload); err != nil {
-		return jobRow{}, fmt.Errorf("job %q: %w", j.ID, err)
-	}
-	r := jobRow{id: j.ID, kind: j.Kind, orderID: j.OrderID, status: string(status), lastError: j.LastError,
-		payload: j.Payload, attempts: int64(j.Attempts)}
-	var err error
-	if r.next, err = toNano(j.NextRunAt); err != nil {
-		return jobRow{}, fmt.Errorf("job %q: next_run_at: %w", j.ID, err)
-	}
-	if r.created, err = toNano(j.CreatedAt); err != nil {
-		return jobRow{}, fmt.Errorf("job %q: created_at: %w", j.ID, err)
-	}
-	return r, nil
-}
-
-// checkPayload refuses a payload that is not JSON: the job would be stored,
-// but every listing of it would fail to encode (json.RawMessage).
-func checkPayload(p json.RawMessage) error {
-	if len(p) > 0 && !json.Valid(p) {
-		return errors.New("payload is not valid JSON")
-	}
-	return nil
-}
+// jobColumns are the columns rowcodec.JobScanner reads, in its order.
+var jobColumns = rowcodec.JobColumns("")
 
 // insertJobSQL queues a job unclaimed; an id that exists changes nothing,
 // so a change retried after a crash does not queue its jobs twice.
@@ -104,22 +36,16 @@ const insertJobSQL = `INSERT INTO outbox_jobs
 	VALUES (?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`
 
-func insertJob(st *writeStmts, r *jobRow, now time.Time) error {
-	n := clampNano(now)
-	next, created := r.next, r.created
-	if next == 0 {
-		next = n // due at once
-	}
-	if created == 0 {
-		created = n
-	}
+func insertJob(st *writeStmts, r *rowcodec.JobRow, now time.Time) error {
+	n := rowcodec.ClampNano(now)
+	next, created := r.Times(n)
 	var payload any // nil is NULL: no payload
-	if r.payload != nil {
-		payload = []byte(r.payload)
+	if r.Payload != nil {
+		payload = r.Payload
 	}
-	if _, err := st.insertJob.Exec(r.id, r.kind, r.orderID, r.status, payload, r.attempts, next,
-		r.lastError, created, n); err != nil {
-		return fmt.Errorf("job %q: %w", r.id, err)
+	if _, err := st.insertJob.Exec(r.ID, r.Kind, r.OrderID, r.Status, payload, r.Attempts, next,
+		r.LastError, created, n); err != nil {
+		return fmt.Errorf("job %q: %w", r.ID, err)
 	}
 	return nil
 }
@@ -131,7 +57,7 @@ func insertJob(st *writeStmts, r *jobRow, now time.Time) error {
 // outbox_jobs_due, whose entries end in the rowid. Each job's token is the
 // claim's random part and its id, so tokens differ between jobs as well as
 // between claims.
-const claimJobsSQL = `UPDATE outbox_jobs
+var claimJobsSQL = `UPDATE outbox_jobs
 	SET token = ?1 || '.' || id, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
 	WHERE rowid IN (SELECT rowid FROM outbox_jobs
 		WHERE status = 'pending' AND next_run_at <= ?3 AND lease_until < ?3
@@ -139,14 +65,10 @@ const claimJobsSQL = `UPDATE outbox_jobs
 	RETURNING rowid, ` + jobColumns
 
 // claimJobByIDSQL is claimJobsSQL for one job, by id (?4).
-const claimJobByIDSQL = `UPDATE outbox_jobs
+var claimJobByIDSQL = `UPDATE outbox_jobs
 	SET token = ?1 || '.' || id, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
 	WHERE id = ?4 AND status = 'pending' AND next_run_at <= ?3 AND lease_until < ?3
 	RETURNING rowid, ` + jobColumns
-
-// maxClaim bounds one claim: a worker runs a few dozen jobs at once, and a
-// claim holds the committer for the time its UPDATE takes.
-const maxClaim = 1000
 
 // ClaimJobs claims up to limit jobs due at now, oldest due first, for
 // lease: each gets a new token, lease_until = now + lease and one more
@@ -181,29 +103,14 @@ func (d *DB) ClaimJob(ctx context.Context, id string, now time.Time, lease time.
 }
 
 func (d *DB) claim(ctx context.Context, id string, now time.Time, lease time.Duration, limit int) ([]bridge.Job, error) {
-	if lease <= 0 {
-		return nil, fmt.Errorf("sqlite: claim jobs: lease %v is not positive", lease)
+	cl, err := rowcodec.NewClaim(now, lease, limit, d.now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if limit < 0 || limit > maxClaim {
-		return nil, fmt.Errorf("sqlite: claim jobs: limit %d out of range 0..%d", limit, maxClaim)
-	}
-	if limit == 0 {
+	if cl == nil {
 		return nil, nil
 	}
-	if now.IsZero() {
-		now = d.now()
-	}
-	at, err := toNano(now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: claim jobs: now: %w", err)
-	}
-	until, err := toNano(now.Add(lease))
-	if err != nil || until == math.MaxInt64 { // NextDue adds 1 to lease_until
-		return nil, fmt.Errorf("sqlite: claim jobs: lease ends after year 2262")
-	}
-	var random [16]byte
-	rand.Read(random[:]) // never fails (crypto/rand)
-	j := &claimJob{token: hex.EncodeToString(random[:]), now: at, until: until, limit: limit, id: id}
+	j := &claimJob{claim: cl, id: id}
 	if err := d.commits.submit(ctx, j); err != nil {
 		return nil, fmt.Errorf("sqlite: claim jobs: %w", err)
 	}
@@ -213,11 +120,9 @@ func (d *DB) claim(ctx context.Context, id string, now time.Time, lease time.Dur
 // claimJob is a ClaimJobs for the committer; jobs holds what it claimed
 // once applied (read by the caller after the transaction committed).
 type claimJob struct {
-	token      string
-	now, until int64
-	limit      int
-	id         string // one job by id, when set
-	jobs       []bridge.Job
+	claim *rowcodec.Claim
+	id    string // one job by id, when set
+	jobs  []bridge.Job
 }
 
 func (c *claimJob) apply(st *writeStmts, _ time.Time) error {
@@ -225,43 +130,26 @@ func (c *claimJob) apply(st *writeStmts, _ time.Time) error {
 	var rows *sql.Rows
 	var err error
 	if c.id != "" {
-		rows, err = st.claimJobByID.Query(c.token, c.until, c.now, c.id)
+		rows, err = st.claimJobByID.Query(c.claim.Token, c.claim.Until, c.claim.At, c.id)
 	} else {
-		rows, err = st.claimJobs.Query(c.token, c.until, c.now, c.limit)
+		rows, err = st.claimJobs.Query(c.claim.Token, c.claim.Until, c.claim.At, c.claim.Limit)
 	}
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	type claimed struct {
-		rowid int64
-		job   bridge.Job
-	}
-	var got []claimed
+	var got []rowcodec.Claimed
 	for rows.Next() {
-		var (
-			rowid int64
-			js    jobScanner
-		)
-		if err := rows.Scan(append([]any{&rowid}, js.dest()...)...); err != nil {
+		var cl rowcodec.Claimed
+		if err := rows.Scan(cl.Dest()...); err != nil {
 			return err
 		}
-		got = append(got, claimed{rowid, js.job()})
+		got = append(got, cl)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	// RETURNING gives rows in the order SQLite updated them, which is not
-	// promised to be the subquery's.
-	slices.SortFunc(got, func(a, b claimed) int {
-		if c := a.job.NextRunAt.Compare(b.job.NextRunAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.rowid, b.rowid)
-	})
-	for _, cl := range got {
-		c.jobs = append(c.jobs, cl.job)
-	}
+	c.jobs = rowcodec.ClaimedJobs(got)
 	return nil
 }
 
@@ -283,30 +171,15 @@ const finishJobSQL = `UPDATE outbox_jobs SET status = ?1, attempts = ?2, next_ru
 // transaction: the job's end and what the run did to its order land
 // together, or neither does.
 func (d *DB) FinishJob(ctx context.Context, j bridge.Job, c bridge.Change) error {
-	if j.ID == "" {
-		return errors.New("sqlite: finish job: no id")
-	}
-	if j.Token == "" {
-		// An unclaimed job's token is empty: "" would match it.
-		return fmt.Errorf("sqlite: finish job %q: no claim token", j.ID)
-	}
-	if !validStatus(j.Status) {
-		return fmt.Errorf("sqlite: finish job %q: unknown status %q", j.ID, j.Status)
-	}
-	if j.Attempts < 0 {
-		return fmt.Errorf("sqlite: finish job %q: negative attempts %d", j.ID, j.Attempts)
-	}
-	next, err := toNano(j.NextRunAt)
+	f, err := rowcodec.EncodeFinish(j)
 	if err != nil {
-		return fmt.Errorf("sqlite: finish job %q: next_run_at: %w", j.ID, err)
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	w, err := encodeChange(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: finish job %q: %w", j.ID, err)
 	}
-	fj := &finishJob{id: j.ID, token: j.Token, status: string(j.Status), attempts: int64(j.Attempts),
-		next: next, lastError: j.LastError, change: w}
-	if err := d.commits.submit(ctx, fj); err != nil {
+	if err := d.commits.submit(ctx, &finishJob{f, w}); err != nil {
 		return fmt.Errorf("sqlite: finish job %q: %w", j.ID, err)
 	}
 	d.committed(w)
@@ -314,18 +187,13 @@ func (d *DB) FinishJob(ctx context.Context, j bridge.Job, c bridge.Change) error
 }
 
 type finishJob struct {
-	id, token, status, lastError string
-	attempts, next               int64
-	change                       *change
+	rowcodec.Finish
+	change *change
 }
 
 func (f *finishJob) apply(st *writeStmts, now time.Time) error {
-	n := clampNano(now)
-	next := f.next
-	if next == 0 && f.status == string(bridge.JobPending) {
-		next = n
-	}
-	res, err := st.finishJob.Exec(f.status, f.attempts, next, f.lastError, n, f.id, f.token)
+	n := rowcodec.ClampNano(now)
+	res, err := st.finishJob.Exec(f.Status, f.Attempts, f.NextAt(n), f.LastError, n, f.ID, f.Token)
 	if err != nil {
 		return err
 	}
@@ -336,7 +204,7 @@ func (f *finishJob) apply(st *writeStmts, now time.Time) error {
 	}
 	// The job first: a run whose claim was lost changes nothing, whatever
 	// its change would have said (the run that took over decides).
-	if f.change.empty() {
+	if f.change.Empty() {
 		return nil
 	}
 	return f.change.apply(st, now)
@@ -367,31 +235,21 @@ const setJobSQL = `UPDATE outbox_jobs SET status = ?1, next_run_at = ?2, lease_u
 // while a worker runs it (its claim's lease holds) or once it is done or
 // canceled.
 func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, next time.Time) error {
-	if !validStatus(status) {
-		return fmt.Errorf("sqlite: set job %q: unknown status %q", id, status)
-	}
-	n, err := toNano(next)
+	sj, err := rowcodec.EncodeSetJob(id, status, next)
 	if err != nil {
-		return fmt.Errorf("sqlite: set job %q: next: %w", id, err)
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	if err := d.commits.submit(ctx, setJob{id: id, status: string(status), next: n}); err != nil {
+	if err := d.commits.submit(ctx, setJob{sj}); err != nil {
 		return fmt.Errorf("sqlite: set job %q: %w", id, err)
 	}
 	return nil
 }
 
-type setJob struct {
-	id, status string
-	next       int64
-}
+type setJob struct{ rowcodec.SetJob }
 
 func (s setJob) apply(st *writeStmts, now time.Time) error {
-	n := clampNano(now)
-	next := s.next
-	if next == 0 {
-		next = n
-	}
-	res, err := st.setJob.Exec(s.status, next, n, s.id)
+	n := rowcodec.ClampNano(now)
+	res, err := st.setJob.Exec(s.Status, s.NextAt(n), n, s.ID)
 	if err != nil {
 		return err
 	}
@@ -399,7 +257,7 @@ func (s setJob) apply(st *writeStmts, now time.Time) error {
 		return err
 	} else if k == 0 {
 		var one int
-		if err := st.jobExists.QueryRow(s.id).Scan(&one); err == nil {
+		if err := st.jobExists.QueryRow(s.ID).Scan(&one); err == nil {
 			return bridge.ErrJobBusy
 		}
 		return bridge.ErrNotFound
@@ -410,42 +268,30 @@ func (s setJob) apply(st *writeStmts, now time.Time) error {
 // Job returns the job id as stored, its claim included; ErrNotFound if
 // none.
 func (d *DB) Job(ctx context.Context, id string) (bridge.Job, error) {
-	var js jobScanner
-	err := d.jobByID.QueryRowContext(pointCtx(ctx), id).Scan(js.dest()...)
+	var js rowcodec.JobScanner
+	err := d.jobByID.QueryRowContext(pointCtx(ctx), id).Scan(js.Dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bridge.Job{}, fmt.Errorf("sqlite: job %q: %w", id, bridge.ErrNotFound)
 	}
 	if err != nil {
 		return bridge.Job{}, fmt.Errorf("sqlite: job %q: %w", id, err)
 	}
-	return js.job(), nil
+	return js.Job(), nil
 }
 
 // Jobs lists the jobs matching f, most recently updated first (then the
-// newest queued first), at most f.Limit (0: defaultListLimit). Only a
-// status or an order id narrows the scan by an index; the list is for
-// people (the CLI), not for the worker.
+// newest queued first), at most f.Limit (0: rowcodec.DefaultListLimit).
+// Only a status or an order id narrows the scan by an index; the list is
+// for people (the CLI), not for the worker.
 func (d *DB) Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error) {
-	if f.Limit < 0 {
-		return nil, fmt.Errorf("sqlite: jobs: negative limit %d", f.Limit)
+	limit, err := rowcodec.ListLimit(f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: jobs: %w", err)
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = defaultListLimit
-	}
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, val string }{
-		{"status", string(f.Status)}, {"order_id", f.OrderID}, {"kind", f.Kind},
-	} {
-		if c.val != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.val)
-		}
-	}
+	cols, args := rowcodec.JobFilter(f)
 	query := `SELECT ` + jobColumns + ` FROM outbox_jobs`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
+	if len(cols) > 0 {
+		query += ` WHERE ` + strings.Join(cols, " = ? AND ") + " = ?"
 	}
 	query += ` ORDER BY updated_at DESC, rowid DESC LIMIT ?`
 	args = append(args, limit)
@@ -456,11 +302,11 @@ func (d *DB) Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error)
 	defer rows.Close()
 	var out []bridge.Job
 	for rows.Next() {
-		var js jobScanner
-		if err := rows.Scan(js.dest()...); err != nil {
+		var js rowcodec.JobScanner
+		if err := rows.Scan(js.Dest()...); err != nil {
 			return nil, fmt.Errorf("sqlite: jobs: %w", err)
 		}
-		out = append(out, js.job())
+		out = append(out, js.Job())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: jobs: %w", err)
@@ -482,38 +328,10 @@ func (d *DB) NextDue(ctx context.Context) (time.Time, error) {
 	if !next.Valid {
 		return time.Time{}, nil
 	}
-	return fromNano(next.Int64), nil
+	return rowcodec.FromNano(next.Int64), nil
 }
 
 // nextDueSQL: see NextDue. lease_until never reaches MaxInt64 (ClaimJobs
 // refuses such a lease), so the + 1 cannot overflow.
 const nextDueSQL = `SELECT min(max(next_run_at, CASE WHEN lease_until = 0 THEN 0 ELSE lease_until + 1 END))
 	FROM outbox_jobs WHERE status = 'pending'`
-
-// jobScanner reads a row of jobColumns into a bridge.Job.
-type jobScanner struct {
-	j                             bridge.Job
-	status                        string
-	payload                       []byte
-	attempts                      int64
-	next, lease, created, updated int64
-}
-
-// dest returns the scan destinations of jobColumns.
-func (s *jobScanner) dest() []any {
-	return []any{&s.j.ID, &s.j.Kind, &s.j.OrderID, &s.status, &s.payload, &s.attempts, &s.next, &s.lease,
-		&s.j.Token, &s.j.LastError, &s.created, &s.updated}
-}
-
-// job returns the job scanned, times in UTC.
-func (s *jobScanner) job() bridge.Job {
-	j := s.j
-	j.Status = bridge.JobStatus(s.status)
-	if len(s.payload) > 0 { // NULL and an empty blob are both "no payload"
-		j.Payload = json.RawMessage(s.payload)
-	}
-	j.Attempts = int(s.attempts)
-	j.NextRunAt, j.LeaseUntil = fromNano(s.next), fromNano(s.lease)
-	j.CreatedAt, j.UpdatedAt = fromNano(s.created), fromNano(s.updated)
-	return j
-}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 // Orders written before 0006_outbox get a revision (1), their payment
@@ -349,7 +350,7 @@ func TestOutboxArguments(t *testing.T) {
 		{"zero lease", 0, 1},
 		{"negative lease", -time.Second, 1},
 		{"negative limit", time.Minute, -1},
-		{"limit above the cap", time.Minute, maxClaim + 1},
+		{"limit above the cap", time.Minute, rowcodec.MaxClaim + 1},
 	} {
 		if _, err := db.ClaimJobs(ctx, now, tt.lease, tt.limit); err == nil {
 			t.Errorf("ClaimJobs with %s succeeded", tt.name)

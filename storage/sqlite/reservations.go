@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 )
 
 // Reserve holds lines for orderID. Reserving an order that already holds
@@ -15,7 +15,7 @@ import (
 // add up. The call is all or nothing. It is committed like a checkout
 // change (group commit, see commit.go), with the same cancellation rules.
 func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reservation) error {
-	if err := checkHold(orderID, lines); err != nil {
+	if err := rowcodec.CheckHold(orderID, lines); err != nil {
 		return fmt.Errorf("sqlite: reserve: %w", err)
 	}
 	if err := d.commits.submit(ctx, reserveJob{orderID, lines}); err != nil {
@@ -33,27 +33,6 @@ func (j reserveJob) apply(st *writeStmts, now time.Time) error {
 	return reserveTx(st, now, j.orderID, j.lines)
 }
 
-// checkHold refuses what Reserve and a Change's hold must not record.
-func checkHold(orderID string, lines []bridge.Reservation) error {
-	if orderID == "" {
-		return errors.New("empty order id")
-	}
-	if len(lines) == 0 {
-		// Recording an order with no lines would make every later Reserve
-		// of it a no-op; that is never what the caller meant.
-		return fmt.Errorf("order %q: no lines", orderID)
-	}
-	for _, l := range lines {
-		if l.VariantID == "" {
-			return fmt.Errorf("order %q: line without variant id", orderID)
-		}
-		if l.Quantity <= 0 {
-			return fmt.Errorf("order %q: variant %q: quantity %d is not positive", orderID, l.VariantID, l.Quantity)
-		}
-	}
-	return nil
-}
-
 const (
 	holdOrderSQL = `INSERT INTO reservation_orders (order_id, created_at, created_ns) VALUES (?, ?, ?)
 		ON CONFLICT (order_id) DO NOTHING`
@@ -65,7 +44,7 @@ const (
 
 // reserveTx holds lines for orderID inside the committer's transaction,
 // unless the order already holds stock. The caller has checked the lines
-// (checkHold); Reserve and CheckoutStore.Commit share it.
+// (rowcodec.CheckHold); Reserve and CheckoutStore.Commit share it.
 func reserveTx(st *writeStmts, now time.Time, orderID string, lines []bridge.Reservation) error {
 	now = now.UTC()
 	res, err := st.holdOrder.Exec(orderID, now.Format(time.RFC3339Nano), now.UnixNano())

@@ -25,10 +25,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/catalogwriter"
+	"github.com/acp-bridge/bridge/storage/internal/clock"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -73,15 +74,13 @@ type DB struct {
 
 	// writers are the open catalog writers, which Close abandons: each
 	// holds a connection of its own that closing the pool does not reach.
-	mu      sync.Mutex
-	writers map[*catalogWriter]struct{}
-	closed  bool
+	writers catalogwriter.Set
 
 	closeOnce sync.Once
 	closeErr  error
 
-	// clock is SetClock's; nil means time.Now.
-	clock atomic.Pointer[func() time.Time]
+	// clock is SetClock's.
+	clock clock.Clock
 }
 
 var _ bridge.Storage = (*DB)(nil)
@@ -134,7 +133,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	poolSize := 2*runtime.GOMAXPROCS(0) + 4
 	sqldb.SetMaxOpenConns(poolSize)
 	sqldb.SetMaxIdleConns(poolSize)
-	d := &DB{db: sqldb, file: file, writes: make(chan struct{}, 1), writers: map[*catalogWriter]struct{}{}, entries: newEntryCache(entryCacheSize),
+	d := &DB{db: sqldb, file: file, writes: make(chan struct{}, 1), entries: newEntryCache(entryCacheSize),
 		sessions: newSessionCache(sessionCacheSize)}
 	if err := d.init(ctx); err != nil {
 		sqldb.Close()
@@ -151,7 +150,7 @@ func (d *DB) init(ctx context.Context) error {
 	if err := d.db.PingContext(ctx); err != nil {
 		return err
 	}
-	if err := migrate(ctx, d.db); err != nil {
+	if err := migrateFS(ctx, d.db, migrationFiles); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -249,21 +248,10 @@ func parseDSN(dsn string) (full, file string, err error) {
 // the two disagree about every expiry. PurgeExpired takes its time as an
 // argument and ignores the clock. Safe to call at any time; nil restores
 // time.Now.
-func (d *DB) SetClock(now func() time.Time) {
-	if now == nil {
-		d.clock.Store(nil)
-		return
-	}
-	d.clock.Store(&now)
-}
+func (d *DB) SetClock(now func() time.Time) { d.clock.Set(now) }
 
 // now reads the clock SetClock set.
-func (d *DB) now() time.Time {
-	if f := d.clock.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
-}
+func (d *DB) now() time.Time { return d.clock.Now() }
 
 // lockWrites waits for this process's turn to write.
 func (d *DB) lockWrites(ctx context.Context) (unlock func(), err error) {
@@ -288,16 +276,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // snapshot is never committed. Close may be called more than once.
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
-		d.mu.Lock()
-		d.closed = true
-		writers := make([]*catalogWriter, 0, len(d.writers))
-		for w := range d.writers {
-			writers = append(writers, w)
-		}
-		d.mu.Unlock()
-		for _, w := range writers {
-			w.abandon(errors.New("sqlite: database closed"))
-		}
+		d.writers.Close("sqlite")
 		// The batch being committed finishes; queued changes fail.
 		if d.commits != nil { // nil when Open failed
 			d.commits.close()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/storage/internal/migrate"
 	"github.com/acp-bridge/bridge/storage/storagetest"
 )
 
@@ -32,7 +33,7 @@ func TestConformance(t *testing.T) {
 func TestMigrationsAppliedOnce(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "bridge.db") // parents are created
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrate.Load(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +50,9 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&rows, &maxVersion); err != nil {
 			t.Fatal(err)
 		}
-		if rows != len(ms) || maxVersion != ms[len(ms)-1].version {
+		if rows != len(ms) || maxVersion != ms[len(ms)-1].Version {
 			t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d",
-				rows, maxVersion, len(ms), ms[len(ms)-1].version)
+				rows, maxVersion, len(ms), ms[len(ms)-1].Version)
 		}
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
@@ -161,17 +162,6 @@ func TestMigrationFailureNamesFile(t *testing.T) {
 	db.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE name = 't2'`).Scan(&t2)
 	if t1 != 1 || t2 != 0 {
 		t.Errorf("after failed migration: t1 exists=%d t2 exists=%d, want 1 and 0", t1, t2)
-	}
-}
-
-func TestLoadMigrationsRejectsBadNames(t *testing.T) {
-	for _, fsys := range []fstest.MapFS{
-		{"migrations/init.sql": {}},
-		{"migrations/0001_a.sql": {}, "migrations/1_b.sql": {}},
-	} {
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("loadMigrations(%v) accepted bad names", fsys)
-		}
 	}
 }
 

@@ -65,9 +65,9 @@ func runCheckout(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ChangeAtomic", func(t *testing.T) { testChangeAtomic(t, open) })
 	t.Run("ChangeHoldRelease", func(t *testing.T) { testChangeHoldRelease(t, open(t)) })
 	t.Run("PurgeExpired", func(t *testing.T) { testPurgeExpired(t, open(t)) })
-	t.Run("ConcurrentIdemInsert", func(t *testing.T) { testConcurrentIdemInsert(t, open(t)) })
+	t.Run("ConcurrentIdemInsert", func(t *testing.T) { testConcurrentIdemInsert(t, []bridge.Storage{open(t)}) })
 	t.Run("ConcurrentMixedChanges", func(t *testing.T) { testConcurrentMixedChanges(t, open(t)) })
-	t.Run("ConcurrentSessionChain", func(t *testing.T) { testConcurrentSessionChain(t, open(t)) })
+	t.Run("ConcurrentSessionChain", func(t *testing.T) { testConcurrentSessionChain(t, []bridge.Storage{open(t)}) })
 	t.Run("ConcurrentCancel", func(t *testing.T) { testConcurrentCancel(t, open(t)) })
 	t.Run("ExpiryChanges", func(t *testing.T) { testExpiryChanges(t, open(t)) })
 	t.Run("SessionNotShared", func(t *testing.T) { testSessionNotShared(t, open(t)) })
@@ -1025,8 +1025,9 @@ func testPurgeExpired(t *testing.T, s bridge.Storage) {
 }
 
 // Fifty requests with the same Idempotency-Key, each creating its own
-// session: exactly one commits, and only its session exists.
-func testConcurrentIdemInsert(t *testing.T, s bridge.Storage) {
+// session: exactly one commits, and only its session exists. Request i is
+// sent to stores[i % len(stores)] (RunShared: replicas of one database).
+func testConcurrentIdemInsert(t *testing.T, stores []bridge.Storage) {
 	ctx := t.Context()
 	const n = 50
 	const scope = "alice POST /checkout_sessions"
@@ -1038,11 +1039,12 @@ func testConcurrentIdemInsert(t *testing.T, s bridge.Storage) {
 			sess := session(fmt.Sprintf("s%d", i), "alice")
 			r := claim(scope, "same-key", fmt.Sprintf("tok-%d", i), time.Minute)
 			<-start
-			errs[i] = s.Commit(ctx, bridge.Change{Session: &sess, IdemOp: bridge.IdemInsert, Idempotency: &r})
+			errs[i] = stores[i%len(stores)].Commit(ctx, bridge.Change{Session: &sess, IdemOp: bridge.IdemInsert, Idempotency: &r})
 		})
 	}
 	close(start)
 	wg.Wait()
+	s := stores[len(stores)-1] // the one that committed last, or another
 	winner, exists := -1, 0
 	for i, err := range errs {
 		switch {
@@ -1175,13 +1177,15 @@ func testConcurrentMixedChanges(t *testing.T, s bridge.Storage) {
 
 // Writers that each read, change and write one session, retrying on
 // ErrStale, lose no update: every committed change saw the one before.
-func testConcurrentSessionChain(t *testing.T, s bridge.Storage) {
+// Writer w uses stores[w % len(stores)].
+func testConcurrentSessionChain(t *testing.T, stores []bridge.Storage) {
 	ctx := t.Context()
 	base := session("s1", "alice")
-	commitOK(t, s, bridge.Change{Session: &base})
+	commitOK(t, stores[0], bridge.Change{Session: &base})
 	const writers, each = 8, 10
 	var wg sync.WaitGroup
 	for w := range writers {
+		s := stores[w%len(stores)]
 		wg.Go(func() {
 			for range each {
 				for {
@@ -1207,7 +1211,7 @@ func testConcurrentSessionChain(t *testing.T, s bridge.Storage) {
 		})
 	}
 	wg.Wait()
-	got, err := s.Session(ctx, "alice", "s1")
+	got, err := stores[len(stores)-1].Session(ctx, "alice", "s1")
 	if err != nil {
 		t.Fatal(err)
 	}

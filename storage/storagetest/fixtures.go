@@ -185,3 +185,57 @@ func infoFor(version string, entries []bridge.CatalogEntry) bridge.CatalogInfo {
 	}
 	return info
 }
+
+// TypicalSession returns a session of realistic size, owned by
+// "agent-key": three lines (variants "p0-v1" to "p2-v1"), an address, two
+// fulfillment options, a message and policy links (about 2 kB of JSON),
+// at revision 1, times in UTC. The benchmarks write and read it.
+func TypicalSession(id string) bridge.Session {
+	now := time.Now().UTC()
+	avail := int64(40)
+	s := bridge.Session{
+		ID: id, Owner: "agent-key", Rev: 1, Status: bridge.StatusReady, Currency: "USD",
+		Buyer:  &bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo: &bridge.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
+		Options: []bridge.FulfillmentOption{
+			{ID: "std", Type: "shipping", Title: "Standard", Carrier: "USPS", Earliest: now.Add(72 * time.Hour), Latest: now.Add(120 * time.Hour), Subtotal: 500, Total: 500},
+			{ID: "exp", Type: "shipping", Title: "Express", Carrier: "UPS", Earliest: now.Add(24 * time.Hour), Latest: now.Add(48 * time.Hour), Subtotal: 1500, Total: 1500},
+		},
+		Selected:  "std",
+		Messages:  []bridge.Message{{Type: bridge.MessageWarning, Code: bridge.MsgLowStock, Param: "$.line_items[0]", Content: "Only 3 left"}},
+		Links:     []bridge.Link{{Type: "terms_of_use", URL: "https://shop.example.com/terms"}, {Type: "return_policy", URL: "https://shop.example.com/returns"}},
+		Totals:    bridge.Totals{ItemsBase: 5997, Subtotal: 5997, Fulfillment: 500, Tax: 520, Total: 7017},
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(6 * time.Hour),
+	}
+	for i := range 3 {
+		s.Lines = append(s.Lines, bridge.SessionLine{
+			ID: fmt.Sprintf("li_%d", i), VariantID: fmt.Sprintf("p%d-v1", i), ProductID: fmt.Sprintf("p%d", i),
+			Title: "Classic Tee / Navy / M", ImageURL: "https://cdn.example.com/img/p1-v1.jpg",
+			URL: "https://shop.example.com/products/classic-tee", Quantity: 1, Available: &avail,
+			UnitAmount: 1999, Base: 1999, Subtotal: 1999, Tax: 173, Total: 2172,
+		})
+	}
+	return s
+}
+
+// typicalOrder is an order of realistic size: three lines, an address,
+// its history (about 1.3 kB of JSON).
+func typicalOrder(id string) bridge.Order {
+	now := time.Now().UTC()
+	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	o := bridge.Order{
+		ID: id, SessionID: "cs_" + id, Owner: "agent-key", APIVersion: "2026-04-17", Status: bridge.OrderCreated,
+		PermalinkURL: "https://shop.example.com/orders/" + id, CreatedAt: now, UpdatedAt: now, Currency: "USD",
+		Subtotal: usd(5997), Shipping: usd(500), Tax: usd(520), Total: usd(7017),
+		Buyer:          bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo:         &bridge.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Springfield", Region: "IL", PostalCode: "62701", Country: "US"},
+		ShippingMethod: &bridge.ShippingMethod{ID: "std", Title: "Standard", Type: "shipping"},
+		PaymentRef:     "pi_3PqRsTuVwXyZ" + id, Payment: bridge.PaymentStateCaptured, Token: "0123456789abcdef0123456789abcdef",
+		History: []bridge.OrderEvent{{At: now, Status: "pending_payment"}, {At: now, Status: bridge.OrderCreated, Note: "paid"}},
+	}
+	for i := range 3 {
+		o.Lines = append(o.Lines, bridge.OrderLine{ID: fmt.Sprintf("li_%d", i), VariantID: fmt.Sprintf("p%d-v1", i),
+			ProductID: fmt.Sprintf("p%d", i), Title: "Classic Tee / Navy / M", Quantity: 1, UnitPrice: usd(1999), Total: usd(1999)})
+	}
+	return o
+}

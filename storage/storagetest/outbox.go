@@ -56,7 +56,7 @@ func runOutbox(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("ClaimLease", func(t *testing.T) { testClaimLease(t, open(t)) })
 	t.Run("FinishJob", func(t *testing.T) { testFinishJob(t, open) })
 	t.Run("FinishJobChange", func(t *testing.T) { testFinishJobChange(t, open(t)) })
-	t.Run("ConcurrentClaim", func(t *testing.T) { testConcurrentClaim(t, open(t)) })
+	t.Run("ConcurrentClaim", func(t *testing.T) { testConcurrentClaim(t, []bridge.Storage{open(t)}) })
 	t.Run("JobsFilter", func(t *testing.T) { testJobsFilter(t, open(t)) })
 	t.Run("SetJob", func(t *testing.T) { testSetJob(t, open) })
 	t.Run("NextDue", func(t *testing.T) { testNextDue(t, open(t)) })
@@ -865,8 +865,10 @@ func testFinishJobChange(t *testing.T, s bridge.Storage) {
 
 // Eight workers claim from 200 due jobs at the same instant: every job is
 // claimed exactly once while the leases hold, and each finish succeeds.
-func testConcurrentClaim(t *testing.T, s bridge.Storage) {
+// Worker w uses stores[w % len(stores)].
+func testConcurrentClaim(t *testing.T, stores []bridge.Storage) {
 	ctx := t.Context()
+	s := stores[0]
 	const jobs, workers, batch = 200, 8, 7
 	all := make([]bridge.Job, jobs)
 	for i := range all {
@@ -882,6 +884,7 @@ func testConcurrentClaim(t *testing.T, s bridge.Storage) {
 	errs := make(chan error, workers*jobs)
 	start := make(chan struct{})
 	for w := range workers {
+		s := stores[w%len(stores)]
 		wg.Go(func() {
 			<-start
 			for {
@@ -921,7 +924,7 @@ func testConcurrentClaim(t *testing.T, s bridge.Storage) {
 			t.Errorf("job %s claimed %d times", id, n)
 		}
 	}
-	done, err := s.Jobs(ctx, bridge.JobFilter{Status: bridge.JobDone, Limit: 2 * jobs})
+	done, err := stores[len(stores)-1].Jobs(ctx, bridge.JobFilter{Status: bridge.JobDone, Limit: 2 * jobs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,9 @@ func runStock(t *testing.T, open func(t *testing.T) bridge.Storage) {
 		{"HoldIfAvailable", testHoldIfAvailable},
 		{"HoldIfAvailableSince", testHoldIfAvailableSince},
 		{"HoldIfAvailableInvalid", testHoldIfAvailableInvalid},
-		{"ConcurrentHoldIfAvailable", testConcurrentHoldIfAvailable},
+		{"ConcurrentHoldIfAvailable", func(t *testing.T, s bridge.Storage, _ StockHolder) {
+			testConcurrentHoldIfAvailable(t, []bridge.Storage{s})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, h := holder(t)
@@ -170,10 +173,24 @@ func testHoldIfAvailableInvalid(t *testing.T, s bridge.Storage, h StockHolder) {
 	wantReserved(t, s, "v1", 0)
 }
 
-// The last units wanted by many orders at once: exactly as many orders as
-// the stock allows hold them.
-func testConcurrentHoldIfAvailable(t *testing.T, s bridge.Storage, h StockHolder) {
-	const orders, onHand = 40, 7
+// The last units wanted by many orders at once, 2 of them held already by
+// an older order: exactly as many orders as the stock left allows hold
+// them, with their untracked lines, and every other order is told which
+// variant is short. Order i asks stores[i % len(stores)] (RunShared:
+// replicas of one database), each of which must be a StockHolder.
+func testConcurrentHoldIfAvailable(t *testing.T, stores []bridge.Storage) {
+	const orders, free, before = 40, 7, 2
+	holders := make([]StockHolder, len(stores))
+	for i, s := range stores {
+		h, ok := s.(StockHolder)
+		if !ok {
+			t.Skip("the driver has no HoldIfAvailable (optional)")
+		}
+		holders[i] = h
+	}
+	if err := stores[0].Reserve(t.Context(), "old", []bridge.Reservation{{VariantID: "hot", Quantity: before}}); err != nil {
+		t.Fatal(err)
+	}
 	shorts := make([]string, orders)
 	errs := make([]error, orders)
 	var wg sync.WaitGroup
@@ -181,14 +198,15 @@ func testConcurrentHoldIfAvailable(t *testing.T, s bridge.Storage, h StockHolder
 	for i := range orders {
 		wg.Go(func() {
 			<-start
-			// Two variants each, in either order, so holds that lock
-			// variants one by one would deadlock if they did not sort.
-			lines := []bridge.Reservation{{VariantID: "hot", Quantity: 1}, {VariantID: "warm", Quantity: 1}}
+			// Two checked variants each, in either order, so holds that
+			// lock variants one by one would deadlock if they did not
+			// sort; and one not checked (missing from onHand).
+			lines := []bridge.Reservation{{VariantID: "hot", Quantity: 1}, {VariantID: "warm", Quantity: 1}, {VariantID: "untracked", Quantity: 1}}
 			if i%2 == 1 {
-				lines[0], lines[1] = lines[1], lines[0]
+				slices.Reverse(lines)
 			}
-			shorts[i], errs[i] = h.HoldIfAvailable(t.Context(), fmt.Sprintf("o%d", i), lines,
-				map[string]int64{"hot": onHand, "warm": 100}, time.Time{})
+			shorts[i], errs[i] = holders[i%len(holders)].HoldIfAvailable(t.Context(), fmt.Sprintf("o%d", i), lines,
+				map[string]int64{"hot": free + before, "warm": 100}, time.Time{})
 		})
 	}
 	close(start)
@@ -204,9 +222,11 @@ func testConcurrentHoldIfAvailable(t *testing.T, s bridge.Storage, h StockHolder
 			t.Errorf("order %d: short of %q, want hot", i, shorts[i])
 		}
 	}
-	if held != onHand {
-		t.Errorf("%d orders held, want %d", held, onHand)
+	if held != free {
+		t.Errorf("%d orders held, want %d (%d on hand, %d held before)", held, free, free+before, before)
 	}
-	wantReserved(t, s, "hot", onHand)
-	wantReserved(t, s, "warm", onHand)
+	s := stores[len(stores)-1]
+	wantReserved(t, s, "hot", free+before)
+	wantReserved(t, s, "warm", free)
+	wantReserved(t, s, "untracked", free)
 }

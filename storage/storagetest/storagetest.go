@@ -26,6 +26,11 @@
 //
 // The suite may Close a store itself, so a driver's Close must tolerate being
 // called again by the cleanup.
+//
+// A driver meant for several processes on one database also calls
+// RunShared, which runs the concurrency tests across stores that share a
+// database. Bench is the drivers' common benchmark suite (bench.go), so
+// that their numbers come from the same code and compare.
 package storagetest
 
 import (
@@ -74,20 +79,31 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 // commit writes entries as one snapshot described by info.
 func commit(t *testing.T, s bridge.Storage, info bridge.CatalogInfo, entries ...bridge.CatalogEntry) {
 	t.Helper()
-	ctx := t.Context()
+	commitEach(t, s, info, len(entries), func(i int) bridge.CatalogEntry { return entries[i] })
+}
+
+// commitEach writes entry(0) … entry(n−1) as one snapshot described by
+// info, making each entry as it is put (a large snapshot is never in
+// memory whole), and returns how long the Commit took.
+func commitEach(tb testing.TB, s bridge.Storage, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) time.Duration {
+	tb.Helper()
+	ctx := tb.Context()
 	w, err := s.BeginCatalog(ctx)
 	if err != nil {
-		t.Fatalf("BeginCatalog: %v", err)
+		tb.Fatalf("BeginCatalog: %v", err)
 	}
 	defer w.Rollback()
-	for _, e := range entries {
+	for i := range n {
+		e := entry(i)
 		if err := w.Put(ctx, e); err != nil {
-			t.Fatalf("Put %q: %v", e.Product.ID, err)
+			tb.Fatalf("Put %q: %v", e.Product.ID, err)
 		}
 	}
+	start := time.Now()
 	if err := w.Commit(ctx, info); err != nil {
-		t.Fatalf("Commit %q: %v", info.Version, err)
+		tb.Fatalf("Commit %q: %v", info.Version, err)
 	}
+	return time.Since(start)
 }
 
 // collect returns every entry of the current snapshot in order.
@@ -539,23 +555,10 @@ func testEachSeesOneSnapshot(t *testing.T, s bridge.Storage) {
 func testLargeSnapshot(t *testing.T, s bridge.Storage) {
 	ctx := t.Context()
 	const n = 20000
-	w, err := s.BeginCatalog(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Rollback()
-	for i := range n {
-		if err := w.Put(ctx, Entry(i)); err != nil {
-			t.Fatalf("Put %d: %v", i, err)
-		}
-	}
-	info := bridge.CatalogInfo{Version: "big", SyncedAt: time.Now(), Products: n, Variants: 3 * n}
-	if err := w.Commit(ctx, info); err != nil {
-		t.Fatal(err)
-	}
+	commitEach(t, s, bridge.CatalogInfo{Version: "big", SyncedAt: time.Now(), Products: n, Variants: 3 * n}, n, Entry)
 
 	count, variants := 0, 0
-	err = s.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
+	err := s.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
 		if want := fmt.Sprintf("p%d", count); e.Product.ID != want {
 			return fmt.Errorf("entry %d is %q, want %q", count, e.Product.ID, want)
 		}
