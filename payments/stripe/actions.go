@@ -34,7 +34,7 @@ func (p *Provider) Capture(ctx context.Context, a bridge.PaymentAction) error {
 	}
 	params.IdempotencyKey = stripego.String(a.IdempotencyKey)
 	what := "capture PaymentIntent " + a.Ref
-	err = c.do(ctx, what, func(actx context.Context) error {
+	return c.actOrSettled(ctx, what, a.Ref, func(actx context.Context) error {
 		params.Context = actx
 		params.Headers = p.headers()
 		// Any 200 is a capture: Stripe answers one only when it took the
@@ -42,18 +42,34 @@ func (p *Provider) Capture(ctx context.Context, a bridge.PaymentAction) error {
 		// payment methods).
 		_, err := p.client.V1PaymentIntents.Capture(actx, a.Ref, params)
 		return err
+	}, func(pi *stripego.PaymentIntent) (bool, error) {
+		switch {
+		case pi.Status == stripego.PaymentIntentStatusSucceeded && (a.Amount == 0 || pi.AmountReceived == a.Amount):
+			return true, nil
+		case pi.Status == stripego.PaymentIntentStatusSucceeded:
+			return true, fmt.Errorf("%w: stripe: %s: already captured %d, not %d", bridge.ErrPaymentFinal, what, pi.AmountReceived, a.Amount)
+		}
+		return false, nil
 	})
+}
+
+// actOrSettled runs call under c's retries. When Stripe answers that the
+// PaymentIntent is in an unexpected state, an earlier attempt (or the
+// Dashboard) may have done the work already: the PaymentIntent is read and
+// judge says whether that settles it (with the error to return, nil for
+// done); otherwise Stripe's refusal stands.
+func (c *call) actOrSettled(ctx context.Context, what, ref string, call func(context.Context) error,
+	judge func(*stripego.PaymentIntent) (settled bool, err error)) error {
+	err := c.do(ctx, what, call)
 	if err == nil || !unexpectedState(err) {
 		return actionErr(err)
 	}
-	pi, rerr := c.retrieve(ctx, a.Ref)
-	switch {
-	case rerr != nil:
+	pi, rerr := c.retrieve(ctx, ref)
+	if rerr != nil {
 		return actionErr(rerr)
-	case pi.Status == stripego.PaymentIntentStatusSucceeded && (a.Amount == 0 || pi.AmountReceived == a.Amount):
-		return nil
-	case pi.Status == stripego.PaymentIntentStatusSucceeded:
-		return fmt.Errorf("%w: stripe: %s: already captured %d, not %d", bridge.ErrPaymentFinal, what, pi.AmountReceived, a.Amount)
+	}
+	if settled, jerr := judge(pi); settled {
+		return jerr
 	}
 	return actionErr(err)
 }
@@ -83,24 +99,14 @@ func (p *Provider) Release(ctx context.Context, a bridge.PaymentAction) error {
 		params.CancellationReason = stripego.String(a.Reason)
 	}
 	params.IdempotencyKey = stripego.String(a.IdempotencyKey)
-	what := "cancel PaymentIntent " + a.Ref
-	err = c.do(ctx, what, func(actx context.Context) error {
+	return c.actOrSettled(ctx, "cancel PaymentIntent "+a.Ref, a.Ref, func(actx context.Context) error {
 		params.Context = actx
 		params.Headers = p.headers()
 		_, err := p.client.V1PaymentIntents.Cancel(actx, a.Ref, params)
 		return err
+	}, func(pi *stripego.PaymentIntent) (bool, error) {
+		return pi.Status == stripego.PaymentIntentStatusCanceled, nil
 	})
-	if err == nil || !unexpectedState(err) {
-		return actionErr(err)
-	}
-	pi, rerr := c.retrieve(ctx, a.Ref)
-	switch {
-	case rerr != nil:
-		return actionErr(rerr)
-	case pi.Status == stripego.PaymentIntentStatusCanceled:
-		return nil
-	}
-	return actionErr(err)
 }
 
 // Refund gives money back (POST /v1/refunds with payment_intent = a.Ref,
