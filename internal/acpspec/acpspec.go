@@ -49,22 +49,13 @@ func Schema(version, name, def string) (*jsonschema.Schema, error) {
 		return s, nil
 	}
 	file := path.Join("spec", version, "json-schema", name)
-	raw, err := fs.ReadFile(FS(), file)
+	doc, err := loadJSONSchema(version, name)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", file, err)
-	}
-	if fix, ok := patches[version+"/"+name]; ok {
-		if err := fix(doc); err != nil {
-			return nil, fmt.Errorf("patch %s: %w", file, err)
-		}
+		return nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	url := "mem:///" + file
+	url := resourceURL(version, name)
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, fmt.Errorf("add %s: %w", file, err)
 	}
