@@ -8,6 +8,12 @@
 //	go run ./cmd/loadtest -quick                   # 2 s smoke run
 //	go run ./cmd/loadtest -scenarios create,complete -cpuprofile /tmp/lt
 //	go run ./cmd/loadtest -dir /dev/shm            # database on tmpfs (no fsync cost)
+//	go run ./cmd/loadtest -postgres 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
+//
+// With -postgres (or BRIDGE_TEST_POSTGRES_DSN) the scenarios run twice in
+// one run, first on SQLite, then on PostgreSQL (a fresh schema of the
+// database the DSN names, created for the run and dropped at its end), and
+// the report has a table for each and a comparison.
 //
 // The bridge runs in-process (internal/checkouttest: SQLite with
 // synchronous=FULL in a temporary directory, removed at the end; the catalog
@@ -36,6 +42,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -76,7 +83,12 @@ type config struct {
 	dir              string
 	cpuProfile       string
 	blockProfile     string
+	postgres         string
 }
+
+// dsnEnv names the PostgreSQL server when -postgres is not given (the
+// variable the storage tests use).
+const dsnEnv = "BRIDGE_TEST_POSTGRES_DSN"
 
 func main() {
 	var cfg config
@@ -88,8 +100,9 @@ func main() {
 	flag.IntVar(&cfg.updateSessions, "update-sessions", 1000, "sessions the update scenario cycles over")
 	flag.IntVar(&cfg.completeSessions, "complete-sessions", 0, "ready sessions created for complete (0 = estimate from the create rate)")
 	flag.StringVar(&cfg.dir, "dir", "", "parent of the temporary database directory (default: the system temp dir)")
-	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each scenario's timed part to `prefix`.<scenario>.pprof")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each scenario's timed part to `prefix`.<scenario>.pprof (.postgres.<scenario>.pprof on PostgreSQL)")
 	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "write a blocking profile of the timed parts, summed over the scenarios run, to `file` (use -scenarios to isolate one)")
+	flag.StringVar(&cfg.postgres, "postgres", os.Getenv(dsnEnv), "also run the scenarios on PostgreSQL, in a new schema of the database this `DSN` names (default $"+dsnEnv+")")
 	flag.Parse()
 	if *quick {
 		cfg.duration = 2 * time.Second
@@ -172,14 +185,68 @@ type outcome struct {
 	cpu       cpuUse
 }
 
+// backend is one database's run of the scenarios.
+type backend struct {
+	name    string // "SQLite", "Postgres"
+	desc    string // for the report's header
+	opts    ct.Options
+	results []*outcome
+}
+
 func run(ctx context.Context, t *runTB, cfg config) error {
 	loadStart := loadavg()
 
 	bare := httptest.NewServer(http.HandlerFunc(bareHandler))
 	t.Cleanup(bare.Close)
-	st := ct.New(t, ct.Options{Log: slog.New(slog.DiscardHandler)})
+	log := slog.New(slog.DiscardHandler)
+	backends := []*backend{{name: "SQLite", desc: "SQLite (WAL, synchronous=FULL) under " + dirOr(cfg.dir), opts: ct.Options{Log: log}}}
+	if cfg.postgres != "" {
+		backends = append(backends, &backend{name: "Postgres", desc: "PostgreSQL at " + redact(cfg.postgres) + " (a new schema, default pool)",
+			opts: ct.Options{Log: log, PostgresDSN: cfg.postgres}})
+	}
+	for _, b := range backends {
+		if ctx.Err() != nil {
+			break
+		}
+		if len(backends) > 1 {
+			fmt.Fprintf(os.Stderr, "== %s\n", b.name)
+		}
+		st := ct.New(t, b.opts)
+		var err error
+		tag := "" // the SQLite run's profiles keep their names
+		if b.opts.PostgresDSN != "" {
+			tag = "postgres."
+		}
+		b.results, err = runScenarios(ctx, st, bare, cfg, tag)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
+	if cfg.blockProfile != "" {
+		if err := writeProfile("block", cfg.blockProfile); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "interrupted: the last scenario's numbers cover only the time it ran")
+	}
+	report(os.Stdout, cfg, backends, loadStart, loadavg())
+	return nil
+}
+
+// redact drops the password from a URL DSN; a key=value DSN is not shown.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Redacted()
+	}
+	return "(key=value DSN)"
+}
+
+// runScenarios runs cfg's scenarios on st (bare on the bare server).
+// A CPU profile's file name has tag before the scenario's name.
+func runScenarios(ctx context.Context, st *ct.Stack, bare *httptest.Server, cfg config, tag string) ([]*outcome, error) {
 	h := newHeaders()
-	atk := &runner{ctx: ctx, cfg: cfg}
+	atk := &runner{ctx: ctx, cfg: cfg, tag: tag}
 
 	var results []*outcome
 	var createRate float64
@@ -200,7 +267,7 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 			var ids []string
 			var d time.Duration
 			if ids, d, err = prepare(st, cfg.conns, cfg.getSessions, string(createBody), ""); err != nil {
-				return err
+				return nil, err
 			}
 			note = prepared(len(ids), d)
 			urls := make([]string, len(ids))
@@ -214,7 +281,7 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 			var ids []string
 			var d time.Duration
 			if ids, d, err = prepare(st, cfg.conns, cfg.updateSessions, string(createBody), ""); err != nil {
-				return err
+				return nil, err
 			}
 			note = prepared(len(ids), d)
 			urls := make([]string, len(ids))
@@ -229,7 +296,7 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 		case "complete":
 			var ids []string
 			if ids, note, err = prepareReady(st, cfg, createRate); err != nil {
-				return err
+				return nil, err
 			}
 			urls := make([]string, len(ids))
 			for i, id := range ids {
@@ -254,7 +321,7 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 		}
 		o, err := atk.attack(name, tr, check)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		o.prepared = note
 		if name == "create" {
@@ -263,16 +330,7 @@ func run(ctx context.Context, t *runTB, cfg config) error {
 		fmt.Fprintf(os.Stderr, "%-8s %.0f req/s, p99 %s, %d requests\n", name, o.reqPerSec, round(o.m.Latencies.P99), o.m.Requests)
 		results = append(results, o)
 	}
-	if cfg.blockProfile != "" {
-		if err := writeProfile("block", cfg.blockProfile); err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "interrupted: the last scenario's numbers cover only the time it ran")
-	}
-	report(os.Stdout, cfg, results, loadStart, loadavg())
-	return nil
+	return results, nil
 }
 
 // headers are the fixed request headers, shared read-only by every target
@@ -328,6 +386,7 @@ func postTargeter(h *headers, name string, next func(i uint64) (string, []byte))
 type runner struct {
 	ctx context.Context
 	cfg config
+	tag string // CPU profile names: <prefix>.<tag><scenario>.pprof
 }
 
 // attack runs one scenario at the maximum rate for the configured duration.
@@ -338,7 +397,7 @@ func (r *runner) attack(name string, tr vegeta.Targeter, check func(*vegeta.Resu
 		vegeta.Connections(c), vegeta.MaxConnections(c), vegeta.KeepAlive(true))
 	runtime.GC() // start every scenario from a collected heap
 	if r.cfg.cpuProfile != "" {
-		f, err := os.Create(r.cfg.cpuProfile + "." + name + ".pprof")
+		f, err := os.Create(r.cfg.cpuProfile + "." + r.tag + name + ".pprof")
 		if err != nil {
 			return nil, err
 		}
@@ -540,15 +599,73 @@ func cpuModel() string {
 	return "?"
 }
 
-func report(w *os.File, cfg config, results []*outcome, loadStart, loadEnd string) {
+func report(w *os.File, cfg config, backends []*backend, loadStart, loadEnd string) {
 	fmt.Fprintf(w, "\nmachine: GOMAXPROCS=%d NumCPU=%d %s %s/%s, %s; load average %s at start, %s at end\n",
 		runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, cpuModel(), loadStart, loadEnd)
 	var fl []string
-	flag.VisitAll(func(f *flag.Flag) { fl = append(fl, "-"+f.Name+"="+f.Value.String()) })
+	flag.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if f.Name == "postgres" && v != "" {
+			v = redact(v)
+		}
+		fl = append(fl, "-"+f.Name+"="+v)
+	})
 	fmt.Fprintf(w, "flags: %s\n", strings.Join(fl, " "))
-	fmt.Fprintf(w, "API-Version %s; %d connections, max rate; database: SQLite (WAL, synchronous=FULL) under %s\n\n",
-		version, cfg.conns, dirOr(cfg.dir))
+	for _, b := range backends {
+		fmt.Fprintf(w, "\n== %s: API-Version %s; %d connections, max rate; database: %s\n\n", b.name, version, cfg.conns, b.desc)
+		reportResults(w, cfg, b.results)
+	}
+	if len(backends) > 1 {
+		compare(w, backends)
+	}
+}
 
+// compare prints each scenario's req/s and p99 on every backend, and the
+// ratio of each to the first's.
+func compare(w *os.File, backends []*backend) {
+	first := backends[0]
+	fmt.Fprintf(w, "\n== comparison (ratio = req/s vs %s)\n\n", first.name)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "scenario\t"
+	for _, b := range backends {
+		head += b.name + " req/s\t" + b.name + " p99 ms\t"
+		if b != first {
+			head += "ratio\t"
+		}
+	}
+	fmt.Fprintln(tw, head)
+	for _, base := range first.results {
+		line := base.name + "\t"
+		for _, b := range backends {
+			var o *outcome
+			for _, x := range b.results {
+				if x.name == base.name {
+					o = x
+				}
+			}
+			if o == nil {
+				line += "-\t-\t"
+				if b != first {
+					line += "-\t"
+				}
+				continue
+			}
+			line += fmt.Sprintf("%.0f\t%s\t", o.reqPerSec, ms(o.m.Latencies.P99))
+			if b != first {
+				ratio := "-"
+				if base.reqPerSec > 0 {
+					ratio = fmt.Sprintf("%.2f×", o.reqPerSec/base.reqPerSec)
+				}
+				line += ratio + "\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+// reportResults prints one backend's table, CPU use, notes and targets.
+func reportResults(w *os.File, cfg config, results []*outcome) {
 	var bare float64
 	for _, o := range results {
 		if o.name == "bare" {

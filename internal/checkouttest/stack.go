@@ -8,6 +8,8 @@ package checkouttest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +17,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +31,10 @@ import (
 	"github.com/acp-bridge/bridge/mcpapi"
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
+	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/storage/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Keys the stack accepts.
@@ -60,12 +67,19 @@ type Options struct {
 	Notifier orders.Notifier
 	// NoMCP leaves out the MCP door at /mcp (acp.mcp.enabled: false).
 	NoMCP bool
+	// PostgresDSN, when set, stores in PostgreSQL instead of SQLite: in a
+	// fresh schema of the database it names, created at the start and
+	// dropped at cleanup. Stack.DB is then nil; use Stack.Store.
+	PostgresDSN string
 }
 
 // Stack is a running checkout.
 type Stack struct {
 	URL    string
 	Server *httptest.Server
+	// Store is the stack's storage, SQLite or PostgreSQL.
+	Store bridge.Storage
+	// DB is the SQLite store (nil with Options.PostgresDSN).
 	DB     *sqlite.DB
 	Engine *checkout.Engine
 	// Orders takes paid orders to the CSV adapter's orders file
@@ -113,11 +127,26 @@ func New(t TB, opts Options) *Stack {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "bridge.db"))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
+	var (
+		db    storage
+		sqlDB *sqlite.DB
+		err   error
+	)
+	if opts.PostgresDSN != "" {
+		dsn := newSchema(t, opts.PostgresDSN)
+		pg, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { _ = pg.Close() }) // before the schema's drop
+		db = pg
+	} else {
+		if sqlDB, err = sqlite.Open(ctx, filepath.Join(dir, "bridge.db")); err != nil {
+			t.Fatalf("open sqlite: %v", err)
+		}
+		t.Cleanup(func() { _ = sqlDB.Close() })
+		db = sqlDB
 	}
-	t.Cleanup(func() { _ = db.Close() })
 	w, err := db.BeginCatalog(ctx)
 	if err != nil {
 		t.Fatalf("begin catalog: %v", err)
@@ -144,7 +173,7 @@ func New(t TB, opts Options) *Stack {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{DB: db, stock: ad, OrdersPath: ordersPath}
+	s := &Stack{Store: db, DB: sqlDB, stock: ad, OrdersPath: ordersPath}
 	payments := opts.Payments
 	if payments == nil {
 		payments = sandbox.New("Demo Outfitters")
@@ -192,6 +221,62 @@ func New(t TB, opts Options) *Stack {
 	t.Cleanup(s.Server.Close)
 	s.URL = s.Server.URL
 	return s
+}
+
+// storage is what both stores offer the stack.
+type storage interface {
+	bridge.Storage
+	SetClock(now func() time.Time)
+}
+
+// newSchema creates a schema of a random name in the database dsn names,
+// dropped at cleanup, and returns dsn with its search_path set to it.
+func newSchema(t TB, dsn string) string {
+	t.Helper()
+	var random [6]byte
+	_, _ = rand.Read(random[:])
+	schema := "bridge_checkouttest_" + hex.EncodeToString(random[:])
+	if err := pgExec(dsn, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := pgExec(dsn, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Fatalf("postgres: %v", err)
+		}
+	})
+	return withParam(dsn, "search_path", schema)
+}
+
+// pgExec runs one statement on a connection of its own.
+func pgExec(dsn, stmt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := pgxpool.ParseConfig(dsn) // takes pool_max_conns … too
+	if err != nil {
+		return fmt.Errorf("parse DSN: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
+	}
+	return nil
+}
+
+// withParam adds a parameter to a URL or key=value DSN.
+func withParam(dsn, name, value string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if u, err := url.Parse(dsn); err == nil {
+			q := u.Query()
+			q.Set(name, value)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return dsn + " " + name + "=" + value
 }
 
 // Codec is the codec the stack serves with.
