@@ -514,25 +514,7 @@ func TestEncodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, raw, "", "  "); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			file := filepath.Join("testdata", "golden", name+"."+string(v)+".json")
-			if *update {
-				if err := os.WriteFile(file, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("%s differs from the golden file:\n%s", file, pretty.Bytes())
-			}
+			checkGolden(t, filepath.Join("testdata", "golden", name+"."+string(v)+".json"), raw)
 		}
 	}
 }
@@ -680,4 +662,28 @@ func FuzzEncodeSession(f *testing.F) {
 var validStatus = map[bridge.SessionStatus]bool{
 	bridge.StatusNotReady: true, bridge.StatusReady: true, bridge.StatusAuthRequired: true, bridge.StatusCompleteInProgress: true,
 	bridge.StatusCompleted: true, bridge.StatusCanceled: true, bridge.StatusExpired: true,
+}
+
+// checkGolden compares the indented JSON raw with the golden file (written
+// instead with -update).
+func checkGolden(t *testing.T, file string, raw []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, raw, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	if *update {
+		if err := os.WriteFile(file, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("%s differs from the golden file:\n%s", file, pretty.Bytes())
+	}
 }

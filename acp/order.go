@@ -196,7 +196,7 @@ func latestOrder(n bridge.OrderNotice) (*wireOrderData, error) {
 			if id == "" {
 				id = fmt.Sprintf("%s_evt_%d", f.ID, i+1) // stable: events are append-only
 			}
-			wf.Events = append(wf.Events, wireFulfillmentEvent{ID: id, Type: e.Type, OccurredAt: rfc3339(e.OccurredAt)})
+			wf.Events = append(wf.Events, wireFulfillmentEvent{ID: id, Type: e.Type, OccurredAt: timestamp(e.OccurredAt)})
 		}
 		w.Fulfillments = append(w.Fulfillments, wf)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -453,25 +452,7 @@ func TestOrderEventGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, raw, "", "  "); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			file := filepath.Join("testdata", "golden", "order_event_"+f.name+"."+string(v)+".json")
-			if *update {
-				if err := os.WriteFile(file, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("%s differs from the golden file:\n%s", file, pretty.Bytes())
-			}
+			checkGolden(t, filepath.Join("testdata", "golden", "order_event_"+f.name+"."+string(v)+".json"), raw)
 		}
 	}
 }

@@ -596,7 +596,7 @@ func (e *Engine) resume(ctx context.Context, s bridge.Session, req CompleteReque
 	p := s.Pending
 	// A payment started before this process is not running any more: the
 	// process that ran it is gone.
-	running := p == nil || (!p.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && op != bridge.IdemTakeover && !s.UpdatedAt.Before(e.Started))
+	running := p == nil || (op != bridge.IdemTakeover && e.paymentRunning(s))
 	if running {
 		if idem != nil {
 			// This key's own first request, which claimed the key after we
@@ -613,6 +613,13 @@ func (e *Engine) resume(ctx context.Context, s bridge.Session, req CompleteReque
 			"an earlier payment attempt of this session has no known outcome yet; retry with the same payment data to settle it")), nil
 	}
 	return e.charge(ctx, s, req, idem, op, true)
+}
+
+// paymentRunning reports whether s's pending payment is still being run by
+// a complete (of this process, within its lease) rather than left with no
+// known outcome.
+func (e *Engine) paymentRunning(s bridge.Session) bool {
+	return !s.Pending.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && !s.UpdatedAt.Before(e.Started)
 }
 
 // abandonAuth drops a payment waiting for 3-D Secure; the next attempt gets

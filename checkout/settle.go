@@ -49,7 +49,7 @@ func (e *Engine) Settle(ctx context.Context, st Settlement) (bool, error) {
 		if s.Status != bridge.StatusCompleteInProgress || s.Pending == nil || s.OrderID != o.ID || s.Pending.Key != st.PaymentKey {
 			return false, nil
 		}
-		if !s.Pending.Unknown && e.now().Sub(s.UpdatedAt) < e.ClaimLease && !s.UpdatedAt.Before(e.Started) {
+		if e.paymentRunning(s) {
 			// Its complete is still running and will record the outcome.
 			return false, nil
 		}

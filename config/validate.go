@@ -279,10 +279,7 @@ func (c *Config) requireSecret(ps *[]bridge.Problem, path string, v Secret) {
 // Production reports whether the config runs in production mode.
 func (c *Config) Production() bool { return c.Mode == ModeProduction }
 
-var (
-	acquirerBINRe = regexp.MustCompile(`^[0-9]{6,8}$`)
-	alpha2Re      = regexp.MustCompile(`^[A-Z]{2}$`)
-)
+var acquirerBINRe = regexp.MustCompile(`^[0-9]{6,8}$`)
 
 // validateThreeDS checks payments.stripe.three_ds when it is filled in:
 // agents send these details to the card's directory server, so a wrong
@@ -312,7 +309,7 @@ func (c *Config) validateThreeDS() []bridge.Problem {
 	switch {
 	case td.AcquirerCountry == "":
 		add("acquirer_country", "required with three_ds: the acquirer's ISO 3166-1 alpha-2 country, such as US")
-	case !alpha2Re.MatchString(td.AcquirerCountry):
+	case !isAlpha2(td.AcquirerCountry):
 		add("acquirer_country", "%q is not an ISO 3166-1 alpha-2 code such as US", td.AcquirerCountry)
 	}
 	switch n := len([]rune(td.AcquirerMerchantID)); {

@@ -159,7 +159,7 @@ func (a *checkoutAPI) write(w http.ResponseWriter, ans Answer) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	if ans.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(ans.RetryAfter.Round(time.Second), time.Second)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(ans.RetryAfter)))
 	}
 	if ans.Err != nil {
 		if ans.Status == http.StatusUnauthorized && ans.Header == "Authorization" {

@@ -358,3 +358,9 @@ func statusOf(e *checkout.Error, op Op, v acp.Version) (int, *acp.Error) {
 		return http.StatusInternalServerError, out
 	}
 }
+
+// RetryAfterSeconds is d in whole seconds, at least 1: what both doors tell
+// a caller to wait.
+func RetryAfterSeconds(d time.Duration) int {
+	return int(max(d.Round(time.Second), time.Second) / time.Second)
+}

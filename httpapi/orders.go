@@ -170,7 +170,7 @@ func (c Config) order(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		c.Logger.Error("order page", "err", err)
-		writeOrderPage(w, http.StatusInternalServerError, []byte("<!doctype html>\n<title>Error</title><p>Something went wrong. Please try again later.</p>\n"))
+		writeOrderPage(w, http.StatusInternalServerError, orderErrorPage)
 		return
 	}
 	if !tokenMatches(r.URL.Query().Get("t"), o.Token) || !o.Placed() {
@@ -187,7 +187,7 @@ func (c Config) order(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	if err := orderPage.Execute(&buf, newOrderView(c.MerchantName, &o)); err != nil {
 		c.Logger.Error("order page", "order", o.ID, "err", err)
-		writeOrderPage(w, http.StatusInternalServerError, []byte("<!doctype html>\n<title>Error</title><p>Something went wrong. Please try again later.</p>\n"))
+		writeOrderPage(w, http.StatusInternalServerError, orderErrorPage)
 		return
 	}
 	writeOrderPage(w, http.StatusOK, buf.Bytes())
@@ -419,3 +419,7 @@ func displayMoney(amount int64, cur string) string {
 	}
 	return b.String()
 }
+
+// orderErrorPage is the status page's answer when the order cannot be read
+// or rendered.
+var orderErrorPage = []byte("<!doctype html>\n<title>Error</title><p>Something went wrong. Please try again later.</p>\n")

@@ -245,7 +245,7 @@ func rpcError(code int64, v acp.Version, e *acp.Error, retryAfter time.Duration)
 	}
 	msg := e.Message
 	if retryAfter > 0 {
-		msg += " (retry after " + strconv.Itoa(int(max(retryAfter.Round(time.Second), time.Second)/time.Second)) + "s)"
+		msg += " (retry after " + strconv.Itoa(httpapi.RetryAfterSeconds(retryAfter)) + "s)"
 	}
 	return &jsonrpc.Error{Code: code, Message: msg, Data: data}
 }

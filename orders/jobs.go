@@ -94,10 +94,7 @@ func (s *Service) refused(o bridge.Order, cause error) outcome {
 		// Money only held, or none at all (a free order): nothing stands
 		// in the way of canceling it.
 		s.log().Warn("store refused an order; releasing its payment and canceling it", "order", o.ID, "error", cause)
-		zero := int64(0)
-		for i := range o.Lines {
-			o.Lines[i].Current = &zero
-		}
+		zeroLines(&o)
 		o.SetStatus(s.now(), bridge.OrderCanceled, note)
 		c := s.withNotice(o)
 		c.Jobs = append(c.Jobs, s.moneyBack(o, "the store refused the order")...)

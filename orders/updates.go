@@ -253,10 +253,7 @@ func (s *Service) Cancel(ctx context.Context, orderID, reason string) error {
 		if o.StoreID != "" {
 			note += " (the order is in the store as " + o.StoreID + ": cancel it there too)"
 		}
-		zero := int64(0)
-		for i := range o.Lines {
-			o.Lines[i].Current = &zero
-		}
+		zeroLines(o)
 		o.SetStatus(s.now(), bridge.OrderCanceled, note)
 		return true, jobs, nil
 	})
@@ -380,4 +377,12 @@ func (s *Service) PollOnce(ctx context.Context, src bridge.OrderUpdateSource) in
 		}
 	}
 	return n
+}
+
+// zeroLines marks every line of a canceled order as no longer ordered.
+func zeroLines(o *bridge.Order) {
+	zero := int64(0)
+	for i := range o.Lines {
+		o.Lines[i].Current = &zero
+	}
 }

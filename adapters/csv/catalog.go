@@ -88,17 +88,24 @@ type scan struct {
 	lastBox []any          // … and its boxed form, reused when equal
 }
 
-func (a *Adapter) readCatalog(ctx context.Context, r io.Reader, emit func(bridge.Record) error, skip func(bridge.Problem)) error {
+// newCSVReader reads the adapter's CSV files (the catalog, the status
+// file). A byte order mark before a quoted first column would read as a
+// bare quote, so it goes before the csv reader sees the bytes; field counts
+// are checked by the caller, to say which line and how many.
+func newCSVReader(r io.Reader, delim rune) *stdcsv.Reader {
 	br := bufio.NewReaderSize(r, 16<<10)
-	// A byte order mark before a quoted first column would read as a bare
-	// quote, so it goes before the csv reader sees the bytes.
 	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
 		_, _ = br.Discard(3)
 	}
 	cr := stdcsv.NewReader(br)
-	cr.Comma = a.opts.Delimiter
-	cr.FieldsPerRecord = -1 // counted here, to say which line and how many
+	cr.Comma = delim
+	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
+	return cr
+}
+
+func (a *Adapter) readCatalog(ctx context.Context, r io.Reader, emit func(bridge.Record) error, skip func(bridge.Problem)) error {
+	cr := newCSVReader(r, a.opts.Delimiter)
 
 	h, err := a.readHeader(ctx, cr)
 	if err != nil {

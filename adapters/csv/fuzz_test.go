@@ -23,24 +23,7 @@ import (
 //	go test -run='^$' -fuzz=FuzzReadCatalog -fuzztime=60s ./adapters/csv/
 func FuzzReadCatalog(f *testing.F) {
 	const maxFuzzInput = 1024
-	files, err := filepath.Glob("testdata/*.*sv")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		delim := byte(0)
-		switch {
-		case strings.HasSuffix(name, ".tsv"):
-			delim = 2
-		case strings.Contains(name, "semicolon"):
-			delim = 1
-		}
-		f.Add(data, delim)
-	}
+	addFixtureSeeds(f, "testdata/*.*sv")
 	for _, s := range []string{
 		"",
 		"\uFEFF",
@@ -131,24 +114,7 @@ func FuzzReadCatalog(f *testing.F) {
 //	go test -run='^$' -fuzz=FuzzOrderStatus -fuzztime=60s ./adapters/csv/
 func FuzzOrderStatus(f *testing.F) {
 	const maxFuzzInput = 1024 // see FuzzReadCatalog
-	files, err := filepath.Glob("testdata/orderstatus/*")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		delim := byte(0)
-		switch {
-		case strings.HasSuffix(name, ".tsv"):
-			delim = 2
-		case strings.Contains(name, "semicolon"):
-			delim = 1
-		}
-		f.Add(data, delim)
-	}
+	addFixtureSeeds(f, "testdata/orderstatus/*")
 	for _, s := range []string{
 		"",
 		"\uFEFF",
@@ -240,4 +206,28 @@ func FuzzOrderStatus(f *testing.F) {
 			t.Fatalf("the complete lines alone read differently: %v, tail %d\n%+v\nwant\n%+v", err, tail2, again, rows)
 		}
 	})
+}
+
+// addFixtureSeeds seeds f with the files matching glob, each with the
+// delimiter code its name implies (.tsv: tab, "semicolon": ';', else ',').
+func addFixtureSeeds(f *testing.F, glob string) {
+	f.Helper()
+	files, err := filepath.Glob(glob)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		delim := byte(0)
+		switch {
+		case strings.HasSuffix(name, ".tsv"):
+			delim = 2
+		case strings.Contains(name, "semicolon"):
+			delim = 1
+		}
+		f.Add(data, delim)
+	}
 }

@@ -1,7 +1,6 @@
 package csv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -383,16 +382,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // shipments the rows describe are followed through the file, so a
 // "delivered" row keeps the tracking number its "shipped" row gave.
 func parseStatus(ctx context.Context, r io.Reader, delim rune, modTime time.Time, keys keyer, each func(statusRow)) error {
-	br := bufio.NewReaderSize(r, 16<<10)
-	// As in the catalog: a byte order mark before a quoted first column
-	// would read as a bare quote, so it goes before the csv reader sees it.
-	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-		_, _ = br.Discard(3)
-	}
-	cr := stdcsv.NewReader(br)
-	cr.Comma = delim
-	cr.FieldsPerRecord = -1 // counted here, to say which line and how many
-	cr.ReuseRecord = true
+	cr := newCSVReader(r, delim)
 
 	hdr, err := cr.Read()
 	if err == io.EOF {

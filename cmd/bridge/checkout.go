@@ -116,8 +116,8 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 	if pa, ok := payments.(orders.Payments); ok {
 		parts.payments = pa
 	}
-	engine.AuthorizeOnly = cfg.Payments.Provider == "stripe" && cfg.Payments.Stripe.Capture == "after_store"
-	if cfg.Payments.Provider == "stripe" {
+	if stripeProvider != nil {
+		engine.AuthorizeOnly = cfg.Payments.Stripe.Capture == "after_store"
 		parts.stripeHooks = &httpapi.StripeWebhooks{Secret: cfg.Payments.Stripe.WebhookSecret.Value(),
 			Tolerance: cfg.Payments.Stripe.WebhookTolerance, Events: a.storage, Settle: engine.Settle, Log: a.log}
 	}

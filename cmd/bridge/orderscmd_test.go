@@ -177,13 +177,7 @@ func TestOrdersCommands(t *testing.T) {
 		return mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${CLI_AGENT_WEBHOOK_SECRET}\n")
 	})
 
-	srv := &bridgeProc{cfg: cfg, addr: freePort(t)}
-	t.Cleanup(srv.cleanup)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := srv.start(ctx); err != nil {
-		t.Fatalf("serve: %v\n%s", err, srv.logs())
-	}
+	srv := startBridgeProc(t, cfg)
 	base := "http://" + srv.addr
 	checkout := func(token string) map[string]any {
 		t.Helper()
@@ -470,7 +464,9 @@ func TestOrdersCommands(t *testing.T) {
 
 	// The server runs what the CLI queued: the refund at Stripe, the
 	// canceled order's notices and the rejected order's retried ones.
-	if err := srv.start(ctx); err != nil {
+	restartCtx, cancelRestart := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelRestart()
+	if err := srv.start(restartCtx); err != nil {
 		t.Fatalf("restart serve: %v\n%s", err, srv.logs())
 	}
 	waitFor(t, 20*time.Second, "every job to be done", func() bool {
@@ -530,13 +526,7 @@ func TestOrdersCancelWhileStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := &bridgeProc{cfg: cfg, addr: freePort(t)}
-	t.Cleanup(srv.cleanup)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := srv.start(ctx); err != nil {
-		t.Fatalf("serve: %v\n%s", err, srv.logs())
-	}
+	srv := startBridgeProc(t, cfg)
 	base := "http://" + srv.addr
 	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TOTE-NAT","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
 	sid := s["id"].(string)
@@ -588,7 +578,9 @@ func TestOrdersCancelWhileStoreDown(t *testing.T) {
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.start(ctx); err != nil {
+	restartCtx, cancelRestart := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelRestart()
+	if err := srv.start(restartCtx); err != nil {
 		t.Fatalf("restart serve: %v\n%s", err, srv.logs())
 	}
 	waitFor(t, 20*time.Second, "no job of the order to be left pending", func() bool {
@@ -667,13 +659,7 @@ func TestOrdersRetryDeadStoreWrite(t *testing.T) {
 
 	// The running server writes the order to the (working again) store,
 	// and the order leaves manual review.
-	srv := &bridgeProc{cfg: cfg, addr: freePort(t)}
-	t.Cleanup(srv.cleanup)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.start(ctx); err != nil {
-		t.Fatalf("serve: %v\n%s", err, srv.logs())
-	}
+	srv := startBridgeProc(t, cfg)
 	waitFor(t, 20*time.Second, "the retried store write to run", func() bool {
 		st, _ := showOrderJSON(t, cfg, o.ID).job(t, "store_write:"+o.ID)
 		return st != "pending"
@@ -749,3 +735,17 @@ func commitOrders(t *testing.T, cfg string, changes ...bridge.Change) {
 }
 
 func collapseSpaces(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// startBridgeProc starts `bridge serve` on cfg at a free port, stopped at
+// cleanup; the test fails if it is not ready within a minute.
+func startBridgeProc(t *testing.T, cfg string) *bridgeProc {
+	t.Helper()
+	srv := &bridgeProc{cfg: cfg, addr: freePort(t)}
+	t.Cleanup(srv.cleanup)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := srv.start(ctx); err != nil {
+		t.Fatalf("serve: %v\n%s", err, srv.logs())
+	}
+	return srv
+}

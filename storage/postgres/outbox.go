@@ -76,7 +76,7 @@ var claimJobsSQL = `UPDATE outbox_jobs j
 var claimJobByIDSQL = `UPDATE outbox_jobs
 	SET token = $1 || '.' || id, lease_until = $2, attempts = attempts + 1, updated_at = $3
 	WHERE id = $4 AND status = 'pending' AND next_run_at <= $3 AND lease_until < $3
-	RETURNING seq, ` + rowcodec.JobColumns("")
+	RETURNING seq, ` + jobColumns
 
 // ClaimJobs claims up to limit jobs due at now, oldest due first, for
 // lease: each gets a new token, lease_until = now + lease and one more
@@ -236,7 +236,7 @@ func (d *DB) SetJob(ctx context.Context, id string, status bridge.JobStatus, nex
 // none.
 func (d *DB) Job(ctx context.Context, id string) (bridge.Job, error) {
 	var js rowcodec.JobScanner
-	err := d.pool.QueryRow(ctx, `SELECT `+rowcodec.JobColumns("")+` FROM outbox_jobs WHERE id = $1`, id).Scan(js.Dest()...)
+	err := d.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM outbox_jobs WHERE id = $1`, id).Scan(js.Dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bridge.Job{}, fmt.Errorf("postgres: job %q: %w", id, bridge.ErrNotFound)
 	}
@@ -259,7 +259,7 @@ func (d *DB) Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error)
 	for i, c := range cols {
 		where[i] = c + " = $" + strconv.Itoa(i+1)
 	}
-	query := `SELECT ` + rowcodec.JobColumns("") + ` FROM outbox_jobs`
+	query := `SELECT ` + jobColumns + ` FROM outbox_jobs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -304,3 +304,6 @@ func (d *DB) NextDue(ctx context.Context) (time.Time, error) {
 // (claim refuses such a lease), so the + 1 cannot overflow.
 const nextDueSQL = `SELECT min(greatest(next_run_at, CASE WHEN lease_until = 0 THEN 0 ELSE lease_until + 1 END))
 	FROM outbox_jobs WHERE status = 'pending'`
+
+// jobColumns is the job columns' list, built once.
+var jobColumns = rowcodec.JobColumns("")

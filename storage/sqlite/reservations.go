@@ -69,10 +69,7 @@ func reserveTx(st *writeStmts, now time.Time, orderID string, lines []bridge.Res
 // Reserved sums what orders reserved at or after since hold of variantID; 0
 // when none does. The zero since counts every order.
 func (d *DB) Reserved(ctx context.Context, variantID string, since time.Time) (int64, error) {
-	var from int64 // orders before 1970 do not exist; 0 counts them all
-	if !since.IsZero() {
-		from = since.UnixNano()
-	}
+	from := rowcodec.ClampNano(since) // the zero since is 0: every order
 	var n int64
 	if err := d.reserved.QueryRowContext(pointCtx(ctx), variantID, from).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: reserved %q: %w", variantID, err)

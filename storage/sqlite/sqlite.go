@@ -30,6 +30,7 @@ import (
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/storage/internal/catalogwriter"
 	"github.com/acp-bridge/bridge/storage/internal/clock"
+	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -164,8 +165,7 @@ func (d *DB) init(ctx context.Context) error {
 			JOIN reservation_orders o ON o.order_id = l.order_id
 			WHERE l.variant_id = ? AND o.created_ns >= ?`},
 		{&d.sessionByID, `SELECT body FROM checkout_sessions WHERE id = ? AND owner = ?`},
-		{&d.idemByKey, `SELECT request_hash, token, locked_until, done, outcome, created_at, expires_at
-			FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
+		{&d.idemByKey, `SELECT ` + rowcodec.IdemColumns + ` FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
 		{&d.orderByID, `SELECT rev, body FROM orders WHERE id = ?`},
 		// "payment_ref <> ''" repeats the partial index's condition, which
 		// is how SQLite knows the index may answer (a bound parameter
