@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -240,11 +241,76 @@ type OrderStore interface {
 	FindOrder(ctx context.Context, orderID string) (StoreOrder, error)
 }
 
-// StockReader reports live stock of a variant: how many can still be sold, and
-// whether the store tracks stock for it at all.
+// StockReader reports a variant's live stock as the store counts it. The
+// bridge's own holds (orders it took that the store has not counted yet)
+// are the bridge's to subtract: the checkout does, in the same transaction
+// that holds more, so that replicas sharing a database never sell the last
+// unit twice.
 type StockReader interface {
-	Stock(ctx context.Context, variantID string) (available int64, tracked bool, err error)
+	Stock(ctx context.Context, variantID string) (StockLevel, error)
 }
+
+// StockLevel is a variant's stock in the store.
+type StockLevel struct {
+	// Tracked is false when the store does not count the variant's stock:
+	// there is nothing to run out of, and OnHand means nothing.
+	Tracked bool
+	// OnHand is the store's own figure, before the bridge's holds. It may be
+	// negative (a store that lets stock go below zero).
+	OnHand int64
+	// HoldsSince says which holds OnHand does not include yet: those of
+	// orders placed at or after it. The zero time counts every hold (a
+	// store whose figure never includes an order the bridge still holds).
+	HoldsSince time.Time
+}
+
+// HoldCounter counts the bridge's holds (ReservationStore.Reserved).
+type HoldCounter interface {
+	Reserved(ctx context.Context, variantID string, since time.Time) (int64, error)
+}
+
+// Available is what can still be sold of variantID at level: OnHand less
+// what orders hold that the store has not counted (since HoldsSince). It
+// is the true difference and may be negative: a store figure that still
+// shows stock orders have since taken means the shop is oversold, and a
+// comforting zero would hide that from the admin too. An untracked level
+// has nothing to count: 0.
+func (l StockLevel) Available(ctx context.Context, holds HoldCounter, variantID string) (int64, error) {
+	if !l.Tracked {
+		return 0, nil
+	}
+	if holds == nil {
+		return 0, errors.New("no hold counter to subtract the bridge's holds with")
+	}
+	held, err := holds.Reserved(ctx, variantID, l.HoldsSince)
+	if err != nil {
+		return 0, fmt.Errorf("holds of variant %q: %w", variantID, err)
+	}
+	return l.OnHand - held, nil
+}
+
+// StockCheck is one variant's limit on a hold (Change.StockChecks): what
+// orders placed at or after Since hold of VariantID, plus what the change
+// holds, must not exceed OnHand.
+type StockCheck struct {
+	VariantID string
+	OnHand    int64
+	Since     time.Time
+}
+
+// ErrShortStock: a change's hold would take more than a variant's stock.
+// Commit returns it inside a *ShortStockError naming the variant.
+var ErrShortStock = errors.New("not enough stock")
+
+// ShortStockError names the variant a hold lacked stock of.
+type ShortStockError struct{ VariantID string }
+
+func (e *ShortStockError) Error() string {
+	return fmt.Sprintf("not enough stock of variant %q", e.VariantID)
+}
+
+// Unwrap makes errors.Is(err, ErrShortStock) hold.
+func (e *ShortStockError) Unwrap() error { return ErrShortStock }
 
 // OrderNotice is an event the agent hears about an order (an ACP webhook).
 // It is fixed when it happens: every delivery attempt sends the same event

@@ -308,6 +308,13 @@ type Change struct {
 	HoldOrderID    string
 	Hold           []Reservation
 	ReleaseOrderID string
+	// StockChecks limit Hold: unless the order holds stock already, the
+	// change fails with a *ShortStockError (nothing of it written) when a
+	// variant checked would be held beyond its StockCheck. The check and
+	// the hold are one step: concurrent commits, from any process sharing
+	// the database, behave as if made one at a time. Variants not checked
+	// are held without a limit.
+	StockChecks []StockCheck
 	// Idempotency is applied as IdemOp says.
 	IdemOp      IdempotencyOp
 	Idempotency *IdempotencyRecord

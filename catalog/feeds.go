@@ -74,7 +74,9 @@ func (f *Feeds) writeMarker(version string) error {
 // formats and settings, else a render from storage (after a crash between
 // commit and render, or a changed feed or merchant config). Leftovers of
 // interrupted builds are removed first. It returns bridge.ErrNotFound when
-// there is no snapshot yet. Call it before syncs start.
+// there is no snapshot yet. Call it while this process builds no files in
+// Dir: before syncs start, or under the Syncer's lock (Follow). Replicas
+// each have a Dir of their own.
 func (f *Feeds) RenderStored(ctx context.Context, store bridge.CatalogStore) (bridge.CatalogInfo, bool, error) {
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return bridge.CatalogInfo{}, false, fmt.Errorf("feed folder: %w", err)

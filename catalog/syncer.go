@@ -18,6 +18,9 @@ type Status struct {
 	LastSuccess time.Time
 	LastError   string
 	Running     bool
+	// Following is true when the snapshot served was made by another
+	// replica (Syncer.Lock): LastSuccess is then when that replica synced.
+	Following bool
 }
 
 // Syncer refreshes the catalog snapshot in storage from the pipeline, on an
@@ -41,12 +44,26 @@ type Syncer struct {
 	Logger           *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Lock, when set, is taken around each sync by bridges that share
+	// Store (replicas on one PostgreSQL database), so that one of them
+	// reads the store at a time: ok is false when another holds it. A
+	// replica that does not get it, or whose scheduled sync finds a
+	// snapshot another replica made within the last half interval,
+	// follows instead: it serves the shared snapshot, rendering its own
+	// feed files from storage when the snapshot's version changed. Run
+	// also follows every FollowEvery.
+	Lock func(ctx context.Context) (release func(), ok bool, err error)
+	// FollowEvery is how often Run looks for another replica's snapshot
+	// (with Lock); 0 means DefaultFollowEvery, or the sync interval when
+	// shorter.
+	FollowEvery time.Duration
 
-	mu      sync.Mutex // one sync at a time
-	smu     sync.Mutex
-	status  Status
-	trigger chan struct{}
-	once    sync.Once
+	mu        sync.Mutex // one sync (or follow) at a time
+	published string     // the snapshot version last announced (OnSnapshot)
+	smu       sync.Mutex
+	status    Status
+	trigger   chan struct{}
+	once      sync.Once
 }
 
 // ErrSyncRunning is returned by Sync when another sync is in progress.
@@ -73,23 +90,105 @@ func (s *Syncer) now() time.Time {
 	return time.Now()
 }
 
+// DefaultFollowEvery is how often a replica without the sync lock looks
+// for a newer shared snapshot.
+const DefaultFollowEvery = 30 * time.Second
+
 // Sync reads the whole catalog into a new snapshot. It returns ErrSyncRunning
-// rather than queueing behind a sync in progress.
+// rather than queueing behind a sync in progress. With Lock, when another
+// replica is syncing, it follows instead (see Lock).
 func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
+	return s.syncOrFollow(ctx, 0)
+}
+
+// syncOrFollow syncs, or follows another replica (Lock). fresh > 0 marks
+// a scheduled sync, which another replica's snapshot younger than fresh
+// makes unnecessary.
+func (s *Syncer) syncOrFollow(ctx context.Context, fresh time.Duration) (bridge.CatalogInfo, error) {
 	if !s.mu.TryLock() {
 		return bridge.CatalogInfo{}, ErrSyncRunning
 	}
 	defer s.mu.Unlock()
+	if s.Lock == nil {
+		return s.syncLocked(ctx)
+	}
+	if fresh > 0 {
+		info, err := s.Store.CatalogInfo(ctx)
+		if err == nil && s.now().Sub(info.SyncedAt) < fresh {
+			return s.follow(ctx)
+		}
+	}
+	release, ok, err := s.Lock(ctx)
+	if err != nil {
+		s.setStatus(func(st *Status) { st.LastAttempt, st.LastError = s.now(), "sync lock: "+err.Error() })
+		return bridge.CatalogInfo{}, fmt.Errorf("catalog sync lock: %w", err)
+	}
+	if !ok {
+		s.logger().Info("another replica is syncing the catalog; following its snapshot", "component", "catalog")
+		return s.follow(ctx)
+	}
+	defer release()
+	return s.syncLocked(ctx)
+}
+
+// Follow serves the shared snapshot when another replica made a new one
+// (see Lock): the feed files are rendered from storage and OnSnapshot
+// runs. It does nothing while this replica syncs or when the snapshot is
+// the one last announced.
+func (s *Syncer) Follow(ctx context.Context) (bridge.CatalogInfo, error) {
+	if !s.mu.TryLock() {
+		return bridge.CatalogInfo{}, ErrSyncRunning
+	}
+	defer s.mu.Unlock()
+	return s.follow(ctx)
+}
+
+func (s *Syncer) follow(ctx context.Context) (bridge.CatalogInfo, error) {
+	info, err := s.Store.CatalogInfo(ctx)
+	if errors.Is(err, bridge.ErrNotFound) {
+		return bridge.CatalogInfo{}, nil // nobody has synced yet
+	}
+	if err == nil && info.Version != s.published && s.Feeds != nil {
+		info, _, err = s.Feeds.RenderStored(ctx, s.Store)
+	}
+	if err != nil {
+		s.setStatus(func(st *Status) {
+			st.LastAttempt, st.LastError = s.now(), "following the shared snapshot: "+err.Error()
+		})
+		s.logger().Error("serving the shared catalog snapshot failed", "component", "catalog", "err", err)
+		return bridge.CatalogInfo{}, err
+	}
+	if info.Version == s.published {
+		return info, nil
+	}
+	if s.OnSnapshot != nil {
+		if err := s.OnSnapshot(ctx, info); err != nil {
+			s.setStatus(func(st *Status) { st.LastError = err.Error() })
+			return info, err
+		}
+	}
+	s.published = info.Version
+	s.setStatus(func(st *Status) { st.LastError, st.LastSuccess, st.Following = "", info.SyncedAt, true })
+	s.logger().Info("serving the catalog snapshot another replica synced", "component", "catalog", "version", info.Version,
+		"synced_at", info.SyncedAt, "products", info.Products, "variants", info.Variants)
+	return info, nil
+}
+
+// syncLocked runs a sync; s.mu is held.
+func (s *Syncer) syncLocked(ctx context.Context) (bridge.CatalogInfo, error) {
 	start, began := s.now(), time.Now() // began times the run whatever the clock says
 	s.setStatus(func(st *Status) { st.Running, st.LastAttempt = true, start })
 
 	info, err := s.sync(ctx, start)
+	if info.Version != "" {
+		s.published = info.Version
+	}
 	if err != nil && info.Version != "" && s.OnSnapshot != nil {
 		// Committed but not rendered: still announce the new snapshot.
 		_ = s.OnSnapshot(ctx, info)
 	}
 	s.setStatus(func(st *Status) {
-		st.Running = false
+		st.Running, st.Following = false, false
 		if err != nil {
 			st.LastError = err.Error()
 			return
@@ -224,19 +323,42 @@ func (s *Syncer) Trigger() {
 func (s *Syncer) init() { s.once.Do(func() { s.trigger = make(chan struct{}, 1) }) }
 
 // Run syncs at start, then every interval and on Trigger, until ctx ends.
+// With Lock it also follows other replicas' snapshots every FollowEvery,
+// and a scheduled sync gives way to a snapshot younger than half the
+// interval, so replicas together sync about once per interval.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
 	s.init()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var follow <-chan time.Time
+	if s.Lock != nil {
+		every := s.FollowEvery
+		if every <= 0 {
+			every = min(DefaultFollowEvery, interval)
+		}
+		ft := time.NewTicker(every)
+		defer ft.Stop()
+		follow = ft.C
+	}
+	// The first sync runs whatever the snapshot's age: a replica starts
+	// with the config it was given (a changed mapping, say).
+	var fresh time.Duration
 	for {
-		if _, err := s.Sync(ctx); err != nil && ctx.Err() != nil {
+		if _, err := s.syncOrFollow(ctx, fresh); err != nil && ctx.Err() != nil {
 			return
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.trigger:
+		fresh = interval / 2
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				waiting = false
+			case <-s.trigger:
+				fresh, waiting = 0, false // asked for: sync even if fresh
+			case <-follow:
+				_, _ = s.Follow(ctx)
+			}
 		}
 	}
 }

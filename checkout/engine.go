@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/acp-bridge/bridge"
@@ -31,10 +30,14 @@ type Merchant struct {
 }
 
 // Engine runs checkout sessions. Its zero value is not usable; fill every
-// field but Stock (nil: the snapshot's stock figures) and Log.
+// field but Stock and Holds (nil: the snapshot's stock figures) and Log.
 type Engine struct {
-	Catalog  Catalog
+	Catalog Catalog
+	// Stock is the store's live stock; Holds counts what the bridge's
+	// orders hold of it (the storage Store commits holds to). Both or
+	// neither.
 	Stock    bridge.StockReader
+	Holds    bridge.HoldCounter
 	Store    bridge.CheckoutStore
 	Payments bridge.PaymentProvider
 	Pricing  *Pricing
@@ -67,10 +70,6 @@ type Engine struct {
 	// it (capture after_store): Orders captures it once the store has
 	// accepted the order.
 	AuthorizeOnly bool
-
-	// stockMu makes "check stock, then hold it" one step within this
-	// process, so two completes cannot both take the last unit.
-	stockMu sync.Mutex
 }
 
 // Fulfiller takes over a paid order. PlacedJobs are committed with the
@@ -463,11 +462,13 @@ func (e *Engine) line(ctx context.Context, s *bridge.Session, i int, it Item) (b
 // falls back to the snapshot's figure and flags the session.
 func (e *Engine) available(ctx context.Context, s *bridge.Session, v bridge.Variant) (int64, bool) {
 	if e.Stock != nil {
-		sctx, cancel := context.WithTimeout(ctx, e.StockTimeout)
-		n, tracked, err := e.Stock.Stock(sctx, v.ID)
-		cancel()
+		level, err := e.liveStock(ctx, v.ID)
+		var n int64
 		if err == nil {
-			return n, tracked
+			n, err = level.Available(ctx, e.Holds, v.ID)
+		}
+		if err == nil {
+			return n, level.Tracked
 		}
 		e.log().Warn("live stock check failed; using the catalog snapshot", "variant", v.ID, "error", err)
 		s.StockFallback = true
@@ -476,6 +477,13 @@ func (e *Engine) available(ctx context.Context, s *bridge.Session, v bridge.Vari
 		return 0, false
 	}
 	return *v.Quantity, true
+}
+
+// liveStock asks the store for variantID's stock within StockTimeout.
+func (e *Engine) liveStock(ctx context.Context, variantID string) (bridge.StockLevel, error) {
+	sctx, cancel := context.WithTimeout(ctx, e.StockTimeout)
+	defer cancel()
+	return e.Stock.Stock(sctx, variantID)
 }
 
 // refresh recomputes options, selection, totals and readiness after a change.
@@ -752,35 +760,63 @@ func (e *Engine) charge(ctx context.Context, s bridge.Session, req CompleteReque
 	return Result{Session: &s}, nil
 }
 
-// startPayment confirms the stock and commits step one. Only lines with a
-// stock figure race for the last unit, so only they take the stock turn; a
-// cart of untracked items (downloads, made to order) runs in parallel.
+// startPayment confirms the stock and commits step one. The stock checks
+// travel in the commit that holds the stock, so "is the last unit still
+// there" and "hold it" are one step for storage, across every process
+// sharing it: of two completes racing for the last unit, one commits and
+// the other is told it sold out, and nothing of it is written.
 func (e *Engine) startPayment(ctx context.Context, s *bridge.Session, ch bridge.Change, idem *bridge.IdempotencyRecord, op bridge.IdempotencyOp, resume bool) (Result, bool, error) {
-	if s.StockFallback || slices.ContainsFunc(s.Lines, func(l bridge.SessionLine) bool { return l.Available != nil }) {
-		e.stockMu.Lock()
-		defer e.stockMu.Unlock()
-	}
+	var short *bridge.Message
 	if !resume {
-		short, err := e.shortStock(ctx, s)
+		checks, msg, err := e.stockChecks(ctx, s)
 		if err != nil {
 			e.log().Warn("stock could not be confirmed before payment", "session", s.ID, "error", err)
 			return fail(errorf(KindUnavailable, "stock_unconfirmed", "", "the shop's stock could not be confirmed just now; nothing was charged, retry shortly")), false, nil
 		}
-		if short != nil {
-			s.Status = bridge.StatusNotReady
-			s.Pending = nil
-			s.Messages = append(s.Messages, *short)
-			res, err := e.commitAnswer(ctx, s, false, idem, op)
-			return res, false, err
+		ch.StockChecks, short = checks, msg
+		for _, c := range checks {
+			// A line the snapshot called untracked (stock fallback) that
+			// the store tracks after all is held too: a check limits a hold.
+			if !slices.ContainsFunc(ch.Hold, func(r bridge.Reservation) bool { return r.VariantID == c.VariantID }) {
+				for _, l := range s.Lines {
+					if l.VariantID == c.VariantID {
+						ch.Hold = append(ch.Hold, bridge.Reservation{VariantID: l.VariantID, Quantity: l.Quantity})
+					}
+				}
+			}
 		}
 	}
-	if err := e.Store.Commit(ctx, ch); err != nil {
-		if lostRace(err) {
+	if short == nil {
+		err := e.Store.Commit(ctx, ch)
+		var se *bridge.ShortStockError
+		switch {
+		case err == nil:
+			return Result{}, true, nil
+		case errors.As(err, &se):
+			short = soldOut(s, se.VariantID)
+		case lostRace(err):
 			return Result{}, false, err
+		default:
+			return fail(internal("start payment", err)), false, nil
 		}
-		return fail(internal("start payment", err)), false, nil
 	}
-	return Result{}, true, nil
+	s.Status = bridge.StatusNotReady
+	s.Pending = nil
+	s.Messages = append(s.Messages, *short)
+	res, err := e.commitAnswer(ctx, s, false, idem, op)
+	return res, false, err
+}
+
+// soldOut is the message for the line of variantID, which ran out while
+// the buyer was paying.
+func soldOut(s *bridge.Session, variantID string) *bridge.Message {
+	i := slices.IndexFunc(s.Lines, func(l bridge.SessionLine) bool { return l.VariantID == variantID })
+	title := variantID
+	if i >= 0 {
+		title = s.Lines[i].Title
+	}
+	return &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgOutOfStock, Param: fmt.Sprintf("$.line_items[%d]", max(i, 0)),
+		Content: fmt.Sprintf("%s sold out while paying; nothing was charged.", title), Resolution: "requires_buyer_input"}
 }
 
 // paid completes s and its order: the money was taken or, with
@@ -832,10 +868,14 @@ func declineText(r bridge.PaymentResult) string {
 	return "The payment was declined. Use another payment method."
 }
 
-// shortStock confirms stock right before holding it; it returns the message
-// for the first line that can no longer be served, or an error when stock
-// cannot be confirmed (fail closed: no sale on a guess).
-func (e *Engine) shortStock(ctx context.Context, s *bridge.Session) (*bridge.Message, error) {
+// stockChecks reads the store's stock of the lines that can run out, right
+// before they are held, for the hold's commit to check (Change.StockChecks);
+// a line that can no longer be served at all gets its message instead. An
+// error means stock cannot be confirmed (fail closed: no sale on a guess).
+// Without a live stock reader the snapshot's figures are checked here, by
+// this process alone (tests and trials; serve always has one).
+func (e *Engine) stockChecks(ctx context.Context, s *bridge.Session) ([]bridge.StockCheck, *bridge.Message, error) {
+	var checks []bridge.StockCheck
 	for i, l := range s.Lines {
 		if l.Available == nil && !s.StockFallback {
 			// The store said untracked a moment ago, when this complete
@@ -845,34 +885,34 @@ func (e *Engine) shortStock(ctx context.Context, s *bridge.Session) (*bridge.Mes
 		entry, err := e.Catalog.CatalogEntryByVariant(ctx, l.VariantID)
 		if err != nil {
 			if errors.Is(err, bridge.ErrNotFound) {
-				return &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgNotFound, Param: fmt.Sprintf("$.line_items[%d]", i),
+				return nil, &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgNotFound, Param: fmt.Sprintf("$.line_items[%d]", i),
 					Content: fmt.Sprintf("%s is no longer sold; nothing was charged.", l.Title), Resolution: "requires_buyer_input"}, nil
 			}
-			return nil, fmt.Errorf("catalog entry of %q: %w", l.VariantID, err)
+			return nil, nil, fmt.Errorf("catalog entry of %q: %w", l.VariantID, err)
 		}
-		for _, v := range entry.Product.Variants {
-			if v.ID != l.VariantID || v.Availability == bridge.Backorder || v.Availability == bridge.Preorder {
-				continue
+		vi := slices.IndexFunc(entry.Product.Variants, func(v bridge.Variant) bool { return v.ID == l.VariantID })
+		if vi < 0 {
+			continue
+		}
+		v := entry.Product.Variants[vi]
+		if v.Availability == bridge.Backorder || v.Availability == bridge.Preorder {
+			continue
+		}
+		if e.Stock == nil {
+			if v.Quantity != nil && l.Quantity > *v.Quantity {
+				return nil, soldOut(s, l.VariantID), nil
 			}
-			avail, tracked := int64(0), v.Quantity != nil
-			if tracked {
-				avail = *v.Quantity
-			}
-			if e.Stock != nil {
-				sctx, cancel := context.WithTimeout(ctx, e.StockTimeout)
-				avail, tracked, err = e.Stock.Stock(sctx, v.ID)
-				cancel()
-				if err != nil {
-					return nil, fmt.Errorf("stock of %q: %w", v.ID, err)
-				}
-			}
-			if tracked && l.Quantity > avail {
-				return &bridge.Message{Type: bridge.MessageError, Code: bridge.MsgOutOfStock, Param: fmt.Sprintf("$.line_items[%d]", i),
-					Content: fmt.Sprintf("%s sold out while paying; nothing was charged.", l.Title), Resolution: "requires_buyer_input"}, nil
-			}
+			continue
+		}
+		level, err := e.liveStock(ctx, v.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stock of %q: %w", v.ID, err)
+		}
+		if level.Tracked && !slices.ContainsFunc(checks, func(c bridge.StockCheck) bool { return c.VariantID == v.ID }) {
+			checks = append(checks, bridge.StockCheck{VariantID: v.ID, OnHand: level.OnHand, Since: level.HoldsSince})
 		}
 	}
-	return nil, nil
+	return checks, nil, nil
 }
 
 func holds(lines []bridge.SessionLine) []bridge.Reservation {

@@ -23,6 +23,7 @@ const (
 	// MinIdempotencyTTL is the protocol's floor: keys are kept at least 24 h.
 	MinIdempotencyTTL       = 24 * time.Hour
 	DefaultStockTimeout     = 500 * time.Millisecond
+	DefaultClaimLease       = time.Minute
 	DefaultMaxSkew          = 5 * time.Minute
 	DefaultRatePerSec       = 20.0
 	DefaultRateBurst        = 40
@@ -58,6 +59,9 @@ func (c *Config) applyCommerceDefaults() {
 	}
 	if a.StockTimeout == 0 {
 		a.StockTimeout = DefaultStockTimeout
+	}
+	if a.ClaimLease == 0 {
+		a.ClaimLease = DefaultClaimLease
 	}
 	if a.Signing.MaxSkew == 0 {
 		a.Signing.MaxSkew = DefaultMaxSkew
@@ -201,6 +205,9 @@ func (c *Config) validateCommerce() []bridge.Problem {
 	}
 	if a.StockTimeout <= 0 || a.StockTimeout > 10*time.Second {
 		add("acp.stock_timeout", "want more than 0 and at most 10s, have %s", a.StockTimeout)
+	}
+	if a.ClaimLease < 2*time.Second || a.ClaimLease > 10*time.Minute {
+		add("acp.claim_lease", "want 2s to 10m (the payment call gets half), have %s", a.ClaimLease)
 	}
 	if a.Signing.MaxSkew < time.Second || a.Signing.MaxSkew > time.Hour {
 		add("acp.signing.max_skew", "want 1s to 1h, have %s", a.Signing.MaxSkew)

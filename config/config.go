@@ -64,6 +64,10 @@ type Server struct {
 type Storage struct {
 	Driver string `yaml:"driver"` // sqlite|postgres
 	DSN    Secret `yaml:"dsn"`
+	// StatementTimeout and MaxConns tune PostgreSQL (0: the DSN's
+	// statement_timeout and pool_max_conns, else the driver's defaults).
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	MaxConns         int           `yaml:"max_conns"`
 }
 
 // Merchant is the seller identity shown in feeds and checkout.
@@ -195,10 +199,14 @@ type ACP struct {
 	// StockTimeout bounds the live stock check; past it the snapshot's
 	// figures are used (default 500ms).
 	StockTimeout time.Duration `yaml:"stock_timeout"`
-	Signing      Signing       `yaml:"signing"`
-	RateLimit    RateLimit     `yaml:"rate_limit"`
-	Webhooks     Webhooks      `yaml:"webhooks"`
-	MCP          MCP           `yaml:"mcp"`
+	// ClaimLease is how long a complete holds its Idempotency-Key and its
+	// session's payment before a retry may take them over because the
+	// bridge running it died (default 1m); the payment call gets half.
+	ClaimLease time.Duration `yaml:"claim_lease"`
+	Signing    Signing       `yaml:"signing"`
+	RateLimit  RateLimit     `yaml:"rate_limit"`
+	Webhooks   Webhooks      `yaml:"webhooks"`
+	MCP        MCP           `yaml:"mcp"`
 }
 
 // MCP configures ACP over MCP: the checkout's five tools at /mcp (MCP's
@@ -232,6 +240,10 @@ type Orders struct {
 	// PollInterval is how often the store's order updates are read, for
 	// adapters that poll (default 1m).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// JobLease is how long an outbox job is the bridge's that claimed it
+	// before another may run it because that bridge died (default 2m); a
+	// run gets half.
+	JobLease time.Duration `yaml:"job_lease"`
 }
 
 // APIKey is one agent credential; Name is the identity sessions bind to.

@@ -150,6 +150,10 @@ fulfillment:
 			[]string{"storage.dsn: required with driver postgres"}},
 		{"production refuses a literal postgres dsn", prodBase + "storage:\n  driver: postgres\n  dsn: postgres://bridge:pw@db/bridge\n", goodEnv,
 			[]string{"x.yaml:28: storage.dsn: secrets must come from the environment in production"}},
+		{"postgres tuning on sqlite", minimal + "storage:\n  statement_timeout: 5s\n  max_conns: 4\n", nil,
+			[]string{"storage.statement_timeout: only with driver postgres", "storage.max_conns: only with driver postgres"}},
+		{"postgres tuning out of range", minimal + "storage:\n  driver: postgres\n  dsn: host=db\n  statement_timeout: 10ms\n  max_conns: -1\n", nil,
+			[]string{"storage.statement_timeout: want 100ms to 10m", "storage.max_conns: want 1 to 1000"}},
 		{"not a mapping", "- a\n- b\n", nil, []string{"x.yaml:1: the config must be a mapping"}},
 		{"yaml syntax", "mode: [\n", nil, []string{"x.yaml:"}},
 	}
@@ -187,6 +191,10 @@ func TestPostgresStorage(t *testing.T) {
 	}
 	if s := fmt.Sprint(c.Storage); strings.Contains(s, "pw") {
 		t.Errorf("the storage settings print the DSN: %s", s)
+	}
+	c, err = Parse("x.yaml", []byte(minimal+"storage:\n  driver: postgres\n  dsn: host=db\n  statement_timeout: 30s\n  max_conns: 8\n"), env(nil))
+	if err != nil || c.Storage.StatementTimeout != 30*time.Second || c.Storage.MaxConns != 8 {
+		t.Errorf("postgres tuning: %+v, %v; want 30s and 8", c.Storage, err)
 	}
 	// A literal DSN is fine outside production.
 	if _, err := Parse("x.yaml", []byte(minimal+"storage:\n  driver: postgres\n  dsn: host=/run/postgresql dbname=bridge\n"), env(nil)); err != nil {

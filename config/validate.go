@@ -71,6 +71,9 @@ func (c *Config) applyDefaults() {
 	if c.Orders.RetryHorizon == 0 {
 		c.Orders.RetryHorizon = 24 * time.Hour
 	}
+	if c.Orders.JobLease == 0 {
+		c.Orders.JobLease = 2 * time.Minute
+	}
 	if c.Orders.PollInterval == 0 {
 		c.Orders.PollInterval = time.Minute
 	}
@@ -137,6 +140,20 @@ func (c *Config) validate() []bridge.Problem {
 		c.requireSecret(&ps, "storage.dsn", c.Storage.DSN)
 	case c.Storage.DSN == "":
 		add("storage.dsn", "required")
+	}
+	if c.Storage.Driver != "postgres" {
+		if c.Storage.StatementTimeout != 0 {
+			add("storage.statement_timeout", "only with driver postgres")
+		}
+		if c.Storage.MaxConns != 0 {
+			add("storage.max_conns", "only with driver postgres")
+		}
+	}
+	if t := c.Storage.StatementTimeout; t != 0 && (t < 100*time.Millisecond || t > 10*time.Minute) {
+		add("storage.statement_timeout", "want 100ms to 10m (0: the DSN's, else 10s), have %s", t)
+	}
+	if n := c.Storage.MaxConns; n < 0 || n > 1000 {
+		add("storage.max_conns", "want 1 to 1000 (0: the DSN's pool_max_conns, else max(16, 2 × CPUs)), have %d", n)
 	}
 
 	m := c.Merchant
@@ -219,6 +236,9 @@ func (c *Config) validate() []bridge.Problem {
 	ps = append(ps, c.validateThreeDS()...)
 	if c.Orders.SyncBudget < 10*time.Millisecond || c.Orders.SyncBudget > time.Minute {
 		add("orders.sync_budget", "want 10ms to 1m, have %s", c.Orders.SyncBudget)
+	}
+	if c.Orders.JobLease < 2*time.Second || c.Orders.JobLease > time.Hour {
+		add("orders.job_lease", "want 2s to 1h (a job's run gets half), have %s", c.Orders.JobLease)
 	}
 	if c.Orders.RetryHorizon < time.Minute {
 		add("orders.retry_horizon", "at least 1m, have %s", c.Orders.RetryHorizon)

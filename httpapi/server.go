@@ -141,6 +141,8 @@ func (c Config) ready(w http.ResponseWriter, r *http.Request) {
 			checks["last_sync"] = "failed: " + st.LastError
 		case st.LastSuccess.IsZero():
 			checks["last_sync"] = "not yet"
+		case st.Following:
+			checks["last_sync"] = "ok (by another replica): " + st.LastSuccess.UTC().Format(time.RFC3339)
 		default:
 			checks["last_sync"] = "ok: " + st.LastSuccess.UTC().Format(time.RFC3339)
 		}

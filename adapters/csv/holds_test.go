@@ -58,9 +58,12 @@ func TestHoldsAcrossExports(t *testing.T) {
 				Settings: feed.Settings{Merchant: bridge.Merchant{Name: "Shop", Currency: "USD", Country: "US"}}}}
 			stock := func(want int64) {
 				t.Helper()
-				got, tracked, err := ad.Stock(ctx, "TEE-1")
-				if err != nil || !tracked || got != want {
-					t.Fatalf("Stock = %d, %v, %v; want %d", got, tracked, err, want)
+				level, err := ad.Stock(ctx, "TEE-1")
+				if err != nil || !level.Tracked {
+					t.Fatalf("Stock = %+v, %v; want tracked", level, err)
+				}
+				if got, err := level.Available(ctx, db, "TEE-1"); err != nil || got != want {
+					t.Fatalf("available = %d, %v; want %d", got, err, want)
 				}
 			}
 

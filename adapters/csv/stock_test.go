@@ -25,9 +25,13 @@ func TestStock(t *testing.T) {
 
 	check := func(variant string, wantAvail int64, wantTracked bool) {
 		t.Helper()
-		got, tracked, err := a.Stock(ctx, variant)
-		if err != nil || got != wantAvail || tracked != wantTracked {
-			t.Errorf("Stock(%s) = %d, %v, %v; want %d, %v", variant, got, tracked, err, wantAvail, wantTracked)
+		level, err := a.Stock(ctx, variant)
+		if err != nil {
+			t.Fatalf("Stock(%s): %v", variant, err)
+		}
+		got, err := level.Available(ctx, env.res, variant)
+		if err != nil || got != wantAvail || level.Tracked != wantTracked {
+			t.Errorf("Stock(%s) = %+v, available %d, %v; want %d, tracked %v", variant, level, got, err, wantAvail, wantTracked)
 		}
 	}
 	check("tee-s", 10, true)
@@ -55,12 +59,16 @@ func TestStock(t *testing.T) {
 	}
 	check("tee-s", 7, true)
 
-	if _, _, err := a.Stock(ctx, "nope"); !errors.Is(err, bridge.ErrNotFound) {
+	if _, err := a.Stock(ctx, "nope"); !errors.Is(err, bridge.ErrNotFound) {
 		t.Errorf("Stock(unknown) err = %v, want ErrNotFound", err)
 	}
 	env.res.readErr = errors.New("database is closed")
-	if _, _, err := a.Stock(ctx, "tee-s"); err == nil || !strings.Contains(err.Error(), "database is closed") {
-		t.Errorf("Stock with a failing store: %v", err)
+	level, err := a.Stock(ctx, "tee-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := level.Available(ctx, env.res, "tee-s"); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Errorf("Available with a failing store: %v", err)
 	}
 }
 
@@ -78,14 +86,14 @@ func TestStockEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.Stock(ctx, "tee-s"); !errors.Is(err, bridge.ErrNotFound) {
+	if _, err := a.Stock(ctx, "tee-s"); !errors.Is(err, bridge.ErrNotFound) {
 		t.Errorf("variant missing from its entry: err = %v, want ErrNotFound", err)
 	}
 	a, err = New(Options{Path: "c.csv"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.Stock(ctx, "tee-s"); err == nil {
-		t.Error("Stock without stores succeeded")
+	if _, err := a.Stock(ctx, "tee-s"); err == nil {
+		t.Error("Stock without a catalog store succeeded")
 	}
 }

@@ -126,7 +126,8 @@ func openStorage(ctx context.Context, cfg *config.Config) (bridge.Storage, error
 	case "postgres":
 		// Connects, and migrates the schema under an advisory lock: a
 		// replica starting beside others waits for whichever migrates.
-		db, err := postgres.Open(ctx, cfg.Storage.DSN.Value())
+		db, err := postgres.OpenConfig(ctx, postgres.Config{DSN: cfg.Storage.DSN.Value(),
+			StatementTimeout: cfg.Storage.StatementTimeout, MaxConns: cfg.Storage.MaxConns})
 		if err != nil {
 			return nil, fmt.Errorf("open storage: %w", err)
 		}

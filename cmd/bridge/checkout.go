@@ -64,6 +64,10 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		return nil, fmt.Errorf("payments.provider %q is not available", cfg.Payments.Provider)
 	}
 	stock, _ := a.source.(bridge.StockReader)
+	var holds bridge.HoldCounter
+	if stock != nil {
+		holds = a.storage
+	}
 	store, ok := a.storage.(bridge.CheckoutStore)
 	if !ok {
 		return nil, errors.New("the storage driver cannot keep checkout sessions")
@@ -77,11 +81,11 @@ func (a *app) newCheckout() (*checkoutParts, error) {
 		}
 	}
 	engine := &checkout.Engine{
-		Catalog: a.storage, Stock: stock, Store: store, Payments: payments, Pricing: pricing,
+		Catalog: a.storage, Stock: stock, Holds: holds, Store: store, Payments: payments, Pricing: pricing,
 		Merchant: checkout.Merchant{Links: links,
 			PermalinkURL: func(id, token string) string { return public + "/orders/" + id + "?t=" + token }},
 		SessionTTL: cfg.ACP.SessionTTL, IdempotencyTTL: cfg.ACP.IdempotencyTTL, StockTimeout: cfg.ACP.StockTimeout,
-		ClaimLease: time.Minute, Log: a.log, PricesIncludeTax: cfg.Tax.PricesIncludeTax,
+		ClaimLease: cfg.ACP.ClaimLease, Log: a.log, PricesIncludeTax: cfg.Tax.PricesIncludeTax,
 	}
 	if cfg.Tax.Provider == "stripe" && stripeProvider != nil {
 		engine.Tax = stripeTax{stripeProvider}
@@ -197,7 +201,7 @@ func (a *app) newOrders(pay orders.Payments, reg prometheus.Registerer) (*orders
 		return nil, fmt.Errorf("the %s adapter cannot write orders", cfg.Store.Adapter)
 	}
 	svc := &orders.Service{Store: st, Shop: shop, Payments: pay, SyncBudget: cfg.Orders.SyncBudget,
-		RetryHorizon: cfg.Orders.RetryHorizon, Log: a.log, Metrics: orders.NewMetrics(reg)}
+		RetryHorizon: cfg.Orders.RetryHorizon, Lease: cfg.Orders.JobLease, Log: a.log, Metrics: orders.NewMetrics(reg)}
 	if w := cfg.ACP.Webhooks; w.URL != "" {
 		client := upstream.New(upstream.Config{Name: "agent_webhooks", Budget: 15 * time.Second, Logger: a.log, Registerer: reg})
 		svc.Notifier = &agenthook.Sender{URL: w.URL, Secret: w.Secret.Value(), Client: client, Log: a.log}

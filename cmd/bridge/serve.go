@@ -56,6 +56,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
 		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
+	if l, ok := a.storage.(interface {
+		TryLock(ctx context.Context, name string) (func(), bool, error)
+	}); ok {
+		// Replicas share the database: one reads the store at a time, the
+		// others serve its snapshot.
+		syncer.Lock = func(ctx context.Context) (func(), bool, error) { return l.TryLock(ctx, "catalog-sync") }
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
 	}, func() float64 {

@@ -103,9 +103,9 @@ func (s *Stack) Now() time.Time { return time.Unix(0, s.clock.Load()).UTC() }
 func (s *Stack) Advance(d time.Duration) { s.clock.Add(int64(d)) }
 
 // Stock implements bridge.StockReader over the CSV adapter, failing on demand.
-func (s *Stack) Stock(ctx context.Context, variantID string) (int64, bool, error) {
+func (s *Stack) Stock(ctx context.Context, variantID string) (bridge.StockLevel, error) {
 	if s.StockDown.Load() {
-		return 0, false, errors.New("store unreachable (test)")
+		return bridge.StockLevel{}, errors.New("store unreachable (test)")
 	}
 	return s.stock.Stock(ctx, variantID)
 }
@@ -181,7 +181,7 @@ func New(t TB, opts Options) *Stack {
 	s.clock.Store(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixNano())
 	db.SetClock(s.Now) // expiry and claim leases are judged by one clock
 	s.Engine = &checkout.Engine{
-		Catalog: db, Stock: s, Store: db, Payments: payments, Pricing: pricing,
+		Catalog: db, Stock: s, Holds: db, Store: db, Payments: payments, Pricing: pricing,
 		Merchant: checkout.Merchant{
 			Links: []bridge.Link{
 				{Type: "terms_of_use", URL: "https://shop.example/terms"},

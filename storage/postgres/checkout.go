@@ -201,6 +201,11 @@ func queueChange(b *pgx.Batch, w *rowcodec.Change, now time.Time) {
 	if w.Release != "" {
 		b.Queue(releaseOrderSQL, w.Release)
 	}
+	if w.Checks != nil {
+		// After the release: an order that gives up its hold and holds
+		// again is checked without its old hold.
+		queueStockChecks(b, w.HoldID, w.Checks)
+	}
 	if w.Hold != nil {
 		queueHold(b, w.HoldID, w.Hold, n)
 	}

@@ -26,7 +26,7 @@
 //     its lease ends. Only the claim's token finishes it.
 //   - Holds of one variant are serialized by a transaction-scoped advisory
 //     lock per variant, so a check of the stock left and the hold that
-//     follows it (HoldIfAvailable) are one step across replicas.
+//     follows it (a Change with StockChecks) are one step across replicas.
 //   - Migrations run at start under a session advisory lock, so replicas
 //     starting together migrate once; TryLock offers such a lock for work
 //     one replica does for all (the catalog sync).
@@ -275,7 +275,7 @@ const (
 	codeIdemLost   = "BRI02" // bridge.ErrIdempotencyLost
 	codeStale      = "BRS01" // bridge.ErrStale
 	codeLeaseLost  = "BRL01" // bridge.ErrLeaseLost
-	codeShort      = "BRK01" // not enough stock (HoldIfAvailable)
+	codeShort      = "BRK01" // not enough stock (a hold's stock check)
 )
 
 // ruleErrors maps bridge_expect's codes to the domain's errors.
@@ -286,10 +286,6 @@ var ruleErrors = map[string]error{
 	codeLeaseLost:  bridge.ErrLeaseLost,
 }
 
-// errShort is a hold refused for want of stock; the message is the
-// variant.
-var errShort = errors.New("not enough stock")
-
 // ruleError turns an error raised by bridge_expect into "message: domain
 // error"; other errors come back as they are.
 func ruleError(err error) error {
@@ -298,19 +294,13 @@ func ruleError(err error) error {
 		return err
 	}
 	if pe.Code == codeShort {
-		return &shortError{variant: pe.Message}
+		return &bridge.ShortStockError{VariantID: pe.Message}
 	}
 	if e, ok := ruleErrors[pe.Code]; ok {
 		return fmt.Errorf("%s: %w", pe.Message, e)
 	}
 	return err
 }
-
-// shortError names the variant a checked hold lacked stock for.
-type shortError struct{ variant string }
-
-func (e *shortError) Error() string { return fmt.Sprintf("variant %q: %v", e.variant, errShort) }
-func (e *shortError) Unwrap() error { return errShort }
 
 // writeTimeout bounds how long a write waits for the database's answer
 // once it is sent (see send); statements are bounded by statement_timeout

@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -19,12 +17,13 @@ import (
 // advisory lock per variant it holds (in variant order, so two holds never
 // wait for each other in a cycle). Plain holds need no lock among
 // themselves (a hold is idempotent by its order's row); the lock is for
-// HoldIfAvailable, which counts what is held and holds more only if the
-// stock allows: while it holds a variant's lock no other hold of that
-// variant can commit, and the count (a statement that starts after the
-// lock is taken, so it sees every hold committed before) stays true until
-// its own hold commits. That is the check-and-hold the checkout engine
-// does under a process mutex today, made to work across replicas.
+// a hold with stock checks (Change.StockChecks), which counts what is held
+// and holds more only if the stock allows: while it holds a variant's
+// lock no other hold of that variant can commit, and the count (a
+// statement that starts after the lock is taken, so it sees every hold
+// committed before) stays true until its own hold commits. So the
+// checkout's "check the last unit, then hold it" is one step across
+// replicas.
 
 // Reserve holds lines for orderID. Reserving an order that already holds
 // stock changes nothing, whatever lines the repeated call brings: a retried
@@ -43,57 +42,20 @@ func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 	return nil
 }
 
-// HoldIfAvailable holds lines for orderID unless that would hold more of a
-// variant than onHand allows: for each variant in onHand (the store's own
-// figure, before the bridge's holds), what orders hold of it since since
-// (as Reserved counts) plus what lines hold must not exceed it. Variants
-// missing from onHand (not tracked) are held without a check. When a
-// variant lacks stock, nothing is held and short names it (the first in
-// id order); otherwise short is "" and the hold is made. An order that
-// holds stock already changes nothing and is not checked again (short
-// ""), like Reserve. Concurrent calls, on any replica, behave as if made
-// one at a time: the last units are held once.
-func (d *DB) HoldIfAvailable(ctx context.Context, orderID string, lines []bridge.Reservation, onHand map[string]int64, since time.Time) (short string, err error) {
-	if err := rowcodec.CheckHold(orderID, lines); err != nil {
-		return "", fmt.Errorf("postgres: hold order: %w", err)
+// queueStockChecks queues the hold's stock checks: the batch fails with
+// codeShort and the first variant (in id order) whose holds since its
+// check's Since plus what the hold takes would exceed its OnHand, unless
+// order holdID holds stock already. The caller has queued the variants'
+// locks before.
+func queueStockChecks(b *pgx.Batch, holdID string, checks []rowcodec.StockCheckRow) {
+	vars := make([]string, len(checks))
+	qty := make([]int64, len(checks))
+	onHand := make([]int64, len(checks))
+	since := make([]int64, len(checks))
+	for i, c := range checks {
+		vars[i], qty[i], onHand[i], since[i] = c.VariantID, c.Quantity, c.OnHand, c.Since
 	}
-	var from int64 // orders before 1970 do not exist; 0 counts them all
-	if !since.IsZero() {
-		from = rowcodec.ClampNano(since)
-	}
-	vars, qty, limit := checkArrays(lines, onHand)
-	err = d.send(ctx, func(b *pgx.Batch, now time.Time) {
-		queueStockLocks(b, lines)
-		b.Queue(checkStockSQL, orderID, vars, qty, limit, from, codeShort)
-		queueHold(b, orderID, lines, rowcodec.ClampNano(now))
-	}, nil)
-	var se *shortError
-	if errors.As(err, &se) {
-		return se.variant, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("postgres: hold order %q: %w", orderID, err)
-	}
-	return "", nil
-}
-
-// checkArrays sums lines per variant, in variant order, with each checked
-// variant's limit (nil: not checked).
-func checkArrays(lines []bridge.Reservation, onHand map[string]int64) (vars []string, qty []int64, limit []*int64) {
-	sum := map[string]int64{}
-	for _, l := range lines {
-		sum[l.VariantID] += l.Quantity
-	}
-	vars = slices.Sorted(maps.Keys(sum))
-	for _, v := range vars {
-		qty = append(qty, sum[v])
-		if n, ok := onHand[v]; ok {
-			limit = append(limit, &n)
-		} else {
-			limit = append(limit, nil)
-		}
-	}
-	return vars, qty, limit
+	b.Queue(checkStockSQL, holdID, vars, qty, onHand, since, codeShort)
 }
 
 // checkStockSQL fails with $6 (codeShort) and the first variant that
@@ -103,12 +65,11 @@ func checkArrays(lines []bridge.Reservation, onHand map[string]int64) (vars []st
 // inside itself would miss the hold it waited for.
 const checkStockSQL = `SELECT bridge_expect(short IS NULL, $6, short) FROM (
 	SELECT min(w.variant_id) AS short
-	FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS w(variant_id, quantity, on_hand)
-	WHERE w.on_hand IS NOT NULL
-	  AND NOT EXISTS (SELECT FROM reservation_orders WHERE order_id = $1)
+	FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS w(variant_id, quantity, on_hand, since)
+	WHERE NOT EXISTS (SELECT FROM reservation_orders WHERE order_id = $1)
 	  AND w.quantity + (SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
 	      JOIN reservation_orders o ON o.order_id = l.order_id
-	      WHERE l.variant_id = w.variant_id AND o.created_ns >= $5) > w.on_hand) s`
+	      WHERE l.variant_id = w.variant_id AND o.created_ns >= w.since) > w.on_hand) s`
 
 // stockLocksSQL takes the advisory locks of variants $2 (sorted,
 // distinct) for the rest of the transaction, in the array's order (a

@@ -250,6 +250,11 @@ func (w *change) apply(st *writeStmts, now time.Time) error {
 			return fmt.Errorf("release order %q: %w", w.Release, err)
 		}
 	}
+	if w.Checks != nil {
+		if err := checkStockTx(st, w.HoldID, w.Checks); err != nil {
+			return fmt.Errorf("hold order %q: %w", w.HoldID, err)
+		}
+	}
 	if w.Hold != nil {
 		if err := reserveTx(st, now, w.HoldID, w.Hold); err != nil {
 			return fmt.Errorf("hold order %q: %w", w.HoldID, err)

@@ -406,6 +406,7 @@ type writeStmts struct {
 	insertIdem, takeoverIdem, finishIdem, finishIdemExpiry *sql.Stmt
 	releaseIdem                                            *sql.Stmt
 	holdOrder, holdLine, releaseOrder                      *sql.Stmt
+	orderHolds, reservedSince                              *sql.Stmt
 	insertJob, claimJobs, claimJobByID, finishJob, setJob  *sql.Stmt
 	jobExists                                              *sql.Stmt
 
@@ -446,6 +447,8 @@ func prepareWrites(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
 		{&st.holdOrder, holdOrderSQL},
 		{&st.holdLine, holdLineSQL},
 		{&st.releaseOrder, releaseOrderSQL},
+		{&st.orderHolds, `SELECT 1 FROM reservation_orders WHERE order_id = ?`},
+		{&st.reservedSince, reservedSQL},
 	} {
 		s, err := conn.PrepareContext(ctx, p.query)
 		if err != nil {

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,7 +42,37 @@ const (
 		ON CONFLICT (order_id, variant_id) DO UPDATE SET quantity = quantity + excluded.quantity`
 	// An order's lines go with it (ON DELETE CASCADE).
 	releaseOrderSQL = `DELETE FROM reservation_orders WHERE order_id = ?`
+	// What orders placed at or after a time (ns) hold of a variant.
+	reservedSQL = `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+		JOIN reservation_orders o ON o.order_id = l.order_id
+		WHERE l.variant_id = ? AND o.created_ns >= ?`
 )
+
+// checkStockTx fails with a *bridge.ShortStockError naming the first
+// variant (in id order) whose holds since its check's Since plus what the
+// hold takes would exceed its OnHand, unless orderID holds stock already.
+// It runs inside the committer's transaction, which no other writer (of
+// this process or another) shares, so the count stays true until the hold
+// is written.
+func checkStockTx(st *writeStmts, orderID string, checks []rowcodec.StockCheckRow) error {
+	var one int
+	switch err := st.orderHolds.QueryRow(orderID).Scan(&one); {
+	case err == nil:
+		return nil // the order holds its stock already
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("order %q: %w", orderID, err)
+	}
+	for _, c := range checks {
+		var held int64
+		if err := st.reservedSince.QueryRow(c.VariantID, c.Since).Scan(&held); err != nil {
+			return fmt.Errorf("held of variant %q: %w", c.VariantID, err)
+		}
+		if c.Quantity+held > c.OnHand {
+			return &bridge.ShortStockError{VariantID: c.VariantID}
+		}
+	}
+	return nil
+}
 
 // reserveTx holds lines for orderID inside the committer's transaction,
 // unless the order already holds stock. The caller has checked the lines

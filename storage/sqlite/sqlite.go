@@ -161,9 +161,7 @@ func (d *DB) init(ctx context.Context) error {
 		{&d.entryByID, `SELECT entry FROM catalog_products WHERE id = ?`},
 		{&d.entryByVariant, `SELECT p.entry FROM catalog_variants v
 			JOIN catalog_products p ON p.id = v.product_id WHERE v.variant_id = ?`},
-		{&d.reserved, `SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
-			JOIN reservation_orders o ON o.order_id = l.order_id
-			WHERE l.variant_id = ? AND o.created_ns >= ?`},
+		{&d.reserved, reservedSQL},
 		{&d.sessionByID, `SELECT body FROM checkout_sessions WHERE id = ? AND owner = ?`},
 		{&d.idemByKey, `SELECT ` + rowcodec.IdemColumns + ` FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`},
 		{&d.orderByID, `SELECT rev, body FROM orders WHERE id = ?`},

@@ -21,7 +21,7 @@ func RunShared(t *testing.T, open func(tb testing.TB, n int) []bridge.Storage) {
 		{"ConcurrentIdemInsert", testConcurrentIdemInsert},
 		{"ConcurrentSessionChain", testConcurrentSessionChain},
 		{"ConcurrentClaim", testConcurrentClaim},
-		{"ConcurrentHoldIfAvailable", testConcurrentHoldIfAvailable},
+		{"ConcurrentStockChecks", testConcurrentStockChecks},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t, 2)) })
 	}

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,61 +12,56 @@ import (
 	"github.com/acp-bridge/bridge"
 )
 
-// StockHolder is implemented by drivers that check the stock left and
-// hold it in one step, for bridges that share a database: the checkout
-// engine checks and holds the last units under a mutex of its process,
-// which other processes do not see. It is optional (the suite skips its
-// tests for drivers without it) until the engine uses it.
-//
-// HoldIfAvailable holds lines for orderID unless that would hold more of a
-// variant than onHand allows: for each variant in onHand (the store's own
-// figure, before the bridge's holds), what orders hold of it since since
-// (as Reserved counts) plus what lines hold must not exceed it. Variants
-// missing from onHand are held without a check. When a variant lacks
-// stock, nothing is held and short names it (the first in id order);
-// otherwise short is "" and the hold is made, as Reserve makes it (two
-// lines of a variant add up). An order that holds stock already changes
-// nothing and is not checked again. Concurrent calls, from any process,
-// behave as if made one at a time, holds made by Reserve and Commit
-// included.
-type StockHolder interface {
-	HoldIfAvailable(ctx context.Context, orderID string, lines []bridge.Reservation, onHand map[string]int64, since time.Time) (short string, err error)
-}
+// The stock checks of a hold (Change.StockChecks): the checkout engine
+// reads the store's figure and commits its hold with a check of it, and
+// storage makes the check and the hold one step, for every process that
+// shares the database.
 
 func runStock(t *testing.T, open func(t *testing.T) bridge.Storage) {
-	holder := func(t *testing.T) (bridge.Storage, StockHolder) {
-		t.Helper()
-		s := open(t)
-		h, ok := s.(StockHolder)
-		if !ok {
-			t.Skip("the driver has no HoldIfAvailable (optional)")
-		}
-		return s, h
-	}
 	for _, tc := range []struct {
 		name string
-		test func(*testing.T, bridge.Storage, StockHolder)
+		test func(*testing.T, bridge.Storage)
 	}{
-		{"HoldIfAvailable", testHoldIfAvailable},
-		{"HoldIfAvailableSince", testHoldIfAvailableSince},
-		{"HoldIfAvailableInvalid", testHoldIfAvailableInvalid},
-		{"ConcurrentHoldIfAvailable", func(t *testing.T, s bridge.Storage, _ StockHolder) {
-			testConcurrentHoldIfAvailable(t, []bridge.Storage{s})
+		{"StockChecks", testStockChecks},
+		{"StockChecksSince", testStockChecksSince},
+		{"StockChecksInvalid", testStockChecksInvalid},
+		{"StockChecksWithChange", testStockChecksWithChange},
+		{"ConcurrentStockChecks", func(t *testing.T, s bridge.Storage) {
+			testConcurrentStockChecks(t, []bridge.Storage{s})
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, h := holder(t)
-			tc.test(t, s, h)
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
 }
 
-// hold calls HoldIfAvailable and fails the test on an error.
-func hold(t *testing.T, h StockHolder, orderID string, onHand map[string]int64, lines ...bridge.Reservation) string {
+// holdChecked commits a hold of lines for orderID, each variant in onHand
+// checked against its figure (counting every hold), and returns the
+// variant a *bridge.ShortStockError names ("" when held).
+func holdChecked(ctx context.Context, s bridge.Storage, orderID string, onHand map[string]int64, lines ...bridge.Reservation) (string, error) {
+	var checks []bridge.StockCheck
+	for _, l := range lines {
+		n, ok := onHand[l.VariantID]
+		if ok && !slices.ContainsFunc(checks, func(c bridge.StockCheck) bool { return c.VariantID == l.VariantID }) {
+			checks = append(checks, bridge.StockCheck{VariantID: l.VariantID, OnHand: n})
+		}
+	}
+	err := s.Commit(ctx, bridge.Change{HoldOrderID: orderID, Hold: lines, StockChecks: checks})
+	var se *bridge.ShortStockError
+	if errors.As(err, &se) {
+		if !errors.Is(err, bridge.ErrShortStock) {
+			return "", fmt.Errorf("short stock error %v does not match bridge.ErrShortStock", err)
+		}
+		return se.VariantID, nil
+	}
+	return "", err
+}
+
+// hold is holdChecked failing the test on an error.
+func hold(t *testing.T, s bridge.Storage, orderID string, onHand map[string]int64, lines ...bridge.Reservation) string {
 	t.Helper()
-	short, err := h.HoldIfAvailable(t.Context(), orderID, lines, onHand, time.Time{})
+	short, err := holdChecked(t.Context(), s, orderID, onHand, lines...)
 	if err != nil {
-		t.Fatalf("HoldIfAvailable(%s): %v", orderID, err)
+		t.Fatalf("hold of %s: %v", orderID, err)
 	}
 	return short
 }
@@ -77,36 +73,36 @@ func wantShort(t *testing.T, what, got, want string) {
 	}
 }
 
-func testHoldIfAvailable(t *testing.T, s bridge.Storage, h StockHolder) {
+func testStockChecks(t *testing.T, s bridge.Storage) {
 	ctx := t.Context()
 	line := func(v string, q int64) bridge.Reservation { return bridge.Reservation{VariantID: v, Quantity: q} }
 	stock := map[string]int64{"a": 5, "b": 2, "zero": 0}
 
 	// Within stock: held, like Reserve would.
-	wantShort(t, "3 of 5", hold(t, h, "o1", stock, line("a", 3), line("untracked", 9)), "")
+	wantShort(t, "3 of 5", hold(t, s, "o1", stock, line("a", 3), line("untracked", 9)), "")
 	wantReserved(t, s, "a", 3)
 	wantReserved(t, s, "untracked", 9)
 	// Two lines of one variant count together: 2 + 1 > 5 − 3.
-	wantShort(t, "two lines of a", hold(t, h, "o2", stock, line("a", 2), line("a", 1)), "a")
+	wantShort(t, "two lines of a", hold(t, s, "o2", stock, line("a", 2), line("a", 1)), "a")
 	wantReserved(t, s, "a", 3)
 	// Exactly what is left.
-	wantShort(t, "the last 2 of a", hold(t, h, "o2", stock, line("a", 1), line("a", 1)), "")
+	wantShort(t, "the last 2 of a", hold(t, s, "o2", stock, line("a", 1), line("a", 1)), "")
 	wantReserved(t, s, "a", 5)
 
 	// A short variant holds nothing of the order, not even its other
 	// lines; the first short variant in id order is named.
-	wantShort(t, "b and a short", hold(t, h, "o3", stock, line("zero", 1), line("b", 3), line("a", 1), line("c", 1)), "a")
-	wantShort(t, "b short", hold(t, h, "o3", stock, line("b", 3), line("c", 1)), "b")
-	wantShort(t, "zero on hand", hold(t, h, "o3", stock, line("zero", 1)), "zero")
+	wantShort(t, "b and a short", hold(t, s, "o3", stock, line("zero", 1), line("b", 3), line("a", 1), line("c", 1)), "a")
+	wantShort(t, "b short", hold(t, s, "o3", stock, line("b", 3), line("c", 1)), "b")
+	wantShort(t, "zero on hand", hold(t, s, "o3", stock, line("zero", 1)), "zero")
 	wantReserved(t, s, "b", 0)
 	wantReserved(t, s, "c", 0)
 	// The refused order id is still free.
-	wantShort(t, "b within stock", hold(t, h, "o3", stock, line("b", 2), line("c", 1)), "")
+	wantShort(t, "b within stock", hold(t, s, "o3", stock, line("b", 2), line("c", 1)), "")
 	wantReserved(t, s, "b", 2)
 	wantReserved(t, s, "c", 1)
 
 	// An order that holds already: nothing changes, nothing is checked.
-	wantShort(t, "o1 again", hold(t, h, "o1", stock, line("a", 50)), "")
+	wantShort(t, "o1 again", hold(t, s, "o1", stock, line("a", 50)), "")
 	wantReserved(t, s, "a", 5)
 
 	// Holds made by Reserve and by a Change count; a release frees stock.
@@ -116,19 +112,19 @@ func testHoldIfAvailable(t *testing.T, s bridge.Storage, h StockHolder) {
 	if err := s.Commit(ctx, bridge.Change{HoldOrderID: "c1", Hold: []bridge.Reservation{line("d", 1)}}); err != nil {
 		t.Fatal(err)
 	}
-	wantShort(t, "d after Reserve and Commit", hold(t, h, "o4", map[string]int64{"d": 3}, line("d", 1)), "d")
+	wantShort(t, "d after Reserve and Commit", hold(t, s, "o4", map[string]int64{"d": 3}, line("d", 1)), "d")
 	if err := s.Release(ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
-	wantShort(t, "d after a release", hold(t, h, "o4", map[string]int64{"d": 3}, line("d", 2)), "")
+	wantShort(t, "d after a release", hold(t, s, "o4", map[string]int64{"d": 3}, line("d", 2)), "")
 	wantReserved(t, s, "d", 3)
 	// A negative figure (the store oversold) holds nothing checked.
-	wantShort(t, "negative on hand", hold(t, h, "o5", map[string]int64{"e": -1}, line("e", 1)), "e")
+	wantShort(t, "negative on hand", hold(t, s, "o5", map[string]int64{"e": -1}, line("e", 1)), "e")
 }
 
-// Holds count from since on, like Reserved(variant, since): the store's
-// figure already reflects older orders.
-func testHoldIfAvailableSince(t *testing.T, s bridge.Storage, h StockHolder) {
+// Holds count from a check's Since on, like Reserved(variant, since): the
+// store's figure already reflects older orders.
+func testStockChecksSince(t *testing.T, s bridge.Storage) {
 	ctx := t.Context()
 	line := []bridge.Reservation{{VariantID: "v1", Quantity: 2}}
 	if err := s.Reserve(ctx, "old", line); err != nil {
@@ -140,54 +136,87 @@ func testHoldIfAvailableSince(t *testing.T, s bridge.Storage, h StockHolder) {
 	if err := s.Reserve(ctx, "new", line); err != nil {
 		t.Fatal(err)
 	}
-	onHand := map[string]int64{"v1": 4}
 	// Counting from the export: 2 held since, 2 more fit.
-	short, err := h.HoldIfAvailable(ctx, "o1", line, onHand, export)
-	if err != nil || short != "" {
-		t.Fatalf("HoldIfAvailable since the export = %q, %v; want held", short, err)
+	err := s.Commit(ctx, bridge.Change{HoldOrderID: "o1", Hold: line, StockChecks: []bridge.StockCheck{{VariantID: "v1", OnHand: 4, Since: export}}})
+	if err != nil {
+		t.Fatalf("hold checked since the export: %v; want held", err)
 	}
-	// Counting every hold (zero since): 6 held, nothing fits.
-	short, err = h.HoldIfAvailable(ctx, "o2", []bridge.Reservation{{VariantID: "v1", Quantity: 1}}, map[string]int64{"v1": 6}, time.Time{})
-	if err != nil || short != "v1" {
-		t.Fatalf("HoldIfAvailable counting all = %q, %v; want short of v1", short, err)
+	// Counting every hold (zero Since): 6 held, nothing fits.
+	err = s.Commit(ctx, bridge.Change{HoldOrderID: "o2", Hold: []bridge.Reservation{{VariantID: "v1", Quantity: 1}},
+		StockChecks: []bridge.StockCheck{{VariantID: "v1", OnHand: 6}}})
+	if !errors.Is(err, bridge.ErrShortStock) {
+		t.Fatalf("hold checked counting all: %v; want short of v1", err)
 	}
 	wantReserved(t, s, "v1", 6)
 }
 
-func testHoldIfAvailableInvalid(t *testing.T, s bridge.Storage, h StockHolder) {
+func testStockChecksInvalid(t *testing.T, s bridge.Storage) {
 	good := bridge.Reservation{VariantID: "v1", Quantity: 1}
+	check := []bridge.StockCheck{{VariantID: "v1", OnHand: 9}}
 	for _, tt := range []struct {
-		name  string
-		order string
-		lines []bridge.Reservation
+		name string
+		c    bridge.Change
 	}{
-		{"empty order id", "", []bridge.Reservation{good}},
-		{"no lines", "o1", nil},
-		{"zero quantity", "o1", []bridge.Reservation{good, {VariantID: "v2"}}},
-		{"empty variant id", "o1", []bridge.Reservation{good, {Quantity: 1}}},
+		{"empty order id", bridge.Change{Hold: []bridge.Reservation{good}, StockChecks: check}},
+		{"checks without a hold", bridge.Change{HoldOrderID: "o1", StockChecks: check}},
+		{"zero quantity", bridge.Change{HoldOrderID: "o1", Hold: []bridge.Reservation{good, {VariantID: "v2"}}, StockChecks: check}},
+		{"empty variant id", bridge.Change{HoldOrderID: "o1", Hold: []bridge.Reservation{good, {Quantity: 1}}, StockChecks: check}},
+		{"a variant checked but not held", bridge.Change{HoldOrderID: "o1", Hold: []bridge.Reservation{good},
+			StockChecks: []bridge.StockCheck{{VariantID: "v1", OnHand: 9}, {VariantID: "v2", OnHand: 9}}}},
+		{"a variant checked twice", bridge.Change{HoldOrderID: "o1", Hold: []bridge.Reservation{good},
+			StockChecks: []bridge.StockCheck{{VariantID: "v1", OnHand: 9}, {VariantID: "v1", OnHand: 1}}}},
 	} {
-		if short, err := h.HoldIfAvailable(t.Context(), tt.order, tt.lines, map[string]int64{"v1": 9}, time.Time{}); err == nil {
-			t.Errorf("%s: HoldIfAvailable = %q, nil; want an error", tt.name, short)
+		if err := s.Commit(t.Context(), tt.c); err == nil || errors.Is(err, bridge.ErrShortStock) {
+			t.Errorf("%s: Commit = %v; want an error saying what is wrong", tt.name, err)
 		}
 	}
 	wantReserved(t, s, "v1", 0)
+}
+
+// A short hold fails the whole change it travels in: the session, the
+// order, the idempotency claim and the release of the order's old hold
+// are not written either; and the order's own old hold, released in the
+// same change, does not count against it.
+func testStockChecksWithChange(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	line := func(q int64) []bridge.Reservation { return []bridge.Reservation{{VariantID: "v1", Quantity: q}} }
+	if err := s.Reserve(ctx, "other", line(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, "o1", line(1)); err != nil {
+		t.Fatal(err)
+	}
+	sess := fullSession("s1", "owner")
+	order := fullOrder("o1", "s1", "owner")
+	short := bridge.Change{Session: &sess, Order: &order, ReleaseOrderID: "o1", HoldOrderID: "o1", Hold: line(3),
+		StockChecks: []bridge.StockCheck{{VariantID: "v1", OnHand: 5}}}
+	if err := s.Commit(ctx, short); !errors.Is(err, bridge.ErrShortStock) {
+		t.Fatalf("3 more over 3 held of 5: %v; want short", err)
+	}
+	if _, err := s.Session(ctx, "owner", "s1"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("session of the short change: %v; want not found", err)
+	}
+	if _, err := s.Order(ctx, "o1"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("order of the short change: %v; want not found", err)
+	}
+	wantReserved(t, s, "v1", 4) // o1's old hold stays
+	short.Hold = line(2)
+	if err := s.Commit(ctx, short); err != nil {
+		t.Fatalf("2 over 3 held of 5, o1's own hold released: %v", err)
+	}
+	wantReserved(t, s, "v1", 5)
+	if _, err := s.Order(ctx, "o1"); err != nil {
+		t.Errorf("order of the held change: %v", err)
+	}
 }
 
 // The last units wanted by many orders at once, 2 of them held already by
 // an older order: exactly as many orders as the stock left allows hold
 // them, with their untracked lines, and every other order is told which
 // variant is short. Order i asks stores[i % len(stores)] (RunShared:
-// replicas of one database), each of which must be a StockHolder.
-func testConcurrentHoldIfAvailable(t *testing.T, stores []bridge.Storage) {
+// replicas of one database).
+func testConcurrentStockChecks(t *testing.T, stores []bridge.Storage) {
 	const orders, free, before = 40, 7, 2
-	holders := make([]StockHolder, len(stores))
-	for i, s := range stores {
-		h, ok := s.(StockHolder)
-		if !ok {
-			t.Skip("the driver has no HoldIfAvailable (optional)")
-		}
-		holders[i] = h
-	}
 	if err := stores[0].Reserve(t.Context(), "old", []bridge.Reservation{{VariantID: "hot", Quantity: before}}); err != nil {
 		t.Fatal(err)
 	}
@@ -205,8 +234,8 @@ func testConcurrentHoldIfAvailable(t *testing.T, stores []bridge.Storage) {
 			if i%2 == 1 {
 				slices.Reverse(lines)
 			}
-			shorts[i], errs[i] = holders[i%len(holders)].HoldIfAvailable(t.Context(), fmt.Sprintf("o%d", i), lines,
-				map[string]int64{"hot": free + before, "warm": 100}, time.Time{})
+			shorts[i], errs[i] = holdChecked(t.Context(), stores[i%len(stores)], fmt.Sprintf("o%d", i),
+				map[string]int64{"hot": free + before, "warm": 100}, lines...)
 		})
 	}
 	close(start)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/acp-bridge/bridge"
@@ -34,7 +35,10 @@ type Change struct {
 	Release string
 	HoldID  string
 	Hold    []bridge.Reservation
-	IdemOp  bridge.IdempotencyOp
+	// Checks are the hold's stock checks (Change.StockChecks), one per
+	// variant, in variant order (the order a driver takes their locks in).
+	Checks []StockCheckRow
+	IdemOp bridge.IdempotencyOp
 	// Idem is set unless IdemOp is IdemNone.
 	Idem *IdemRow
 }
@@ -125,6 +129,13 @@ func EncodeChange(c bridge.Change) (*Change, error) {
 			return nil, fmt.Errorf("hold: %w", err)
 		}
 		w.HoldID, w.Hold = c.HoldOrderID, c.Hold
+	}
+	if len(c.StockChecks) > 0 {
+		checks, err := encodeChecks(c.Hold, c.StockChecks)
+		if err != nil {
+			return nil, fmt.Errorf("order %q: stock check: %w", c.HoldOrderID, err)
+		}
+		w.Checks = checks
 	}
 	switch c.IdemOp {
 	case bridge.IdemNone:
@@ -243,6 +254,47 @@ func (s *IdemScanner) Record(scope, key string) (bridge.IdempotencyRecord, error
 	}
 	r.LockedUntil, r.CreatedAt, r.ExpiresAt = FromNano(s.locked), FromNano(s.created), FromNano(s.expires)
 	return r, nil
+}
+
+// StockCheckRow is a bridge.StockCheck with what the hold takes of its
+// variant (the hold's lines of it added up) and Since in nanoseconds (0:
+// every order).
+type StockCheckRow struct {
+	VariantID        string
+	OnHand, Quantity int64
+	Since            int64
+}
+
+// encodeChecks pairs each check with what hold takes of its variant. A
+// check without a hold, of a variant the hold does not take, or twice for
+// one variant is the caller's mistake: refused, not guessed at.
+func encodeChecks(hold []bridge.Reservation, checks []bridge.StockCheck) ([]StockCheckRow, error) {
+	if len(hold) == 0 {
+		return nil, errors.New("stock checks without a hold")
+	}
+	held := map[string]int64{}
+	for _, l := range hold {
+		held[l.VariantID] += l.Quantity
+	}
+	rows := make([]StockCheckRow, 0, len(checks))
+	for _, c := range checks {
+		q, ok := held[c.VariantID]
+		if !ok {
+			return nil, fmt.Errorf("variant %q is checked but not held", c.VariantID)
+		}
+		var since int64
+		if !c.Since.IsZero() {
+			since = ClampNano(c.Since)
+		}
+		rows = append(rows, StockCheckRow{VariantID: c.VariantID, OnHand: c.OnHand, Quantity: q, Since: since})
+	}
+	slices.SortFunc(rows, func(a, b StockCheckRow) int { return strings.Compare(a.VariantID, b.VariantID) })
+	for i := 1; i < len(rows); i++ {
+		if rows[i].VariantID == rows[i-1].VariantID {
+			return nil, fmt.Errorf("variant %q is checked twice", rows[i].VariantID)
+		}
+	}
+	return rows, nil
 }
 
 // CheckHold refuses what Reserve and a Change's hold must not record.
