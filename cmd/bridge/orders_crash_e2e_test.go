@@ -123,7 +123,7 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(i+1)))
-			c := &chaosClient{base: base, http: &http.Client{Timeout: 15 * time.Second}, stats: &stats, rng: rng}
+			c := &chaosClient{bases: []string{base}, http: &http.Client{Timeout: 15 * time.Second}, stats: &stats, rng: rng}
 			for {
 				n := int(next.Add(1) - 1)
 				if n >= sessions || ctx.Err() != nil {
@@ -480,6 +480,7 @@ func delivered(want map[string]int, byOrder map[string][]fakeagent.Event) bool {
 // and port.
 type bridgeProc struct {
 	cfg, addr string
+	env       []string // more of the process's environment
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -490,7 +491,7 @@ type bridgeProc struct {
 // start runs a new process and waits until /readyz answers 200.
 func (b *bridgeProc) start(ctx context.Context) error {
 	cmd := exec.Command(bridgeBin, "serve", "--config", b.cfg)
-	cmd.Env = append(os.Environ(), "BRIDGE_LISTEN="+b.addr)
+	cmd.Env = append(append(os.Environ(), "BRIDGE_LISTEN="+b.addr), b.env...)
 	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -620,10 +621,14 @@ func (s *chaosStats) String() string {
 // chaosClient is an agent that retries every request with the same
 // Idempotency-Key until it gets a final answer, as real agents do.
 type chaosClient struct {
-	base  string
+	// bases are the bridges behind the load balancer: each attempt goes to
+	// one at random, the first to bases[first-1] when first > 0 (so that
+	// two copies of a request can be sent to different bridges).
+	bases []string
+	first int
 	http  *http.Client
 	stats *chaosStats
-	rng   *rand.Rand // the agent's own: think times
+	rng   *rand.Rand // the agent's own: think times, bridges
 }
 
 const chaosAddress = `{"fulfillment_details":{"name":"Ada","email":"ada@example.com","address":{"name":"Ada","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`
@@ -669,12 +674,16 @@ func (c *chaosClient) post(ctx context.Context, path, key, body string) (int, ma
 	case <-ctx.Done():
 	case <-time.After(time.Duration(20+c.rng.IntN(131)) * time.Millisecond):
 	}
-	for {
+	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, fmt.Errorf("gave up: %w", err)
 		}
 		c.stats.requests.Add(1)
-		status, raw, retryAfter, err := c.once(ctx, path, key, body)
+		base := c.bases[c.rng.IntN(len(c.bases))]
+		if attempt == 0 && c.first > 0 {
+			base = c.bases[c.first-1]
+		}
+		status, raw, retryAfter, err := c.once(ctx, base+path, key, body)
 		var m map[string]any
 		if err == nil {
 			if jerr := json.Unmarshal(raw, &m); jerr != nil {
@@ -704,8 +713,8 @@ func (c *chaosClient) post(ctx context.Context, path, key, body string) (int, ma
 	}
 }
 
-func (c *chaosClient) once(ctx context.Context, path, key, body string) (status int, raw []byte, retryAfter time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(body))
+func (c *chaosClient) once(ctx context.Context, target, key, body string) (status int, raw []byte, retryAfter time.Duration, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, 0, err
 	}

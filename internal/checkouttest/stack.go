@@ -8,8 +8,6 @@ package checkouttest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +24,12 @@ import (
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
 	"github.com/acp-bridge/bridge/checkout"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/internal/pgtest"
 	"github.com/acp-bridge/bridge/mcpapi"
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/storage/sqlite"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Keys the stack accepts.
@@ -133,7 +128,7 @@ func New(t TB, opts Options) *Stack {
 		err   error
 	)
 	if opts.PostgresDSN != "" {
-		dsn := newSchema(t, opts.PostgresDSN)
+		dsn := pgtest.Schema(t, opts.PostgresDSN, "bridge_checkouttest_")
 		pg, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			t.Fatalf("open postgres: %v", err)
@@ -227,56 +222,6 @@ func New(t TB, opts Options) *Stack {
 type storage interface {
 	bridge.Storage
 	SetClock(now func() time.Time)
-}
-
-// newSchema creates a schema of a random name in the database dsn names,
-// dropped at cleanup, and returns dsn with its search_path set to it.
-func newSchema(t TB, dsn string) string {
-	t.Helper()
-	var random [6]byte
-	_, _ = rand.Read(random[:])
-	schema := "bridge_checkouttest_" + hex.EncodeToString(random[:])
-	if err := pgExec(dsn, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := pgExec(dsn, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Fatalf("postgres: %v", err)
-		}
-	})
-	return withParam(dsn, "search_path", schema)
-}
-
-// pgExec runs one statement on a connection of its own.
-func pgExec(dsn, stmt string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg, err := pgxpool.ParseConfig(dsn) // takes pool_max_conns … too
-	if err != nil {
-		return fmt.Errorf("parse DSN: %w", err)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("%s: %w", stmt, err)
-	}
-	return nil
-}
-
-// withParam adds a parameter to a URL or key=value DSN.
-func withParam(dsn, name, value string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		if u, err := url.Parse(dsn); err == nil {
-			q := u.Query()
-			q.Set(name, value)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " " + name + "=" + value
 }
 
 // Codec is the codec the stack serves with.

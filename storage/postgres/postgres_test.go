@@ -2,60 +2,26 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/pgtest"
 	"github.com/acp-bridge/bridge/storage/internal/migrate"
 	"github.com/acp-bridge/bridge/storage/storagetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The tests need a PostgreSQL server: BRIDGE_TEST_POSTGRES_DSN names a
-// database on it (.ci/run sets it to the machine's local server), and
-// each test works in a schema of its own, created for it and dropped
-// after, so tests run in parallel and leave nothing behind. Without the
-// variable they are skipped; with it set and the server unreachable they
-// fail, so CI cannot pass without having run them.
-const dsnEnv = "BRIDGE_TEST_POSTGRES_DSN"
+// The tests need a PostgreSQL server (see package pgtest): each works in
+// a schema of its own.
 
-var (
-	reachOnce sync.Once
-	reachErr  error
-)
-
-// baseDSN returns the test server's DSN, or skips the test without one.
 func baseDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skipf("%s is not set: no PostgreSQL server to test against (e.g. %s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable')",
-			dsnEnv, dsnEnv)
-	}
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := connect(ctx, dsn)
-		if err != nil {
-			reachErr = err
-			return
-		}
-		reachErr = conn.Ping(ctx)
-		conn.Close(ctx)
-	})
-	if reachErr != nil {
-		t.Fatalf("%s is set, but its server cannot be reached: %v", dsnEnv, reachErr)
-	}
-	return dsn
+	return pgtest.DSN(t)
 }
 
 // TestServerReachable checks the test server alone (.ci/run runs it first,
@@ -68,54 +34,18 @@ func TestServerReachable(t *testing.T) {
 // search_path names it; the schema is dropped when t ends.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := baseDSN(t)
-	var random [6]byte
-	rand.Read(random[:])
-	schema := "bridge_test_" + hex.EncodeToString(random[:])
-	admin(t, dsn, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { admin(t, dsn, `DROP SCHEMA `+schema+` CASCADE`) })
-	return withParam(dsn, "search_path", schema)
+	return pgtest.Schema(t, baseDSN(t), "bridge_test_")
 }
 
 // admin runs one statement on a connection of its own.
 func admin(t testing.TB, dsn, stmt string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
+	if err := pgtest.Exec(dsn, stmt); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// connect opens one connection to dsn, which may carry pgxpool's
-// parameters (pool_max_conns …).
-func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
-}
-
-// withParam adds a parameter to a URL or key=value DSN.
-func withParam(dsn, name, value string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			panic(err)
-		}
-		q := u.Query()
-		q.Set(name, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + name + "=" + value
-}
+var withParam = pgtest.WithParam
 
 // openSchema opens a store in the schema of dsn; closed when t ends.
 // Tests run in parallel on a server others may share, so their pools are
