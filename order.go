@@ -250,6 +250,16 @@ type StockReader interface {
 	Stock(ctx context.Context, variantID string) (StockLevel, error)
 }
 
+// OrderStockCounter is implemented by store adapters whose stock figure
+// takes an order's units as soon as WriteOrder has created it (store APIs
+// decrement stock when they create the order). For them an order's hold
+// ends with its write: counted by the store and held by the bridge, the
+// units would be counted twice. The CSV adapter's export counts orders
+// only once the shop imported them, so its holds stay.
+type OrderStockCounter interface {
+	CountsWrittenOrders() bool
+}
+
 // StockLevel is a variant's stock in the store.
 type StockLevel struct {
 	// Tracked is false when the store does not count the variant's stock:

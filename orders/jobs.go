@@ -81,6 +81,11 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	if o.Payment == bridge.PaymentStateAuthorized {
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
 	}
+	if sc, ok := s.Shop.(bridge.OrderStockCounter); ok && sc.CountsWrittenOrders() {
+		// The store's figure has the units now (released after the write,
+		// never before: for a moment they count twice, which errs low).
+		c.ReleaseOrderID = o.ID
+	}
 	return done(c)
 }
 

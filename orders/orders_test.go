@@ -722,3 +722,40 @@ func TestCaptureRetryRestoresTheStatus(t *testing.T) {
 		t.Fatalf("order %q payment %q, want shipped captured", o.Status, o.Payment)
 	}
 }
+
+// liveShop is a store whose stock figure takes an order's units when it
+// creates the order (a store API).
+type liveShop struct{ *shop }
+
+func (liveShop) CountsWrittenOrders() bool { return true }
+
+// An order's hold ends with its write to a store that counts written
+// orders, and stays with one that does not (the CSV export).
+func TestHoldEndsWithTheWriteToALiveStore(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		live     bool
+		wantHeld int64
+	}{
+		{"store counts written orders", true, 0},
+		{"store counts orders only once imported", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.live {
+				f.svc.Shop = liveShop{f.shop}
+			}
+			o := f.place(t, "ord_1", bridge.PaymentStateCaptured)
+			if err := f.db.Commit(t.Context(), bridge.Change{HoldOrderID: o.ID, Hold: []bridge.Reservation{{VariantID: "sku-1", Quantity: 2}}}); err != nil {
+				t.Fatal(err)
+			}
+			f.svc.Place(t.Context(), "ord_1")
+			if o := f.order(t, "ord_1"); o.Status != bridge.OrderConfirmed {
+				t.Fatalf("order %q, want confirmed", o.Status)
+			}
+			if held, err := f.db.Reserved(t.Context(), "sku-1", time.Time{}); err != nil || held != tc.wantHeld {
+				t.Fatalf("held after the write: %d, %v; want %d", held, err, tc.wantHeld)
+			}
+		})
+	}
+}
