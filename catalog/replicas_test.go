@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,13 +126,13 @@ func TestReplicasSyncOnceAndFollow(t *testing.T) {
 
 	// A scheduled sync gives way to a snapshot younger than its freshness
 	// bound; an older one, or a sync asked for (fresh 0), reads the store.
-	if _, err := b.syncer.syncOrFollow(ctx, time.Hour); err != nil {
+	if _, _, err := b.syncer.syncOrFollow(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := b.src.reads.Load(); n != 0 {
 		t.Errorf("b's scheduled sync read the store (%d) despite a's fresh snapshot", n)
 	}
-	if _, err := b.syncer.syncOrFollow(ctx, time.Nanosecond); err != nil {
+	if _, _, err := b.syncer.syncOrFollow(ctx, time.Nanosecond); err != nil {
 		t.Fatal(err)
 	}
 	if n := b.src.reads.Load(); n != 1 {
@@ -177,5 +178,107 @@ func TestRunFollows(t *testing.T) {
 	})
 	if n := b.src.reads.Load(); n != 0 {
 		t.Errorf("the follower read the store %d times", n)
+	}
+}
+
+// A sync asked for (here the first, at start) while another replica holds
+// the lock is not dropped: Run tries again at each follow until it gets
+// the lock, or until a sync that began after the request has committed.
+func TestRunRetriesAnAskedSync(t *testing.T) {
+	t.Run("until it gets the lock", func(t *testing.T) {
+		db := openDB(t)
+		lock := &testLock{held: true}
+		b := newReplica(t, db, lock, records(3))
+		b.syncer.FollowEvery = 5 * time.Millisecond
+		stop := runSyncer(t, b.syncer)
+		defer stop()
+		time.Sleep(30 * time.Millisecond) // several follows while the lock is taken
+		if n := b.src.reads.Load(); n != 0 {
+			t.Fatalf("read the store %d times while another replica held the lock", n)
+		}
+		lock.mu.Lock()
+		lock.held = false
+		lock.mu.Unlock()
+		waitFor(t, func() bool { return b.src.reads.Load() == 1 })
+	})
+	t.Run("until a later sync elsewhere", func(t *testing.T) {
+		db := openDB(t)
+		lock := &testLock{held: true}
+		b := newReplica(t, db, lock, records(3))
+		b.syncer.FollowEvery = 5 * time.Millisecond
+		stop := runSyncer(t, b.syncer)
+		defer stop()
+		time.Sleep(20 * time.Millisecond)
+		leader := newReplica(t, db, &testLock{}, records(5))
+		info, err := leader.syncer.Sync(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return b.syncer.Status().LastSuccess.Equal(info.SyncedAt) })
+		time.Sleep(20 * time.Millisecond) // more follows: no sync of its own now
+		if n := b.src.reads.Load(); n != 0 {
+			t.Errorf("read the store %d times although a sync that began after the request committed", n)
+		}
+	})
+}
+
+// runSyncer runs s with a long interval until the returned stop is called.
+func runSyncer(t *testing.T, s *Syncer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, time.Hour) }()
+	return func() { cancel(); <-done }
+}
+
+// A follower keeps serving a snapshot the lock holder stopped renewing,
+// but says so in its status (the failed-sync gauge and /readyz read it).
+func TestFollowerReportsAStaleSnapshot(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	lock := &testLock{}
+	leader := newReplica(t, db, lock, records(3))
+	if _, err := leader.syncer.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newReplica(t, db, lock, records(3))
+	b.syncer.staleAfter = time.Hour
+	if _, err := b.syncer.Follow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.syncer.Status(); st.LastError != "" || !st.Following {
+		t.Fatalf("fresh snapshot: status %+v", st)
+	}
+	b.syncer.staleAfter = time.Millisecond
+	time.Sleep(5 * time.Millisecond)
+	if _, err := b.syncer.Follow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.syncer.Status(); !strings.Contains(st.LastError, "may be stuck") {
+		t.Errorf("stale snapshot: status %+v; want an error saying the syncing replica may be stuck", st)
+	}
+	if rows := b.feedRows(t); rows != 6 {
+		t.Errorf("the stale snapshot's feed has %d rows, want it served (6)", rows)
+	}
+}
+
+// Published keeps a follow from announcing the snapshot serve announced
+// at start.
+func TestPublishedIsNotAnnouncedAgain(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	lock := &testLock{}
+	leader := newReplica(t, db, lock, records(3))
+	info, err := leader.syncer.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newReplica(t, db, lock, records(3))
+	b.syncer.Published(info.Version)
+	if _, err := b.syncer.Follow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.announced) != 0 {
+		t.Errorf("announced %v again", b.announced)
 	}
 }

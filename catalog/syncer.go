@@ -60,10 +60,13 @@ type Syncer struct {
 
 	mu        sync.Mutex // one sync (or follow) at a time
 	published string     // the snapshot version last announced (OnSnapshot)
-	smu       sync.Mutex
-	status    Status
-	trigger   chan struct{}
-	once      sync.Once
+	// staleAfter flags a followed snapshot older than it (Run: twice its
+	// interval); 0 never.
+	staleAfter time.Duration
+	smu        sync.Mutex
+	status     Status
+	trigger    chan struct{}
+	once       sync.Once
 }
 
 // ErrSyncRunning is returned by Sync when another sync is in progress.
@@ -98,37 +101,52 @@ const DefaultFollowEvery = 30 * time.Second
 // rather than queueing behind a sync in progress. With Lock, when another
 // replica is syncing, it follows instead (see Lock).
 func (s *Syncer) Sync(ctx context.Context) (bridge.CatalogInfo, error) {
-	return s.syncOrFollow(ctx, 0)
+	info, _, err := s.syncOrFollow(ctx, 0)
+	return info, err
+}
+
+// Published tells the syncer which snapshot version is served already
+// (serve renders the stored snapshot at start), so a follow does not
+// announce it again.
+func (s *Syncer) Published(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.published = version
 }
 
 // syncOrFollow syncs, or follows another replica (Lock). fresh > 0 marks
 // a scheduled sync, which another replica's snapshot younger than fresh
-// makes unnecessary.
-func (s *Syncer) syncOrFollow(ctx context.Context, fresh time.Duration) (bridge.CatalogInfo, error) {
+// makes unnecessary. deferred reports a sync left undone because another
+// replica held the lock.
+func (s *Syncer) syncOrFollow(ctx context.Context, fresh time.Duration) (info bridge.CatalogInfo, deferred bool, err error) {
 	if !s.mu.TryLock() {
-		return bridge.CatalogInfo{}, ErrSyncRunning
+		return bridge.CatalogInfo{}, false, ErrSyncRunning
 	}
 	defer s.mu.Unlock()
 	if s.Lock == nil {
-		return s.syncLocked(ctx)
+		info, err := s.syncLocked(ctx)
+		return info, false, err
 	}
 	if fresh > 0 {
 		info, err := s.Store.CatalogInfo(ctx)
 		if err == nil && s.now().Sub(info.SyncedAt) < fresh {
-			return s.follow(ctx)
+			info, err := s.follow(ctx)
+			return info, false, err
 		}
 	}
 	release, ok, err := s.Lock(ctx)
 	if err != nil {
 		s.setStatus(func(st *Status) { st.LastAttempt, st.LastError = s.now(), "sync lock: "+err.Error() })
-		return bridge.CatalogInfo{}, fmt.Errorf("catalog sync lock: %w", err)
+		return bridge.CatalogInfo{}, false, fmt.Errorf("catalog sync lock: %w", err)
 	}
 	if !ok {
 		s.logger().Info("another replica is syncing the catalog; following its snapshot", "component", "catalog")
-		return s.follow(ctx)
+		info, err := s.follow(ctx)
+		return info, true, err
 	}
 	defer release()
-	return s.syncLocked(ctx)
+	info, err = s.syncLocked(ctx)
+	return info, false, err
 }
 
 // Follow serves the shared snapshot when another replica made a new one
@@ -147,6 +165,16 @@ func (s *Syncer) follow(ctx context.Context) (bridge.CatalogInfo, error) {
 	info, err := s.Store.CatalogInfo(ctx)
 	if errors.Is(err, bridge.ErrNotFound) {
 		return bridge.CatalogInfo{}, nil // nobody has synced yet
+	}
+	if age := s.now().Sub(info.SyncedAt); err == nil && s.staleAfter > 0 && age > s.staleAfter {
+		// Served all the same (the last good snapshot), but the replica
+		// holding the lock may be stuck: say so where alerts look.
+		msg := fmt.Sprintf("the shared catalog snapshot was synced %s ago, more than twice feed.refresh: the replica syncing it may be stuck", age.Round(time.Second))
+		s.setStatus(func(st *Status) { st.LastAttempt, st.LastError, st.Following = s.now(), msg, true })
+		s.logger().Error("shared catalog snapshot is stale", "component", "catalog", "version", info.Version, "synced_at", info.SyncedAt)
+		if info.Version == s.published {
+			return info, nil
+		}
 	}
 	if err == nil && info.Version != s.published && s.Feeds != nil {
 		info, _, err = s.Feeds.RenderStored(ctx, s.Store)
@@ -168,7 +196,9 @@ func (s *Syncer) follow(ctx context.Context) (bridge.CatalogInfo, error) {
 		}
 	}
 	s.published = info.Version
-	s.setStatus(func(st *Status) { st.LastError, st.LastSuccess, st.Following = "", info.SyncedAt, true })
+	if s.staleAfter <= 0 || s.now().Sub(info.SyncedAt) <= s.staleAfter {
+		s.setStatus(func(st *Status) { st.LastError, st.LastSuccess, st.Following = "", info.SyncedAt, true })
+	}
 	s.logger().Info("serving the catalog snapshot another replica synced", "component", "catalog", "version", info.Version,
 		"synced_at", info.SyncedAt, "products", info.Products, "variants", info.Variants)
 	return info, nil
@@ -324,8 +354,12 @@ func (s *Syncer) init() { s.once.Do(func() { s.trigger = make(chan struct{}, 1) 
 
 // Run syncs at start, then every interval and on Trigger, until ctx ends.
 // With Lock it also follows other replicas' snapshots every FollowEvery,
-// and a scheduled sync gives way to a snapshot younger than half the
-// interval, so replicas together sync about once per interval.
+// a scheduled sync gives way to a snapshot younger than half the interval
+// (so replicas together sync about once per interval), and a sync asked
+// for (the first, or Trigger) that another replica's sync kept from
+// running is tried again at each follow until it runs or a sync that
+// started after the request has committed. A followed snapshot older than
+// twice the interval is reported in Status as an error.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
 	s.init()
 	t := time.NewTicker(interval)
@@ -339,13 +373,27 @@ func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
 		ft := time.NewTicker(every)
 		defer ft.Stop()
 		follow = ft.C
+		s.mu.Lock()
+		s.staleAfter = 2 * interval
+		s.mu.Unlock()
 	}
 	// The first sync runs whatever the snapshot's age: a replica starts
 	// with the config it was given (a changed mapping, say).
 	var fresh time.Duration
+	var asked time.Time // a sync asked for and deferred to another replica's
 	for {
-		if _, err := s.syncOrFollow(ctx, fresh); err != nil && ctx.Err() != nil {
+		at := s.now()
+		_, deferred, err := s.syncOrFollow(ctx, fresh)
+		if err != nil && ctx.Err() != nil {
 			return
+		}
+		if fresh == 0 {
+			switch {
+			case deferred && asked.IsZero():
+				asked = at
+			case !deferred && !errors.Is(err, ErrSyncRunning):
+				asked = time.Time{}
+			}
 		}
 		fresh = interval / 2
 		for waiting := true; waiting; {
@@ -357,6 +405,13 @@ func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
 			case <-s.trigger:
 				fresh, waiting = 0, false // asked for: sync even if fresh
 			case <-follow:
+				if !asked.IsZero() {
+					if info, err := s.Store.CatalogInfo(ctx); err != nil || info.SyncedAt.Before(asked) {
+						fresh, waiting = 0, false // the sync asked for, again
+						continue
+					}
+					asked = time.Time{} // another replica's sync began after the request
+				}
 				_, _ = s.Follow(ctx)
 			}
 		}

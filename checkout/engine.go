@@ -462,11 +462,13 @@ func (e *Engine) line(ctx context.Context, s *bridge.Session, i int, it Item) (b
 // falls back to the snapshot's figure and flags the session.
 func (e *Engine) available(ctx context.Context, s *bridge.Session, v bridge.Variant) (int64, bool) {
 	if e.Stock != nil {
-		level, err := e.liveStock(ctx, v.ID)
+		sctx, cancel := context.WithTimeout(ctx, e.StockTimeout)
+		level, err := e.Stock.Stock(sctx, v.ID)
 		var n int64
 		if err == nil {
-			n, err = level.Available(ctx, e.Holds, v.ID)
+			n, err = level.Available(sctx, e.Holds, v.ID)
 		}
+		cancel()
 		if err == nil {
 			return n, level.Tracked
 		}
@@ -872,8 +874,9 @@ func declineText(r bridge.PaymentResult) string {
 // before they are held, for the hold's commit to check (Change.StockChecks);
 // a line that can no longer be served at all gets its message instead. An
 // error means stock cannot be confirmed (fail closed: no sale on a guess).
-// Without a live stock reader the snapshot's figures are checked here, by
-// this process alone (tests and trials; serve always has one).
+// Without a live stock reader (tests; serve always has one) the snapshot's
+// figures are compared with the line here, holds not counted: a check
+// that is not one step with the hold.
 func (e *Engine) stockChecks(ctx context.Context, s *bridge.Session) ([]bridge.StockCheck, *bridge.Message, error) {
 	var checks []bridge.StockCheck
 	for i, l := range s.Lines {

@@ -2,9 +2,11 @@ package checkout_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/acp-bridge/bridge/checkout"
 	ct "github.com/acp-bridge/bridge/internal/checkouttest"
 	"github.com/acp-bridge/bridge/payments/sandbox"
+	"github.com/acp-bridge/bridge/storage/sqlite"
 )
 
 // payments records every charge and fails or blocks on demand, around the
@@ -342,6 +345,59 @@ func TestStockGoneBeforeCharge(t *testing.T) {
 	res = e.Complete(t.Context(), caller("", "complete"), res.Session.ID, pay("spt_4242"))
 	if res.Err != nil || res.Session.Status != bridge.StatusNotReady || !hasCode(res.Session, bridge.MsgOutOfStock) || len(p.keys()) != 0 {
 		t.Fatalf("complete without stock: %+v charges %v", res.Session, p.keys())
+	}
+}
+
+// racingStock is the store's stock read by a checkout while another
+// bridge takes the last unit: from its nth read on it reports the figure
+// it read, and then another order holds the unit (committed before this
+// checkout's hold).
+type racingStock struct {
+	inner bridge.StockReader
+	db    *sqlite.DB
+	n     atomic.Int64
+	at    int64
+}
+
+func (r *racingStock) Stock(ctx context.Context, variantID string) (bridge.StockLevel, error) {
+	level, err := r.inner.Stock(ctx, variantID)
+	if err == nil && r.n.Add(1) == r.at {
+		if err := r.db.Reserve(ctx, "ord_other_replica", []bridge.Reservation{{VariantID: variantID, Quantity: 1}}); err != nil {
+			return level, err
+		}
+	}
+	return level, err
+}
+
+// The last unit taken between the stock read at payment and the hold's
+// commit: the commit's stock check refuses the hold, the session is not
+// ready with "sold out while paying", nothing is charged and nothing of
+// the attempt (order, hold) is written.
+func TestStockTakenBetweenCheckAndHold(t *testing.T) {
+	st, p := newStack(t)
+	e := st.Engine
+	res := e.Create(t.Context(), caller("", "create"), checkout.CreateRequest{Items: []checkout.Item{{ID: "mug", Quantity: 1}}, ShipTo: addr})
+	if res.Err != nil || res.Session.Status != bridge.StatusReady {
+		t.Fatalf("create %+v", res)
+	}
+	// Complete reads the mug's stock twice: re-pricing, then right before
+	// the hold. The unit goes after the second read.
+	e.Stock = &racingStock{inner: e.Stock, db: st.DB, at: 2}
+	res = e.Complete(t.Context(), caller("k1", "complete"), res.Session.ID, pay("spt_4242"))
+	if res.Err != nil || res.Session.Status != bridge.StatusNotReady || !hasCode(res.Session, bridge.MsgOutOfStock) {
+		t.Fatalf("complete: %+v %+v", res.Err, res.Session)
+	}
+	if msg := res.Session.Messages[len(res.Session.Messages)-1].Content; !strings.Contains(msg, "sold out while paying") {
+		t.Errorf("message %q: want the refusal at the hold (sold out while paying), not at re-pricing", msg)
+	}
+	if keys := p.keys(); len(keys) != 0 {
+		t.Errorf("charged %v", keys)
+	}
+	if held, err := st.DB.Reserved(t.Context(), "mug", time.Time{}); err != nil || held != 1 {
+		t.Errorf("held %d, %v; want only the other order's 1", held, err)
+	}
+	if _, err := st.DB.Order(t.Context(), res.Session.OrderID); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("order of the refused attempt: %v; want none", err)
 	}
 }
 

@@ -206,8 +206,8 @@ func (c *Config) validateCommerce() []bridge.Problem {
 	if a.StockTimeout <= 0 || a.StockTimeout > 10*time.Second {
 		add("acp.stock_timeout", "want more than 0 and at most 10s, have %s", a.StockTimeout)
 	}
-	if a.ClaimLease < 2*time.Second || a.ClaimLease > 10*time.Minute {
-		add("acp.claim_lease", "want 2s to 10m (the payment call gets half), have %s", a.ClaimLease)
+	if a.ClaimLease < 10*time.Second || a.ClaimLease > 10*time.Minute {
+		add("acp.claim_lease", "want 10s to 10m (the payment call gets half), have %s", a.ClaimLease)
 	}
 	if a.Signing.MaxSkew < time.Second || a.Signing.MaxSkew > time.Hour {
 		add("acp.signing.max_skew", "want 1s to 1h, have %s", a.Signing.MaxSkew)

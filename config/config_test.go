@@ -152,8 +152,8 @@ fulfillment:
 			[]string{"x.yaml:28: storage.dsn: secrets must come from the environment in production"}},
 		{"postgres tuning on sqlite", minimal + "storage:\n  statement_timeout: 5s\n  max_conns: 4\n", nil,
 			[]string{"storage.statement_timeout: only with driver postgres", "storage.max_conns: only with driver postgres"}},
-		{"postgres tuning out of range", minimal + "storage:\n  driver: postgres\n  dsn: host=db\n  statement_timeout: 10ms\n  max_conns: -1\n", nil,
-			[]string{"storage.statement_timeout: want 100ms to 10m", "storage.max_conns: want 1 to 1000"}},
+		{"postgres tuning out of range", minimal + "storage:\n  driver: postgres\n  dsn: host=db\n  statement_timeout: 10ms\n  max_conns: 2\n", nil,
+			[]string{"storage.statement_timeout: want 100ms to 1m", "storage.max_conns: want 4 to 1000"}},
 		{"not a mapping", "- a\n- b\n", nil, []string{"x.yaml:1: the config must be a mapping"}},
 		{"yaml syntax", "mode: [\n", nil, []string{"x.yaml:"}},
 	}

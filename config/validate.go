@@ -149,11 +149,13 @@ func (c *Config) validate() []bridge.Problem {
 			add("storage.max_conns", "only with driver postgres")
 		}
 	}
-	if t := c.Storage.StatementTimeout; t != 0 && (t < 100*time.Millisecond || t > 10*time.Minute) {
-		add("storage.statement_timeout", "want 100ms to 10m (0: the DSN's, else 10s), have %s", t)
+	if t := c.Storage.StatementTimeout; t != 0 && (t < 100*time.Millisecond || t > time.Minute) {
+		// At most a minute: the orders' hold grace (5 min) relies on a
+		// checkout's commit ending within about twice this.
+		add("storage.statement_timeout", "want 100ms to 1m (0: the DSN's, else 10s), have %s", t)
 	}
-	if n := c.Storage.MaxConns; n < 0 || n > 1000 {
-		add("storage.max_conns", "want 1 to 1000 (0: the DSN's pool_max_conns, else max(16, 2 × CPUs)), have %d", n)
+	if n := c.Storage.MaxConns; n != 0 && (n < 4 || n > 1000) {
+		add("storage.max_conns", "want 4 to 1000 (0: the DSN's pool_max_conns, else max(16, 2 × CPUs)), have %d", n)
 	}
 
 	m := c.Merchant
@@ -237,8 +239,8 @@ func (c *Config) validate() []bridge.Problem {
 	if c.Orders.SyncBudget < 10*time.Millisecond || c.Orders.SyncBudget > time.Minute {
 		add("orders.sync_budget", "want 10ms to 1m, have %s", c.Orders.SyncBudget)
 	}
-	if c.Orders.JobLease < 2*time.Second || c.Orders.JobLease > time.Hour {
-		add("orders.job_lease", "want 2s to 1h (a job's run gets half), have %s", c.Orders.JobLease)
+	if c.Orders.JobLease < 10*time.Second || c.Orders.JobLease > time.Hour {
+		add("orders.job_lease", "want 10s to 1h (a job's run gets half), have %s", c.Orders.JobLease)
 	}
 	if c.Orders.RetryHorizon < time.Minute {
 		add("orders.retry_horizon", "at least 1m, have %s", c.Orders.RetryHorizon)

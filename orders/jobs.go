@@ -82,9 +82,11 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
 	}
 	if sc, ok := s.Shop.(bridge.OrderStockCounter); ok && sc.CountsWrittenOrders() {
-		// The store's figure has the units now (released after the write,
-		// never before: for a moment they count twice, which errs low).
-		c.ReleaseOrderID = o.ID
+		// The store's figure has the units now; the hold goes once no
+		// checkout can hold on a figure read before the write.
+		now := s.now().UTC()
+		c.Jobs = append(c.Jobs, bridge.Job{ID: KindHoldRelease + ":" + o.ID, Kind: KindHoldRelease, OrderID: o.ID,
+			NextRunAt: now.Add(HoldGrace), CreatedAt: now})
 	}
 	return done(c)
 }

@@ -28,7 +28,20 @@ const (
 	KindRelease    = "payment_release"
 	KindRefund     = "payment_refund"
 	KindNotice     = "agent_notice"
+	// KindHoldRelease ends an order's stock hold some time after a store
+	// that counts written orders took it (see HoldGrace).
+	KindHoldRelease = "hold_release"
 )
+
+// HoldGrace is how long an order written to a store that counts written
+// orders (bridge.OrderStockCounter) keeps its hold. A checkout on any
+// replica may have read the store's figure just before the write and
+// commit its hold just after: were the order's hold gone by then, its
+// units would be counted nowhere and sold twice. Such a read is at most
+// acp.stock_timeout (≤ 10 s) old when its commit starts, and a commit
+// waits at most about twice storage.statement_timeout (≤ 1 min); until
+// then the units count twice, which errs low.
+const HoldGrace = 5 * time.Minute
 
 // Store is the storage the service needs.
 type Store interface {

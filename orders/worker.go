@@ -155,6 +155,8 @@ func (s *Service) run(ctx context.Context, j bridge.Job) {
 		out = s.payment(rctx, j)
 	case KindNotice:
 		out = s.deliver(rctx, j)
+	case KindHoldRelease:
+		out = done(bridge.Change{ReleaseOrderID: j.OrderID})
 	default:
 		out = deadNow(fmt.Errorf("unknown job kind %q", j.Kind))
 	}

@@ -23,6 +23,36 @@ func (a *Adapter) Stock(ctx context.Context, variantID string) (bridge.StockLeve
 	if a.catalog == nil {
 		return bridge.StockLevel{}, errors.New("csv: cannot read stock: no catalog store")
 	}
+	if !a.opts.ReleaseHoldsOnNewerExport {
+		return a.quantity(ctx, variantID)
+	}
+	// The quantity and the export's time must come from one snapshot: an
+	// old quantity with a newer export's time would leave the holds made
+	// between the two exports counted nowhere. A sync committing between
+	// the reads shows as a changed version: read again.
+	for range 3 {
+		before, err := a.catalog.CatalogInfo(ctx)
+		if err != nil {
+			return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: snapshot: %w", variantID, err)
+		}
+		level, err := a.quantity(ctx, variantID)
+		if err != nil || !level.Tracked {
+			return level, err
+		}
+		after, err := a.catalog.CatalogInfo(ctx)
+		if err != nil {
+			return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: snapshot: %w", variantID, err)
+		}
+		if after.Version == before.Version {
+			level.HoldsSince = after.SourceTime
+			return level, nil
+		}
+	}
+	return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: the catalog snapshot keeps changing while it is read", variantID)
+}
+
+// quantity is variantID's quantity in the current snapshot.
+func (a *Adapter) quantity(ctx context.Context, variantID string) (bridge.StockLevel, error) {
 	e, err := a.catalog.CatalogEntryByVariant(ctx, variantID)
 	if err != nil {
 		return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: %w", variantID, err)
@@ -34,15 +64,7 @@ func (a *Adapter) Stock(ctx context.Context, variantID string) (bridge.StockLeve
 		if v.Quantity == nil {
 			return bridge.StockLevel{}, nil
 		}
-		level := bridge.StockLevel{Tracked: true, OnHand: *v.Quantity}
-		if a.opts.ReleaseHoldsOnNewerExport {
-			info, err := a.catalog.CatalogInfo(ctx)
-			if err != nil {
-				return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: snapshot: %w", variantID, err)
-			}
-			level.HoldsSince = info.SourceTime
-		}
-		return level, nil
+		return bridge.StockLevel{Tracked: true, OnHand: *v.Quantity}, nil
 	}
 	return bridge.StockLevel{}, fmt.Errorf("csv: stock of variant %q: snapshot entry %q does not list it: %w", variantID, e.Product.ID, bridge.ErrNotFound)
 }

@@ -3,8 +3,10 @@ package csv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	bridge "github.com/acp-bridge/bridge"
 )
@@ -95,5 +97,59 @@ func TestStockEdgeCases(t *testing.T) {
 	}
 	if _, err := a.Stock(ctx, "tee-s"); err == nil {
 		t.Error("Stock without a catalog store succeeded")
+	}
+}
+
+// syncingCatalog commits a new snapshot (a new version, a later export)
+// before each of its CatalogInfo calls 2 … syncs+1, as a sync running
+// beside Stock would.
+type syncingCatalog struct {
+	fakeCatalog
+	calls, syncs int
+}
+
+func (c *syncingCatalog) CatalogInfo(context.Context) (bridge.CatalogInfo, error) {
+	c.calls++
+	if c.calls >= 2 && c.calls <= c.syncs+1 {
+		c.info.Version = fmt.Sprint("v", c.calls)
+		c.info.SourceTime = time.Date(2026, 11, 27, c.calls, 0, 0, 0, time.UTC)
+	}
+	return c.info, nil
+}
+
+// With holds released by newer exports, the quantity and the export's time
+// come from one snapshot: a sync between the reads makes Stock read again,
+// and a catalog that never stops changing is an error, not a guess.
+func TestStockReadsOneSnapshot(t *testing.T) {
+	entries := []bridge.CatalogEntry{{Product: bridge.Product{ID: "tee", Variants: []bridge.Variant{{ID: "tee-s", Quantity: qty(4)}}}}}
+	for _, tc := range []struct {
+		name    string
+		syncs   int
+		wantErr bool
+	}{
+		{"no sync meanwhile", 0, false},
+		{"one sync between the reads", 1, false},
+		{"syncs all along", 100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cat := &syncingCatalog{fakeCatalog: fakeCatalog{entries: entries, info: bridge.CatalogInfo{Version: "v0"}}, syncs: tc.syncs}
+			a, err := New(Options{Path: "c.csv", ReleaseHoldsOnNewerExport: true}, cat, newFakeReservations())
+			if err != nil {
+				t.Fatal(err)
+			}
+			level, err := a.Stock(context.Background(), "tee-s")
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "keeps changing") {
+					t.Fatalf("Stock = %+v, %v; want an error", level, err)
+				}
+				return
+			}
+			if err != nil || !level.Tracked || level.OnHand != 4 || !level.HoldsSince.Equal(cat.info.SourceTime) {
+				t.Fatalf("Stock = %+v, %v; want 4 on hand with holds since %v", level, err, cat.info.SourceTime)
+			}
+			if want := 2 + 2*min(tc.syncs, 1); cat.calls != want {
+				t.Errorf("%d snapshot reads, want %d", cat.calls, want)
+			}
+		})
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/acp-bridge/bridge"
@@ -148,16 +146,6 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 		var res bridge.ReservationStore
 		if a.storage != nil {
 			cat, res = a.storage, a.storage
-			if opts.OrdersPath != "" {
-				// Like the SQLite file's, the orders file's folder is made
-				// at start (with PostgreSQL nothing else makes data/); an
-				// order write never makes one, so a share that goes away
-				// while the bridge runs fails the writes rather than
-				// filling a local folder the shop never reads.
-				if err := os.MkdirAll(filepath.Dir(opts.OrdersPath), 0o755); err != nil {
-					return nil, "", fmt.Errorf("csv store: orders folder: %w", err)
-				}
-			}
 		}
 		ad, err := csvstore.New(opts, cat, res)
 		if err != nil {

@@ -35,7 +35,7 @@ import (
 // sold than there were, every order in the store once, and every outbox
 // job done (both webhooks of every order at the agent).
 //
-// Leases are short (acp.claim_lease 3s, orders.job_lease 4s), so the work
+// Leases are short (acp.claim_lease and orders.job_lease 10s), so the work
 // the killed bridge held is taken over within seconds.
 func TestReplicasShareOnePostgres(t *testing.T) {
 	if testing.Short() {
@@ -81,8 +81,8 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 		s = mustReplace(t, s, "  provider: sandbox\n", "  provider: stripe\n  stripe:\n    secret_key: ${STRIPE_TEST_KEY}\n"+
 			"    webhook_secret: ${STRIPE_TEST_WEBHOOK}\n    api_base: "+stripeURL+"\n")
 		s = mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${REPLICAS_AGENT_WEBHOOK_SECRET}\n")
-		s = mustReplace(t, s, "  claim_lease: 1m\n", "  claim_lease: 3s\n")
-		s = mustReplace(t, s, "  job_lease: 2m ", "  job_lease: 4s ")
+		s = mustReplace(t, s, "  claim_lease: 1m\n", "  claim_lease: 10s\n")
+		s = mustReplace(t, s, "  job_lease: 2m ", "  job_lease: 10s ")
 		s = mustReplace(t, s, "  sync_budget: 3s ", "  sync_budget: 200ms ")
 		return mustReplace(t, s, "    per_second: 20\n", "    per_second: 0\n")
 	})
@@ -102,6 +102,13 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 		if err := b.start(ctx); err != nil {
 			t.Fatalf("start bridge %d: %v\n%s", i, err, b.logs())
 		}
+	}
+	// A third bridge on bridge 0's feed folder is refused: its renders
+	// would clear the other's builds.
+	third := &bridgeProc{cfg: cfg, addr: freePort(t), env: replicas[0].env}
+	t.Cleanup(third.cleanup)
+	if err := third.start(ctx); err == nil || !strings.Contains(third.logs(), "in use by another bridge process") {
+		t.Fatalf("a bridge on another's feed.dir: start %v; want refused, saying why\n%s", err, third.logs())
 	}
 	allLogs := func() string {
 		var sb strings.Builder

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/httpapi"
+	"github.com/acp-bridge/bridge/internal/fsx"
+	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -56,9 +59,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
 		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
-	if l, ok := a.storage.(interface {
-		TryLock(ctx context.Context, name string) (func(), bool, error)
-	}); ok {
+	if l, ok := a.storage.(syncLocker); ok {
 		// Replicas share the database: one reads the store at a time, the
 		// others serve its snapshot.
 		syncer.Lock = func(ctx context.Context) (func(), bool, error) { return l.TryLock(ctx, "catalog-sync") }
@@ -80,6 +81,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return 0
 	}))
 
+	// One bridge per feed folder: a replica renders its feeds from the
+	// shared snapshot and clears leftover temp files first, which would
+	// be another live bridge's build in a shared folder.
+	if err := os.MkdirAll(cfg.Feed.Dir, 0o755); err != nil {
+		return fmt.Errorf("feed.dir: %w", err)
+	}
+	unlockFeeds, err := fsx.LockExclusive(filepath.Join(cfg.Feed.Dir, ".serve.lock"))
+	if errors.Is(err, fsx.ErrLocked) {
+		return fmt.Errorf("feed.dir %s is in use by another bridge process: give each bridge a feed.dir of its own", cfg.Feed.Dir)
+	}
+	if err != nil {
+		return fmt.Errorf("feed.dir lock: %w", err)
+	}
+	defer unlockFeeds()
+
 	// Serve the last good snapshot's feeds right away (rendering them from
 	// storage if the files do not match it); the first sync runs in the
 	// background.
@@ -90,9 +106,24 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		if err := published(ctx, info); err != nil {
 			log.Error("serving the stored snapshot's feeds failed; waiting for the next sync", "err", err)
+		} else {
+			syncer.Published(info.Version)
 		}
 	} else if !errors.Is(err, bridge.ErrNotFound) {
 		log.Error("rendering the stored snapshot's feeds failed; waiting for the next sync", "err", err)
+	}
+
+	if cfg.Store.Adapter == "csv" && cfg.Store.CSV.OrdersPath != "" {
+		// Like the SQLite file's, the orders file's folder is made at
+		// start (with PostgreSQL nothing else makes data/); an order write
+		// never makes one, so a share that goes away while the bridge runs
+		// fails the writes rather than filling a local folder the shop
+		// never reads. A folder that cannot be made is the store being
+		// down: orders wait in the outbox, the bridge still serves.
+		if err := os.MkdirAll(filepath.Dir(cfg.Store.CSV.OrdersPath), 0o755); err != nil {
+			log.Error("csv store: cannot make the orders file's folder; orders wait in the outbox until it can be written",
+				"path", cfg.Store.CSV.OrdersPath, "err", err)
+		}
 	}
 
 	co, err := a.newCheckout()
@@ -236,6 +267,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("stopped")
 	return nil
 }
+
+// syncLocker is storage shared by replicas (Postgres), whose catalog syncs
+// take turns.
+type syncLocker interface {
+	TryLock(ctx context.Context, name string) (func(), bool, error)
+}
+
+var _ syncLocker = (*postgres.DB)(nil)
 
 // inflightCounter counts running HTTP handlers. http.Server.Close does not
 // wait for them, and storage must outlive them.

@@ -1,13 +1,18 @@
 // Package fsx holds the file-system steps that make writes durable, shared by
 // the feed builder, the catalog's feed marker and the CSV order log, so all
-// three get fsync right the same way on every platform.
+// three get fsync right the same way on every platform; and the lock files
+// that keep one process on a SQLite database or a feed folder.
 package fsx
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
+
+// ErrLocked is LockExclusive's answer when another process holds the lock.
+var ErrLocked = errors.New("locked by another process")
 
 // WriteFileAtomic replaces path with data: written to a temporary file in the
 // same folder, fsynced, renamed over path, and the folder fsynced, so a crash

@@ -100,6 +100,9 @@ type Config struct {
 	MaxConns int
 }
 
+// MinConns is the smallest pool OpenConfig accepts.
+const MinConns = 4
+
 // DefaultMaxConns is the pool size when neither Config nor the DSN sets
 // one. A checkout request spends most of its time waiting for the
 // database, and concurrent commits share the server's WAL flushes, so a
@@ -176,6 +179,11 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		pcfg.MaxConns = int32(min(cfg.MaxConns, math.MaxInt32))
 	case !strings.Contains(cfg.DSN, "pool_max_conns"):
 		pcfg.MaxConns = int32(DefaultMaxConns())
+	}
+	if pcfg.MaxConns < MinConns {
+		// A catalog sync holds two (its lock and its writer) and reads
+		// with a third; checkouts and the outbox need theirs meanwhile.
+		return nil, fmt.Errorf("postgres: a pool of %d connections is too small: use at least %d (storage.max_conns, or pool_max_conns in the DSN)", pcfg.MaxConns, MinConns)
 	}
 	d := &DB{locks: map[*heldLock]struct{}{}, stmtTimeout: parseTimeout(params["statement_timeout"])}
 	d.pool, err = pgxpool.NewWithConfig(ctx, pcfg)

@@ -211,15 +211,21 @@ func TestOpenErrors(t *testing.T) {
 func TestStatementTimeout(t *testing.T) {
 	t.Parallel()
 	dsn := newSchema(t)
-	db, err := OpenConfig(t.Context(), Config{DSN: dsn, StatementTimeout: 200 * time.Millisecond, MaxConns: 3})
+	if _, err := OpenConfig(t.Context(), Config{DSN: withParam(dsn, "pool_max_conns", "3")}); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("a pool of 3 from the DSN: %v; want refused as too small", err)
+	}
+	if _, err := OpenConfig(t.Context(), Config{DSN: dsn, MaxConns: 2}); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("a pool of 2: %v; want refused as too small", err)
+	}
+	db, err := OpenConfig(t.Context(), Config{DSN: dsn, StatementTimeout: 200 * time.Millisecond, MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if got := db.pool.Config().MaxConns; got != 3 {
-		t.Errorf("MaxConns = %d, want 3", got)
+	if got := db.pool.Config().MaxConns; got != 4 {
+		t.Errorf("MaxConns = %d, want 4", got)
 	}
-	for range 3 { // every connection, not only the first
+	for range 4 { // every connection, not only the first
 		_, err = db.pool.Exec(t.Context(), `SELECT pg_sleep(2)`)
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "57014" { // query_canceled
