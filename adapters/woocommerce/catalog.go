@@ -1,0 +1,446 @@
+package woocommerce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+)
+
+// snapshot is what the last complete catalog read found: every published
+// product as a record, in the order they were read, and the problems of
+// those skipped, so a read that only asks for changes can still hand the
+// syncer the whole catalog.
+type snapshot struct {
+	records  map[int64]bridge.Record
+	problems map[int64]bridge.Problem
+	order    []int64
+	listed   map[int64]bool // ids in order (dropped ones stay: emit skips them)
+	// cursor is the newest date_modified_gmt seen: the next read asks for
+	// products modified after it (less an overlap).
+	cursor time.Time
+	// full is when the last full read began; started when this one did.
+	full, started time.Time
+}
+
+// overlap is how far before the cursor a read of changes starts: a product
+// saved just before the last read may commit just after it, and reading a
+// product twice costs one row.
+const overlap = 2 * time.Minute
+
+// wooTime is the layout of WooCommerce's *_gmt dates.
+const wooTime = "2006-01-02T15:04:05"
+
+// ReadCatalog emits every published product of the shop, variable products
+// with their variations. The first read and one every FullSyncInterval
+// read every product (GET /products, 100 a page, by id); the reads between
+// ask only for products modified since the previous read (modified_after)
+// and those MarkChanged named, and merge them over the previous read:
+// the syncer still gets the whole catalog, from a fraction of the calls.
+//
+// A product that cannot be turned into a record (a variable product whose
+// variations vanished meanwhile) is reported through skip. Any failure to
+// read the store fails the read, so the syncer keeps its last snapshot.
+func (a *Adapter) ReadCatalog(ctx context.Context, emit func(bridge.Record) error, skip func(bridge.Problem)) error {
+	a.readMu.Lock()
+	defer a.readMu.Unlock()
+	a.mu.Lock()
+	last, dirty, gone := a.last, a.dirty, a.gone
+	a.dirty, a.gone = map[int64]bool{}, map[int64]bool{}
+	a.mu.Unlock()
+
+	var next *snapshot
+	var err error
+	if last == nil || a.opts.FullSyncInterval < 0 || a.now().Sub(last.full) >= a.opts.FullSyncInterval {
+		next, err = a.readAll(ctx, emit, skip)
+	} else {
+		next, err = a.readChanges(ctx, last, dirty, gone)
+		if err == nil {
+			err = next.emit(emit, skip)
+		}
+	}
+	if err != nil {
+		// The changes are still to be read: put them back.
+		a.mu.Lock()
+		maps.Copy(a.dirty, dirty)
+		maps.Copy(a.gone, gone)
+		a.mu.Unlock()
+		return fmt.Errorf("woocommerce: read catalog: %w", err)
+	}
+	a.mu.Lock()
+	a.last = next
+	a.mu.Unlock()
+	return nil
+}
+
+// SourceTime is when the last complete catalog read began.
+func (a *Adapter) SourceTime() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return time.Time{}
+	}
+	return a.last.started
+}
+
+// MarkChanged tells the adapter that products changed (a webhook): the
+// next read asks for them whatever their modification date. A variation's
+// change names its parent. deleted products are dropped without asking.
+func (a *Adapter) MarkChanged(id int64, deleted bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if deleted {
+		a.gone[id] = true
+		delete(a.dirty, id)
+		return
+	}
+	a.dirty[id] = true
+}
+
+func (s *snapshot) emit(emit func(bridge.Record) error, skip func(bridge.Problem)) error {
+	for _, id := range s.order {
+		if r, ok := s.records[id]; ok {
+			if err := emit(r); err != nil {
+				return err
+			}
+		} else if p, ok := s.problems[id]; ok {
+			skip(p)
+		}
+	}
+	return nil
+}
+
+func newSnapshot(started time.Time) *snapshot {
+	return &snapshot{records: map[int64]bridge.Record{}, problems: map[int64]bridge.Problem{}, listed: map[int64]bool{}, started: started}
+}
+
+// put records what reading p gave.
+func (s *snapshot) put(p product, r *bridge.Record, prob *bridge.Problem) {
+	if !s.listed[p.ID] && (r != nil || prob != nil) {
+		s.order = append(s.order, p.ID)
+		s.listed[p.ID] = true
+	}
+	delete(s.records, p.ID)
+	delete(s.problems, p.ID)
+	switch {
+	case r != nil:
+		s.records[p.ID] = *r
+	case prob != nil:
+		s.problems[p.ID] = *prob
+	}
+	if t, err := time.Parse(wooTime, p.DateModifiedGMT); err == nil && t.After(s.cursor) {
+		s.cursor = t
+	}
+}
+
+// productOf finds the product holding variation id.
+func (s *snapshot) productOf(id int64) (int64, bool) {
+	want := idString(id)
+	for pid, r := range s.records {
+		for _, v := range r.Variants {
+			if v["id"] == want {
+				return pid, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func (s *snapshot) drop(id int64) {
+	delete(s.records, id)
+	delete(s.problems, id)
+}
+
+// readAll reads every published product, emitting each as it is read.
+func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, skip func(bridge.Problem)) (*snapshot, error) {
+	started := a.now()
+	next := newSnapshot(started)
+	next.full = started
+	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
+	err := list(ctx, a.c, "products", q, func(page []product) error {
+		return a.readPage(ctx, page, func(p product, r *bridge.Record, prob *bridge.Problem) error {
+			if _, dup := next.records[p.ID]; dup {
+				return nil // the list shifted between two pages
+			}
+			next.put(p, r, prob)
+			switch {
+			case r != nil:
+				return emit(*r)
+			case prob != nil:
+				skip(*prob)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// readChanges reads the products modified since last's cursor and those
+// named dirty, and returns last with them merged in (last itself is not
+// changed: a failed read leaves it as it was).
+func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone map[int64]bool) (*snapshot, error) {
+	next := &snapshot{records: maps.Clone(last.records), problems: maps.Clone(last.problems), order: slices.Clone(last.order),
+		listed: maps.Clone(last.listed), cursor: last.cursor, full: last.full, started: a.now()}
+	for id := range gone {
+		if _, ok := next.records[id]; ok {
+			next.drop(id)
+		} else if pid, ok := next.productOf(id); ok {
+			dirty[pid] = true // a deleted variation: read its product again
+		}
+	}
+	apply := func(p product, r *bridge.Record, prob *bridge.Problem) error {
+		delete(dirty, p.ID)
+		next.put(p, r, prob)
+		return nil
+	}
+	// Every status: a product moved to draft or to the trash must leave
+	// the catalog, and it shows only this way.
+	q := url.Values{"status": {"any"}, "orderby": {"id"}, "order": {"asc"}, "dates_are_gmt": {"true"}}
+	if !last.cursor.IsZero() {
+		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
+	}
+	if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+		return nil, err
+	}
+	// Webhooks named these, but their modification date did not move
+	// (a variation's stock changed, say): ask for them by id.
+	ids := slices.Sorted(maps.Keys(dirty))
+	for chunk := range slices.Chunk(ids, perPage) {
+		inc := make([]string, len(chunk))
+		for i, id := range chunk {
+			inc[i] = idString(id)
+		}
+		q := url.Values{"status": {"any"}, "include": {strings.Join(inc, ",")}}
+		if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+			return nil, err
+		}
+		for _, id := range chunk {
+			if dirty[id] {
+				next.drop(id) // asked for by id and not there: deleted for good
+			}
+		}
+	}
+	return next, nil
+}
+
+// readPage turns one page of products into records, reading the
+// variations of variable products (up to Concurrency at once), and calls
+// fn for each product in the page's order. Products that are not for sale
+// here give neither a record nor a problem: their records are removed.
+func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p product, r *bridge.Record, prob *bridge.Problem) error) error {
+	type result struct {
+		r    *bridge.Record
+		prob *bridge.Problem
+		err  error
+	}
+	results := make([]result, len(page))
+	sem := make(chan struct{}, a.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, p := range page {
+		if p.Status != "publish" {
+			continue
+		}
+		switch p.Type {
+		case "grouped":
+			continue // a list of other products, each listed on its own
+		case "external":
+			results[i].prob = &bridge.Problem{Key: idString(p.ID), Message: "external product (sold on another site): the bridge cannot sell it"}
+			continue
+		case "variable":
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				vars, err := a.variations(ctx, p.ID)
+				if isNotFound(err) {
+					results[i].prob = &bridge.Problem{Key: idString(p.ID), Message: "its variations could not be read: the product was deleted during the sync"}
+					return
+				}
+				if err != nil {
+					results[i].err = err
+					return
+				}
+				r := record(p, vars)
+				results[i].r = &r
+			}()
+		default:
+			r := record(p, nil)
+			results[i].r = &r
+		}
+	}
+	wg.Wait()
+	for i, p := range page {
+		if err := results[i].err; err != nil {
+			return fmt.Errorf("product %d: %w", p.ID, err)
+		}
+		if err := fn(p, results[i].r, results[i].prob); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// variations reads every variation of a variable product.
+func (a *Adapter) variations(ctx context.Context, productID int64) ([]product, error) {
+	var out []product
+	q := url.Values{"orderby": {"id"}, "order": {"asc"}}
+	err := list(ctx, a.c, "products/"+idString(productID)+"/variations", q, func(page []product) error {
+		out = append(out, page...)
+		return nil
+	})
+	return out, err
+}
+
+func isNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
+// record is the bridge's record of p: its own fields under product, and
+// one variant per published variation (or p itself, for a simple product).
+// Field names are WooCommerce's, plus a few the default mapping needs
+// resolved: availability (from stock_status), list_price (the regular price
+// of a variant on sale), stock_quantity resolved to the parent's for
+// "parent" stock, options (attribute name → value) and digital.
+func record(p product, vars []product) bridge.Record {
+	prod := map[string]any{
+		"id":                idString(p.ID),
+		"name":              p.Name,
+		"slug":              p.Slug,
+		"permalink":         p.Permalink,
+		"type":              p.Type,
+		"sku":               p.SKU,
+		"description":       p.Description,
+		"short_description": p.ShortDescription,
+	}
+	var cats []any
+	for _, c := range p.Categories {
+		cats = append(cats, c.Name)
+	}
+	prod["categories"] = cats
+	if len(cats) > 0 {
+		prod["category"] = cats[0]
+	}
+	var tags []any
+	for _, t := range p.Tags {
+		tags = append(tags, t.Name)
+	}
+	prod["tags"] = tags
+	imgs := make([]any, 0, len(p.Images))
+	for _, im := range p.Images {
+		imgs = append(imgs, im.Src)
+	}
+	prod["images"] = imgs
+	if len(imgs) > 0 {
+		prod["image"] = imgs[0]
+	}
+	attrs := map[string]any{}
+	for _, at := range p.Attributes {
+		attrs[attrKey(at.Name)] = strings.Join(at.Options, ", ")
+	}
+	prod["attributes"] = attrs
+
+	r := bridge.Record{Key: idString(p.ID), Product: prod}
+	if p.Type != "variable" {
+		r.Variants = []map[string]any{variant(p, nil)}
+		return r
+	}
+	for _, v := range vars {
+		if v.Status != "" && v.Status != "publish" {
+			continue // "private": the variation is disabled in the shop
+		}
+		r.Variants = append(r.Variants, variant(v, &p))
+	}
+	return r
+}
+
+// variant is the variant map of item (a variation of parent, or a simple
+// product when parent is nil).
+func variant(item product, parent *product) map[string]any {
+	st := stockOf(item, parent)
+	v := map[string]any{
+		"id":            idString(item.ID),
+		"sku":           item.SKU,
+		"name":          item.Name,
+		"permalink":     item.Permalink,
+		"price":         item.Price,
+		"regular_price": item.RegularPrice,
+		"sale_price":    item.SalePrice,
+		"stock_status":  item.StockStatus,
+		"availability":  availability(item.StockStatus),
+		"backorders":    st.Backorders,
+		"weight":        item.Weight,
+		"digital":       item.Virtual || item.Downloadable,
+		"purchasable":   item.Purchasable,
+	}
+	if item.Price == "" {
+		// WooCommerce's effective price is empty until one is set; the
+		// regular price is what the shop shows then.
+		v["price"] = item.RegularPrice
+	}
+	if item.SalePrice != "" && item.RegularPrice != "" && item.RegularPrice != item.Price {
+		v["list_price"] = item.RegularPrice
+	}
+	if st.Managed {
+		v["stock_quantity"] = st.Quantity
+	}
+	if parent != nil && item.Weight == "" {
+		v["weight"] = parent.Weight
+	}
+	switch {
+	case item.Image != nil && item.Image.Src != "":
+		v["image"] = item.Image.Src
+	case parent == nil && len(item.Images) > 0:
+		v["image"] = item.Images[0].Src
+	}
+	opts := map[string]any{}
+	for _, at := range item.Attributes {
+		opts[attrKey(at.Name)] = at.Option
+	}
+	v["options"] = opts
+	return v
+}
+
+// attrKey is an attribute's name as a mapping path segment: "Color" and
+// global attributes' "pa_color" both become "color".
+func attrKey(name string) string {
+	k := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(name), "pa_"))
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return '_'
+		}
+		return r
+	}, k)
+}
+
+// availability maps stock_status to the bridge's words.
+func availability(status string) string {
+	switch status {
+	case "instock":
+		return string(bridge.InStock)
+	case "outofstock":
+		return string(bridge.OutOfStock)
+	case "onbackorder":
+		return string(bridge.Backorder)
+	}
+	return ""
+}
+
+// parseID reads a WooCommerce id the bridge put in a record.
+func parseID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
+}
