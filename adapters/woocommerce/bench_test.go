@@ -16,9 +16,10 @@ import (
 // 100–500 ms a call, so calls/op is the number to plan with:
 // time ≈ product pages + variation calls / Concurrency, times the shop's
 // latency.
-func benchFullSync(b *testing.B, products, variations int) {
+func benchFullSync(b *testing.B, products, variations int, latency time.Duration) {
 	shop := fakewoo.New(b)
 	shop.AddCatalog(products, variations)
+	shop.SetLatency(latency)
 	a, err := New(Options{URL: shop.URL, ConsumerKey: fakewoo.DefaultKey, ConsumerSecret: fakewoo.DefaultSecret,
 		FullSyncInterval: -1, Upstream: upstream.Config{Transport: shop.Client.Transport}}, nil, nil)
 	if err != nil {

@@ -277,10 +277,13 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// BenchmarkFullSync reads 10k variants (1000 variable products × 10
+// variations): with the fake answering at once, and with 50 ms a call, a
+// fast shop's latency.
 func BenchmarkFullSync(b *testing.B) {
-	for _, size := range []struct{ products, variations int }{{1000, 10}} {
-		b.Run(fmt.Sprintf("%dx%d", size.products, size.variations), func(b *testing.B) {
-			benchFullSync(b, size.products, size.variations)
+	for _, latency := range []time.Duration{0, 50 * time.Millisecond} {
+		b.Run(fmt.Sprintf("1000x10/latency=%s", latency), func(b *testing.B) {
+			benchFullSync(b, 1000, 10, latency)
 		})
 	}
 }

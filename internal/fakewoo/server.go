@@ -187,6 +187,7 @@ type Server struct {
 	failNext   []int
 	dropNext   int
 	deliveries int
+	latency    time.Duration
 }
 
 // New starts a fake shop over TLS (the bridge refuses plain http outside
@@ -220,6 +221,10 @@ func (s *Server) SetReadOnly(ro bool) { s.mu.Lock(); s.readOnly = ro; s.mu.Unloc
 // lines (its calculate_totals with taxes on), so totals differ from the
 // bridge's.
 func (s *Server) SetTaxRate(percent int64) { s.mu.Lock(); s.taxRate = percent; s.mu.Unlock() }
+
+// SetLatency makes every answer take at least d, like a shop's PHP does
+// (100–500 ms a call is common), for benchmarks.
+func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.Unlock() }
 
 // FailNext answers the next len(statuses) requests with these statuses
 // (and a WooCommerce error body), processing nothing.
@@ -404,7 +409,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.failNext) > 0 {
 		fail, s.failNext = s.failNext[0], s.failNext[1:]
 	}
+	latency := s.latency
 	s.mu.Unlock()
+	time.Sleep(latency)
 	if fail != 0 {
 		werr(w, fail, "internal_server_error", "There has been a critical error on this website.")
 		return
