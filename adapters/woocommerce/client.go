@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/acp-bridge/bridge/upstream"
 )
@@ -141,7 +140,7 @@ func (c *client) get(ctx context.Context, path string, q url.Values, v any) (htt
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	defer discard(resp.Body)
+	defer upstream.Drain(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %w", path, readAPIError(resp))
 	}
@@ -193,7 +192,7 @@ func totalPages(h http.Header) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("X-WP-TotalPages %q is not a page count", truncate(v, 20))
+		return 0, fmt.Errorf("X-WP-TotalPages %q is not a page count", upstream.Excerpt(v, 20))
 	}
 	return max(n, 1), nil
 }
@@ -227,31 +226,12 @@ func readAPIError(resp *http.Response) *APIError {
 		Message string `json:"message"`
 	}
 	if decode(resp.Body, &body) == nil {
-		e.Code = truncate(body.Code, 80)
-		e.Message = truncate(body.Message, maxMessage)
+		e.Code = upstream.Excerpt(body.Code, 80)
+		e.Message = upstream.Excerpt(body.Message, maxMessage)
 	}
 	return e
 }
 
 func decode(r io.Reader, v any) error {
 	return json.NewDecoder(io.LimitReader(r, maxAnswer)).Decode(v)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, one line.
-func truncate(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// discard drains a little of a body so the connection can be reused, then
-// closes it.
-func discard(b io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(b, 4096))
-	_ = b.Close()
 }

@@ -179,7 +179,7 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	if err != nil {
 		return fail(err)
 	}
-	defer discard(resp.Body)
+	defer upstream.Drain(resp.Body)
 	switch code := resp.StatusCode; {
 	case code == http.StatusCreated || code == http.StatusOK:
 		var so order
@@ -235,9 +235,9 @@ func (a *Adapter) checkLines(ctx context.Context, o bridge.Order, items []lineIt
 func (a *Adapter) written(ctx context.Context, o bridge.Order, so order) bridge.StoreOrder {
 	out := bridge.StoreOrder{StoreID: idString(so.ID)}
 	if so.Currency != o.Currency {
-		out.Discrepancy = fmt.Sprintf("the shop recorded the order in %s, the buyer paid in %s", truncate(so.Currency, 8), o.Currency)
+		out.Discrepancy = fmt.Sprintf("the shop recorded the order in %s, the buyer paid in %s", upstream.Excerpt(so.Currency, 8), o.Currency)
 	} else if total, err := bridge.ParseMoney(so.Total, o.Currency); err != nil {
-		out.Discrepancy = fmt.Sprintf("the shop's order total %q could not be read: %v", truncate(so.Total, 32), err)
+		out.Discrepancy = fmt.Sprintf("the shop's order total %q could not be read: %v", upstream.Excerpt(so.Total, 32), err)
 	} else if total.Amount != o.Total.Amount {
 		out.Discrepancy = fmt.Sprintf("the shop's order total is %s, the buyer was charged %s", total, bridge.Money{Amount: o.Total.Amount, Currency: o.Currency})
 	}

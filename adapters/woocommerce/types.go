@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // product is the part of a WooCommerce product (or variation: the same
@@ -94,7 +96,7 @@ func (m *manageStock) UnmarshalJSON(b []byte) error {
 		s := string(bytes.Trim(b, `"`))
 		on, err := strconv.ParseBool(s)
 		if err != nil && s != "yes" && s != "no" {
-			return fmt.Errorf("manage_stock %s is neither a boolean nor \"parent\"", truncate(string(b), 20))
+			return fmt.Errorf("manage_stock %s is neither a boolean nor \"parent\"", upstream.Excerpt(string(b), 20))
 		}
 		*m = manageStock{On: on || s == "yes"}
 	}
