@@ -222,8 +222,11 @@ func (a *Adapter) checkLines(ctx context.Context, o bridge.Order, items []lineIt
 		if why := it.forSale(); why != "" {
 			return fmt.Errorf("%w: product %d: %s", bridge.ErrOrderRefused, k[1], why)
 		}
-		if st := it.stock; st.Managed && !st.Backorders && st.Quantity < qty {
+		switch st := it.stock; {
+		case st.Managed && !st.Backorders && st.Quantity < qty:
 			return fmt.Errorf("%w: product %d: %d in stock, the order needs %d", bridge.ErrOrderRefused, k[1], max(st.Quantity, 0), qty)
+		case !st.Managed && st.Status == "outofstock":
+			return fmt.Errorf("%w: product %d is marked out of stock in the shop", bridge.ErrOrderRefused, k[1])
 		}
 	}
 	return nil

@@ -101,6 +101,13 @@ func TestWriteOrderRefusals(t *testing.T) {
 			paidOrder("o", 1), true, "no longer published"},
 		{"variation disabled", func(s *fakewoo.Server) { s.UpdateProduct(12, func(p *fakewoo.Product) { p.Status = "private" }) },
 			paidOrder("o", 1), true, "no longer published"},
+		{"marked out of stock", func(s *fakewoo.Server) {
+			s.UpdateProduct(70, func(p *fakewoo.Product) { p.ManageStock, p.StockStatus = false, "outofstock" })
+		}, func() bridge.Order {
+			o := paidOrder("o", 1)
+			o.Lines[0].VariantID, o.Lines[0].ProductID = "70", "70"
+			return o
+		}(), true, "marked out of stock"},
 		{"read-only key", func(s *fakewoo.Server) { s.SetReadOnly(true) }, paidOrder("o", 1), false, "write permissions"},
 		{"mapped ids", nil, func() bridge.Order {
 			o := paidOrder("o", 1)

@@ -161,7 +161,10 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 		w := a.cfg.Store.WooCommerce
 		opts := woocommerce.Options{URL: w.URL, ConsumerKey: w.ConsumerKey.Value(), ConsumerSecret: w.ConsumerSecret.Value(),
 			QueryStringAuth: w.Auth == "query_string", AllowHTTP: !a.cfg.Production(), FullSyncInterval: w.FullSyncInterval,
-			Logger: a.log, Upstream: upstream.Config{Name: "woocommerce", Logger: a.log, Registerer: a.reg}}
+			// A store write is retried for retry_horizon; its order may be
+			// that old when it is looked up.
+			OrderLookback: max(a.cfg.Orders.RetryHorizon+48*time.Hour, woocommerce.DefaultOrderLookback),
+			Logger:        a.log, Upstream: upstream.Config{Name: "woocommerce", Logger: a.log, Registerer: a.reg}}
 		// A nil storage (feed build, check) leaves Stock unavailable; the
 		// catalog reads need none.
 		var cat woocommerce.VariantFinder
