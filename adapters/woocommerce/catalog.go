@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // snapshot is what the last complete catalog read found: every published
@@ -30,6 +31,9 @@ type snapshot struct {
 	cursor time.Time
 	// full is when the last full read began; started when this one did.
 	full, started time.Time
+	// weightUnit is the shop's (kg, g, lb, oz), read with every full read;
+	// "" when it could not be read, and weights are then left out.
+	weightUnit string
 }
 
 // overlap is how far before the cursor a read of changes starts: a product
@@ -165,9 +169,14 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	started := a.now()
 	next := newSnapshot(started)
 	next.full = started
+	unit, err := a.weightUnit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
-	err := list(ctx, a.c, "products", q, func(page []product) error {
-		return a.readPage(ctx, page, func(p product, r *bridge.Record, prob *bridge.Problem) error {
+	err = list(ctx, a.c, "products", q, func(page []product) error {
+		return a.readPage(ctx, page, next.weightUnit, func(p product, r *bridge.Record, prob *bridge.Problem) error {
 			if _, dup := next.records[p.ID]; dup {
 				return nil // the list shifted between two pages
 			}
@@ -211,7 +220,7 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+	if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
 		return nil, err
 	}
 	// Webhooks named these, but their modification date did not move
@@ -223,7 +232,7 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 			inc[i] = idString(id)
 		}
 		q := url.Values{"status": {"any"}, "include": {strings.Join(inc, ",")}}
-		if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+		if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
 			return nil, err
 		}
 		for _, id := range chunk {
@@ -239,7 +248,7 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 // variations of variable products (up to Concurrency at once), and calls
 // fn for each product in the page's order. Products that are not for sale
 // here give neither a record nor a problem: their records are removed.
-func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p product, r *bridge.Record, prob *bridge.Problem) error) error {
+func (a *Adapter) readPage(ctx context.Context, page []product, weightUnit string, fn func(p product, r *bridge.Record, prob *bridge.Problem) error) error {
 	type result struct {
 		r    *bridge.Record
 		prob *bridge.Problem
@@ -273,11 +282,11 @@ func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p produc
 					results[i].err = err
 					return
 				}
-				r := record(p, vars)
+				r := record(p, vars, weightUnit)
 				results[i].r = &r
 			}()
 		default:
-			r := record(p, nil)
+			r := record(p, nil, weightUnit)
 			results[i].r = &r
 		}
 	}
@@ -291,6 +300,32 @@ func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p produc
 		}
 	}
 	return nil
+}
+
+// weightUnit reads the shop's weight unit (WooCommerce keeps weights as
+// bare numbers in it), in the bridge's words. A key without access to the
+// settings (401, 403) gets "" and a warning: weights are then left out
+// rather than guessed. Any other failure fails the read.
+func (a *Adapter) weightUnit(ctx context.Context) (string, error) {
+	var setting struct {
+		Value string `json:"value"`
+	}
+	if _, err := a.c.get(ctx, "settings/products/woocommerce_weight_unit", nil, &setting); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden || ae.StatusCode == http.StatusNotFound) {
+			a.log.Warn("woocommerce: the shop's weight unit could not be read; weights are left out of the feeds", "err", err)
+			return "", nil
+		}
+		return "", fmt.Errorf("weight unit: %w", err)
+	}
+	switch setting.Value {
+	case "kg", "g", "oz":
+		return setting.Value, nil
+	case "lbs":
+		return "lb", nil
+	}
+	a.log.Warn("woocommerce: unknown weight unit; weights are left out of the feeds", "unit", upstream.Excerpt(setting.Value, 16))
+	return "", nil
 }
 
 // variations reads every variation of a variable product.
@@ -315,7 +350,7 @@ func isNotFound(err error) bool {
 // resolved: availability (from stock_status), list_price (the regular price
 // of a variant on sale), stock_quantity resolved to the parent's for
 // "parent" stock, options (attribute name → value) and digital.
-func record(p product, vars []product) bridge.Record {
+func record(p product, vars []product, weightUnit string) bridge.Record {
 	prod := map[string]any{
 		"id":                idString(p.ID),
 		"name":              p.Name,
@@ -355,21 +390,21 @@ func record(p product, vars []product) bridge.Record {
 
 	r := bridge.Record{Key: idString(p.ID), Product: prod}
 	if p.Type != "variable" {
-		r.Variants = []map[string]any{variant(p, nil)}
+		r.Variants = []map[string]any{variant(p, nil, weightUnit)}
 		return r
 	}
 	for _, v := range vars {
 		if v.Status != "" && v.Status != "publish" {
 			continue // "private": the variation is disabled in the shop
 		}
-		r.Variants = append(r.Variants, variant(v, &p))
+		r.Variants = append(r.Variants, variant(v, &p, weightUnit))
 	}
 	return r
 }
 
 // variant is the variant map of item (a variation of parent, or a simple
 // product when parent is nil).
-func variant(item product, parent *product) map[string]any {
+func variant(item product, parent *product, weightUnit string) map[string]any {
 	st := stockOf(item, parent)
 	v := map[string]any{
 		"id":            idString(item.ID),
@@ -398,7 +433,12 @@ func variant(item product, parent *product) map[string]any {
 		v["stock_quantity"] = st.Quantity
 	}
 	if parent != nil && item.Weight == "" {
-		v["weight"] = parent.Weight
+		v["weight"] = parent.Weight // WooCommerce's rule: a variation inherits it
+	}
+	if weightUnit == "" {
+		delete(v, "weight") // a weight without its unit would be wrong by 1000× or fail validation
+	} else if v["weight"] != "" {
+		v["weight_unit"] = weightUnit
 	}
 	switch {
 	case item.Image != nil && item.Image.Src != "":

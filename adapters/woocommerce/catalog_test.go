@@ -98,10 +98,42 @@ func TestDefaultMapping(t *testing.T) {
 	if !gift.Variants[0].Digital || gift.Variants[0].Price.Amount != 2500 {
 		t.Errorf("gift card: %+v", gift.Variants[0])
 	}
+	tea, issues := m.Apply(recs["70"])
+	if len(issues) > 0 || tea.Variants[0].Weight != "0.25" || tea.Variants[0].WeightUnit != "kg" {
+		t.Errorf("weight: %+v %+v", tea.Variants[0], issues)
+	}
 }
 
 // A catalog over several pages is read with per_page=100 and as many pages
 // as X-WP-TotalPages says; each variable product costs one variations call.
+// Weights carry the shop's unit; a shop that will not tell its unit gets
+// no weights rather than wrong ones.
+func TestWeightUnit(t *testing.T) {
+	tests := []struct {
+		shopUnit   string
+		wantWeight any
+		wantUnit   any
+	}{
+		{"kg", "0.2", "kg"},
+		{"lbs", "0.2", "lb"},
+		{"", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run("unit="+tt.shopUnit, func(t *testing.T) {
+			shop := fakewoo.New(t)
+			shop.AddCatalog(1, 2)
+			shop.SetWeightUnit(tt.shopUnit)
+			recs, _, _ := readAll(t, newAdapter(t, shop, nil, nil))
+			for _, r := range recs {
+				v := r.Variants[0]
+				if v["weight"] != tt.wantWeight || v["weight_unit"] != tt.wantUnit {
+					t.Errorf("weight %#v %#v, want %#v %#v", v["weight"], v["weight_unit"], tt.wantWeight, tt.wantUnit)
+				}
+			}
+		})
+	}
+}
+
 func TestReadCatalogPages(t *testing.T) {
 	shop := fakewoo.New(t)
 	shop.AddCatalog(250, 3)

@@ -22,7 +22,7 @@ func FuzzWebhook(f *testing.F) {
 	f.Add([]byte(`{"id":1,"manage_stock":"parent"}`), "product.created", false)
 	f.Fuzz(func(t *testing.T, body []byte, topic string, signed bool) {
 		orders := &memUpdater{}
-		h := &Webhooks{Secret: hookSecret, Events: &memEvents{}, Orders: orders}
+		h := &Webhooks{Secret: hookSecret, Events: &memEvents{}, Orders: orders, Log: quiet}
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/woocommerce", strings.NewReader(string(body)))
 		req.Header.Set("X-WC-Webhook-Topic", topic)
 		req.Header.Set("X-WC-Webhook-Delivery-ID", "1")

@@ -14,12 +14,15 @@ import (
 	"github.com/acp-bridge/bridge/upstream"
 )
 
+// quiet is a logger for tests whose warnings are expected.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // newAdapter returns an adapter of shop with fast retries; edit changes the
 // options first.
 func newAdapter(t *testing.T, shop *fakewoo.Server, cat VariantFinder, holds Holds, edit ...func(*Options)) *Adapter {
 	t.Helper()
 	opts := Options{URL: shop.URL, ConsumerKey: fakewoo.DefaultKey, ConsumerSecret: fakewoo.DefaultSecret,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   quiet,
 		Upstream: upstream.Config{Transport: shop.Client.Transport, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond, Budget: 5 * time.Second}}
 	for _, e := range edit {
 		e(&opts)

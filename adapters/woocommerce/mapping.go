@@ -25,6 +25,7 @@ variant:
   availability: variant.availability | default variant.stock_quantity | availability
   image: variant.image
   weight: variant.weight
+  weight_unit: variant.weight_unit
   digital: variant.digital
   options:
     Color: variant.options.color

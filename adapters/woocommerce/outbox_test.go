@@ -1,8 +1,6 @@
 package woocommerce
 
 import (
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,7 +22,7 @@ func TestOutboxWritesOnceThroughAmbiguousCreate(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	a := newAdapter(t, shop, db, db)
 	svc := &orders.Service{Store: db, Shop: a, SyncBudget: 5 * time.Second, Backoff: func(int) time.Duration { return 0 },
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Log: quiet}
 
 	o := paidOrder("ord_once", 1)
 	o.CreatedAt, o.Payment = time.Now().UTC(), bridge.PaymentStateCaptured

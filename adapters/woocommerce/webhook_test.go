@@ -71,7 +71,7 @@ func newHookRig(t *testing.T) *hookRig {
 	t.Helper()
 	r := &hookRig{shop: newShop(t), events: &memEvents{}, orders: &memUpdater{}}
 	r.a = newAdapter(t, r.shop, nil, nil)
-	h := &Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders, Refresh: func() { r.refresh++ }}
+	h := &Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders, Refresh: func() { r.refresh++ }, Log: quiet}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	r.endpoint = srv.URL + "/webhooks/woocommerce"
@@ -155,7 +155,7 @@ func TestWebhookDedupAndFailure(t *testing.T) {
 		req.Header.Set("X-WC-Webhook-ID", "3")
 		req.Header.Set("X-WC-Webhook-Delivery-ID", "41")
 		w := httptest.NewRecorder()
-		(&Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders}).ServeHTTP(w, req)
+		(&Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders, Log: quiet}).ServeHTTP(w, req)
 		return w.Code
 	}
 	r.orders.fail = true

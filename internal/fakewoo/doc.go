@@ -22,6 +22,7 @@
 //	GET  /orders                         list (after, modified_after, dates_are_gmt, orderby
 //	                                     date|id|modified, order, status, page, per_page)
 //	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status
+//	GET  /settings/products/woocommerce_weight_unit   the shop's weight unit
 //
 // A variation's manage_stock may be the string "parent": it sells from its
 // parent's stock_quantity, as WooCommerce does (woocommerce#19500).

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -188,6 +189,7 @@ type Server struct {
 	dropNext   int
 	deliveries int
 	latency    time.Duration
+	weightUnit string
 }
 
 // New starts a fake shop over TLS (the bridge refuses plain http outside
@@ -199,12 +201,15 @@ func New(t interface{ Cleanup(func()) }) *Server { return start(t, true) }
 func NewPlain(t interface{ Cleanup(func()) }) *Server { return start(t, false) }
 
 func start(t interface{ Cleanup(func()) }, tls bool) *Server {
-	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100,
+	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100, weightUnit: "kg",
 		products: map[int64]*Product{}, requests: map[string]int{}}
+	s.srv = httptest.NewUnstartedServer(s)
+	// Clients cut off at the end of a test are expected, not news.
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
-		s.srv = httptest.NewTLSServer(s)
+		s.srv.StartTLS()
 	} else {
-		s.srv = httptest.NewServer(s)
+		s.srv.Start()
 	}
 	s.URL, s.Client = s.srv.URL, s.srv.Client()
 	t.Cleanup(s.srv.Close)
@@ -221,6 +226,11 @@ func (s *Server) SetReadOnly(ro bool) { s.mu.Lock(); s.readOnly = ro; s.mu.Unloc
 // lines (its calculate_totals with taxes on), so totals differ from the
 // bridge's.
 func (s *Server) SetTaxRate(percent int64) { s.mu.Lock(); s.taxRate = percent; s.mu.Unlock() }
+
+// SetWeightUnit sets the shop's woocommerce_weight_unit (kg, g, lbs, oz);
+// "" makes the setting answer 403, as for a key whose user may not manage
+// WooCommerce.
+func (s *Server) SetWeightUnit(u string) { s.mu.Lock(); s.weightUnit = u; s.mu.Unlock() }
 
 // SetLatency makes every answer take at least d, like a shop's PHP does
 // (100–500 ms a call is common), for benchmarks.
@@ -440,6 +450,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listOrders(w, r)
 	case "GET /orders/{id}", "PUT /orders/{id}":
 		s.oneOrder(w, r, params[0])
+	case "GET /settings/products/woocommerce_weight_unit":
+		s.mu.Lock()
+		unit := s.weightUnit
+		s.mu.Unlock()
+		if unit == "" {
+			werr(w, http.StatusForbidden, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": "woocommerce_weight_unit", "label": "Weight unit", "type": "select",
+			"default": "kg", "value": unit, "options": map[string]string{"kg": "kg", "g": "g", "lbs": "lbs", "oz": "oz"}})
 	}
 }
 
@@ -459,6 +479,7 @@ var routes = []struct {
 	{"GET", regexp.MustCompile(`^/orders$`), "/orders"},
 	{"GET", regexp.MustCompile(`^/orders/(\d+)$`), "/orders/{id}"},
 	{"PUT", regexp.MustCompile(`^/orders/(\d+)$`), "/orders/{id}"},
+	{"GET", regexp.MustCompile(`^/settings/products/woocommerce_weight_unit$`), "/settings/products/woocommerce_weight_unit"},
 }
 
 func match(method, path string) (string, []int64, bool) {
