@@ -28,6 +28,10 @@ type Options struct {
 	// AllowHTTP permits a plain http shop URL (development mode and tests
 	// only: the keys would travel in clear text).
 	AllowHTTP bool
+	// Currency is the currency the bridge sells in (merchant.currency): a
+	// full read checks that the shop's prices are in it. Empty skips the
+	// check.
+	Currency string
 	// FullSyncInterval is how often a catalog read reads every product; the
 	// reads in between ask only for products modified since the last one
 	// (and those webhooks reported). Default 6h; negative: every read is

@@ -21,7 +21,7 @@ func benchFullSync(b *testing.B, products, variations int, latency time.Duration
 	shop.AddCatalog(products, variations)
 	shop.SetLatency(latency)
 	a, err := New(Options{URL: shop.URL, ConsumerKey: fakewoo.DefaultKey, ConsumerSecret: fakewoo.DefaultSecret,
-		FullSyncInterval: -1, Upstream: upstream.Config{Transport: shop.Client.Transport}}, nil, nil)
+		FullSyncInterval: -1, Currency: "USD", Upstream: upstream.Config{Transport: shop.Client.Transport}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -169,6 +169,9 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	started := a.now()
 	next := newSnapshot(started)
 	next.full = started
+	if err := a.checkCurrency(ctx); err != nil {
+		return nil, err
+	}
 	unit, err := a.weightUnit(ctx)
 	if err != nil {
 		return nil, err
@@ -302,29 +305,67 @@ func (a *Adapter) readPage(ctx context.Context, page []product, weightUnit strin
 	return nil
 }
 
-// weightUnit reads the shop's weight unit (WooCommerce keeps weights as
-// bare numbers in it), in the bridge's words. A key without access to the
-// settings (401, 403) gets "" and a warning: weights are then left out
-// rather than guessed. Any other failure fails the read.
-func (a *Adapter) weightUnit(ctx context.Context) (string, error) {
-	var setting struct {
+// errSettingRefused: the key may not read the shop's settings.
+var errSettingRefused = errors.New("the key may not read the shop's settings")
+
+// setting reads one of the shop's settings (GET /settings/{group}/{id}).
+// A key without access to them (401, 403, 404: a user who may not manage
+// WooCommerce) gets an error wrapping errSettingRefused.
+func (a *Adapter) setting(ctx context.Context, group, id string) (string, error) {
+	var s struct {
 		Value string `json:"value"`
 	}
-	if _, err := a.c.get(ctx, "settings/products/woocommerce_weight_unit", nil, &setting); err != nil {
+	if _, err := a.c.get(ctx, "settings/"+group+"/"+id, nil, &s); err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden || ae.StatusCode == http.StatusNotFound) {
-			a.log.Warn("woocommerce: the shop's weight unit could not be read; weights are left out of the feeds", "err", err)
-			return "", nil
+			return "", fmt.Errorf("%s: %w: %w", id, errSettingRefused, err)
 		}
-		return "", fmt.Errorf("weight unit: %w", err)
+		return "", fmt.Errorf("setting %s: %w", id, err)
 	}
-	switch setting.Value {
+	return s.Value, nil
+}
+
+// checkCurrency refuses to read a shop whose prices are in another
+// currency than the bridge sells in: every price would be read as the
+// wrong money (JPY 1500 as USD 1500.00). A shop that will not tell is
+// read, with a warning.
+func (a *Adapter) checkCurrency(ctx context.Context) error {
+	if a.opts.Currency == "" {
+		return nil
+	}
+	cur, err := a.setting(ctx, "general", "woocommerce_currency")
+	switch {
+	case errors.Is(err, errSettingRefused):
+		a.log.Warn("woocommerce: the shop's currency could not be read; make sure it is merchant.currency", "err", err)
+		return nil
+	case err != nil:
+		return err
+	case cur != a.opts.Currency:
+		return fmt.Errorf("the shop's prices are in %s but merchant.currency is %s: set merchant.currency to the shop's currency",
+			upstream.Excerpt(cur, 8), a.opts.Currency)
+	}
+	return nil
+}
+
+// weightUnit reads the shop's weight unit (WooCommerce keeps weights as
+// bare numbers in it), in the bridge's words. A shop that will not tell
+// gets "" and a warning: weights are then left out rather than guessed.
+func (a *Adapter) weightUnit(ctx context.Context) (string, error) {
+	unit, err := a.setting(ctx, "products", "woocommerce_weight_unit")
+	if errors.Is(err, errSettingRefused) {
+		a.log.Warn("woocommerce: the shop's weight unit could not be read; weights are left out of the feeds", "err", err)
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	switch unit {
 	case "kg", "g", "oz":
-		return setting.Value, nil
+		return unit, nil
 	case "lbs":
 		return "lb", nil
 	}
-	a.log.Warn("woocommerce: unknown weight unit; weights are left out of the feeds", "unit", upstream.Excerpt(setting.Value, 16))
+	a.log.Warn("woocommerce: unknown weight unit; weights are left out of the feeds", "unit", upstream.Excerpt(unit, 16))
 	return "", nil
 }
 

@@ -134,6 +134,22 @@ func TestWeightUnit(t *testing.T) {
 	}
 }
 
+// A shop selling in another currency than the bridge is not read: its
+// prices would be taken for the wrong money.
+func TestCurrencyMismatch(t *testing.T) {
+	shop := newShop(t)
+	shop.SetCurrency("JPY")
+	a := newAdapter(t, shop, nil, nil, func(o *Options) { o.Currency = "USD" })
+	err := a.ReadCatalog(context.Background(), func(bridge.Record) error { return nil }, func(bridge.Problem) {})
+	if err == nil || !strings.Contains(err.Error(), "the shop's prices are in JPY but merchant.currency is USD") {
+		t.Fatalf("got %v", err)
+	}
+	shop.SetCurrency("USD")
+	if recs, _, _ := readAll(t, a); len(recs) != 4 {
+		t.Errorf("%d records", len(recs))
+	}
+}
+
 func TestReadCatalogPages(t *testing.T) {
 	shop := fakewoo.New(t)
 	shop.AddCatalog(250, 3)

@@ -161,6 +161,7 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 		w := a.cfg.Store.WooCommerce
 		opts := woocommerce.Options{URL: w.URL, ConsumerKey: w.ConsumerKey.Value(), ConsumerSecret: w.ConsumerSecret.Value(),
 			QueryStringAuth: w.Auth == "query_string", AllowHTTP: !a.cfg.Production(), FullSyncInterval: w.FullSyncInterval,
+			Currency: a.cfg.Merchant.Currency,
 			// A store write is retried for retry_horizon; its order may be
 			// that old when it is looked up.
 			OrderLookback: max(a.cfg.Orders.RetryHorizon+48*time.Hour, woocommerce.DefaultOrderLookback),

@@ -23,6 +23,7 @@
 //	                                     date|id|modified, order, status, page, per_page)
 //	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status
 //	GET  /settings/products/woocommerce_weight_unit   the shop's weight unit
+//	GET  /settings/general/woocommerce_currency       the shop's currency
 //
 // A variation's manage_stock may be the string "parent": it sells from its
 // parent's stock_quantity, as WooCommerce does (woocommerce#19500).

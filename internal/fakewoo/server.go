@@ -36,7 +36,6 @@ const (
 	wooTime   = "2006-01-02T15:04:05"
 	batchMax  = 100
 	maxBody   = 8 << 20
-	currency  = "USD"
 	defaultPP = 10
 )
 
@@ -190,6 +189,7 @@ type Server struct {
 	deliveries int
 	latency    time.Duration
 	weightUnit string
+	currency   string
 }
 
 // New starts a fake shop over TLS (the bridge refuses plain http outside
@@ -201,7 +201,7 @@ func New(t interface{ Cleanup(func()) }) *Server { return start(t, true) }
 func NewPlain(t interface{ Cleanup(func()) }) *Server { return start(t, false) }
 
 func start(t interface{ Cleanup(func()) }, tls bool) *Server {
-	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100, weightUnit: "kg",
+	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100, weightUnit: "kg", currency: "USD",
 		products: map[int64]*Product{}, requests: map[string]int{}}
 	s.srv = httptest.NewUnstartedServer(s)
 	// Clients cut off at the end of a test are expected, not news.
@@ -231,6 +231,10 @@ func (s *Server) SetTaxRate(percent int64) { s.mu.Lock(); s.taxRate = percent; s
 // "" makes the setting answer 403, as for a key whose user may not manage
 // WooCommerce.
 func (s *Server) SetWeightUnit(u string) { s.mu.Lock(); s.weightUnit = u; s.mu.Unlock() }
+
+// SetCurrency sets the shop's currency (woocommerce_currency); orders
+// default to it.
+func (s *Server) SetCurrency(c string) { s.mu.Lock(); s.currency = c; s.mu.Unlock() }
 
 // SetLatency makes every answer take at least d, like a shop's PHP does
 // (100–500 ms a call is common), for benchmarks.
@@ -450,6 +454,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listOrders(w, r)
 	case "GET /orders/{id}", "PUT /orders/{id}":
 		s.oneOrder(w, r, params[0])
+	case "GET /settings/general/woocommerce_currency":
+		s.mu.Lock()
+		cur := s.currency
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"id": "woocommerce_currency", "label": "Currency", "type": "select", "default": "USD", "value": cur})
 	case "GET /settings/products/woocommerce_weight_unit":
 		s.mu.Lock()
 		unit := s.weightUnit
@@ -480,6 +489,7 @@ var routes = []struct {
 	{"GET", regexp.MustCompile(`^/orders/(\d+)$`), "/orders/{id}"},
 	{"PUT", regexp.MustCompile(`^/orders/(\d+)$`), "/orders/{id}"},
 	{"GET", regexp.MustCompile(`^/settings/products/woocommerce_weight_unit$`), "/settings/products/woocommerce_weight_unit"},
+	{"GET", regexp.MustCompile(`^/settings/general/woocommerce_currency$`), "/settings/general/woocommerce_currency"},
 }
 
 func match(method, path string) (string, []int64, bool) {
@@ -782,7 +792,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	cur := cmp.Or(o.Currency, currency)
+	cur := cmp.Or(o.Currency, s.currency)
 	var sum, tax int64
 	for i := range o.LineItems {
 		li := &o.LineItems[i]
