@@ -36,6 +36,7 @@ func i64p(n int64) *int64 { return &n }
 func wooConfig(t *testing.T, shop *fakewoo.Server) string {
 	t.Helper()
 	return writeConfig(t, func(s string) string {
+		s = mustReplace(t, s, "  poll_interval: 1m ", "  poll_interval: 1s ")
 		return mustReplace(t, s, "  adapter: csv ", "  woocommerce:\n    url: "+shop.URL+"\n    consumer_key: "+fakewoo.DefaultKey+
 			"\n    consumer_secret: "+fakewoo.DefaultSecret+"\n    webhook_secret: "+wooHookSecret+"\n  adapter: woocommerce ")
 	})
@@ -129,6 +130,22 @@ func TestServeWooCommerce(t *testing.T) {
 	if len(shop.Orders()) != 1 {
 		t.Errorf("%d WooCommerce orders at the end", len(shop.Orders()))
 	}
+
+	// Without a webhook, the poll finds what the shop did: a second order,
+	// canceled in WooCommerce, is canceled for the agent.
+	mug := strconv.FormatInt(mugID, 10)
+	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+mug+`","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
+	id = s["id"].(string)
+	call(t, base, devKey, "POST", "/checkout_sessions/"+id,
+		`{"fulfillment_details":{"name":"Ada Lovelace","email":"ada@example.com","address":{"name":"Ada Lovelace","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
+	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
+		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
+	second := s["order"].(map[string]any)["id"].(string)
+	waitFor(t, 15*time.Second, "the second order in WooCommerce", func() bool { return len(shop.Orders()) == 2 })
+	shop.SetOrderStatus(shop.Orders()[1].ID, "cancelled")
+	waitFor(t, 20*time.Second, "the cancellation polled", func() bool {
+		return showOrderJSON(t, cfg, second).Order.Status == "canceled"
+	})
 }
 
 // The commands that only read the store work on WooCommerce too: check
