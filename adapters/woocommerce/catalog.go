@@ -1,6 +1,7 @@
 package woocommerce
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +27,14 @@ type snapshot struct {
 	problems map[int64]bridge.Problem
 	order    []int64
 	listed   map[int64]bool // ids in order (dropped ones stay: emit skips them)
-	// cursor is the newest date_modified_gmt seen: the next read asks for
-	// products modified after it (less an overlap).
+	// cursor is the shop's time when the read began (its Date header), or
+	// the newest date_modified_gmt seen when it sends none: the next read
+	// asks for products modified after it (less an overlap). The shop's
+	// clock, never the bridge's, and never a product's date when the shop
+	// can tell its time: a product saved during a long read but older than
+	// one read later would be missed.
 	cursor time.Time
+	newest time.Time
 	// full is when the last full read began; started when this one did.
 	full, started time.Time
 	// weightUnit is the shop's (kg, g, lb, oz), read with every full read;
@@ -141,8 +147,8 @@ func (s *snapshot) put(p product, r *bridge.Record, prob *bridge.Problem) {
 	case prob != nil:
 		s.problems[p.ID] = *prob
 	}
-	if t, err := time.Parse(wooTime, p.DateModifiedGMT); err == nil && t.After(s.cursor) {
-		s.cursor = t
+	if t, err := time.Parse(wooTime, p.DateModifiedGMT); err == nil && t.After(s.newest) {
+		s.newest = t
 	}
 }
 
@@ -178,7 +184,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	}
 	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
-	err = list(ctx, a.c, "products", q, func(page []product) error {
+	served, err := list(ctx, a.c, "products", q, func(page []product) error {
 		return a.readPage(ctx, page, next.weightUnit, func(p product, r *bridge.Record, prob *bridge.Problem) error {
 			if _, dup := next.records[p.ID]; dup {
 				return nil // the list shifted between two pages
@@ -196,6 +202,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	if err != nil {
 		return nil, err
 	}
+	next.cursor = cmp.Or(served, next.newest)
 	return next, nil
 }
 
@@ -223,8 +230,15 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
+	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) })
+	if err != nil {
 		return nil, err
+	}
+	switch {
+	case !served.IsZero():
+		next.cursor = served
+	case next.newest.After(next.cursor):
+		next.cursor = next.newest
 	}
 	// Webhooks named these, but their modification date did not move
 	// (a variation's stock changed, say): ask for them by id.
@@ -235,7 +249,7 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 			inc[i] = idString(id)
 		}
 		q := url.Values{"status": {"any"}, "include": {strings.Join(inc, ",")}}
-		if err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
+		if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
 			return nil, err
 		}
 		for _, id := range chunk {
@@ -373,7 +387,7 @@ func (a *Adapter) weightUnit(ctx context.Context) (string, error) {
 func (a *Adapter) variations(ctx context.Context, productID int64) ([]product, error) {
 	var out []product
 	q := url.Values{"orderby": {"id"}, "order": {"asc"}}
-	err := list(ctx, a.c, "products/"+idString(productID)+"/variations", q, func(page []product) error {
+	_, err := list(ctx, a.c, "products/"+idString(productID)+"/variations", q, func(page []product) error {
 		out = append(out, page...)
 		return nil
 	})

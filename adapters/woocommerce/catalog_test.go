@@ -335,3 +335,28 @@ func BenchmarkFullSync(b *testing.B) {
 		})
 	}
 }
+
+// The next incremental read starts from the shop's time when the last read
+// began, not from the newest product it saw: a product saved during a long
+// read, after its page was read, is older than a product saved later and
+// read later, and must not be skipped.
+func TestIncrementalCursorIsTheShopsClock(t *testing.T) {
+	shop := fakewoo.New(t)
+	clock := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	shop.SetClock(func() time.Time { return clock })
+	loadShop(t, shop, "testdata/shop.json")
+	// Y (70) is saved at 9:50, while the read below, which began at 9:10,
+	// was still running (modelled by reading with the shop's clock at 9:10).
+	clock = clock.Add(50 * time.Minute)
+	shop.UpdateProduct(70, func(p *fakewoo.Product) { p.RegularPrice = "1600" })
+	clock = clock.Add(-40 * time.Minute)
+	a := newAdapter(t, shop, nil, nil, func(o *Options) { o.FullSyncInterval = time.Hour })
+	readAll(t, a)
+	// X (20) was saved at 9:20, after its page had been read.
+	clock = clock.Add(10 * time.Minute)
+	shop.UpdateProduct(20, func(p *fakewoo.Product) { p.RegularPrice = "31.00" })
+	recs, _, _ := readAll(t, a)
+	if p := recs["20"].Variants[0]["price"]; p != "31.00" {
+		t.Errorf("the change saved during the read was missed: price %v", p)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/acp-bridge/bridge/upstream"
 )
@@ -153,33 +154,39 @@ func (c *client) get(ctx context.Context, path string, q url.Values, v any) (htt
 // list reads every page of a list endpoint, per_page 100, calling fn with
 // each page's items as they come. The page count comes from X-WP-TotalPages
 // of the first answer; a list that grows meanwhile is caught by the next
-// sync, and a short page ends the scan early.
-func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) error {
+// sync, and a short page ends the scan early. It returns the shop's time
+// when it served the first page (its Date header; zero without one): the
+// list shows everything modified before then.
+func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (time.Time, error) {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("per_page", strconv.Itoa(perPage))
+	var served time.Time
 	pages := 1
 	for page := 1; page <= pages; page++ {
 		q.Set("page", strconv.Itoa(page))
 		var items []T
 		h, err := c.get(ctx, path, q, &items)
 		if err != nil {
-			return err
+			return served, err
 		}
 		if page == 1 {
 			if pages, err = totalPages(h); err != nil {
-				return fmt.Errorf("GET %s: %w", path, err)
+				return served, fmt.Errorf("GET %s: %w", path, err)
+			}
+			if t, err := http.ParseTime(h.Get("Date")); err == nil {
+				served = t.UTC()
 			}
 		}
 		if err := fn(items); err != nil {
-			return err
+			return served, err
 		}
 		if len(items) < perPage {
 			break
 		}
 	}
-	return nil
+	return served, nil
 }
 
 // totalPages reads X-WP-TotalPages; an answer without it is one page (a

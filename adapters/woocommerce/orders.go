@@ -1,6 +1,7 @@
 package woocommerce
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,7 +268,7 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	var found *order
 	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"},
 		"after": {a.now().Add(-a.opts.OrderLookback).UTC().Format(wooTime)}}
-	err := list(ctx, a.c, "orders", q, func(page []order) error {
+	_, err := list(ctx, a.c, "orders", q, func(page []order) error {
 		for _, so := range page {
 			if so.bridgeOrderID() == orderID {
 				found = &so
@@ -304,14 +305,14 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	if a.updCursor.IsZero() {
 		a.updCursor = a.now().Add(-24 * time.Hour)
 	}
-	cursor := a.updCursor
+	newest := a.updCursor
 	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"},
 		"modified_after": {a.updCursor.Add(-overlap).UTC().Format(wooTime)}}
 	var out []bridge.OrderUpdate
-	err := list(ctx, a.c, "orders", q, func(page []order) error {
+	served, err := list(ctx, a.c, "orders", q, func(page []order) error {
 		for _, so := range page {
-			if t, err := time.Parse(wooTime, so.DateModifiedGMT); err == nil && t.After(cursor) {
-				cursor = t
+			if t, err := time.Parse(wooTime, so.DateModifiedGMT); err == nil && t.After(newest) {
+				newest = t
 			}
 			if u, ok := so.update(); ok {
 				out = append(out, u)
@@ -322,7 +323,9 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	if err != nil {
 		return out, fmt.Errorf("woocommerce: order updates: %w", err)
 	}
-	a.updCursor = cursor
+	// The shop's time of the poll (see snapshot.cursor), else the newest
+	// change seen.
+	a.updCursor = cmp.Or(served, newest)
 	return out, nil
 }
 

@@ -423,9 +423,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.failNext) > 0 {
 		fail, s.failNext = s.failNext[0], s.failNext[1:]
 	}
-	latency := s.latency
+	latency, now := s.latency, s.now
 	s.mu.Unlock()
 	time.Sleep(latency)
+	// The shop's clock, which dates its records too.
+	w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
 	if fail != 0 {
 		werr(w, fail, "internal_server_error", "There has been a critical error on this website.")
 		return
