@@ -103,7 +103,7 @@ func New(c Config) http.Handler {
 		}
 		c.StripeWebhooks.routes(r)
 	}
-	if c.StoreWebhooks != nil {
+	if c.StoreWebhooks != nil && c.StoreAdapter != "" {
 		r.Handle("/webhooks/"+c.StoreAdapter, c.StoreWebhooks).Methods(http.MethodPost)
 	}
 	if c.Orders != nil {
