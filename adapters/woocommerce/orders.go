@@ -283,8 +283,8 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	if found == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, bridge.ErrNotFound)
 	}
-	// The outbox writes the order's total from the bridge; the discrepancy
-	// check needs the order, so only the hold is ended here.
+	// The shop counts this order's stock: the hold ends. (Its total is not
+	// compared here: FindOrder does not get the charged amount.)
 	if a.reservations != nil {
 		if err := a.reservations.Release(ctx, orderID); err != nil {
 			a.log.Warn("woocommerce: ending the stock hold of a found order", "order", orderID, "err", err)
