@@ -224,14 +224,19 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 		next.put(p, r, prob)
 		return nil
 	}
-	// Every status: a product moved to draft or to the trash must leave
-	// the catalog, and it shows only this way.
+	// Every status: a product moved to draft must leave the catalog, and it
+	// shows only this way. "any" leaves out the trash, so the trash is
+	// asked for too.
 	q := url.Values{"status": {"any"}, "orderby": {"id"}, "order": {"asc"}, "dates_are_gmt": {"true"}}
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
 	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) })
 	if err != nil {
+		return nil, err
+	}
+	q.Set("status", "trash")
+	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
 		return nil, err
 	}
 	switch {

@@ -21,7 +21,7 @@ func TestReadCatalogRecords(t *testing.T) {
 
 	// Drafts, grouped and external products are not for sale here; the
 	// external one is reported.
-	if got, want := strings.Join(keys, ","), "10,20,30,70"; got != want {
+	if got, want := strings.Join(keys, ","), "10,20,30,70,80"; got != want {
 		t.Errorf("records %s, want %s", got, want)
 	}
 	if len(probs) != 1 || probs[0].Key != "50" || !strings.Contains(probs[0].Message, "external") {
@@ -145,7 +145,7 @@ func TestCurrencyMismatch(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	shop.SetCurrency("USD")
-	if recs, _, _ := readAll(t, a); len(recs) != 4 {
+	if recs, _, _ := readAll(t, a); len(recs) != 5 {
 		t.Errorf("%d records", len(recs))
 	}
 }
@@ -180,7 +180,7 @@ func TestReadCatalogFailsWhole(t *testing.T) {
 	}
 	// The next read works (and is full: there was no complete read).
 	recs, _, _ := readAll(t, a)
-	if len(recs) != 4 {
+	if len(recs) != 5 {
 		t.Errorf("%d records", len(recs))
 	}
 }
@@ -205,6 +205,7 @@ func TestIncrementalRead(t *testing.T) {
 	clock = clock.Add(10 * time.Minute)
 	shop.UpdateProduct(20, func(p *fakewoo.Product) { p.RegularPrice = "30.00" })
 	shop.UpdateProduct(30, func(p *fakewoo.Product) { p.Status = "draft" })
+	shop.UpdateProduct(80, func(p *fakewoo.Product) { p.Status = "trash" }) // no webhook
 	// A variation's stock changed: WooCommerce does not move the parent's
 	// modification date, but its webhook names it.
 	shop.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(9) })
@@ -224,18 +225,18 @@ func TestIncrementalRead(t *testing.T) {
 		t.Errorf("variation stock: %v", q)
 	}
 	after := shop.Requests()
-	// One list of modified products, one include= list, one variations call.
-	if n := after["GET /products"] - full["GET /products"]; n != 2 {
+	// Modified products, the trash, one include= list; one variations call.
+	if n := after["GET /products"] - full["GET /products"]; n != 3 {
 		t.Errorf("product list calls for the incremental read: %d", n)
 	}
 	if n := after["GET /products/{id}/variations"] - full["GET /products/{id}/variations"]; n != 1 {
 		t.Errorf("variation calls: %d", n)
 	}
 
-	// Nothing changed: a read costs one call.
+	// Nothing changed: a read costs two calls.
 	before := shop.TotalRequests()
 	readAll(t, a)
-	if n := shop.TotalRequests() - before; n != 1 {
+	if n := shop.TotalRequests() - before; n != 2 {
 		t.Errorf("an idle incremental read made %d calls", n)
 	}
 
