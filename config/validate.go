@@ -53,6 +53,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Store.Adapter == "woocommerce" {
 		def(&c.Store.WooCommerce.Auth, "basic")
+		// A live stock read is a PHP request (100–500 ms), not a file
+		// lookup: 500 ms would often fall back to the snapshot, and at
+		// payment nothing is sold without the live figure.
+		if c.ACP.StockTimeout == 0 {
+			c.ACP.StockTimeout = 2 * time.Second
+		}
 		if c.Store.WooCommerce.FullSyncInterval == 0 {
 			c.Store.WooCommerce.FullSyncInterval = 6 * time.Hour
 		}

@@ -34,6 +34,9 @@ func TestWooCommerceConfig(t *testing.T) {
 	if w.Auth != "basic" || w.FullSyncInterval != 6*time.Hour || w.ConsumerSecret.Value() != "cs_1" || w.ConsumerSecret.String() == "cs_1" {
 		t.Errorf("defaults: %+v", w)
 	}
+	if c.ACP.StockTimeout != 2*time.Second {
+		t.Errorf("stock timeout %s, want 2s for a shop's live stock over HTTP", c.ACP.StockTimeout)
+	}
 	prod := strings.Replace(wooMinimal, "%s", "production", 1) + `payments:
   provider: stripe
   stripe:

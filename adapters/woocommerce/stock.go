@@ -1,6 +1,7 @@
 package woocommerce
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -42,11 +43,17 @@ func (a *Adapter) lookup(ctx context.Context, productID, variantID int64) (item,
 		}
 		return item{product: p, stock: stockOf(p, nil)}, nil
 	}
+	// Both at once: the checkout waits for this within acp.stock_timeout.
 	var v, p product
-	if _, err := a.c.get(ctx, "products/"+idString(productID)+"/variations/"+idString(variantID), nil, &v); err != nil {
-		return item{}, err
-	}
-	if _, err := a.c.get(ctx, "products/"+idString(productID), nil, &p); err != nil {
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, perr = a.c.get(ctx, "products/"+idString(productID), nil, &p)
+	}()
+	_, verr := a.c.get(ctx, "products/"+idString(productID)+"/variations/"+idString(variantID), nil, &v)
+	<-done
+	if err := cmp.Or(verr, perr); err != nil {
 		return item{}, err
 	}
 	return item{product: v, parent: &p, stock: stockOf(v, &p)}, nil
