@@ -19,11 +19,13 @@ import (
 )
 
 // snapshot is what the last complete catalog read found: every published
-// product as a record, in the order they were read, and the problems of
-// those skipped, so a read that only asks for changes can still hand the
-// syncer the whole catalog.
+// product as read, in the order they were read, and the problems of those
+// skipped, so a read that only asks for changes can still hand the syncer
+// the whole catalog. Products are kept as the typed answers (trimmed of
+// what records do not use), not as records: a record's maps cost about
+// three times as much memory.
 type snapshot struct {
-	records  map[int64]bridge.Record
+	items    map[int64]kept
 	problems map[int64]bridge.Problem
 	order    []int64
 	listed   map[int64]bool // ids in order (dropped ones stay: emit skips them)
@@ -116,10 +118,29 @@ func (a *Adapter) MarkChanged(id int64, deleted bool) {
 	a.dirty[id] = true
 }
 
+// kept is a product as read: the product and its variations.
+type kept struct {
+	p    product
+	vars []product
+}
+
+// trimmed drops what records never read (meta data, which plugins fill,
+// and the variations' product-level fields), to keep the snapshot small.
+func (k kept) trimmed() kept {
+	k.p.MetaData = nil
+	vars := make([]product, len(k.vars))
+	for i, v := range k.vars {
+		v.MetaData, v.Description, v.ShortDescription, v.Images, v.Categories, v.Tags, v.Variations = nil, "", "", nil, nil, nil, nil
+		vars[i] = v
+	}
+	k.vars = vars
+	return k
+}
+
 func (s *snapshot) emit(emit func(bridge.Record) error, skip func(bridge.Problem)) error {
 	for _, id := range s.order {
-		if r, ok := s.records[id]; ok {
-			if err := emit(r); err != nil {
+		if k, ok := s.items[id]; ok {
+			if err := emit(record(k.p, k.vars, s.weightUnit)); err != nil {
 				return err
 			}
 		} else if p, ok := s.problems[id]; ok {
@@ -130,20 +151,21 @@ func (s *snapshot) emit(emit func(bridge.Record) error, skip func(bridge.Problem
 }
 
 func newSnapshot(started time.Time) *snapshot {
-	return &snapshot{records: map[int64]bridge.Record{}, problems: map[int64]bridge.Problem{}, listed: map[int64]bool{}, started: started}
+	return &snapshot{items: map[int64]kept{}, problems: map[int64]bridge.Problem{}, listed: map[int64]bool{}, started: started}
 }
 
-// put records what reading p gave.
-func (s *snapshot) put(p product, r *bridge.Record, prob *bridge.Problem) {
-	if !s.listed[p.ID] && (r != nil || prob != nil) {
+// put records what reading p gave: the product for sale, a problem, or
+// neither (not for sale here: dropped).
+func (s *snapshot) put(p product, k *kept, prob *bridge.Problem) {
+	if !s.listed[p.ID] && (k != nil || prob != nil) {
 		s.order = append(s.order, p.ID)
 		s.listed[p.ID] = true
 	}
-	delete(s.records, p.ID)
+	delete(s.items, p.ID)
 	delete(s.problems, p.ID)
 	switch {
-	case r != nil:
-		s.records[p.ID] = *r
+	case k != nil:
+		s.items[p.ID] = k.trimmed()
 	case prob != nil:
 		s.problems[p.ID] = *prob
 	}
@@ -154,10 +176,9 @@ func (s *snapshot) put(p product, r *bridge.Record, prob *bridge.Problem) {
 
 // productOf finds the product holding variation id.
 func (s *snapshot) productOf(id int64) (int64, bool) {
-	want := idString(id)
-	for pid, r := range s.records {
-		for _, v := range r.Variants {
-			if v["id"] == want {
+	for pid, k := range s.items {
+		for _, v := range k.vars {
+			if v.ID == id {
 				return pid, true
 			}
 		}
@@ -166,7 +187,7 @@ func (s *snapshot) productOf(id int64) (int64, bool) {
 }
 
 func (s *snapshot) drop(id int64) {
-	delete(s.records, id)
+	delete(s.items, id)
 	delete(s.problems, id)
 }
 
@@ -185,14 +206,14 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
 	served, err := list(ctx, a.c, "products", q, func(page []product) error {
-		return a.readPage(ctx, page, next.weightUnit, func(p product, r *bridge.Record, prob *bridge.Problem) error {
-			if _, dup := next.records[p.ID]; dup {
+		return a.readPage(ctx, page, func(p product, k *kept, prob *bridge.Problem) error {
+			if _, dup := next.items[p.ID]; dup {
 				return nil // the list shifted between two pages
 			}
-			next.put(p, r, prob)
+			next.put(p, k, prob)
 			switch {
-			case r != nil:
-				return emit(*r)
+			case k != nil:
+				return emit(record(k.p, k.vars, next.weightUnit))
 			case prob != nil:
 				skip(*prob)
 			}
@@ -210,18 +231,18 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 // named dirty, and returns last with them merged in (last itself is not
 // changed: a failed read leaves it as it was).
 func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone map[int64]bool) (*snapshot, error) {
-	next := &snapshot{records: maps.Clone(last.records), problems: maps.Clone(last.problems), order: slices.Clone(last.order),
+	next := &snapshot{items: maps.Clone(last.items), problems: maps.Clone(last.problems), order: slices.Clone(last.order),
 		listed: maps.Clone(last.listed), cursor: last.cursor, full: last.full, started: a.now()}
 	for id := range gone {
-		if _, ok := next.records[id]; ok {
+		if _, ok := next.items[id]; ok {
 			next.drop(id)
 		} else if pid, ok := next.productOf(id); ok {
 			dirty[pid] = true // a deleted variation: read its product again
 		}
 	}
-	apply := func(p product, r *bridge.Record, prob *bridge.Problem) error {
+	apply := func(p product, k *kept, prob *bridge.Problem) error {
 		delete(dirty, p.ID)
-		next.put(p, r, prob)
+		next.put(p, k, prob)
 		return nil
 	}
 	// Every status: a product moved to draft must leave the catalog, and it
@@ -231,12 +252,12 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) })
+	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) })
 	if err != nil {
 		return nil, err
 	}
 	q.Set("status", "trash")
-	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
+	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
 		return nil, err
 	}
 	switch {
@@ -254,7 +275,7 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 			inc[i] = idString(id)
 		}
 		q := url.Values{"status": {"any"}, "include": {strings.Join(inc, ",")}}
-		if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, next.weightUnit, apply) }); err != nil {
+		if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
 			return nil, err
 		}
 		for _, id := range chunk {
@@ -266,13 +287,12 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	return next, nil
 }
 
-// readPage turns one page of products into records, reading the
-// variations of variable products (up to Concurrency at once), and calls
-// fn for each product in the page's order. Products that are not for sale
-// here give neither a record nor a problem: their records are removed.
-func (a *Adapter) readPage(ctx context.Context, page []product, weightUnit string, fn func(p product, r *bridge.Record, prob *bridge.Problem) error) error {
+// readPage reads the variations of the page's variable products (up to
+// Concurrency at once) and calls fn for each product in the page's order,
+// with the product for sale, a problem, or neither (not for sale here).
+func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p product, k *kept, prob *bridge.Problem) error) error {
 	type result struct {
-		r    *bridge.Record
+		k    *kept
 		prob *bridge.Problem
 		err  error
 	}
@@ -304,12 +324,10 @@ func (a *Adapter) readPage(ctx context.Context, page []product, weightUnit strin
 					results[i].err = err
 					return
 				}
-				r := record(p, vars, weightUnit)
-				results[i].r = &r
+				results[i].k = &kept{p: p, vars: vars}
 			}()
 		default:
-			r := record(p, nil, weightUnit)
-			results[i].r = &r
+			results[i].k = &kept{p: p}
 		}
 	}
 	wg.Wait()
@@ -317,7 +335,7 @@ func (a *Adapter) readPage(ctx context.Context, page []product, weightUnit strin
 		if err := results[i].err; err != nil {
 			return fmt.Errorf("product %d: %w", p.ID, err)
 		}
-		if err := fn(p, results[i].r, results[i].prob); err != nil {
+		if err := fn(p, results[i].k, results[i].prob); err != nil {
 			return err
 		}
 	}
