@@ -130,7 +130,7 @@ func (k kept) trimmed() kept {
 	k.p.MetaData = nil
 	vars := make([]product, len(k.vars))
 	for i, v := range k.vars {
-		v.MetaData, v.Description, v.ShortDescription, v.Images, v.Categories, v.Tags, v.Variations = nil, "", "", nil, nil, nil, nil
+		v.MetaData, v.Description, v.ShortDescription, v.Images, v.Categories, v.Tags, v.Brands, v.Variations = nil, "", "", nil, nil, nil, nil, nil
 		vars[i] = v
 	}
 	k.vars = vars
@@ -465,6 +465,13 @@ func record(p product, vars []product, weightUnit string) bridge.Record {
 		attrs[attrKey(at.Name)] = strings.Join(at.Options, ", ")
 	}
 	prod["attributes"] = attrs
+	// WooCommerce's brands (9.6+), else a "Brand" attribute, the common
+	// way before.
+	if len(p.Brands) > 0 {
+		prod["brand"] = p.Brands[0].Name
+	} else if b, ok := attrs["brand"]; ok {
+		prod["brand"] = b
+	}
 
 	r := bridge.Record{Key: idString(p.ID), Product: prod}
 	if p.Type != "variable" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/feed"
 	"github.com/acp-bridge/bridge/internal/fakewoo"
 	"github.com/acp-bridge/bridge/mapping"
 	"gopkg.in/yaml.v3"
@@ -76,6 +77,18 @@ func TestDefaultMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every product of the fixture makes a valid feed product: the
+	// default mapping alone must not keep a shop out of the feeds.
+	settings := feed.Settings{Merchant: bridge.Merchant{Name: "Shop", URL: "https://shop.example", Currency: "USD", Country: "US",
+		ReturnPolicyURL: "https://shop.example/returns"}}
+	for key, r := range recs {
+		p, issues := m.Apply(r)
+		for _, is := range append(issues, feed.Validate(&p, settings)...) {
+			if is.Severity == bridge.SeverityError {
+				t.Errorf("product %s: %+v", key, is)
+			}
+		}
+	}
 	p, issues := m.Apply(recs["10"])
 	if len(issues) > 0 {
 		t.Fatalf("issues: %+v", issues)
@@ -94,6 +107,15 @@ func TestDefaultMapping(t *testing.T) {
 	gift, issues := m.Apply(recs["20"])
 	if len(issues) > 0 {
 		t.Fatalf("issues: %+v", issues)
+	}
+	if gift.Brand != "Giftly" {
+		t.Errorf("brand from WooCommerce's brands: %q", gift.Brand)
+	}
+	if p.Brand != "Acme" {
+		t.Errorf("brand from the Brand attribute: %q", p.Brand)
+	}
+	if tea, _ := m.Apply(recs["70"]); tea.Brand != "Shop" {
+		t.Errorf("brand falls back to the shop's name: %q", tea.Brand)
 	}
 	if !gift.Variants[0].Digital || gift.Variants[0].Price.Amount != 2500 {
 		t.Errorf("gift card: %+v", gift.Variants[0])

@@ -2,8 +2,10 @@ package woocommerce
 
 // DefaultMapping is the field mapping the adapter ships, in the mapping
 // package's YAML form. Product and variant ids must stay WooCommerce's ids:
-// stock checks and the order write-back find the products by them.
-// Admins override single fields in the config's mapping: section.
+// stock checks and the order write-back find the products by them. The
+// brand falls back to the shop's name (own-brand goods): feeds require
+// one, and most shops record none. Admins override single fields in the
+// config's mapping: section.
 const DefaultMapping = `# Default mapping of the WooCommerce adapter.
 product:
   id: product.id
@@ -11,7 +13,7 @@ product:
   description_html: product.description
   description: product.description | default product.short_description | strip_html | truncate 5000
   url: product.permalink
-  brand: product.attributes.brand
+  brand: product.brand | default merchant.name
   category: product.category
   image: product.image
   images: product.images

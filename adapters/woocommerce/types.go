@@ -45,6 +45,10 @@ type product struct {
 	Tags []struct {
 		Name string `json:"name"`
 	} `json:"tags"`
+	// Brands is WooCommerce's own brand taxonomy (9.6 and later).
+	Brands []struct {
+		Name string `json:"name"`
+	} `json:"brands"`
 	Attributes []attribute `json:"attributes"`
 	Variations []int64     `json:"variations"`
 	MetaData   []meta      `json:"meta_data"`

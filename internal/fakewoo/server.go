@@ -95,6 +95,7 @@ type Product struct {
 	Images           []Image     `json:"images,omitempty"`
 	Image            *Image      `json:"image,omitempty"`
 	Categories       []Category  `json:"categories,omitempty"`
+	Brands           []Category  `json:"brands,omitempty"`
 	Attributes       []Attribute `json:"attributes"`
 	Variations       []int64     `json:"variations,omitempty"`
 	MetaData         []Meta      `json:"meta_data"`
