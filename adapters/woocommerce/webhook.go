@@ -174,11 +174,14 @@ func Verify(body []byte, sig, secret string) bool {
 	return hmac.Equal(got, m.Sum(nil))
 }
 
-// isPing recognises the creation ping: form-encoded webhook_id=<number>
-// and nothing else. It carries no data, so accepting it unsigned is safe.
+// isPing recognises the creation ping: webhook_id=<number> and nothing
+// else, form-encoded (or without a type: WordPress leaves it to its HTTP
+// transport). It carries no data, so accepting it unsigned is safe.
 func isPing(r *http.Request, body []byte) bool {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		return false
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/x-www-form-urlencoded" {
+			return false
+		}
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil || len(v) != 1 || len(v["webhook_id"]) != 1 {

@@ -178,7 +178,9 @@ func TestIsPing(t *testing.T) {
 	}{
 		{"application/x-www-form-urlencoded", "webhook_id=12", true},
 		{"application/x-www-form-urlencoded; charset=UTF-8", "webhook_id=12", true},
+		{"", "webhook_id=12", true},
 		{"application/json", "webhook_id=12", false},
+		{"", `{"id":12}`, false},
 		{"application/x-www-form-urlencoded", "webhook_id=12&x=1", false},
 		{"application/x-www-form-urlencoded", "webhook_id=abc", false},
 		{"application/x-www-form-urlencoded", `{"id":1}`, false},
