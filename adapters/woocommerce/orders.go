@@ -173,7 +173,7 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	if err != nil {
 		return fail(err)
 	}
-	if err := a.checkLines(ctx, o, body.LineItems); err != nil {
+	if err := a.checkLines(ctx, body.LineItems); err != nil {
 		return fail(err)
 	}
 	resp, err := a.c.post(ctx, "orders", body)
@@ -203,16 +203,19 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 
 // checkLines reads each line's product live: WooCommerce would take an
 // order for a deleted product, and let its stock go negative.
-func (a *Adapter) checkLines(ctx context.Context, o bridge.Order, items []lineItem) error {
+func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
+	// Quantities per item, in the order's order (two lines may name one).
 	want := map[[2]int64]int64{}
+	var keys [][2]int64
 	for _, li := range items {
-		vid := li.VariationID
-		if vid == 0 {
-			vid = li.ProductID
+		k := [2]int64{li.ProductID, cmp.Or(li.VariationID, li.ProductID)}
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
 		}
-		want[[2]int64{li.ProductID, vid}] += li.Quantity
+		want[k] += li.Quantity
 	}
-	for k, qty := range want {
+	for _, k := range keys {
+		qty := want[k]
 		it, err := a.lookup(ctx, k[0], k[1])
 		if isNotFound(err) {
 			return fmt.Errorf("%w: product %d is no longer in the shop", bridge.ErrOrderRefused, k[1])
