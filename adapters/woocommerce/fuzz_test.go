@@ -1,11 +1,13 @@
 package woocommerce
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/internal/fakewoo"
 )
 
@@ -39,5 +41,27 @@ func FuzzWebhook(f *testing.F) {
 		if !signed && len(orders.got) > 0 {
 			t.Fatalf("acted on an unsigned body %q", body)
 		}
+	})
+}
+
+// FuzzProduct decodes arbitrary product JSON as the catalog reader does and
+// turns it into a record: a shop (or whatever answers in its place) must
+// not be able to crash a sync.
+func FuzzProduct(f *testing.F) {
+	f.Add([]byte(`{"id":10,"type":"variable","manage_stock":true,"stock_quantity":7,"attributes":[{"name":"pa_Color","options":["Blue"]}]}`),
+		[]byte(`{"id":11,"manage_stock":"parent","regular_price":"49.90","sale_price":"39.90","attributes":[{"name":"Color","option":"Blue"}]}`))
+	f.Add([]byte(`{"id":20,"manage_stock":"yes","stock_quantity":null,"images":[{"src":""}]}`), []byte(`{"id":1,"image":null}`))
+	f.Add([]byte(`{"id":1,"manage_stock":1}`), []byte(`{"manage_stock":"nope"}`))
+	f.Fuzz(func(t *testing.T, parentJSON, variationJSON []byte) {
+		var p, v product
+		if json.Unmarshal(parentJSON, &p) != nil || json.Unmarshal(variationJSON, &v) != nil {
+			return
+		}
+		for _, r := range []bridge.Record{record(p, []product{v}, "kg"), record(p, nil, "")} {
+			if r.Key == "" {
+				t.Fatal("record without a key")
+			}
+		}
+		_ = stockOf(v, &p)
 	})
 }
