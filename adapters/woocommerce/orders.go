@@ -89,7 +89,7 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		PaymentMethod: "stripe", PaymentMethodTitle: "Stripe (agentic checkout)", SetPaid: true,
 		TransactionID: o.PaymentRef, Currency: o.Currency,
 		Billing:  address{FirstName: first, LastName: last, Email: o.Buyer.Email, Phone: o.Buyer.Phone},
-		MetaData: []meta{{Key: metaKey, Value: mustJSON(o.ID)}},
+		MetaData: []meta{{Key: metaKey, Value: mustJSON(o.ID)}, {Key: metaCharged, Value: mustJSON(charged(o).String())}},
 	}
 	if a := o.ShipTo; a != nil {
 		sf, sl := first, last
@@ -133,6 +133,11 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		in.FeeLines = []feeLine{{Name: "Tax (charged at checkout)", Total: money(rest), TaxStatus: "none"}}
 	}
 	return in, nil
+}
+
+// charged is what the buyer of o paid, in the order's currency.
+func charged(o bridge.Order) bridge.Money {
+	return bridge.Money{Amount: o.Total.Amount, Currency: o.Currency}
 }
 
 func splitName(name string) (first, last string) {
@@ -191,7 +196,7 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 			// Created, but as what we cannot tell: find it, never create again.
 			return fail(fmt.Errorf("%w: woocommerce answered %d with an unreadable order: %w", upstream.ErrAmbiguous, code, err))
 		}
-		return a.written(ctx, o, so), nil
+		return a.written(ctx, o.ID, charged(o), so), nil
 	default:
 		ae := readAPIError(resp)
 		if ae.Code == "woocommerce_rest_invalid_product_id" || ae.Code == "woocommerce_rest_product_invalid_id" {
@@ -238,26 +243,39 @@ func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
 
 // written is the bridge's record of the shop's order so, once the shop has
 // it: its hold of stock ends (WooCommerce counts the sale now) and the
-// shop's total is checked against the charged one.
-func (a *Adapter) written(ctx context.Context, o bridge.Order, so order) bridge.StoreOrder {
+// shop's total is checked against what the buyer paid (zero Money: not
+// known, not checked).
+func (a *Adapter) written(ctx context.Context, orderID string, paid bridge.Money, so order) bridge.StoreOrder {
 	out := bridge.StoreOrder{StoreID: idString(so.ID)}
-	if so.Currency != o.Currency {
-		out.Discrepancy = fmt.Sprintf("the shop recorded the order in %s, the buyer paid in %s", upstream.Excerpt(so.Currency, 8), o.Currency)
-	} else if total, err := bridge.ParseMoney(so.Total, o.Currency); err != nil {
-		out.Discrepancy = fmt.Sprintf("the shop's order total %q could not be read: %v", upstream.Excerpt(so.Total, 32), err)
-	} else if total.Amount != o.Total.Amount {
-		out.Discrepancy = fmt.Sprintf("the shop's order total is %s, the buyer was charged %s", total, bridge.Money{Amount: o.Total.Amount, Currency: o.Currency})
+	if paid.Currency != "" {
+		out.Discrepancy = discrepancy(paid, so)
 	}
 	if out.Discrepancy != "" {
-		a.log.Error("woocommerce order total differs from the amount charged", "order", o.ID, "store_order", so.ID, "discrepancy", out.Discrepancy)
+		a.log.Error("woocommerce order total differs from the amount charged", "order", orderID, "store_order", so.ID, "discrepancy", out.Discrepancy)
 	}
 	if a.reservations != nil {
-		if err := a.reservations.Release(ctx, o.ID); err != nil {
+		if err := a.reservations.Release(ctx, orderID); err != nil {
 			// Stock then errs low until the order is released: safe.
-			a.log.Warn("woocommerce: ending the stock hold of a written order", "order", o.ID, "err", err)
+			a.log.Warn("woocommerce: ending the stock hold of a written order", "order", orderID, "err", err)
 		}
 	}
 	return out
+}
+
+// discrepancy says how the shop's order so differs from what was paid, or
+// "" when they agree.
+func discrepancy(paid bridge.Money, so order) string {
+	if so.Currency != paid.Currency {
+		return fmt.Sprintf("the shop recorded the order in %s, the buyer paid in %s", upstream.Excerpt(so.Currency, 8), paid.Currency)
+	}
+	total, err := bridge.ParseMoney(so.Total, paid.Currency)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("the shop's order total %q could not be read: %v", upstream.Excerpt(so.Total, 32), err)
+	case total.Amount != paid.Amount:
+		return fmt.Sprintf("the shop's order total is %s, the buyer was charged %s", total, paid)
+	}
+	return ""
 }
 
 // FindOrder scans the shop's orders created in the last OrderLookback,
@@ -286,14 +304,17 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	if found == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, bridge.ErrNotFound)
 	}
-	// The shop counts this order's stock: the hold ends. (Its total is not
-	// compared here: FindOrder does not get the charged amount.)
-	if a.reservations != nil {
-		if err := a.reservations.Release(ctx, orderID); err != nil {
-			a.log.Warn("woocommerce: ending the stock hold of a found order", "order", orderID, "err", err)
+	// What was charged travels with the order (meta), so the order found
+	// after a lost answer is checked like one just written.
+	var paid bridge.Money
+	if v := found.meta(metaCharged); v != "" {
+		if _, cur, ok := strings.Cut(v, " "); ok {
+			if m, err := bridge.ParseMoney(v, cur); err == nil {
+				paid = m
+			}
 		}
 	}
-	return bridge.StoreOrder{StoreID: idString(found.ID)}, nil
+	return a.written(ctx, orderID, paid, *found), nil
 }
 
 // OrderUpdates returns what changed on the bridge's orders in the shop since

@@ -61,6 +61,7 @@ func TestWriteOrder(t *testing.T) {
 		{"billing name", o.Billing.FirstName + "|" + o.Billing.LastName, "Ada|Lovelace"},
 		{"shipping city", o.Shipping.City, "Albany"},
 		{"bridge id", o.MetaData[0].Key + "=" + o.MetaData[0].Value.(string), metaKey + "=ord_1"},
+		{"charged", o.MetaData[1].Key + "=" + o.MetaData[1].Value.(string), metaCharged + "=87.99 USD"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -194,6 +195,11 @@ func TestWriteOrderTotalMismatch(t *testing.T) {
 	}
 	if !strings.Contains(so.Discrepancy, "52.08") || !strings.Contains(so.Discrepancy, "48.09") {
 		t.Errorf("discrepancy: %q", so.Discrepancy)
+	}
+	// Found again (after a lost answer), the order is checked the same way.
+	found, err := a.FindOrder(context.Background(), "ord_t")
+	if err != nil || found.Discrepancy != so.Discrepancy {
+		t.Errorf("found: %+v %v", found, err)
 	}
 }
 

@@ -153,16 +153,22 @@ type order struct {
 	MetaData        []meta `json:"meta_data"`
 }
 
-// metaKey is the order meta_data key carrying the bridge's order id: how
-// the bridge finds its orders again (WooCommerce has no idempotency key
-// and no meta filter on GET /orders). No leading underscore: WooCommerce
-// hides protected meta from the REST API.
-const metaKey = "acp_bridge_order_id"
+// Order meta_data keys the bridge writes. No leading underscore:
+// WooCommerce hides protected meta from the REST API.
+const (
+	// metaKey carries the bridge's order id: how the bridge finds its
+	// orders again (WooCommerce has no idempotency key and no meta filter
+	// on GET /orders).
+	metaKey = "acp_bridge_order_id"
+	// metaCharged carries what the buyer was charged ("87.99 USD"), so an
+	// order found again can still be checked against it.
+	metaCharged = "acp_bridge_charged"
+)
 
-// bridgeOrderID is the bridge's order id in o's meta_data, or "".
-func (o order) bridgeOrderID() string {
+// meta returns the string value of o's meta_data key, or "".
+func (o order) meta(key string) string {
 	for _, m := range o.MetaData {
-		if m.Key != metaKey {
+		if m.Key != key {
 			continue
 		}
 		var s string
@@ -172,3 +178,6 @@ func (o order) bridgeOrderID() string {
 	}
 	return ""
 }
+
+// bridgeOrderID is the bridge's order id in o's meta_data, or "".
+func (o order) bridgeOrderID() string { return o.meta(metaKey) }
