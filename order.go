@@ -226,6 +226,12 @@ type StoreOrder struct {
 	StoreID string `json:"store_id"`
 	// URL is a page where the buyer can see the order, when the store has one.
 	URL string `json:"url,omitempty"`
+	// Discrepancy says, in words, how the store's record differs from what
+	// the buyer was charged (a total the store computed differently, its
+	// own tax added); empty when they agree or the store cannot tell. The
+	// order stands, but a person must look: the orders service notes it in
+	// the order's history and raises the store_total_mismatch alert.
+	Discrepancy string `json:"discrepancy,omitempty"`
 }
 
 // OrderStore is implemented by adapters that write orders back to the store.

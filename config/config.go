@@ -84,8 +84,28 @@ type Merchant struct {
 
 // Store selects and configures the store adapter.
 type Store struct {
-	Adapter string   `yaml:"adapter"` // csv|shopify|woocommerce
-	CSV     CSVStore `yaml:"csv"`
+	Adapter     string           `yaml:"adapter"` // csv|shopify|woocommerce
+	CSV         CSVStore         `yaml:"csv"`
+	WooCommerce WooCommerceStore `yaml:"woocommerce"`
+}
+
+// WooCommerceStore configures the WooCommerce adapter (REST API v3).
+type WooCommerceStore struct {
+	// URL is the shop's address (https://shop.example).
+	URL string `yaml:"url"`
+	// ConsumerKey and ConsumerSecret are a read/write REST API key.
+	ConsumerKey    Secret `yaml:"consumer_key"`
+	ConsumerSecret Secret `yaml:"consumer_secret"`
+	// Auth is how the keys are sent: "basic" (default) or "query_string"
+	// for servers whose proxy strips the Authorization header.
+	Auth string `yaml:"auth"`
+	// WebhookSecret is the secret of the shop's webhooks to
+	// POST /webhooks/woocommerce; empty turns the endpoint off (the bridge
+	// then learns of changes by polling only).
+	WebhookSecret Secret `yaml:"webhook_secret"`
+	// FullSyncInterval is how often a catalog sync reads every product;
+	// syncs in between read only what changed (default 6h).
+	FullSyncInterval time.Duration `yaml:"full_sync_interval"`
 }
 
 // CSVStore configures the CSV adapter.

@@ -51,6 +51,18 @@ func (c *Config) applyDefaults() {
 		def(&c.Store.CSV.StockColumn, "quantity")
 		def(&c.Store.CSV.Holds, "keep")
 	}
+	if c.Store.Adapter == "woocommerce" {
+		def(&c.Store.WooCommerce.Auth, "basic")
+		// A live stock read is a PHP request (100–500 ms), not a file
+		// lookup: 500 ms would often fall back to the snapshot, and at
+		// payment nothing is sold without the live figure.
+		if c.ACP.StockTimeout == 0 {
+			c.ACP.StockTimeout = 2 * time.Second
+		}
+		if c.Store.WooCommerce.FullSyncInterval == 0 {
+			c.Store.WooCommerce.FullSyncInterval = 6 * time.Hour
+		}
+	}
 	if c.Feed.Refresh == 0 {
 		c.Feed.Refresh = 15 * time.Minute
 	}
@@ -180,8 +192,10 @@ func (c *Config) validate() []bridge.Problem {
 
 	if oneOf("store.adapter", c.Store.Adapter, "csv", "shopify", "woocommerce") {
 		switch c.Store.Adapter {
-		case "shopify", "woocommerce":
+		case "shopify":
 			add("store.adapter", "the %s adapter is not available in this version yet; use csv", c.Store.Adapter)
+		case "woocommerce":
+			ps = append(ps, c.validateWooCommerce()...)
 		case "csv":
 			s := c.Store.CSV
 			if s.Path == "" {
@@ -351,4 +365,36 @@ func (c *Config) validateThreeDS() []bridge.Problem {
 
 func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
+// validateWooCommerce checks store.woocommerce.
+func (c *Config) validateWooCommerce() []bridge.Problem {
+	var ps []bridge.Problem
+	add := func(key, format string, args ...any) {
+		path := "store.woocommerce." + key
+		ps = append(ps, bridge.Problem{File: c.File, Line: c.Line(path), Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+	w := c.Store.WooCommerce
+	switch u, err := url.Parse(w.URL); {
+	case w.URL == "":
+		add("url", "required: the shop's address, such as https://shop.example")
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		add("url", "%q is not an absolute https URL", w.URL)
+	case u.User != nil || u.RawQuery != "":
+		add("url", "must not contain a user name, password or query (the keys go in consumer_key and consumer_secret)")
+	case u.Scheme == "http" && c.Production():
+		add("url", "plain http is refused in production: the keys would travel in clear text; use https")
+	}
+	c.requireSecret(&ps, "store.woocommerce.consumer_key", w.ConsumerKey)
+	c.requireSecret(&ps, "store.woocommerce.consumer_secret", w.ConsumerSecret)
+	if w.WebhookSecret != "" {
+		c.requireSecret(&ps, "store.woocommerce.webhook_secret", w.WebhookSecret)
+	}
+	if w.Auth != "basic" && w.Auth != "query_string" {
+		add("auth", "%q is not one of basic, query_string", w.Auth)
+	}
+	if w.FullSyncInterval < time.Minute {
+		add("full_sync_interval", "at least 1m, have %s", w.FullSyncInterval)
+	}
+	return ps
 }

@@ -250,3 +250,31 @@ func TestFeedFilesServeWhatWasHashed(t *testing.T) {
 }
 
 var allFeeds = []string{"feed.json", "openai.jsonl.gz", "openai.csv.gz", "openai.tsv.gz", "acp/products.jsonl.gz", "acp/metadata.json"}
+
+// The store adapter's webhook handler is mounted at /webhooks/<adapter>,
+// POST only, behind the same middleware as every route.
+func TestStoreWebhooksMounted(t *testing.T) {
+	var logs bytes.Buffer
+	hits := 0
+	hook := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits++; w.WriteHeader(http.StatusOK) })
+	h := New(Config{Logger: quietLogger(&logs), StoreWebhooks: hook, StoreAdapter: "woocommerce", MaxBodyBytes: 2048})
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodPost, "/webhooks/woocommerce", 200},
+		{http.MethodGet, "/webhooks/woocommerce", 405},
+		{http.MethodPost, "/webhooks/shopify", 404},
+	}
+	for _, tt := range tests {
+		if rec := do(t, h, tt.method, tt.path, strings.NewReader("{}"), nil); rec.Code != tt.status {
+			t.Errorf("%s %s: %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+	}
+	if hits != 1 {
+		t.Errorf("the handler ran %d times", hits)
+	}
+	if rec := do(t, New(Config{Logger: quietLogger(&logs)}), http.MethodPost, "/webhooks/woocommerce", nil, nil); rec.Code != 404 {
+		t.Errorf("without a store handler: %d", rec.Code)
+	}
+}

@@ -47,6 +47,11 @@ type Config struct {
 	MCP http.Handler
 	// StripeWebhooks, when set, receives Stripe's events.
 	StripeWebhooks *StripeWebhooks
+	// StoreWebhooks, when set, receives the store's webhooks at
+	// POST /webhooks/<store adapter> (the adapter checks their signatures).
+	StoreWebhooks http.Handler
+	// StoreAdapter names the store adapter: the webhook path.
+	StoreAdapter string
 	// Orders backs the order status pages at /orders/{id}, the orders'
 	// permalink_url; MerchantName heads them.
 	Orders       OrderReader
@@ -97,6 +102,9 @@ func New(c Config) http.Handler {
 			c.StripeWebhooks.Log = c.Logger
 		}
 		c.StripeWebhooks.routes(r)
+	}
+	if c.StoreWebhooks != nil && c.StoreAdapter != "" {
+		r.Handle("/webhooks/"+c.StoreAdapter, c.StoreWebhooks).Methods(http.MethodPost)
 	}
 	if c.Orders != nil {
 		r.HandleFunc("/orders/{id}", c.order).Methods(http.MethodGet, http.MethodHead)

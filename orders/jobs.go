@@ -77,6 +77,13 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	if !forward(o.Status, bridge.OrderConfirmed) || !o.SetStatus(s.now(), bridge.OrderConfirmed, note) {
 		o.Note(s.now(), note)
 	}
+	var alert string
+	if so.Discrepancy != "" {
+		// The order stands (the buyer paid what they were shown); the
+		// shop's books differ and a person must reconcile them.
+		o.Note(s.now(), "the store's record differs from the charge: "+so.Discrepancy)
+		alert = "store_total_mismatch"
+	}
 	c := s.withNotice(o)
 	if o.Payment == bridge.PaymentStateAuthorized {
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
@@ -86,9 +93,9 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 		// checkout can hold on a figure read before the write.
 		now := s.now().UTC()
 		c.Jobs = append(c.Jobs, bridge.Job{ID: KindHoldRelease + ":" + o.ID, Kind: KindHoldRelease, OrderID: o.ID,
-			NextRunAt: now.Add(HoldGrace), CreatedAt: now})
+			NextRunAt: now.Add(s.holdGrace()), CreatedAt: now})
 	}
-	return done(c)
+	return outcome{change: c, alert: alert}
 }
 
 // refused handles a store's final refusal. Money only held is released and

@@ -33,15 +33,8 @@ const (
 	KindHoldRelease = "hold_release"
 )
 
-// HoldGrace is how long an order written to a store that counts written
-// orders (bridge.OrderStockCounter) keeps its hold. A checkout on any
-// replica may have read the store's figure just before the write and
-// commit its hold just after: were the order's hold gone by then, its
-// units would be counted nowhere and sold twice. Such a read is at most
-// acp.stock_timeout (≤ 10 s) old when its commit starts, and a commit
-// waits at most about twice storage.statement_timeout (≤ 1 min); until
-// then the units count twice, which errs low.
-const HoldGrace = 5 * time.Minute
+// DefaultHoldGrace is Service.HoldGrace's default.
+const DefaultHoldGrace = time.Minute
 
 // Store is the storage the service needs.
 type Store interface {
@@ -82,6 +75,16 @@ type Service struct {
 	// RetryHorizon is how long a failing job is retried before it is dead
 	// (default 24h).
 	RetryHorizon time.Duration
+	// HoldGrace is how long an order written to a store that counts
+	// written orders (bridge.OrderStockCounter) keeps its hold (default
+	// DefaultHoldGrace). A checkout on any replica may have read the
+	// store's figure just before the write and commit its hold just
+	// after: were the order's hold gone by then, its units would be
+	// counted nowhere and sold twice. It must exceed the longest time
+	// from such a read to the end of its commit (the stock timeout plus a
+	// commit's longest wait) and the replicas' clock skew; meanwhile the
+	// units count twice, which errs low.
+	HoldGrace time.Duration
 	// Lease is how long a claimed job is its worker's (default 2m); a run
 	// is cut off at half of it, so it never outlives its claim.
 	Lease time.Duration
@@ -124,6 +127,13 @@ func (s *Service) lease() time.Duration {
 		return s.Lease
 	}
 	return 2 * time.Minute
+}
+
+func (s *Service) holdGrace() time.Duration {
+	if s.HoldGrace > 0 {
+		return s.HoldGrace
+	}
+	return DefaultHoldGrace
 }
 
 func (s *Service) horizon() time.Duration {

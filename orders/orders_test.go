@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,8 @@ type shop struct {
 	// entered and gate, when set, hold WriteOrder after it committed the
 	// order until the test lets it answer.
 	entered, gate chan struct{}
+	// discrepancy is what the store reports about its total.
+	discrepancy string
 }
 
 var (
@@ -81,7 +84,7 @@ func (s *shop) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOrde
 		<-s.gate
 		s.mu.Lock()
 	}
-	return bridge.StoreOrder{StoreID: "S-" + o.ID, URL: "https://store.example/o/" + o.ID}, nil
+	return bridge.StoreOrder{StoreID: "S-" + o.ID, URL: "https://store.example/o/" + o.ID, Discrepancy: s.discrepancy}, nil
 }
 
 func (s *shop) FindOrder(ctx context.Context, id string) (bridge.StoreOrder, error) {
@@ -273,6 +276,25 @@ func TestPlaceWritesToTheStoreAtOnce(t *testing.T) {
 	j, err := f.db.Job(t.Context(), orders.KindStoreWrite+":ord_1")
 	if err != nil || j.Status != bridge.JobDone {
 		t.Fatalf("store write job %+v, %v; want done", j, err)
+	}
+}
+
+// A store total that differs from the charge leaves the order confirmed
+// (the buyer paid what they saw) but notes it and raises the alert.
+func TestStoreTotalMismatchIsFlagged(t *testing.T) {
+	f := newFixture(t)
+	f.shop.discrepancy = "the shop's order total is 27.50 USD, the buyer was charged 25.00 USD"
+	f.place(t, "ord_m", bridge.PaymentStateCaptured)
+	f.svc.Place(t.Context(), "ord_m")
+	o := f.order(t, "ord_m")
+	if o.Status != bridge.OrderConfirmed || o.StoreID != "S-ord_m" {
+		t.Fatalf("status %q store id %q", o.Status, o.StoreID)
+	}
+	if last := o.History[len(o.History)-1].Note; !strings.Contains(last, "27.50 USD") {
+		t.Errorf("history: %+v", o.History)
+	}
+	if n := metric(t, f.reg, "bridge_orders_manual_review_total", "store_total_mismatch"); n != 1 {
+		t.Errorf("alert counted %v times", n)
 	}
 }
 
@@ -729,7 +751,7 @@ type liveShop struct{ *shop }
 
 func (liveShop) CountsWrittenOrders() bool { return true }
 
-// An order's hold ends HoldGrace after its write to a store that counts
+// An order's hold ends DefaultHoldGrace after its write to a store that counts
 // written orders, and stays with one that does not (the CSV export).
 func TestHoldEndsWithTheWriteToALiveStore(t *testing.T) {
 	for _, tc := range []struct {
@@ -769,7 +791,7 @@ func TestHoldEndsWithTheWriteToALiveStore(t *testing.T) {
 			}
 			runDue()
 			held("right after the write", 2)
-			f.clock.Add(orders.HoldGrace - time.Second)
+			f.clock.Add(orders.DefaultHoldGrace - time.Second)
 			runDue()
 			held("just before the grace ends", 2)
 			f.clock.Add(2 * time.Second)

@@ -81,8 +81,10 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
@@ -702,6 +704,25 @@ func closeBody(b io.ReadCloser) {
 	if b != nil {
 		_ = b.Close()
 	}
+}
+
+// Drain reads a little of a response body the caller does not need, so
+// the connection can be reused, and closes it. Callers defer it on every
+// response Do returns.
+func Drain(b io.ReadCloser) { drain(b) }
+
+// Excerpt makes text an upstream sent (an error message) fit for logs and
+// errors: one line, at most n bytes, cut on a rune boundary and marked
+// with "…".
+func Excerpt(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // drain reads a little of a discarded body so the connection can be

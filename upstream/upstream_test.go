@@ -637,3 +637,22 @@ func TestRedirects(t *testing.T) {
 		t.Fatalf("GET: HTTP %d, %d gets", resp.StatusCode, gets)
 	}
 }
+
+func TestExcerpt(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"two\nlines  and\tspaces", 40, "two lines and spaces"},
+		{"abcdefghij", 4, "abcd…"},
+		{"héllo", 2, "h…"}, // é is two bytes: never cut inside it
+		{"", 5, ""},
+	}
+	for _, tt := range tests {
+		if got := Excerpt(tt.in, tt.n); got != tt.want {
+			t.Errorf("Excerpt(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}

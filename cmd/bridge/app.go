@@ -11,12 +11,15 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
+	"github.com/acp-bridge/bridge/adapters/woocommerce"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/feed"
 	"github.com/acp-bridge/bridge/mapping"
 	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/storage/sqlite"
+	"github.com/acp-bridge/bridge/upstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +32,9 @@ type app struct {
 	mapping  *mapping.Mapping
 	settings feed.Settings
 	formats  []feed.Format
+	// reg receives the metrics of everything the app builds (the store
+	// adapter's HTTP client among them); serve exports it.
+	reg *prometheus.Registry
 }
 
 // loadConfig loads the config, printing every problem on its own line.
@@ -73,7 +79,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // only read the store (feed build, validate, preview) leave it closed so they
 // run beside a live server without touching its data.
 func newApp(ctx context.Context, cfg *config.Config, logOut io.Writer, withStorage bool) (*app, error) {
-	a := &app{cfg: cfg, log: newLogger(cfg, logOut)}
+	a := &app{cfg: cfg, log: newLogger(cfg, logOut), reg: prometheus.NewRegistry()}
 	m := cfg.Merchant
 	a.settings = feed.Settings{
 		Merchant: bridge.Merchant{Name: m.Name, URL: m.URL, Currency: m.Currency, Country: m.Country,
@@ -152,6 +158,26 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 			return nil, "", fmt.Errorf("csv store: %w", err)
 		}
 		return ad, csvstore.DefaultMapping(opts), nil
+	case "woocommerce":
+		w := a.cfg.Store.WooCommerce
+		opts := woocommerce.Options{URL: w.URL, ConsumerKey: w.ConsumerKey.Value(), ConsumerSecret: w.ConsumerSecret.Value(),
+			QueryStringAuth: w.Auth == "query_string", AllowHTTP: !a.cfg.Production(), FullSyncInterval: w.FullSyncInterval,
+			Currency: a.cfg.Merchant.Currency,
+			// A store write is retried for retry_horizon; its order may be
+			// that old when it is looked up.
+			OrderLookback: max(a.cfg.Orders.RetryHorizon+48*time.Hour, woocommerce.DefaultOrderLookback),
+			Logger:        a.log, Upstream: upstream.Config{Name: "woocommerce", Logger: a.log, Registerer: a.reg}}
+		// A nil storage (feed build, check) leaves Stock unavailable; the
+		// catalog reads need none.
+		var cat woocommerce.VariantFinder
+		if a.storage != nil {
+			cat = a.storage
+		}
+		ad, err := woocommerce.New(opts, cat)
+		if err != nil {
+			return nil, "", fmt.Errorf("store.woocommerce: %w", err)
+		}
+		return ad, woocommerce.DefaultMapping, nil
 	}
 	return nil, "", fmt.Errorf("store adapter %q is not available", a.cfg.Store.Adapter)
 }
@@ -160,9 +186,16 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 // mapping) on a config whose values have problems of their own.
 func moreProblems(cfg *config.Config) bridge.Problems {
 	_, ps := feedFormats(cfg)
-	if cfg.Store.Adapter == "csv" {
+	def := ""
+	switch cfg.Store.Adapter {
+	case "csv":
+		def = csvstore.DefaultMapping(csvOptions(cfg))
+	case "woocommerce":
+		def = woocommerce.DefaultMapping
+	}
+	if def != "" {
 		var mps bridge.Problems
-		if _, err := compileMapping(cfg, csvstore.DefaultMapping(csvOptions(cfg))); errors.As(err, &mps) {
+		if _, err := compileMapping(cfg, def); errors.As(err, &mps) {
 			ps = append(ps, mps...)
 		}
 	}
@@ -280,4 +313,17 @@ func reportAssembly(err error, stderr io.Writer) error {
 		return exitError{1}
 	}
 	return err
+}
+
+// pollsOrders reports whether the store adapter's order updates are polled:
+// always for WooCommerce (it never retries a webhook), for CSV when a
+// status file is configured.
+func pollsOrders(cfg *config.Config) bool {
+	switch cfg.Store.Adapter {
+	case "woocommerce":
+		return true
+	case "csv":
+		return cfg.Store.CSV.OrderStatusPath != ""
+	}
+	return false
 }

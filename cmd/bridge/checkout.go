@@ -19,6 +19,7 @@ import (
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/payments/sandbox"
 	"github.com/acp-bridge/bridge/payments/stripe"
+	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -201,10 +202,24 @@ func (a *app) newOrders(pay orders.Payments, reg prometheus.Registerer) (*orders
 		return nil, fmt.Errorf("the %s adapter cannot write orders", cfg.Store.Adapter)
 	}
 	svc := &orders.Service{Store: st, Shop: shop, Payments: pay, SyncBudget: cfg.Orders.SyncBudget,
-		RetryHorizon: cfg.Orders.RetryHorizon, Lease: cfg.Orders.JobLease, Log: a.log, Metrics: orders.NewMetrics(reg)}
+		RetryHorizon: cfg.Orders.RetryHorizon, Lease: cfg.Orders.JobLease, HoldGrace: holdGrace(cfg), Log: a.log, Metrics: orders.NewMetrics(reg)}
 	if w := cfg.ACP.Webhooks; w.URL != "" {
 		client := upstream.New(upstream.Config{Name: "agent_webhooks", Budget: 15 * time.Second, Logger: a.log, Registerer: reg})
 		svc.Notifier = &agenthook.Sender{URL: w.URL, Secret: w.Secret.Value(), Client: client, Log: a.log}
 	}
 	return svc, nil
+}
+
+// holdGrace is how long a written order keeps its hold with a store that
+// counts written orders (orders.Service.HoldGrace): longer than a
+// checkout's stock read (acp.stock_timeout) and its commit's longest wait
+// (about twice the statement timeout, plus 5 s) together, with 30 s for
+// the replicas' clock skew; at least a minute. A DSN that sets a longer
+// statement_timeout than storage.statement_timeout says is not seen here.
+func holdGrace(cfg *config.Config) time.Duration {
+	st := cfg.Storage.StatementTimeout
+	if st <= 0 {
+		st = postgres.DefaultStatementTimeout
+	}
+	return max(orders.DefaultHoldGrace, cfg.ACP.StockTimeout+2*st+35*time.Second)
 }

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/adapters/woocommerce"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/httpapi"
 	"github.com/acp-bridge/bridge/internal/fsx"
+	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,7 +42,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := a.cfg
 	log := a.log
 
-	reg := prometheus.NewRegistry()
+	reg := a.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	catalogGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bridge_catalog_items", Help: "Items in the current catalog snapshot by kind (products, variants, valid_variants, excluded, skipped_rows).",
@@ -165,7 +167,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
-		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, StoreWebhooks: a.storeWebhooks(syncer, ords), StoreAdapter: cfg.Store.Adapter,
+		Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	// Requests still running after Shutdown gave up (a complete waits up
 	// to half the claim lease on the payment, then on the store) must
@@ -203,7 +206,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	pollDone := make(chan struct{})
 	go func() {
 		defer close(pollDone)
-		if src, ok := a.source.(bridge.OrderUpdateSource); ok && cfg.Store.CSV.OrderStatusPath != "" {
+		if src, ok := a.source.(bridge.OrderUpdateSource); ok && pollsOrders(cfg) {
 			ords.Poll(runCtx, src, cfg.Orders.PollInterval)
 		}
 	}()
@@ -300,4 +303,16 @@ func (c *inflightCounter) wait(max time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// storeWebhooks is the store's webhook receiver, mounted at
+// /webhooks/<adapter>, or nil when the store sends none (or no secret is
+// configured to check them).
+func (a *app) storeWebhooks(syncer *catalog.Syncer, ords *orders.Service) http.Handler {
+	w, ok := a.source.(*woocommerce.Adapter)
+	if !ok || a.cfg.Store.WooCommerce.WebhookSecret == "" {
+		return nil
+	}
+	return &woocommerce.Webhooks{Secret: a.cfg.Store.WooCommerce.WebhookSecret.Value(), Adapter: w, Events: a.storage,
+		Refresh: syncer.Trigger, Orders: ords, Log: a.log}
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/upstream"
@@ -137,7 +135,7 @@ func (c *Client) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOr
 	if err != nil {
 		return fail(err)
 	}
-	defer discard(resp.Body)
+	defer upstream.Drain(resp.Body)
 	switch code := resp.StatusCode; {
 	case code == http.StatusCreated || code == http.StatusOK:
 		var so Order
@@ -180,7 +178,7 @@ func (c *Client) FindOrder(ctx context.Context, orderID string) (bridge.StoreOrd
 	if err != nil {
 		return fail(err)
 	}
-	defer discard(resp.Body)
+	defer upstream.Drain(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return fail(readAPIError(resp))
 	}
@@ -257,31 +255,12 @@ func readAPIError(resp *http.Response) *APIError {
 	e := &APIError{StatusCode: resp.StatusCode}
 	var body ErrorBody
 	if decode(resp.Body, &body) == nil {
-		e.Code = truncate(body.Error.Code, 64)
-		e.Message = truncate(body.Error.Message, maxMessage)
+		e.Code = upstream.Excerpt(body.Error.Code, 64)
+		e.Message = upstream.Excerpt(body.Error.Message, maxMessage)
 	}
 	return e
 }
 
 func decode(r io.Reader, v any) error {
 	return json.NewDecoder(io.LimitReader(r, maxAnswer)).Decode(v)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, one line.
-func truncate(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// discard drains a little of a body so the connection can be reused, then
-// closes it.
-func discard(b io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(b, 4096))
-	_ = b.Close()
 }

@@ -37,13 +37,6 @@ func newSchema(t testing.TB) string {
 	return pgtest.Schema(t, baseDSN(t), "bridge_test_")
 }
 
-// admin runs one statement on a connection of its own.
-func admin(t testing.TB, dsn, stmt string) {
-	t.Helper()
-	if err := pgtest.Exec(dsn, stmt); err != nil {
-		t.Fatal(err)
-	}
-}
 
 var withParam = pgtest.WithParam
 

@@ -1,0 +1,244 @@
+package woocommerce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acp-bridge/bridge/upstream"
+)
+
+// apiPath is where WooCommerce's REST API v3 lives under the shop's URL.
+const apiPath = "wp-json/wc/v3"
+
+// perPage is the page size of every list: WooCommerce's maximum (more is
+// refused with 400 rest_invalid_param), so a sync makes as few calls as it
+// can.
+const perPage = 100
+
+// maxAnswer bounds how much of one answer is read: 100 products with their
+// descriptions fit easily; a proxy answering with something huge must not
+// take the bridge's memory.
+const maxAnswer = 32 << 20
+
+// maxMessage bounds the store's error message kept in an error: it ends up
+// in logs and in the order's history.
+const maxMessage = 200
+
+// APIError is an answer of WooCommerce that is not a success, decoded from
+// its error body {"code","message","data":{"status"}}. Errors of the adapter
+// wrap it; get it with errors.As.
+type APIError struct {
+	StatusCode int
+	// Code is WooCommerce's error code (woocommerce_rest_authentication_error …).
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("woocommerce answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.StatusCode == http.StatusUnauthorized {
+		s += " (check store.woocommerce.consumer_key and consumer_secret; behind a proxy that strips the Authorization header, set auth: query_string)"
+	}
+	return s
+}
+
+// client speaks WooCommerce's REST API through upstream.Client: one
+// breaker and one retry policy for every call the adapter makes.
+type client struct {
+	base        *url.URL // .../wp-json/wc/v3/
+	key, secret string
+	queryAuth   bool
+	up          *upstream.Client
+}
+
+// newClient checks the shop URL: https, or http only when allowHTTP
+// (development mode): Basic auth over plain http would send the keys in
+// clear text, and WooCommerce itself refuses it without OAuth 1.0a.
+func newClient(raw, key, secret string, queryAuth, allowHTTP bool, cfg upstream.Config) (*client, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, errors.New("woocommerce: the shop URL does not parse") // the error would quote it
+	}
+	switch {
+	case u.Scheme == "http" && !allowHTTP:
+		return nil, errors.New("woocommerce: the shop URL uses plain http; use https:// (plain http is allowed only in development mode)")
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
+		return nil, errors.New("woocommerce: the shop URL must be an absolute https URL such as https://shop.example")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("woocommerce: the shop URL must not carry user info, a query or a fragment")
+	}
+	if key == "" || secret == "" {
+		return nil, errors.New("woocommerce: the consumer key and secret are required")
+	}
+	// A URL given with the API path already is accepted as well.
+	p := strings.TrimSuffix(u.Path, "/")
+	p = strings.TrimSuffix(p, "/"+apiPath)
+	u.Path = p + "/" + apiPath + "/"
+	if cfg.Name == "" {
+		cfg.Name = "woocommerce"
+	}
+	return &client{base: u, key: key, secret: secret, queryAuth: queryAuth, up: upstream.New(cfg)}, nil
+}
+
+// endpoint is the URL of path (relative to the API root) with q.
+func (c *client) endpoint(path string, q url.Values) *url.URL {
+	u := c.base.JoinPath(path)
+	if c.queryAuth {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("consumer_key", c.key)
+		q.Set("consumer_secret", c.secret)
+	}
+	u.RawQuery = q.Encode()
+	return u
+}
+
+func (c *client) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		// bytes.Reader gives the request a GetBody, so upstream can replay it.
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, q).String(), rd)
+	if err != nil {
+		// Not err: it would quote the URL, keys included.
+		return nil, fmt.Errorf("%s %s: cannot build the request", method, path)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if !c.queryAuth {
+		req.SetBasicAuth(c.key, c.secret)
+	}
+	return req, nil
+}
+
+// get reads path into v; reads are idempotent, so upstream retries every
+// retryable failure. It returns the answer's headers (pagination).
+func (c *client) get(ctx context.Context, path string, q url.Values, v any) (http.Header, error) {
+	req, err := c.request(ctx, http.MethodGet, path, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.up.Do(req, true)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer upstream.Drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %w", path, readAPIError(resp))
+	}
+	if err := decode(resp.Body, v); err != nil {
+		return nil, fmt.Errorf("GET %s: answer 200 is not the expected JSON: %w", path, err)
+	}
+	return resp.Header, nil
+}
+
+// list reads every page of a list endpoint, per_page 100, calling fn with
+// each page's items as they come. The page count comes from X-WP-TotalPages
+// of the first answer; a list that grows meanwhile is caught by the next
+// sync, and a short page ends the scan early. It returns the shop's time
+// when it served the first page (its Date header; zero without one): the
+// list shows everything modified before then.
+func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (time.Time, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("per_page", strconv.Itoa(perPage))
+	var served time.Time
+	pages := 1
+	for page := 1; page <= pages; page++ {
+		q.Set("page", strconv.Itoa(page))
+		var items []T
+		h, err := c.get(ctx, path, q, &items)
+		if err != nil {
+			return served, err
+		}
+		if page == 1 {
+			if pages, err = totalPages(h); err != nil {
+				return served, fmt.Errorf("GET %s: %w", path, err)
+			}
+			if t, err := http.ParseTime(h.Get("Date")); err == nil {
+				served = t.UTC()
+			}
+		}
+		if err := fn(items); err != nil {
+			return served, err
+		}
+		if len(items) < perPage {
+			break
+		}
+	}
+	return served, nil
+}
+
+// totalPages reads X-WP-TotalPages; an answer without it is one page (a
+// caching proxy may drop headers, and one page is the safe reading: the
+// shrink guard catches a catalog cut short).
+func totalPages(h http.Header) (int, error) {
+	v := h.Get("X-WP-TotalPages")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("X-WP-TotalPages %q is not a page count", upstream.Excerpt(v, 20))
+	}
+	return max(n, 1), nil
+}
+
+// post sends a create. It is not idempotent: upstream resends it only when
+// the failure proves WooCommerce did not process it, and otherwise returns
+// an error wrapping upstream.ErrAmbiguous. The answer is returned unread
+// whatever its status.
+func (c *client) post(ctx context.Context, path string, body any) (*http.Response, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: encode: %w", path, err)
+	}
+	req, err := c.request(ctx, http.MethodPost, path, nil, raw)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.up.Do(req, false)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", path, err)
+	}
+	return resp, nil
+}
+
+// readAPIError reads WooCommerce's error body. Anything else is left out:
+// it could be an HTML page of a proxy, or an echo of the request.
+func readAPIError(resp *http.Response) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode}
+	var body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if decode(resp.Body, &body) == nil {
+		e.Code = upstream.Excerpt(body.Code, 80)
+		e.Message = upstream.Excerpt(body.Message, maxMessage)
+	}
+	return e
+}
+
+func decode(r io.Reader, v any) error {
+	return json.NewDecoder(io.LimitReader(r, maxAnswer)).Decode(v)
+}

@@ -1,0 +1,267 @@
+package woocommerce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/fakewoo"
+	"github.com/acp-bridge/bridge/upstream"
+)
+
+func usd(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+
+// paidOrder buys qty of the white linen shirt (sale price 39.90) with
+// 5.00 shipping and 3.19 tax on top.
+func paidOrder(id string, qty int64) bridge.Order {
+	line := usd(3990 * qty)
+	return bridge.Order{ID: id, Currency: "USD", PaymentRef: "pi_" + id, Status: bridge.OrderCreated,
+		Lines:    []bridge.OrderLine{{ID: "l1", VariantID: "12", ProductID: "10", Title: "Linen Shirt - White", Quantity: qty, UnitPrice: usd(3990), Total: line}},
+		Subtotal: line, Shipping: usd(500), Tax: usd(319), Total: usd(line.Amount + 500 + 319),
+		Buyer:          bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo:         &bridge.Address{Line1: "1 Main St", City: "Albany", Region: "NY", PostalCode: "12207", Country: "US"},
+		ShippingMethod: &bridge.ShippingMethod{ID: "flat_rate", Title: "Standard"}}
+}
+
+func TestWriteOrder(t *testing.T) {
+	shop := newShop(t)
+	a := newAdapter(t, shop, nil)
+	so, err := a.WriteOrder(context.Background(), paidOrder("ord_1", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := shop.Orders()
+	if len(orders) != 1 {
+		t.Fatalf("%d orders", len(orders))
+	}
+	o := orders[0]
+	if so.StoreID == "" || so.StoreID != idString(o.ID) || so.Discrepancy != "" {
+		t.Errorf("store order %+v (shop's %d)", so, o.ID)
+	}
+	li := o.LineItems[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"status after set_paid", o.Status, "processing"},
+		{"payment method", o.PaymentMethod, "stripe"},
+		{"transaction id", o.TransactionID, "pi_ord_1"},
+		{"product id", li.ProductID, int64(10)},
+		{"variation id", li.VariationID, int64(12)},
+		{"line total", li.Total, "79.80"},
+		{"shipping method", o.ShippingLines[0].MethodID, "flat_rate"},
+		{"tax fee", o.FeeLines[0].Total, "3.19"},
+		{"total", o.Total, "87.99"},
+		{"billing name", o.Billing.FirstName + "|" + o.Billing.LastName, "Ada|Lovelace"},
+		{"shipping city", o.Shipping.City, "Albany"},
+		{"bridge id", o.MetaData[0].Key + "=" + o.MetaData[0].Value.(string), metaKey + "=ord_1"},
+		{"charged", o.MetaData[1].Key + "=" + o.MetaData[1].Value.(string), metaCharged + "=87.99 USD"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if v, _ := shop.Product(12); *v.StockQuantity != 0 {
+		t.Errorf("stock after the order: %d", *v.StockQuantity)
+	}
+	if !a.CountsWrittenOrders() {
+		t.Error("WooCommerce takes the stock when it creates the order: its holds must end after the write")
+	}
+	found, err := a.FindOrder(context.Background(), "ord_1")
+	if err != nil || found.StoreID != so.StoreID {
+		t.Errorf("FindOrder: %+v %v", found, err)
+	}
+}
+
+// WooCommerce takes any order; the adapter refuses what the shop could not
+// fill, and only that (a wrong key is not the order's fault).
+func TestWriteOrderRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(*fakewoo.Server)
+		order   bridge.Order
+		refused bool
+		want    string
+	}{
+		{"stock gone", func(s *fakewoo.Server) { s.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(1) }) },
+			paidOrder("o", 2), true, "1 in stock, the order needs 2"},
+		{"parent stock gone", nil, func() bridge.Order {
+			o := paidOrder("o", 8)
+			o.Lines[0].VariantID = "11"
+			return o
+		}(), true, "7 in stock, the order needs 8"},
+		{"product deleted", func(s *fakewoo.Server) { s.DeleteProduct(10) }, paidOrder("o", 1), true, "no longer in the shop"},
+		{"product unpublished", func(s *fakewoo.Server) { s.UpdateProduct(10, func(p *fakewoo.Product) { p.Status = "draft" }) },
+			paidOrder("o", 1), true, "no longer published"},
+		{"variation disabled", func(s *fakewoo.Server) { s.UpdateProduct(12, func(p *fakewoo.Product) { p.Status = "private" }) },
+			paidOrder("o", 1), true, "no longer published"},
+		{"marked out of stock", func(s *fakewoo.Server) {
+			s.UpdateProduct(70, func(p *fakewoo.Product) { p.ManageStock, p.StockStatus = false, "outofstock" })
+		}, func() bridge.Order {
+			o := paidOrder("o", 1)
+			o.Lines[0].VariantID, o.Lines[0].ProductID = "70", "70"
+			return o
+		}(), true, "marked out of stock"},
+		{"read-only key", func(s *fakewoo.Server) { s.SetReadOnly(true) }, paidOrder("o", 1), false, "write permissions"},
+		{"mapped ids", nil, func() bridge.Order {
+			o := paidOrder("o", 1)
+			o.Lines[0].VariantID = "LIN-WHT"
+			return o
+		}(), false, "must stay"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := newShop(t)
+			if tt.setup != nil {
+				tt.setup(shop)
+			}
+			a := newAdapter(t, shop, nil)
+			_, err := a.WriteOrder(context.Background(), tt.order)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if errors.Is(err, bridge.ErrOrderRefused) != tt.refused {
+				t.Errorf("refused = %v, want %v: %v", !tt.refused, tt.refused, err)
+			}
+			if n := len(shop.Orders()); n != 0 {
+				t.Errorf("%d orders written", n)
+			}
+		})
+	}
+}
+
+// A create whose answer is lost is ambiguous: it is not resent, and
+// FindOrder finds the order it made, so the outbox never writes it twice.
+func TestWriteOrderAmbiguous(t *testing.T) {
+	tests := []struct {
+		name    string
+		fault   func(*fakewoo.Server)
+		created int
+	}{
+		{"dropped after commit", func(s *fakewoo.Server) { s.DropAfterCommitNext(1) }, 1},
+		// A 500 may come after the shop committed: ambiguous too.
+		{"500", func(*fakewoo.Server) {}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := newShop(t)
+			a := newAdapter(t, shop, nil)
+			tt.fault(shop)
+			if tt.created == 0 {
+				failCreate(t, shop)
+			}
+			_, err := a.WriteOrder(context.Background(), paidOrder("ord_x", 1))
+			if !errors.Is(err, upstream.ErrAmbiguous) {
+				t.Fatalf("want ErrAmbiguous, got %v", err)
+			}
+			if n := shop.Requests()["POST /orders"]; n != 1 {
+				t.Errorf("the create was sent %d times", n)
+			}
+			so, err := a.FindOrder(context.Background(), "ord_x")
+			switch {
+			case tt.created == 1 && (err != nil || so.StoreID == ""):
+				t.Errorf("the order made is not found: %v", err)
+			case tt.created == 0 && !errors.Is(err, bridge.ErrNotFound):
+				t.Errorf("want ErrNotFound, got %+v %v", so, err)
+			}
+			if n := len(shop.Orders()); n != tt.created {
+				t.Errorf("%d orders, want %d", n, tt.created)
+			}
+		})
+	}
+}
+
+// failCreate makes the next POST /orders answer 500: the stock checks
+// before it make two reads for a variation.
+func failCreate(t *testing.T, shop *fakewoo.Server) {
+	t.Helper()
+	shop.FailNext(0, 0, 500)
+}
+
+func TestWriteOrderTotalMismatch(t *testing.T) {
+	shop := newShop(t)
+	shop.SetTaxRate(10) // WooCommerce computes its own tax on top
+	a := newAdapter(t, shop, nil)
+	so, err := a.WriteOrder(context.Background(), paidOrder("ord_t", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(so.Discrepancy, "52.08") || !strings.Contains(so.Discrepancy, "48.09") {
+		t.Errorf("discrepancy: %q", so.Discrepancy)
+	}
+	// Found again (after a lost answer), the order is checked the same way.
+	found, err := a.FindOrder(context.Background(), "ord_t")
+	if err != nil || found.Discrepancy != so.Discrepancy {
+		t.Errorf("found: %+v %v", found, err)
+	}
+}
+
+// FindOrder scans past the first page, and only recent orders.
+func TestFindOrderScansPages(t *testing.T) {
+	shop := newShop(t)
+	a := newAdapter(t, shop, nil)
+	shop.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(1000) })
+	for i := range 150 {
+		if _, err := a.WriteOrder(context.Background(), paidOrder("ord_"+idString(int64(i)), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := shop.Requests()["GET /orders"]
+	so, err := a.FindOrder(context.Background(), "ord_0") // the oldest: page 2
+	if err != nil || so.StoreID == "" {
+		t.Fatalf("%+v %v", so, err)
+	}
+	if n := shop.Requests()["GET /orders"] - before; n != 2 {
+		t.Errorf("%d pages read", n)
+	}
+	if _, err := a.FindOrder(context.Background(), "ord_nope"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("want ErrNotFound, got %v", err)
+	}
+}
+
+func TestOrderUpdates(t *testing.T) {
+	shop := newShop(t)
+	shop.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(100) })
+	a := newAdapter(t, shop, nil)
+	var ids []int64
+	for _, id := range []string{"ord_a", "ord_b", "ord_c"} {
+		so, err := a.WriteOrder(context.Background(), paidOrder(id, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := parseID(so.StoreID)
+		ids = append(ids, n)
+	}
+	shop.SetOrderStatus(ids[0], "completed")
+	shop.SetOrderStatus(ids[1], "cancelled")
+	ups, err := a.OrderUpdates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, u := range ups {
+		got[u.OrderID] = u.Status
+	}
+	if got["ord_a"] != bridge.OrderCompleted || got["ord_b"] != bridge.OrderCanceled || len(got) != 2 {
+		t.Errorf("updates: %v", got)
+	}
+}
+
+func TestDecodeOrderUpdate(t *testing.T) {
+	body, _ := json.Marshal(map[string]any{"id": 5, "status": "refunded", "date_modified_gmt": "2026-11-27T10:00:00",
+		"meta_data": []any{map[string]any{"id": 1, "key": metaKey, "value": "ord_9"}}})
+	u, ok, err := DecodeOrderUpdate(body)
+	if err != nil || !ok || u.OrderID != "ord_9" || u.Status != bridge.OrderCanceled || u.At.IsZero() {
+		t.Errorf("%+v %v %v", u, ok, err)
+	}
+	if _, ok, err := DecodeOrderUpdate([]byte(`{"id":6,"status":"completed"}`)); ok || err != nil {
+		t.Errorf("an order that is not the bridge's: %v %v", ok, err)
+	}
+	if _, _, err := DecodeOrderUpdate([]byte(`{"id":`)); err == nil {
+		t.Error("truncated body accepted")
+	}
+}
