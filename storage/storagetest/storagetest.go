@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	runCheckout(t, open)
 	runOutbox(t, open)
 	runStock(t, open)
+	runFeedPush(t, open)
 	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }
