@@ -83,10 +83,17 @@ func commit(t *testing.T, s bridge.Storage, info bridge.CatalogInfo, entries ...
 	commitEach(t, s, info, len(entries), func(i int) bridge.CatalogEntry { return entries[i] })
 }
 
+// CommitEach writes entry(0) … entry(n−1) into s as one snapshot
+// described by info, for other packages' tests (see commitEach).
+func CommitEach(tb testing.TB, s bridge.CatalogStore, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) {
+	tb.Helper()
+	commitEach(tb, s, info, n, entry)
+}
+
 // commitEach writes entry(0) … entry(n−1) as one snapshot described by
 // info, making each entry as it is put (a large snapshot is never in
 // memory whole), and returns how long the Commit took.
-func commitEach(tb testing.TB, s bridge.Storage, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) time.Duration {
+func commitEach(tb testing.TB, s bridge.CatalogStore, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) time.Duration {
 	tb.Helper()
 	ctx := tb.Context()
 	w, err := s.BeginCatalog(ctx)
