@@ -61,6 +61,9 @@ type Runner struct {
 	Metrics *Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RetryMin and RetryMax bound the backoff after a failed push
+	// (defaults the package's RetryMin and RetryMax).
+	RetryMin, RetryMax time.Duration
 
 	once    sync.Once
 	changed map[string]chan struct{}
@@ -142,6 +145,12 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 			if !sleep(ctx, t.AfterChange) {
 				return
 			}
+			// The push reads the latest snapshot: it covers the
+			// snapshots announced while waiting too.
+			select {
+			case <-r.changed[t.Name]:
+			default:
+			}
 		case <-timer.C:
 		}
 		_, err := r.push(ctx, t)
@@ -150,7 +159,8 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 		}
 		next := t.Every
 		if err != nil {
-			retry = min(max(2*retry, RetryMin), RetryMax)
+			lo, hi := r.retryBounds()
+			retry = min(max(2*retry, lo), hi)
 			if next <= 0 || retry < next {
 				next = retry
 			}
@@ -184,6 +194,17 @@ func (r *Runner) push(ctx context.Context, t Schedule) (bridge.FeedPushState, er
 	st.Target = t.Name
 	r.Metrics.observe(st, err, time.Since(start))
 	return st, err
+}
+
+func (r *Runner) retryBounds() (lo, hi time.Duration) {
+	lo, hi = r.RetryMin, r.RetryMax
+	if lo <= 0 {
+		lo = RetryMin
+	}
+	if hi < lo {
+		hi = max(RetryMax, lo)
+	}
+	return lo, hi
 }
 
 func (r *Runner) now() time.Time {

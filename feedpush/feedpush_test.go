@@ -1,0 +1,184 @@
+package feedpush_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/feedpush"
+)
+
+// target counts pushes; the first fails pushes fail.
+type target struct {
+	mu    sync.Mutex
+	n     int
+	fails int
+	at    []time.Time
+}
+
+func (t *target) Push(context.Context) (bridge.FeedPushState, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n++
+	t.at = append(t.at, time.Now())
+	if t.n <= t.fails {
+		return bridge.FeedPushState{Error: "agent down"}, errors.New("agent down")
+	}
+	now := time.Now()
+	return bridge.FeedPushState{LastSuccess: now, Items: 2, Bytes: 100}, nil
+}
+
+func (t *target) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// states is a StateStore with fixed answers.
+type states map[string]bridge.FeedPushState
+
+func (s states) FeedPushState(_ context.Context, name string) (bridge.FeedPushState, error) {
+	st, ok := s[name]
+	if !ok {
+		return bridge.FeedPushState{}, bridge.ErrNotFound
+	}
+	return st, nil
+}
+
+func start(t *testing.T, r *feedpush.Runner) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+	}
+}
+
+// TestChangesAreBatched: a target pushes at start, then once per window
+// after snapshots, however many arrive in the window.
+func TestChangesAreBatched(t *testing.T) {
+	tg := &target{}
+	r := &feedpush.Runner{Store: states{}, Targets: []feedpush.Schedule{{Name: "feed_api", Target: tg, AfterChange: 150 * time.Millisecond}}}
+	start(t, r)
+	eventually(t, "push at start", func() bool { return tg.count() == 1 })
+	changed := time.Now()
+	for range 5 {
+		r.Changed()
+		time.Sleep(10 * time.Millisecond)
+	}
+	eventually(t, "push after the changes", func() bool { return tg.count() == 2 })
+	tg.mu.Lock()
+	waited := tg.at[1].Sub(changed)
+	tg.mu.Unlock()
+	if waited < 150*time.Millisecond || waited > 2*time.Second {
+		t.Fatalf("pushed %s after the first change, want the 150ms window", waited)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := tg.count(); n != 2 {
+		t.Fatalf("%d pushes for one window of changes, want 2 in all", n)
+	}
+}
+
+// TestRetryAfterFailure: a failed push is tried again with backoff, well
+// before the schedule.
+func TestRetryAfterFailure(t *testing.T) {
+	tg := &target{fails: 2}
+	reg := prometheus.NewRegistry()
+	r := &feedpush.Runner{Store: states{}, Metrics: feedpush.NewMetrics(reg), RetryMin: 10 * time.Millisecond, RetryMax: 40 * time.Millisecond,
+		Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: time.Hour}}}
+	start(t, r)
+	eventually(t, "two failures and a success", func() bool { return tg.count() == 3 })
+	time.Sleep(100 * time.Millisecond)
+	if n := tg.count(); n != 3 {
+		t.Fatalf("%d pushes, want no more after the success (next one in an hour)", n)
+	}
+	if got := counter(t, reg, "bridge_feed_push_runs_total", "error", "sftp"); got != 2 {
+		t.Fatalf("error runs metric = %v, want 2", got)
+	}
+}
+
+// counter reads the counter name whose label values, in the order of
+// the label names, are labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i, lp := range m.GetLabel() {
+				if i >= len(labels) || lp.GetValue() != labels[i] {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
+}
+
+// TestFirstPush: at start a target pushes when it never succeeded, when
+// its last push failed, or when its schedule is due; else it waits.
+func TestFirstPush(t *testing.T) {
+	recent := bridge.FeedPushState{LastSuccess: time.Now().Add(-time.Minute)}
+	for _, tc := range []struct {
+		name  string
+		state states
+		want  int
+	}{
+		{"never pushed", states{}, 1},
+		{"last push failed", states{"sftp": {LastSuccess: time.Now(), Error: "down"}}, 1},
+		{"due", states{"sftp": {LastSuccess: time.Now().Add(-2 * time.Hour)}}, 1},
+		{"not due", states{"sftp": recent}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &target{}
+			r := &feedpush.Runner{Store: tc.state, Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: time.Hour}}}
+			start(t, r)
+			if tc.want > 0 {
+				eventually(t, "first push", func() bool { return tg.count() == tc.want })
+			}
+			time.Sleep(50 * time.Millisecond)
+			if n := tg.count(); n != tc.want {
+				t.Fatalf("%d pushes at start, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+func TestPushNowAndStatus(t *testing.T) {
+	tg := &target{}
+	r := &feedpush.Runner{Store: states{"feed_api": {Items: 7}}, Targets: []feedpush.Schedule{
+		{Name: "feed_api", Target: tg}, {Name: "sftp", Target: tg}}}
+	if _, err := r.PushNow(t.Context(), "ftp"); err == nil || !strings.Contains(err.Error(), `no target "ftp"`) {
+		t.Fatalf("unknown target: %v", err)
+	}
+	st, err := r.PushNow(t.Context(), "sftp")
+	if err != nil || st.Target != "sftp" || tg.count() != 1 {
+		t.Fatalf("push now: %+v, %v", st, err)
+	}
+	all, err := r.Status(t.Context())
+	if err != nil || len(all) != 2 || all[0].Target != "feed_api" || all[0].Items != 7 || all[1].Target != "sftp" {
+		t.Fatalf("status: %+v, %v", all, err)
+	}
+}
