@@ -34,8 +34,9 @@ type Schedule struct {
 	// Every pushes when the last success is this old (0: never by time).
 	Every time.Duration
 	// AfterChange pushes this long after a new snapshot was announced
-	// (Changed), collecting the changes of that window into one push
-	// (0: snapshots do not trigger this target).
+	// (Changed), collecting the changes of that window into one push.
+	// 0: a snapshot triggers this target only while it has no successful
+	// push (the first snapshot after start, or one after a failure).
 	AfterChange time.Duration
 }
 
@@ -80,13 +81,10 @@ func (r *Runner) init() {
 
 // Changed announces a new catalog snapshot; it never blocks. Targets with
 // AfterChange push within that delay, however many snapshots arrive in
-// the meantime.
+// the meantime; the others only when they have not pushed successfully.
 func (r *Runner) Changed() {
 	r.init()
 	for _, t := range r.Targets {
-		if t.AfterChange <= 0 {
-			continue
-		}
 		select {
 		case r.changed[t.Name] <- struct{}{}:
 		default: // a push is already due
@@ -141,6 +139,12 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 		case <-ctx.Done():
 			return
 		case <-r.changed[t.Name]:
+			if t.AfterChange <= 0 {
+				if !r.failing(ctx, t) {
+					continue // its schedule stands
+				}
+				break
+			}
 			// Collect the changes of the window into one push.
 			if !sleep(ctx, t.AfterChange) {
 				return
@@ -172,6 +176,12 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 		}
 		timer.Reset(next)
 	}
+}
+
+// failing reports whether t has no successful last push on record.
+func (r *Runner) failing(ctx context.Context, t Schedule) bool {
+	st, err := r.Store.FeedPushState(ctx, t.Name)
+	return err != nil || st.Error != "" || st.LastSuccess.IsZero()
 }
 
 // firstDelay is how long after start a target first pushes.

@@ -182,3 +182,34 @@ func TestPushNowAndStatus(t *testing.T) {
 		t.Fatalf("status: %+v, %v", all, err)
 	}
 }
+
+// TestScheduledTargetAfterChange: a target on a schedule alone ignores new
+// snapshots once it has pushed, but one without a successful push (its
+// first push found no snapshot, or failed) pushes on the next snapshot.
+func TestScheduledTargetAfterChange(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state bridge.FeedPushState
+		want  int
+	}{
+		{"pushed before", bridge.FeedPushState{LastSuccess: time.Now()}, 0},
+		{"last push failed", bridge.FeedPushState{LastSuccess: time.Now(), Error: "no catalog snapshot yet"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &target{}
+			st := tc.state
+			r := &feedpush.Runner{Store: states{"sftp": st}, Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: time.Hour}}}
+			start(t, r)
+			time.Sleep(50 * time.Millisecond)
+			base := tg.count() // the start push of a failing target
+			r.Changed()
+			if tc.want > 0 {
+				eventually(t, "push on the snapshot", func() bool { return tg.count() == base+tc.want })
+			}
+			time.Sleep(50 * time.Millisecond)
+			if n := tg.count() - base; n != tc.want {
+				t.Fatalf("%d pushes on a new snapshot, want %d", n, tc.want)
+			}
+		})
+	}
+}

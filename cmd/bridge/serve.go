@@ -54,7 +54,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return feeds.Refresh()
 	}
-	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
+	pushes, err := a.newPushRunner(reg)
+	if err != nil {
+		return reportAssembly(err, stderr)
+	}
+	// A new snapshot also goes to the push targets that follow changes
+	// (the Feed API, within feed.push.feed_api.delay).
+	synced := func(ctx context.Context, info bridge.CatalogInfo) error {
+		err := published(ctx, info)
+		pushes.Changed()
+		return err
+	}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: synced, Logger: log,
 		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bridge_catalog_last_sync_success_timestamp_seconds", Help: "Unix time of the last successful catalog sync.",
@@ -126,7 +137,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
 	}
 	handler := httpapi.New(httpapi.Config{
-		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
+		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Pushes: pushes, Feeds: feeds,
 		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	// Requests still running after Shutdown gave up (a complete waits up
@@ -151,6 +162,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() {
 		defer close(syncDone)
 		syncer.Run(runCtx, cfg.Feed.Refresh)
+	}()
+	pushDone := make(chan struct{})
+	go func() {
+		defer close(pushDone)
+		pushes.Run(runCtx)
 	}()
 	purgeDone := make(chan struct{})
 	go func() {
@@ -208,6 +224,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Error("requests still running a minute after shutdown; closing storage under them")
 	}
 	<-purgeDone // a purge batch is short; storage must outlive it
+	// A push records its outcome before storage closes; a cancelled
+	// upload stops at once, so this is short.
+	select {
+	case <-pushDone:
+	case <-time.After(cfg.Server.ShutdownTimeout):
+		log.Error("a feed push did not stop within the shutdown timeout")
+	}
 	// Jobs running now, and store writes the last completes left in the
 	// background, record their outcome before storage closes.
 	<-ordersDone
