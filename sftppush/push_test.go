@@ -180,7 +180,7 @@ func TestShardBytes(t *testing.T) {
 	h := newHarness(t)
 	h.pusher.Formats = []feed.Format{feed.FormatOpenAICSV}
 	h.pusher.ShardBytes = 1 << 20 // the smallest the config allows
-	h.commit(t, 12000)        // about 1.1 MB of openai.csv.gz
+	h.commit(t, 12000)            // about 1.1 MB of openai.csv.gz
 	h.push(t)
 	files := h.remote(t)
 	if len(files) < 2 {

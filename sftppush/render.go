@@ -98,7 +98,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // counter is what every feed writer reports.
-type counter interface{ Counts() (products, variants int) }
+type counter interface {
+	Counts() (products, variants int)
+}
 
 func (s *shardWriter) write(e *bridge.CatalogEntry) error {
 	if s.w != nil && (s.items+len(e.Product.Variants) > s.maxItems || s.cw.n >= s.cutAt) && s.items > 0 {
