@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acp-bridge/bridge/internal/fakeagent"
+	"github.com/acp-bridge/bridge/internal/fakesftp"
+)
+
+// withPush adds a feed.push block for a Feed API at api and an SFTP server
+// at sftpAddr to the example config; secrets come from the environment.
+func withPush(api, sftpAddr, fingerprint string) func(string) string {
+	return func(s string) string {
+		host, port, _ := strings.Cut(sftpAddr, ":")
+		block := `  max_shrink_percent: 50
+  push:
+    feed_api:
+      base_url: ` + api + `
+      token: ${BRIDGE_TEST_FEED_TOKEN}
+      delay: 1s
+    sftp:
+      host: ` + host + `
+      port: ` + port + `
+      user: shop
+      password: ${BRIDGE_TEST_SFTP_PASSWORD}
+      host_key_fingerprint: ` + fingerprint + `
+      dir: drop
+      formats: [openai.jsonl.gz, acp/products.jsonl.gz]
+`
+		return strings.Replace(s, "  max_shrink_percent: 50\n", block, 1)
+	}
+}
+
+// TestServePushes: serve pushes the first snapshot to the Feed API and the
+// SFTP drop by itself, /readyz and `bridge feed status` show it, and
+// `bridge feed push` pushes on demand, sending nothing to the Feed API
+// when nothing changed.
+func TestServePushes(t *testing.T) {
+	const token, password = "tok_e2e_feed_api_0123456789", "pw_e2e_sftp_0123456789"
+	t.Setenv("BRIDGE_TEST_FEED_TOKEN", token)
+	t.Setenv("BRIDGE_TEST_SFTP_PASSWORD", password)
+	api := fakeagent.NewFeedAPI(t, token)
+	srv := fakesftp.Start(t, "shop", password, nil)
+	cfg := writeConfig(t, withPush(api.URL(), srv.Addr(), srv.Fingerprint()))
+	base, _, logs := startServe(t, cfg)
+
+	// The demo catalog has 14 products; all reach the agent and the drop.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		feeds := api.Feeds()
+		_, err := os.Stat(filepath.Join(srv.Root, "drop", "openai.jsonl.gz"))
+		if len(feeds) == 1 && len(api.Products(feeds[0])) == 14 && err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pushes not done within 30s: feeds %v; logs:\n%s", feeds, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if f := api.Failures(); len(f) > 0 {
+		t.Fatalf("the agent refused requests: %+v", f)
+	}
+	for _, name := range []string{"acp/products.jsonl.gz", "acp/metadata.json"} {
+		if _, err := os.Stat(filepath.Join(srv.Root, "drop", filepath.FromSlash(name))); err != nil {
+			t.Fatalf("%s not uploaded: %v", name, err)
+		}
+	}
+
+	// /readyz names both targets (the SFTP push may still be recording).
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+		Push   []struct {
+			Target string `json:"target"`
+			Items  int    `json:"items"`
+		} `json:"push"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body := get(t, base+"/readyz", nil)
+		if err := json.Unmarshal(body, &ready); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(ready.Checks["push.feed_api"], "ok: ") && strings.HasPrefix(ready.Checks["push.sftp"], "ok: ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz: %+v", ready)
+		}
+	}
+	if ready.Status != "ready" || len(ready.Push) != 2 || ready.Push[0].Target != "feed_api" {
+		t.Fatalf("readyz: %+v", ready)
+	}
+
+	out, errOut, code := runCLI(t, "feed", "status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "feed_api: ok at") || !strings.Contains(out, "sftp: ok at") {
+		t.Fatalf("feed status (%d):\n%s%s", code, out, errOut)
+	}
+
+	// On demand: nothing changed, so the Feed API gets no request; the
+	// SFTP drop gets the full snapshot again.
+	before := api.Requests()
+	conns := srv.Connections()
+	out, errOut, code = runCLI(t, "feed", "push", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "feed_api: pushed 0 item(s)") || !strings.Contains(out, "sftp: pushed") {
+		t.Fatalf("feed push (%d):\n%s%s", code, out, errOut)
+	}
+	if api.Requests() != before || srv.Connections() != conns+1 {
+		t.Fatalf("on-demand push: %d Feed API requests, %d SFTP connections", api.Requests()-before, srv.Connections()-conns)
+	}
+	if out, _, code := runCLI(t, "feed", "push", "--config", cfg, "--target", "ftp"); code != 2 {
+		t.Fatalf("unknown target: exit %d\n%s", code, out)
+	}
+	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), password) {
+		t.Fatal("a push secret reached the logs")
+	}
+}
