@@ -30,14 +30,12 @@ import (
 // BenchmarkPush measures Feed API pushes of a generated catalog synced into
 // SQLite through the real pipeline (cataloggen → CSV adapter → mapping →
 // validation → snapshot): 100k products (~300k variants) by default,
-// BRIDGE_BENCH_PRODUCTS to change it.
+// BRIDGE_BENCH_PRODUCTS to change it. Sub-benchmarks: full (every product
+// sent to a new feed, in batches of 500), delta (1k products changed, their
+// price, since the last push) and unchanged (nothing to send: the cost of
+// reading and hashing the snapshot that every push pays).
 //
 //	go test -run '^$' -bench Push -benchtime 3x ./feedapi/
-//
-//   - full: every product sent (a new feed), in batches of 500;
-//   - delta: 1k products changed (their price) since the last push;
-//   - unchanged: nothing to send, the cost of reading and hashing the
-//     snapshot that every push pays.
 //
 // The agent is a bare HTTP handler that reads each body and accepts it
 // (the strict fake validates every product against the JSON Schema, which

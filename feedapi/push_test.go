@@ -103,15 +103,6 @@ func flat(patches [][]string) []string {
 	return out
 }
 
-func ids(prefix string, from, to int) []string {
-	var out []string
-	for i := from; i < to; i++ {
-		out = append(out, fmt.Sprintf("%s%d", prefix, i))
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestPushFullThenOnlyChanged(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.commit(t, 25, nil)

@@ -46,7 +46,7 @@ type harness struct {
 	snap   int
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "bridge.db"))
 	if err != nil {
