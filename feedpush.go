@@ -26,6 +26,9 @@ type FeedPushState struct {
 	// agent's reason.
 	Rejected       int               `json:"rejected"`
 	RejectedSample []RejectedProduct `json:"rejected_sample,omitempty"`
+	// Retracted counts the products the last push marked unavailable at
+	// the agent because they left the catalog (Feed API).
+	Retracted int `json:"retracted,omitempty"`
 	// Error is the last push's failure, "" when it succeeded.
 	Error string `json:"error,omitempty"`
 }
@@ -41,10 +44,19 @@ type RejectedProduct struct {
 // reason when it refused that content ("" when accepted). A product is sent
 // again only when its hash changes, so a refused product is not retried
 // until the shop changes it.
+//
+// Retract is the body that withdraws the product (every variant it had,
+// unavailable), sent when it leaves the catalog since the Feed API cannot
+// delete; Retracted marks a record whose last delivery was that body.
 type PushedProduct struct {
 	ProductID string
 	Hash      int64
 	Rejected  string
+	Retracted bool
+	// Retract is written by SavePushedProducts and read back only by
+	// PushedRetractions (EachPushedProduct leaves it empty, so a walk over
+	// a big catalog stays light).
+	Retract string
 }
 
 // FeedPushStore keeps the push targets' state and the per-product content
@@ -62,6 +74,9 @@ type FeedPushStore interface {
 	// SavePushedProducts records ps for target in one transaction,
 	// replacing the records of the same product ids.
 	SavePushedProducts(ctx context.Context, target string, ps []PushedProduct) error
+	// PushedRetractions returns the Retract bodies of the given products
+	// of target, by product id (ids without a record are left out).
+	PushedRetractions(ctx context.Context, target string, ids []string) (map[string]string, error)
 	// ForgetPushedProducts drops every record of target (the feed was
 	// made anew: the agent holds nothing of it).
 	ForgetPushedProducts(ctx context.Context, target string) error

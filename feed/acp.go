@@ -121,6 +121,42 @@ func (w *ACPEncoder) AppendProduct(b []byte, e *bridge.CatalogEntry) ([]byte, in
 	return append(b, "]}"...), n
 }
 
+// AppendRetraction appends the Product that withdraws e's published
+// variants from an agent's feed, to b: each with its id and title and
+// availability {available: false, status: "discontinued"}. The Feed API
+// cannot delete (rfc.product_feeds §3.4: mark variants unavailable or
+// discontinued instead), so this is what is sent when the product leaves
+// the catalog. It returns b unchanged when AppendProduct would publish
+// nothing.
+func (w *ACPEncoder) AppendRetraction(b []byte, e *bridge.CatalogEntry) []byte {
+	ok, filter := publishable(e)
+	if !ok || validCount(e, filter) == 0 {
+		return b
+	}
+	p := &e.Product
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = appendOptString(b, `,"title":`, p.Title)
+	b = append(b, `,"variants":[`...)
+	first := true
+	for i := range p.Variants {
+		v := &p.Variants[i]
+		if filter && !e.VariantValid(v.ID) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, v.ID)
+		b = append(b, `,"title":`...)
+		b = appendJSONString(b, v.Title)
+		b = append(b, `,"availability":{"available":false,"status":"discontinued"}}`...)
+	}
+	return append(b, "]}"...)
+}
+
 func (w *ACPEncoder) appendVariant(b []byte, p *bridge.Product, v *bridge.Variant) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, v.ID)

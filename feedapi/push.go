@@ -28,6 +28,17 @@
 // second feed); its key is derived from the target, so the next push asks
 // again with the same key.
 //
+// # Removals
+//
+// The Feed API cannot delete a product (rfc.product_feeds §3.4: mark its
+// variants unavailable or discontinued, or publish a full replacement). A
+// product the agent holds that the snapshot no longer publishes — gone from
+// the store, or now excluded by validation — is sent once more as its
+// variants with availability {available: false, status: discontinued}. That
+// body is made whenever the product is sent and kept with its record
+// (bridge.PushedProduct.Retract), since the product itself is gone by the
+// time it is needed. A product that comes back is sent in full again.
+//
 // # Refusals
 //
 // The Feed API refuses a whole request for one bad product (400/422, or
@@ -46,6 +57,7 @@
 package feedapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -53,6 +65,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -121,7 +134,7 @@ func (p *Pusher) Push(ctx context.Context) (bridge.FeedPushState, error) {
 	run := &push{p: p, log: p.logger()}
 	err = run.do(ctx, &st)
 	st.Items, st.Bytes = run.sent, run.bytes
-	st.Rejected, st.RejectedSample = run.rejected, run.sample
+	st.Rejected, st.RejectedSample, st.Retracted = run.rejected, run.sample, run.retracted
 	st.Error = ""
 	if err != nil {
 		st.Error = err.Error()
@@ -136,7 +149,7 @@ func (p *Pusher) Push(ctx context.Context) (bridge.FeedPushState, error) {
 		err = errors.Join(err, fmt.Errorf("feed api push: record the outcome: %w", serr))
 	}
 	log := run.log.With("feed_id", st.RemoteID, "version", run.version, "sent", run.sent, "bytes", run.bytes,
-		"rejected", run.rejected, "requests", run.requests, "duration", time.Since(start).Round(time.Millisecond))
+		"rejected", run.rejected, "retracted", run.retracted, "requests", run.requests, "duration", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		log.Error("feed api push failed", "err", err)
 		return st, err
@@ -147,21 +160,23 @@ func (p *Pusher) Push(ctx context.Context) (bridge.FeedPushState, error) {
 
 // push is one run's working state.
 type push struct {
-	p        *Pusher
-	log      *slog.Logger
-	feedID   string
-	version  string
-	sent     int   // products the agent accepted in this run
-	bytes    int64 // request bytes of this run (refused attempts included)
-	requests int
-	rejected int // refused products of the snapshot, this run's and earlier
-	sample   []bridge.RejectedProduct
+	p         *Pusher
+	log       *slog.Logger
+	feedID    string
+	version   string
+	sent      int   // products the agent accepted in this run
+	retracted int   // withdrawals the agent accepted in this run
+	bytes     int64 // request bytes of this run (refused attempts included)
+	requests  int
+	rejected  int // refused products of the snapshot, this run's and earlier
+	sample    []bridge.RejectedProduct
 }
 
 // record is what storage says the agent last took of a product.
 type record struct {
-	hash     int64
-	rejected string
+	hash      int64
+	rejected  string
+	retracted bool
 }
 
 func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
@@ -179,7 +194,7 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	r.version = info.Version
 	known := map[string]record{}
 	if err := p.Store.EachPushedProduct(ctx, Target, func(pp bridge.PushedProduct) error {
-		known[pp.ProductID] = record{pp.Hash, pp.Rejected}
+		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
@@ -206,21 +221,9 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	enc := feed.NewACPEncoder(p.Settings)
 	maxN, maxB := p.batchLimits()
 	cur := &batch{}
-	var buf []byte
-	readErr := p.Store.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
-		var n int
-		buf, n = enc.AppendProduct(buf[:0], &e)
-		if n == 0 {
-			return nil // not published; see the package doc on removals
-		}
-		h := hash(buf)
-		if k, ok := known[e.Product.ID]; ok && k.hash == h {
-			if k.rejected != "" {
-				r.reject(e.Product.ID, k.rejected)
-			}
-			return nil
-		}
-		if len(cur.items) > 0 && (len(cur.items) >= maxN || cur.size+len(buf) > maxB) {
+	// add queues it, handing full batches to the sender.
+	add := func(it item) error {
+		if len(cur.items) > 0 && (len(cur.items) >= maxN || cur.size+len(it.json) > maxB) {
 			select {
 			case batches <- cur:
 			case <-ctx.Done():
@@ -228,9 +231,33 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 			}
 			cur = &batch{}
 		}
-		cur.add(e.Product.ID, h, buf)
+		cur.items = append(cur.items, it)
+		cur.size += len(it.json) + 1
 		return nil
+	}
+	var buf, rbuf []byte
+	readErr := p.Store.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
+		var n int
+		buf, n = enc.AppendProduct(buf[:0], &e)
+		if n == 0 {
+			return nil // not published: withdrawn below if the agent has it
+		}
+		id := e.Product.ID
+		h := hash(buf)
+		k, ok := known[id]
+		delete(known, id) // what is left at the end left the catalog
+		if ok && k.hash == h {
+			if k.rejected != "" {
+				r.reject(id, k.rejected)
+			}
+			return nil
+		}
+		rbuf = enc.AppendRetraction(rbuf[:0], &e)
+		return add(item{id: id, hash: h, json: bytes.Clone(buf), retract: string(rbuf)})
 	})
+	if readErr == nil {
+		readErr = r.retractions(ctx, known, add)
+	}
 	if readErr == nil && len(cur.items) > 0 {
 		select {
 		case batches <- cur:
@@ -244,6 +271,38 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	}
 	if readErr != nil {
 		return fmt.Errorf("feed api push: read the catalog: %w", readErr)
+	}
+	return nil
+}
+
+// retractions queues the withdrawal of the products the agent holds that
+// the snapshot no longer publishes (left: the records the walk did not
+// meet). The Feed API cannot delete, so each goes as its variants,
+// unavailable and discontinued, once. Refused products are not withdrawn:
+// the agent may not hold them at all, and a product it does not know
+// fails the whole request.
+func (r *push) retractions(ctx context.Context, left map[string]record, add func(item) error) error {
+	var ids []string
+	for id, k := range left {
+		if !k.retracted && k.rejected == "" {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids) // the same batches on a retry, hence the same keys
+	for chunk := range slices.Chunk(ids, 1000) {
+		bodies, err := r.p.Store.PushedRetractions(ctx, Target, chunk)
+		if err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		for _, id := range chunk {
+			body := bodies[id]
+			if body == "" {
+				continue // nothing to withdraw it with
+			}
+			if err := add(item{id: id, hash: hash([]byte(body)), json: []byte(body), retract: body, retracted: true}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -291,7 +350,13 @@ func (r *push) send(ctx context.Context, items []item) error {
 	var ae *APIError
 	switch {
 	case err == nil:
-		r.sent += len(items)
+		for _, it := range items {
+			if it.retracted {
+				r.retracted++
+			} else {
+				r.sent++
+			}
+		}
 		return r.record(ctx, items, "")
 	case !errors.As(err, &ae) || !ae.Rejects():
 		return err
@@ -312,7 +377,7 @@ func (r *push) send(ctx context.Context, items []item) error {
 func (r *push) record(ctx context.Context, items []item, rejected string) error {
 	ps := make([]bridge.PushedProduct, len(items))
 	for i, it := range items {
-		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: rejected}
+		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: rejected, Retracted: it.retracted, Retract: it.retract}
 	}
 	if err := r.p.Store.SavePushedProducts(ctx, Target, ps); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
@@ -327,21 +392,19 @@ func (r *push) reject(id, reason string) {
 	}
 }
 
-// item is one encoded product of a batch.
+// item is one encoded product of a batch: the product, or its
+// withdrawal (retracted).
 type item struct {
-	id   string
-	hash int64
-	json []byte
+	id        string
+	hash      int64
+	json      []byte
+	retract   string // the body that would withdraw it, kept with its record
+	retracted bool
 }
 
 type batch struct {
 	items []item
 	size  int
-}
-
-func (b *batch) add(id string, h int64, js []byte) {
-	b.items = append(b.items, item{id: id, hash: h, json: append([]byte(nil), js...)})
-	b.size += len(js) + 1
 }
 
 // upsertBody is the UpsertProductsRequest of items.

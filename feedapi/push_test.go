@@ -378,3 +378,78 @@ func TestPushNoSnapshot(t *testing.T) {
 		t.Fatalf("stored state %+v (err %v), want the error recorded", stored, err)
 	}
 }
+
+// TestPushRetractsRemoved: a product that leaves the catalog, or is now
+// excluded by validation, is withdrawn once (its variants unavailable and
+// discontinued); one that comes back is sent in full.
+func TestPushRetractsRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 12, nil)
+	st := h.push(t)
+	feedID := st.RemoteID
+
+	// p11 is gone from the store; p4 now fails validation.
+	h.agent.ResetPatches()
+	exclude4 := func(i int, e *bridge.CatalogEntry) {
+		if i == 4 {
+			e.Issues = append(e.Issues, bridge.Issue{Severity: bridge.SeverityError, Field: "title", Message: "too long"})
+		}
+	}
+	h.commit(t, 11, exclude4)
+	st = h.push(t)
+	h.noFailures(t)
+	if st.Retracted != 2 || st.Items != 0 || !slices.Equal(flat(h.agent.Patches()), []string{"p11", "p4"}) {
+		t.Fatalf("state %+v, patches %v", st, h.agent.Patches())
+	}
+	for _, id := range []string{"p4", "p11"} {
+		var p feedProduct
+		if err := json.Unmarshal(h.agent.Products(feedID)[id], &p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Variants) != 3 {
+			t.Fatalf("%s withdrawn with %d variants, want its 3", id, len(p.Variants))
+		}
+		for _, v := range p.Variants {
+			if v.Availability.Available || v.Availability.Status != "discontinued" {
+				t.Fatalf("%s variant %s at the agent: %+v", id, v.ID, v.Availability)
+			}
+		}
+	}
+
+	// Withdrawn once: the next push sends nothing.
+	before := h.agent.Requests()
+	h.commit(t, 11, exclude4)
+	if st = h.push(t); st.Retracted != 0 || h.agent.Requests() != before {
+		t.Fatalf("second push after the removal: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+
+	// p11 is back: sent in full, available again.
+	h.agent.ResetPatches()
+	h.commit(t, 12, exclude4)
+	st = h.push(t)
+	if st.Items != 1 || !slices.Equal(flat(h.agent.Patches()), []string{"p11"}) {
+		t.Fatalf("returning product: state %+v, patches %v", st, h.agent.Patches())
+	}
+	e := storagetest.Entry(11)
+	want, _ := feed.NewACPEncoder(feed.Settings{Merchant: merchant}).AppendProduct(nil, &e)
+	if got := h.agent.Products(feedID)["p11"]; string(got) != string(want) {
+		t.Fatalf("p11 at the agent:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestPushNoRetractionOfRefused: a product the agent refused is not
+// withdrawn when it leaves the catalog (the agent may not know it, and an
+// unknown product fails the whole request).
+func TestPushNoRetractionOfRefused(t *testing.T) {
+	h := newHarness(t)
+	h.agent.RefuseProduct("p2", "bad GTIN")
+	h.commit(t, 5, nil)
+	h.push(t)
+	h.agent.ResetPatches()
+	h.commit(t, 2, nil) // p2, p3, p4 gone
+	st := h.push(t)
+	if got := flat(h.agent.Patches()); !slices.Equal(got, []string{"p3", "p4"}) || st.Retracted != 2 {
+		t.Fatalf("withdrawn %v (state %+v), want p3 and p4 only", got, st)
+	}
+	h.noFailures(t)
+}

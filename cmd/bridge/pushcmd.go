@@ -78,8 +78,8 @@ func cmdFeedPush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%s: failed after %s: %v\n", name, time.Since(start).Round(time.Millisecond), err)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: pushed %d item(s), %d bytes in %s; %d product(s) rejected\n",
-			name, st.Items, st.Bytes, time.Since(start).Round(time.Millisecond), st.Rejected)
+		fmt.Fprintf(stdout, "%s: pushed %d item(s), %d bytes in %s; %d product(s) rejected, %d withdrawn\n",
+			name, st.Items, st.Bytes, time.Since(start).Round(time.Millisecond), st.Rejected, st.Retracted)
 		printRejected(stdout, st)
 	}
 	if len(failed) > 0 {
@@ -136,7 +136,7 @@ func pushSummary(st bridge.FeedPushState) string {
 	default:
 		fmt.Fprintf(&b, "ok at %s", st.LastSuccess.Format(time.RFC3339))
 	}
-	fmt.Fprintf(&b, "; %d item(s), %d bytes sent; %d rejected", st.Items, st.Bytes, st.Rejected)
+	fmt.Fprintf(&b, "; %d item(s), %d bytes sent; %d rejected, %d withdrawn", st.Items, st.Bytes, st.Rejected, st.Retracted)
 	if st.Error != "" && !st.LastSuccess.IsZero() {
 		fmt.Fprintf(&b, "; last success %s", st.LastSuccess.Format(time.RFC3339))
 	}

@@ -44,14 +44,14 @@ func (d *DB) SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) erro
 
 // EachPushedProduct calls fn for every product recorded for target.
 func (d *DB) EachPushedProduct(ctx context.Context, target string, fn func(bridge.PushedProduct) error) error {
-	rows, err := d.pool.Query(ctx, `SELECT product_id, hash, rejected FROM feed_pushed_products WHERE target = $1`, target)
+	rows, err := d.pool.Query(ctx, `SELECT product_id, hash, rejected, retracted FROM feed_pushed_products WHERE target = $1`, target)
 	if err != nil {
 		return fmt.Errorf("postgres: pushed products %s: %w", target, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p bridge.PushedProduct
-		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected); err != nil {
+		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted); err != nil {
 			return fmt.Errorf("postgres: pushed products %s: %w", target, err)
 		}
 		if err := fn(p); err != nil {
@@ -76,16 +76,40 @@ func (d *DB) SavePushedProducts(ctx context.Context, target string, ps []bridge.
 	ids := make([]string, len(ps))
 	hashes := make([]int64, len(ps))
 	rejected := make([]string, len(ps))
+	retracted := make([]bool, len(ps))
+	retract := make([]string, len(ps))
 	for i, p := range ps {
-		ids[i], hashes[i], rejected[i] = p.ProductID, p.Hash, p.Rejected
+		ids[i], hashes[i], rejected[i], retracted[i], retract[i] = p.ProductID, p.Hash, p.Rejected, p.Retracted, p.Retract
 	}
-	if _, err := d.pool.Exec(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected)
-		SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])
-		ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected`,
-		target, ids, hashes, rejected); err != nil {
+	if _, err := d.pool.Exec(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract)
+		SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::text[])
+		ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected,
+			retracted = excluded.retracted, retract = excluded.retract`,
+		target, ids, hashes, rejected, retracted, retract); err != nil {
 		return fmt.Errorf("postgres: save pushed products %s: %w", target, err)
 	}
 	return nil
+}
+
+// PushedRetractions returns the retract bodies of ids, by product id.
+func (d *DB) PushedRetractions(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	rows, err := d.pool.Query(ctx, `SELECT product_id, retract FROM feed_pushed_products WHERE target = $1 AND product_id = ANY($2)`, target, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pushed retractions %s: %w", target, err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(ids))
+	for rows.Next() {
+		var id, body string
+		if err := rows.Scan(&id, &body); err != nil {
+			return nil, fmt.Errorf("postgres: pushed retractions %s: %w", target, err)
+		}
+		out[id] = body
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: pushed retractions %s: %w", target, err)
+	}
+	return out, nil
 }
 
 // ForgetPushedProducts drops every record of target.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/storage/internal/rowcodec"
@@ -48,14 +50,14 @@ func (d *DB) SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) erro
 
 // EachPushedProduct calls fn for every product recorded for target.
 func (d *DB) EachPushedProduct(ctx context.Context, target string, fn func(bridge.PushedProduct) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT product_id, hash, rejected FROM feed_pushed_products WHERE target = ?`, target)
+	rows, err := d.db.QueryContext(ctx, `SELECT product_id, hash, rejected, retracted FROM feed_pushed_products WHERE target = ?`, target)
 	if err != nil {
 		return fmt.Errorf("sqlite: pushed products %s: %w", target, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p bridge.PushedProduct
-		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected); err != nil {
+		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted); err != nil {
 			return fmt.Errorf("sqlite: pushed products %s: %w", target, err)
 		}
 		if err := fn(p); err != nil {
@@ -77,19 +79,55 @@ func (d *DB) SavePushedProducts(ctx context.Context, target string, ps []bridge.
 		return nil
 	}
 	return d.writeTx(ctx, "save pushed products "+target, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected) VALUES (?, ?, ?, ?)
-			ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected,
+				retracted = excluded.retracted, retract = excluded.retract`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, p := range ps {
-			if _, err := st.ExecContext(ctx, target, p.ProductID, p.Hash, p.Rejected); err != nil {
+			if _, err := st.ExecContext(ctx, target, p.ProductID, p.Hash, p.Rejected, p.Retracted, p.Retract); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// PushedRetractions returns the retract bodies of ids, by product id.
+func (d *DB) PushedRetractions(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for chunk := range slices.Chunk(ids, 500) { // under SQLite's bound-parameter limit
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, target)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `SELECT product_id, retract FROM feed_pushed_products WHERE target = ? AND product_id IN (?` +
+			strings.Repeat(", ?", len(chunk)-1) + `)`
+		if err := d.scanPairs(ctx, q, args, out); err != nil {
+			return nil, fmt.Errorf("sqlite: pushed retractions %s: %w", target, err)
+		}
+	}
+	return out, nil
+}
+
+// scanPairs adds the (key, value) rows of query q to out.
+func (d *DB) scanPairs(ctx context.Context, q string, args []any, out map[string]string) error {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		out[k] = v
+	}
+	return rows.Err()
 }
 
 // ForgetPushedProducts drops every record of target.

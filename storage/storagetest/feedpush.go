@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"strings"
@@ -74,8 +75,8 @@ func testPushedProducts(t *testing.T, s bridge.Storage) {
 		t.Fatalf("new store has records: %v", got)
 	}
 	first := []bridge.PushedProduct{
-		{ProductID: "p1", Hash: -1}, // the full int64 range round-trips
-		{ProductID: "p2", Hash: 1<<63 - 1},
+		{ProductID: "p1", Hash: -1, Retract: `{"id":"p1","variants":[]}`}, // the full int64 range round-trips
+		{ProductID: "p2", Hash: 1<<63 - 1, Retracted: true, Retract: `{"id":"p2"}`},
 		{ProductID: "p3", Hash: 7, Rejected: "invalid_product_payload"},
 	}
 	if err := s.SavePushedProducts(ctx, "feed_api", first); err != nil {
@@ -90,13 +91,30 @@ func testPushedProducts(t *testing.T, s bridge.Storage) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A walk leaves the retract bodies out; PushedRetractions reads them.
 	want := map[string]bridge.PushedProduct{
-		"p1": first[0], "p2": first[1],
+		"p1": {ProductID: "p1", Hash: -1},
+		"p2": {ProductID: "p2", Hash: 1<<63 - 1, Retracted: true},
 		"p3": {ProductID: "p3", Hash: 8},
 		"p4": {ProductID: "p4", Hash: 4},
 	}
 	if got := pushed(t, s, "feed_api"); !maps.Equal(got, want) {
 		t.Fatalf("records:\n got %v\nwant %v", got, want)
+	}
+	bodies, err := s.PushedRetractions(ctx, "feed_api", []string{"p1", "p2", "p3", "p9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantB := map[string]string{"p1": first[0].Retract, "p2": first[1].Retract, "p3": ""}; !maps.Equal(bodies, wantB) {
+		t.Fatalf("retractions:\n got %q\nwant %q", bodies, wantB)
+	}
+	// Many ids at once (more than a statement's parameters in some drivers).
+	many := make([]string, 2000)
+	for i := range many {
+		many[i] = fmt.Sprintf("x%d", i)
+	}
+	if bodies, err := s.PushedRetractions(ctx, "feed_api", append(many, "p1")); err != nil || len(bodies) != 1 {
+		t.Fatalf("retractions of 2001 ids: %v, %v", bodies, err)
 	}
 	// fn's error stops the walk and comes back as it is.
 	stop := errors.New("stop")
