@@ -243,7 +243,7 @@ func (u *upload) do(ctx context.Context) (string, error) {
 	// All there: now replace the stable names, then tidy up.
 	if err := u.retry(ctx, func() error {
 		for _, f := range all {
-			if err := u.rename(tempName(f), p.remote(f.remote)); err != nil {
+			if err := u.rename(f); err != nil {
 				return err
 			}
 		}
@@ -450,10 +450,17 @@ func (u *upload) put(ctx context.Context, f file) error {
 	return nil
 }
 
-// rename replaces dst with src atomically where the server can.
-func (u *upload) rename(src, dst string) error {
+// rename replaces f's stable name with its upload, atomically where the
+// server can. A rename done before the connection dropped is recognised
+// (no upload left, the stable file has its size) and not an error.
+func (u *upload) rename(f file) error {
 	c := u.sftp
-	from := u.p.remote(src)
+	from, dst := u.p.remote(tempName(f)), u.p.remote(f.remote)
+	if _, err := c.Stat(from); errors.Is(err, os.ErrNotExist) {
+		if fi, err := c.Stat(dst); err == nil && fi.Size() == f.size {
+			return nil
+		}
+	}
 	if _, ok := c.HasExtension("posix-rename@openssh.com"); ok {
 		if err := c.PosixRename(from, dst); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", from, dst, err)

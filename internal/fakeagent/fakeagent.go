@@ -1,10 +1,14 @@
-// Package fakeagent is an agent's order-webhook receiver for tests: an
-// httptest server that does what a strict agent does with each request —
-// verify the Merchant-Signature (401 invalid_signature otherwise, as the
-// spec says), validate the body against the official webhook schema of the
-// request's API-Version (400 otherwise), drop duplicates by Request-Id —
-// and records what it received, so that tests can assert both what arrived
-// and that nothing was refused.
+// Package fakeagent holds strict fakes of an agent for tests: the
+// order-webhook receiver (Agent) and the agent-hosted ACP Feed API
+// (FeedAPI, feedapi.go), sharing the fault switches (Faults).
+//
+// The webhook receiver is an httptest server that does what a strict
+// agent does with each request — verify the Merchant-Signature (401
+// invalid_signature otherwise, as the spec says), validate the body
+// against the official webhook schema of the request's API-Version (400
+// otherwise), drop duplicates by Request-Id — and records what it
+// received, so that tests can assert both what arrived and that nothing
+// was refused.
 //
 // Fault switches make the next requests fail the ways real receivers do:
 // a 5xx, a 429 with Retry-After, a slow answer, a dropped connection, or
