@@ -65,6 +65,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -358,7 +359,9 @@ func (r *push) send(ctx context.Context, items []item) error {
 			}
 		}
 		return r.record(ctx, items, "")
-	case !errors.As(err, &ae) || !ae.Rejects():
+	case errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.Code == "feed_not_found":
+		return fmt.Errorf("%w (the agent no longer has feed %s: set feed.push.feed_api.feed_id to the feed it gave you, and every product is sent to it)", err, r.feedID)
+	case ae == nil || !ae.Rejects():
 		return err
 	case len(items) == 1:
 		reason := ae.Reason()

@@ -453,3 +453,21 @@ func TestPushNoRetractionOfRefused(t *testing.T) {
 	}
 	h.noFailures(t)
 }
+
+// TestPushFeedGone: a feed the agent no longer has fails the push with
+// what to do about it; configuring the new feed sends everything there.
+func TestPushFeedGone(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 3, nil)
+	h.push(t)
+	h.commit(t, 3, func(i int, e *bridge.CatalogEntry) { e.Product.Title += " v2" })
+	h.agent.RespondNext(1, http.StatusNotFound, `{"type":"invalid_request","code":"feed_not_found","message":"Feed not found","param":"id"}`)
+	st, err := h.pusher.Push(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "set feed.push.feed_api.feed_id") || st.Error == "" {
+		t.Fatalf("push to a deleted feed: err %v, state %+v", err, st)
+	}
+	h.pusher.FeedID = h.agent.AddFeed("US")
+	if st = h.push(t); st.Items != 3 || st.RemoteID != h.pusher.FeedID {
+		t.Fatalf("push to the new feed: %+v", st)
+	}
+}
