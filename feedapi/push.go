@@ -169,8 +169,12 @@ type push struct {
 	retracted int   // withdrawals the agent accepted in this run
 	bytes     int64 // request bytes of this run (refused attempts included)
 	requests  int
-	rejected  int // refused products of the snapshot, this run's and earlier
-	sample    []bridge.RejectedProduct
+
+	// The walk (unchanged refused products) and the sender (new
+	// refusals) both count refusals.
+	mu       sync.Mutex
+	rejected int // refused products of the snapshot, this run's and earlier
+	sample   []bridge.RejectedProduct
 }
 
 // record is what storage says the agent last took of a product.
@@ -389,6 +393,8 @@ func (r *push) record(ctx context.Context, items []item, rejected string) error 
 }
 
 func (r *push) reject(id, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.rejected++
 	if len(r.sample) < maxRejectedSample {
 		r.sample = append(r.sample, bridge.RejectedProduct{ProductID: id, Reason: reason})

@@ -471,3 +471,23 @@ func TestPushFeedGone(t *testing.T) {
 		t.Fatalf("push to the new feed: %+v", st)
 	}
 }
+
+// TestPushRejectedCounted: refusals from earlier pushes (met by the walk)
+// and new ones (met by the sender, concurrently) are all reported.
+func TestPushRejectedCounted(t *testing.T) {
+	h := newHarness(t)
+	h.agent.RefuseProduct("p5", "old refusal")
+	h.commit(t, 80, nil)
+	h.push(t)
+	h.agent.RefuseProduct("p70", "new refusal")
+	h.commit(t, 80, func(i int, e *bridge.CatalogEntry) {
+		if i >= 10 {
+			e.Product.Title += " (new season)"
+		}
+	})
+	st := h.push(t)
+	if st.Rejected != 2 || st.Items != 69 || len(st.RejectedSample) != 2 {
+		t.Fatalf("state: %+v", st)
+	}
+	h.noFailures(t)
+}
