@@ -52,9 +52,9 @@ func shardName(f feed.Format, i, n int) string {
 	return fmt.Sprintf("%s%s-part-%03d.%s", dir, stem, i, ext)
 }
 
-// isShardOf reports whether remote (a name under the format's folder) is
-// a file of format f under either naming, so that shards a smaller
-// catalog no longer makes can be removed.
+// isShardOf reports whether base, a file name in the format's folder, is a
+// file of format f under either naming, so that shards a smaller catalog
+// no longer makes can be removed.
 func isShardOf(f feed.Format, base string) bool {
 	_, own := path.Split(string(f))
 	if base == own {
