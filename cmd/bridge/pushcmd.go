@@ -62,7 +62,7 @@ func cmdFeedPush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer a.close()
 	r, err := a.newPushRunner(nil)
 	if err != nil {
-		return err
+		return reportAssembly(err, stderr)
 	}
 	names, err := targetNames(r, *only)
 	if err != nil {
@@ -100,7 +100,7 @@ func cmdFeedStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer a.close()
 	r, err := a.newPushRunner(nil)
 	if err != nil {
-		return err
+		return reportAssembly(err, stderr)
 	}
 	sts, err := r.Status(ctx)
 	if err != nil {

@@ -136,8 +136,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if co.keys.Len() == 0 {
 		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
 	}
+	var pushStatus httpapi.PushStatus // /readyz lists push targets only when there are some
+	if len(pushes.Targets) > 0 {
+		pushStatus = pushes
+	}
 	handler := httpapi.New(httpapi.Config{
-		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Pushes: pushes, Feeds: feeds,
+		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Pushes: pushStatus, Feeds: feeds,
 		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	// Requests still running after Shutdown gave up (a complete waits up
