@@ -96,6 +96,14 @@ func TestServePushes(t *testing.T) {
 		t.Fatalf("readyz: %+v", ready)
 	}
 
+	_, metrics := get(t, base+"/metrics", nil)
+	for _, want := range []string{`bridge_feed_push_runs_total{result="ok",target="feed_api"}`, `bridge_feed_push_items_total{target="feed_api"} 14`,
+		`bridge_feed_push_last_success_timestamp_seconds{target="sftp"}`, `bridge_upstream_requests_total{outcome="ok",upstream="feed_api"}`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	out, errOut, code := runCLI(t, "feed", "status", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "feed_api: ok at") || !strings.Contains(out, "sftp: ok at") {
 		t.Fatalf("feed status (%d):\n%s%s", code, out, errOut)
