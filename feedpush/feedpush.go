@@ -45,6 +45,17 @@ type StateStore interface {
 	FeedPushState(ctx context.Context, target string) (bridge.FeedPushState, error)
 }
 
+// Locker keeps two processes (replicas sharing a Postgres database, or
+// `serve` and `bridge feed push` on one SQLite file) from pushing the same
+// target at once. Both storage drivers implement it.
+type Locker interface {
+	// TryLock takes the named lock unless another process holds it.
+	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
+}
+
+// ErrBusy: another process is pushing the target; this push did not run.
+var ErrBusy = errors.New("another bridge process is pushing this target")
+
 // Retry delays after a failed push: the first retry after RetryMin, then
 // doubling up to RetryMax (and never later than the schedule).
 const (
@@ -57,7 +68,10 @@ const (
 type Runner struct {
 	Targets []Schedule
 	Store   StateStore
-	Log     *slog.Logger
+	// Lock, when set, makes a push run only where no other process is
+	// pushing the same target (ErrBusy otherwise, retried like a failure).
+	Lock Locker
+	Log  *slog.Logger
 	// Metrics records every push (nil: none).
 	Metrics *Metrics
 	// Now is the clock (default time.Now).
@@ -199,11 +213,29 @@ func (r *Runner) firstDelay(ctx context.Context, t Schedule) time.Duration {
 }
 
 func (r *Runner) push(ctx context.Context, t Schedule) (bridge.FeedPushState, error) {
+	if r.Lock != nil {
+		release, ok, err := r.Lock.TryLock(ctx, "feed_push_"+t.Name)
+		if err != nil {
+			return bridge.FeedPushState{Target: t.Name}, fmt.Errorf("feed push %s: %w", t.Name, err)
+		}
+		if !ok {
+			r.logger().Info("feed push skipped: another process is pushing this target", "target", t.Name)
+			return bridge.FeedPushState{Target: t.Name}, fmt.Errorf("feed push %s: %w", t.Name, ErrBusy)
+		}
+		defer release()
+	}
 	start := time.Now()
 	st, err := t.Target.Push(ctx)
 	st.Target = t.Name
 	r.Metrics.observe(st, err, time.Since(start))
 	return st, err
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
 }
 
 func (r *Runner) retryBounds() (lo, hi time.Duration) {

@@ -213,3 +213,45 @@ func TestScheduledTargetAfterChange(t *testing.T) {
 		})
 	}
 }
+
+// locks is a Locker whose named locks another process may hold.
+type locks struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (l *locks) TryLock(_ context.Context, name string) (func(), bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[name] {
+		return nil, false, nil
+	}
+	l.held[name] = true
+	return func() { l.mu.Lock(); delete(l.held, name); l.mu.Unlock() }, true, nil
+}
+
+// TestBusy: while another process pushes a target this one does not, and
+// tries again later; the lock is let go after each push.
+func TestBusy(t *testing.T) {
+	tg := &target{}
+	l := &locks{held: map[string]bool{"feed_push_sftp": true}} // another process
+	r := &feedpush.Runner{Store: states{}, Lock: l, RetryMin: 20 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+		Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: time.Hour}}}
+	if _, err := r.PushNow(t.Context(), "sftp"); !errors.Is(err, feedpush.ErrBusy) || tg.count() != 0 {
+		t.Fatalf("push while busy: %v, %d pushes", err, tg.count())
+	}
+	start(t, r)
+	time.Sleep(60 * time.Millisecond)
+	if tg.count() != 0 {
+		t.Fatal("pushed while another process held the lock")
+	}
+	l.mu.Lock()
+	delete(l.held, "feed_push_sftp") // the other process is done
+	l.mu.Unlock()
+	eventually(t, "push once the lock is free", func() bool { return tg.count() == 1 })
+	eventually(t, "lock let go", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return !l.held["feed_push_sftp"]
+	})
+}

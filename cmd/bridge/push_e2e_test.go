@@ -10,6 +10,7 @@ import (
 
 	"github.com/acp-bridge/bridge/internal/fakeagent"
 	"github.com/acp-bridge/bridge/internal/fakesftp"
+	"github.com/acp-bridge/bridge/storage/sqlite"
 )
 
 // withPush adds a feed.push block for a Feed API at api and an SFTP server
@@ -119,6 +120,22 @@ func TestServePushes(t *testing.T) {
 	}
 	if api.Requests() != before || srv.Connections() != conns+1 {
 		t.Fatalf("on-demand push: %d Feed API requests, %d SFTP connections", api.Requests()-before, srv.Connections()-conns)
+	}
+	// While another process pushes (here: this test holding the lock), the
+	// command says so instead of pushing the same target at once.
+	db, err := sqlite.Open(t.Context(), filepath.Join(filepath.Dir(cfg), "data", "bridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	release, ok, err := db.TryLock(t.Context(), "feed_push_sftp")
+	if err != nil || !ok {
+		t.Fatalf("take the push lock: ok=%v err=%v", ok, err)
+	}
+	out, _, code = runCLI(t, "feed", "push", "--config", cfg, "--target", "sftp")
+	release()
+	if code != 1 || !strings.Contains(out, "another bridge process is pushing this target") {
+		t.Fatalf("push while another process pushes (%d):\n%s", code, out)
 	}
 	if out, _, code := runCLI(t, "feed", "push", "--config", cfg, "--target", "ftp"); code != 2 {
 		t.Fatalf("unknown target: exit %d\n%s", code, out)

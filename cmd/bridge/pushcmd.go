@@ -15,7 +15,15 @@ import (
 	"github.com/acp-bridge/bridge/feedapi"
 	"github.com/acp-bridge/bridge/feedpush"
 	"github.com/acp-bridge/bridge/sftppush"
+	"github.com/acp-bridge/bridge/storage/postgres"
+	"github.com/acp-bridge/bridge/storage/sqlite"
 	"github.com/acp-bridge/bridge/upstream"
+)
+
+// Both storage drivers keep pushes to one process at a time.
+var (
+	_ feedpush.Locker = (*sqlite.DB)(nil)
+	_ feedpush.Locker = (*postgres.DB)(nil)
 )
 
 // newPushRunner assembles the configured push targets (none: a runner
@@ -24,6 +32,11 @@ import (
 func (a *app) newPushRunner(reg prometheus.Registerer) (*feedpush.Runner, error) {
 	cfg := a.cfg.Feed.Push
 	r := &feedpush.Runner{Store: a.storage, Log: a.log}
+	// One process pushes a target at a time: replicas on one Postgres
+	// database, `serve` and `bridge feed push` on one SQLite file.
+	if l, ok := a.storage.(feedpush.Locker); ok {
+		r.Lock = l
+	}
 	if reg != nil {
 		r.Metrics = feedpush.NewMetrics(reg)
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // lockExclusive takes an exclusive flock on path (created if missing)
-// without waiting. The kernel drops it when the process dies, so a crash
-// never leaves a stale lock.
+// without waiting; errHeld when another process holds it. The kernel drops
+// it when the process dies, so a crash never leaves a stale lock.
 func lockExclusive(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -19,7 +19,7 @@ func lockExclusive(path string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errors.New("another bridge process is serving this database (one process per SQLite file; use Postgres for several)")
+			return nil, errHeld
 		}
 		return nil, err
 	}
