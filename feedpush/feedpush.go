@@ -170,6 +170,12 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 			default:
 			}
 		case <-timer.C:
+			// The state is shared by every process on the database:
+			// another may have pushed since the timer was set.
+			if d := r.firstDelay(ctx, t); d > 0 {
+				timer.Reset(d)
+				continue
+			}
 		}
 		_, err := r.push(ctx, t)
 		if ctx.Err() != nil {
@@ -198,7 +204,10 @@ func (r *Runner) failing(ctx context.Context, t Schedule) bool {
 	return err != nil || st.Error != "" || st.LastSuccess.IsZero()
 }
 
-// firstDelay is how long after start a target first pushes.
+// firstDelay is how long from now a target's next push is due by its
+// recorded state: at once when it never succeeded or its last push failed
+// (or it follows changes, which is cheap when nothing changed), else when
+// its last success is Every old.
 func (r *Runner) firstDelay(ctx context.Context, t Schedule) time.Duration {
 	st, err := r.Store.FeedPushState(ctx, t.Name)
 	switch {

@@ -255,3 +255,52 @@ func TestBusy(t *testing.T) {
 		return !l.held["feed_push_sftp"]
 	})
 }
+
+// TestScheduleFollowsSharedState: when the timer fires but another
+// process pushed meanwhile (the state is shared), this one waits for the
+// next due time instead of pushing again.
+func TestScheduleFollowsSharedState(t *testing.T) {
+	tg := &target{}
+	st := &sharedState{}
+	r := &feedpush.Runner{Store: st, RetryMin: 30 * time.Millisecond, RetryMax: 30 * time.Millisecond,
+		Targets: []feedpush.Schedule{{Name: "sftp", Target: failOnce{tg}, Every: time.Hour}}}
+	start(t, r)
+	eventually(t, "first push (fails)", func() bool { return tg.count() == 1 })
+	st.set(bridge.FeedPushState{LastSuccess: time.Now()}) // another replica succeeded
+	time.Sleep(150 * time.Millisecond)
+	if n := tg.count(); n != 1 {
+		t.Fatalf("%d pushes; the retry should have seen the other replica's success", n)
+	}
+}
+
+// failOnce fails its first push (and records nothing: the test sets the
+// shared state itself).
+type failOnce struct{ t *target }
+
+func (f failOnce) Push(ctx context.Context) (bridge.FeedPushState, error) {
+	f.t.mu.Lock()
+	first := f.t.n == 0
+	f.t.mu.Unlock()
+	_, _ = f.t.Push(ctx)
+	if first {
+		return bridge.FeedPushState{}, errors.New("agent down")
+	}
+	return bridge.FeedPushState{LastSuccess: time.Now()}, nil
+}
+
+// sharedState is a StateStore another process writes.
+type sharedState struct {
+	mu sync.Mutex
+	st *bridge.FeedPushState
+}
+
+func (s *sharedState) set(st bridge.FeedPushState) { s.mu.Lock(); s.st = &st; s.mu.Unlock() }
+
+func (s *sharedState) FeedPushState(context.Context, string) (bridge.FeedPushState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st == nil {
+		return bridge.FeedPushState{Error: "agent down"}, nil
+	}
+	return *s.st, nil
+}
