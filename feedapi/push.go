@@ -23,7 +23,8 @@
 // (internal/reqsign). An upsert is idempotent by nature (by product id) and
 // its key is derived from the feed, the snapshot version and the body, so a
 // retry — by the upstream client after a 429/5xx, or by the next push after
-// a crash — is recognisably the same request. Feed creation is not replayed
+// a crash — is recognisably the same request (a resend of everything,
+// Pusher.All, salts its keys so that the agent applies it again). Feed creation is not replayed
 // on an ambiguous failure (an agent that ignores the key would make a
 // second feed); its key is derived from the target, so the next push asks
 // again with the same key.
@@ -112,7 +113,10 @@ type Pusher struct {
 	// DefaultBatchProducts, DefaultBatchBytes).
 	BatchProducts int
 	BatchBytes    int
-	Log           *slog.Logger
+	// All sends every product, as to a new feed, instead of the changed
+	// ones (`bridge feed push --all`: the agent lost what it had).
+	All bool
+	Log *slog.Logger
 	// Now is the clock of the status (default time.Now).
 	Now func() time.Time
 
@@ -161,10 +165,13 @@ func (p *Pusher) Push(ctx context.Context) (bridge.FeedPushState, error) {
 
 // push is one run's working state.
 type push struct {
-	p         *Pusher
-	log       *slog.Logger
-	feedID    string
-	version   string
+	p       *Pusher
+	log     *slog.Logger
+	feedID  string
+	version string
+	// salt makes this run's idempotency keys its own: a resend of what
+	// the agent lost must be applied, not answered from its key store.
+	salt      string
 	sent      int   // products the agent accepted in this run
 	retracted int   // withdrawals the agent accepted in this run
 	bytes     int64 // request bytes of this run (refused attempts included)
@@ -197,6 +204,12 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 		return fmt.Errorf("feed api push: %w", err)
 	}
 	r.version = info.Version
+	if p.All {
+		if err := p.Store.ForgetPushedProducts(ctx, Target); err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		r.salt = "all@" + st.LastAttempt.Format(time.RFC3339Nano)
+	}
 	known := map[string]record{}
 	if err := p.Store.EachPushedProduct(ctx, Target, func(pp bridge.PushedProduct) error {
 		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted}
@@ -350,7 +363,7 @@ func (r *push) send(ctx context.Context, items []item) error {
 	body := upsertBody(items)
 	r.requests++
 	r.bytes += int64(len(body))
-	key := "feed_upsert_" + digest(r.feedID, r.version, string(body))
+	key := "feed_upsert_" + digest(r.feedID, r.version, r.salt, string(body))
 	err := r.p.Client.UpsertProducts(ctx, r.feedID, body, key)
 	var ae *APIError
 	switch {

@@ -121,6 +121,14 @@ func TestServePushes(t *testing.T) {
 	if api.Requests() != before || srv.Connections() != conns+1 {
 		t.Fatalf("on-demand push: %d Feed API requests, %d SFTP connections", api.Requests()-before, srv.Connections()-conns)
 	}
+	// --all sends every product again (the agent lost them).
+	// The agent applies it: not a replay of the first push's request.
+	api.ResetPatches()
+	out, errOut, code = runCLI(t, "feed", "push", "--config", cfg, "--target", "feed_api", "--all")
+	if code != 0 || !strings.Contains(out, "feed_api: pushed 14 item(s)") || len(api.Patches()) != 1 {
+		t.Fatalf("feed push --all (%d), %d upserts applied:\n%s%s", code, len(api.Patches()), out, errOut)
+	}
+
 	// While another process pushes (here: this test holding the lock), the
 	// command says so instead of pushing the same target at once.
 	db, err := sqlite.Open(t.Context(), filepath.Join(filepath.Dir(cfg), "data", "bridge.db"))

@@ -68,6 +68,7 @@ func (a *app) newPushRunner(reg prometheus.Registerer) (*feedpush.Runner, error)
 func cmdFeedPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("feed push", stderr)
 	only := fs.String("target", "", "push only this target (feed_api or sftp); default: every configured target")
+	all := fs.Bool("all", false, "send every product to the Feed API, not only the changed ones (the agent lost what it had)")
 	a, err := openApp(ctx, fs, cfgPath, args, stderr, true)
 	if err != nil {
 		return err
@@ -76,6 +77,13 @@ func cmdFeedPush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	r, err := a.newPushRunner(nil)
 	if err != nil {
 		return reportAssembly(err, stderr)
+	}
+	if *all {
+		for _, t := range r.Targets {
+			if p, ok := t.Target.(*feedapi.Pusher); ok {
+				p.All = true
+			}
+		}
 	}
 	names, err := targetNames(r, *only)
 	if err != nil {
