@@ -8,7 +8,7 @@
 //	bridge check            --config FILE   validate a config; every problem with file:line
 //	bridge feed build       --config FILE --out DIR [--format F ...]
 //	bridge feed validate    --config FILE [--json]
-//	bridge feed push        --config FILE [--target feed_api|sftp]
+//	bridge feed push        --config FILE [--target feed_api|sftp] [--all]
 //	bridge feed status      --config FILE [--json]
 //	bridge mapping preview  --config FILE --id ID
 //	bridge orders list      --config FILE [--status S] [--json]
@@ -64,7 +64,7 @@ Commands:
   check             --config FILE                  validate a config file (and its mapping)
   feed build        --config FILE --out DIR        write feed files to a folder
   feed validate     --config FILE [--json]         report every product's feed problems
-  feed push         --config FILE [--target T]     push the stored catalog to the agents now (feed.push)
+  feed push         --config FILE [--target T]     push the stored catalog to the agents now (feed.push; --all: every product)
   feed status       --config FILE [--json]         the last push of each target
   mapping preview   --config FILE --id ID          store record → mapped record → validation
   orders list       --config FILE [--status S]     orders (any status, or --status S), newest first
