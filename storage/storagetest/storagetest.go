@@ -7,9 +7,11 @@
 // only over the revision they were read at and only by their owner, an
 // idempotency key is claimed by exactly one request, orders are written by
 // the rules of their revisions, an outbox job is queued with its change and
-// run by one worker at a time, and all of it holds under concurrent use
+// run by one worker at a time, feed push records replace by product and
+// keep their withdrawal bodies, and all of it holds under concurrent use
 // (checkout.go lists the checkout rules, outbox.go those of orders and the
-// outbox, stock.go those of the optional check-and-hold of stock).
+// outbox, stock.go those of the optional check-and-hold of stock,
+// feedpush.go those of the push targets' records).
 //
 // A driver's tests call Run with a function that opens a fresh, empty store:
 //
