@@ -353,3 +353,21 @@ func TestCanceled(t *testing.T) {
 		t.Fatalf("%d connections after the cancel", h.srv.Connections())
 	}
 }
+
+// TestPlainRename: a server without posix-rename gets the stable file
+// replaced by remove + rename, and the new content is in place.
+func TestPlainRename(t *testing.T) {
+	fakesftp.WithoutPosixRename(t)
+	h := newHarness(t)
+	h.pusher.Formats = []feed.Format{feed.FormatOpenAICSV}
+	h.commit(t, 3)
+	h.push(t)
+	h.commit(t, 5)
+	h.push(t)
+	if got := h.remote(t); !slices.Equal(got, []string{"openai.csv.gz"}) {
+		t.Fatalf("remote files: %v", got)
+	}
+	if n := len(h.lines(t, "openai.csv.gz")); n != 5*3+1 {
+		t.Fatalf("file has %d lines, want the new snapshot's 16", n)
+	}
+}

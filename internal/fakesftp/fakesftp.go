@@ -188,3 +188,18 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	c.total.Add(int64(n))
 	return n, err
 }
+
+// WithoutPosixRename makes servers started in this test binary advertise no
+// posix-rename@openssh.com extension until the test ends, like servers
+// that only speak plain SFTP v3. pkg/sftp keeps the advertised extensions
+// in a package variable, so the test must not run in parallel with other
+// SFTP tests.
+func WithoutPosixRename(tb testing.TB) {
+	tb.Helper()
+	if err := sftp.SetSFTPExtensions("hardlink@openssh.com", "statvfs@openssh.com"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = sftp.SetSFTPExtensions("hardlink@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com")
+	})
+}
