@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestServePushes(t *testing.T) {
 	api := fakeagent.NewFeedAPI(t, token)
 	srv := fakesftp.Start(t, "shop", password, nil)
 	cfg := writeConfig(t, withPush(api.URL(), srv.Addr(), srv.Fingerprint()))
-	base, _, logs := startServe(t, cfg)
+	base, cmd, logs := startServe(t, cfg)
 
 	// The demo catalog has 14 products; all reach the agent and the drop.
 	deadline := time.Now().Add(30 * time.Second)
@@ -108,6 +109,37 @@ func TestServePushes(t *testing.T) {
 	out, errOut, code := runCLI(t, "feed", "status", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "feed_api: ok at") || !strings.Contains(out, "sftp: ok at") {
 		t.Fatalf("feed status (%d):\n%s%s", code, out, errOut)
+	}
+
+	// A price change: after the sync (SIGHUP), that product alone reaches
+	// the agent within feed.push.feed_api.delay (1s here).
+	catalogPath := filepath.Join(filepath.Dir(cfg), "examples", "catalog.csv")
+	data, err := os.ReadFile(catalogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(data), "classic-tee.jpg,https://demo-outfitters.example/images/TEE-RED-S.jpg,19.99,", "classic-tee.jpg,https://demo-outfitters.example/images/TEE-RED-S.jpg,17.49,", 1)
+	if changed == string(data) {
+		t.Fatal("test edit did not apply")
+	}
+	if err := os.WriteFile(catalogPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api.ResetPatches()
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	feedID := api.Feeds()[0]
+	for !strings.Contains(string(api.Products(feedID)["classic-tee"]), `"amount":1749`) {
+		if time.Since(sent) > 20*time.Second {
+			t.Fatalf("the new price did not reach the agent; patches %v; logs:\n%s", api.Patches(), logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("price change at the agent %s after SIGHUP", time.Since(sent).Round(time.Millisecond))
+	if p := api.Patches(); len(p) != 1 || len(p[0]) != 1 || p[0][0] != "classic-tee" {
+		t.Fatalf("upserts after the price change: %v, want classic-tee alone", p)
 	}
 
 	// On demand: nothing changed, so the Feed API gets no request; the
