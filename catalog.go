@@ -240,6 +240,7 @@ type Storage interface {
 	CheckoutStore
 	EventLog
 	Outbox
+	FeedPushStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -136,6 +136,8 @@ type Feed struct {
 	// MaxShrinkPercent refuses a sync that loses more than this share of
 	// the variants (nil → 50; 100 turns the guard off).
 	MaxShrinkPercent *int `yaml:"max_shrink_percent"`
+	// Push delivers the feed to agents (see feedpush.go).
+	Push FeedPush `yaml:"push"`
 }
 
 // Payments selects the payment provider.

@@ -99,6 +99,7 @@ func (c *Config) applyDefaults() {
 		td.MerchantName = strings.TrimSpace(string(name))
 	}
 	c.applyCommerceDefaults()
+	c.applyFeedPushDefaults()
 }
 
 // validate checks meaning once the types are right.
@@ -272,6 +273,7 @@ func (c *Config) validate() []bridge.Problem {
 	if prod && len(c.ACP.APIKeys) == 0 {
 		add("acp.api_keys", "at least one key is required in production, or any caller could use the checkout")
 	}
+	ps = append(ps, c.validateFeedPush()...)
 	return append(ps, c.validateCommerce()...)
 }
 

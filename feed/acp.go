@@ -16,12 +16,25 @@ import (
 // forbids unknown keys everywhere, so only its own names are written.
 type acpWriter struct {
 	out
+	enc *ACPEncoder
+}
+
+func newACPWriter(w io.Writer, s Settings) *acpWriter {
+	return &acpWriter{out: newOut(w, true), enc: NewACPEncoder(s)}
+}
+
+// ACPEncoder encodes catalog entries as ACP 2026-04-17 Product objects
+// (schema.feed.json), the same bytes acp/products.jsonl.gz holds per line:
+// the Feed API push sends exactly what the file publishes, and hashes it to
+// tell which products changed. An ACPEncoder is not safe for concurrent use.
+type ACPEncoder struct {
 	seller  []byte // ,"seller":{…} — the same on every variant
 	scratch []byte
 }
 
-func newACPWriter(w io.Writer, s Settings) *acpWriter {
-	aw := &acpWriter{out: newOut(w, true)}
+// NewACPEncoder returns an encoder for products sold under s.Merchant.
+func NewACPEncoder(s Settings) *ACPEncoder {
+	aw := &ACPEncoder{}
 	m := &s.Merchant
 	var b []byte
 	if m.Name != "" {
@@ -62,16 +75,31 @@ func (w *acpWriter) Write(e *bridge.CatalogEntry) error {
 	if err := w.write(e); err != nil {
 		return err
 	}
-	ok, filter := publishable(e)
-	if !ok {
-		return nil
-	}
-	n := validCount(e, filter)
+	b, n := w.enc.AppendProduct(w.buf, e)
 	if n == 0 {
 		return nil
 	}
+	w.buf = append(b, '\n')
+	w.products++
+	w.variants += n
+	return w.maybeFlush()
+}
+
+// AppendProduct appends e's Product object (without a line break) to b,
+// holding only the variants validation let through, and returns the
+// extended buffer and the number of variants written. When the product is
+// excluded or has no valid variant it returns b unchanged and 0.
+func (w *ACPEncoder) AppendProduct(b []byte, e *bridge.CatalogEntry) ([]byte, int) {
+	ok, filter := publishable(e)
+	if !ok {
+		return b, 0
+	}
+	n := validCount(e, filter)
+	if n == 0 {
+		return b, 0
+	}
 	p := &e.Product
-	b := append(w.buf, `{"id":`...)
+	b = append(b, `{"id":`...)
 	b = appendJSONString(b, p.ID)
 	b = appendOptString(b, `,"title":`, p.Title)
 	b = w.appendDescription(b, p.Description)
@@ -90,13 +118,46 @@ func (w *acpWriter) Write(e *bridge.CatalogEntry) error {
 		first = false
 		b = w.appendVariant(b, p, v)
 	}
-	w.buf = append(b, "]}\n"...)
-	w.products++
-	w.variants += n
-	return w.maybeFlush()
+	return append(b, "]}"...), n
 }
 
-func (w *acpWriter) appendVariant(b []byte, p *bridge.Product, v *bridge.Variant) []byte {
+// AppendRetraction appends the Product that withdraws e's published
+// variants from an agent's feed, to b: each with its id and title and
+// availability {available: false, status: "discontinued"}. The Feed API
+// cannot delete (rfc.product_feeds §3.4: mark variants unavailable or
+// discontinued instead), so this is what is sent when the product leaves
+// the catalog. It returns b unchanged when AppendProduct would publish
+// nothing.
+func (w *ACPEncoder) AppendRetraction(b []byte, e *bridge.CatalogEntry) []byte {
+	ok, filter := publishable(e)
+	if !ok || validCount(e, filter) == 0 {
+		return b
+	}
+	p := &e.Product
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = appendOptString(b, `,"title":`, p.Title)
+	b = append(b, `,"variants":[`...)
+	first := true
+	for i := range p.Variants {
+		v := &p.Variants[i]
+		if filter && !e.VariantValid(v.ID) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, v.ID)
+		b = append(b, `,"title":`...)
+		b = appendJSONString(b, v.Title)
+		b = append(b, `,"availability":{"available":false,"status":"discontinued"}}`...)
+	}
+	return append(b, "]}"...)
+}
+
+func (w *ACPEncoder) appendVariant(b []byte, p *bridge.Product, v *bridge.Variant) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, v.ID)
 	b = append(b, `,"title":`...)
@@ -159,7 +220,7 @@ func (w *acpWriter) appendVariant(b []byte, p *bridge.Product, v *bridge.Variant
 // appendDescription writes a Description object when there is one. Agents
 // that do not render HTML need plain text, so an HTML-only description also
 // gets the plain text derived from it.
-func (w *acpWriter) appendDescription(b []byte, d bridge.Description) []byte {
+func (w *ACPEncoder) appendDescription(b []byte, d bridge.Description) []byte {
 	if d.IsZero() {
 		return b
 	}

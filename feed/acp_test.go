@@ -3,6 +3,7 @@ package feed
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -99,5 +100,47 @@ func TestACPMetadataEdge(t *testing.T) {
 	}
 	if err := acpspec.Validate(acpVersion, "schema.feed.json", "FeedMetadata", buf.Bytes()); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestACPRetraction: the withdrawal of a product names every variant the
+// product publishes, unavailable and discontinued, in a valid Product; a
+// product that publishes nothing has none.
+func TestACPRetraction(t *testing.T) {
+	s := usdSettings()
+	enc := NewACPEncoder(s)
+	p := syntheticProduct(1)
+	p.Title = "Caf\xe9 \"mug\""
+	p.Variants[2].Price.Amount = 0 // invalid: not published, not withdrawn
+	es := entries([]bridge.Product{p}, s)
+	b := enc.AppendRetraction(nil, &es[0])
+	if err := acpspec.Validate(acpVersion, "schema.feed.json", "Product", b); err != nil {
+		t.Fatalf("retraction is not a valid Product: %v\n%s", err, b)
+	}
+	var got struct {
+		ID       string `json:"id"`
+		Variants []struct {
+			ID           string `json:"id"`
+			Availability struct {
+				Available bool   `json:"available"`
+				Status    string `json:"status"`
+			} `json:"availability"`
+		} `json:"variants"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != p.ID || len(got.Variants) != 2 || got.Variants[0].ID != p.Variants[0].ID {
+		t.Fatalf("retraction: %s", b)
+	}
+	for _, v := range got.Variants {
+		if v.Availability.Available || v.Availability.Status != "discontinued" {
+			t.Fatalf("variant %s withdrawn as %+v", v.ID, v.Availability)
+		}
+	}
+	excluded := es[0]
+	excluded.Issues = append(excluded.Issues, bridge.Issue{Severity: bridge.SeverityError, Field: "title", Message: "x"})
+	if b := enc.AppendRetraction([]byte("keep"), &excluded); string(b) != "keep" {
+		t.Fatalf("retraction of an excluded product: %s", b)
 	}
 }

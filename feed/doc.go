@@ -14,6 +14,8 @@
 //     feed.json, OpenAI's jsonl/csv/tsv, the ACP products.jsonl + metadata.json).
 //     They publish only what validation let through and never stop on one bad
 //     product; Build writes a set of formats to a directory atomically.
+//     ACPEncoder encodes one ACP Product (and its withdrawal) for the Feed
+//     API push, byte for byte what the ACP file holds.
 //
 // The formats differ in more than field names; the writers translate:
 //

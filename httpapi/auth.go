@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/acp-bridge/bridge/internal/reqsign"
 )
 
 // APIKey is one agent credential. Name is the identity its sessions belong
@@ -142,11 +144,7 @@ func (v HMACVerifier) Verify(r *http.Request, body []byte, secret []byte) error 
 	if err != nil {
 		return ErrBadSignature
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	if !hmac.Equal(got, reqsign.MAC(secret, ts, body)) {
 		return ErrBadSignature
 	}
 	return nil
@@ -154,13 +152,7 @@ func (v HMACVerifier) Verify(r *http.Request, body []byte, secret []byte) error 
 
 // Sign returns the Signature header value for body at timestamp ts in the
 // default profile (for agents, tests and the load script).
-func Sign(secret []byte, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
+func Sign(secret []byte, ts string, body []byte) string { return reqsign.Sign(secret, ts, body) }
 
 func parseTimestamp(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

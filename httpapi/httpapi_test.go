@@ -57,6 +57,11 @@ func do(t *testing.T, h http.Handler, method, path string, body io.Reader, hdr m
 	return rec
 }
 
+// pushStatus answers /readyz's push details.
+type pushStatus []bridge.FeedPushState
+
+func (p pushStatus) Status(context.Context) ([]bridge.FeedPushState, error) { return p, nil }
+
 func TestReadyz(t *testing.T) {
 	dir := t.TempDir()
 	rendered := NewFeedFiles(dir, 15*time.Minute, []string{"feed.json"})
@@ -75,6 +80,12 @@ func TestReadyz(t *testing.T) {
 		{"all good", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastSuccess: time.Now()}}, Feeds: rendered}, 200, `"feeds":"ok"`},
 		{"storage down", Config{Storage: pinger{errors.New("disk I/O error")}, Catalog: infoStore{has: true}, Feeds: rendered}, 503, "disk I/O error"},
 		{"no snapshot yet", Config{Storage: pinger{}, Catalog: infoStore{}, Feeds: NewFeedFiles(t.TempDir(), time.Minute, allFeeds)}, 503, "no snapshot yet"},
+		{"push failing: details, still ready", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
+			Pushes: pushStatus{{Target: "feed_api", LastAttempt: time.Now(), Error: "agent answered 503"}}}, 200, `"push.feed_api":"failed: agent answered 503"`},
+		{"push ok", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
+			Pushes: pushStatus{{Target: "sftp", LastAttempt: time.Now(), LastSuccess: time.Now(), Items: 12, Rejected: 1}}}, 200, `12 item(s), 1 rejected"`},
+		{"push never ran", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
+			Pushes: pushStatus{{Target: "sftp"}}}, 200, `"push.sftp":"not yet"`},
 		{"failed sync still ready on the last snapshot", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastError: "store unreachable"}}, Feeds: rendered}, 200, "failed: store unreachable"},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -32,6 +33,11 @@ type SyncStatus interface {
 	Status() catalog.Status
 }
 
+// PushStatus reports the feed push targets for /readyz.
+type PushStatus interface {
+	Status(ctx context.Context) ([]bridge.FeedPushState, error)
+}
+
 // Config wires the server's dependencies.
 type Config struct {
 	Logger   *slog.Logger
@@ -39,6 +45,10 @@ type Config struct {
 	Storage  Pinger
 	Catalog  bridge.CatalogStore
 	Sync     SyncStatus
+	// Pushes, when set, adds each push target's last push to /readyz
+	// (details only: an agent that is down does not make the bridge
+	// unready, the catalog and checkout still serve).
+	Pushes   PushStatus
 	Feeds    *FeedFiles
 	Checkout *Checkout
 	// MCP, when set, is served at /mcp: ACP's MCP binding of the same
@@ -162,12 +172,23 @@ func (c Config) ready(w http.ResponseWriter, r *http.Request) {
 			fail("feeds", "not rendered yet")
 		}
 	}
-	code := http.StatusOK
-	status := "ready"
-	if !ok {
-		code, status = http.StatusServiceUnavailable, "not_ready"
+	body := map[string]any{"checks": checks}
+	if c.Pushes != nil {
+		if sts, err := c.Pushes.Status(ctx); err != nil {
+			checks["push"] = "unknown: " + err.Error()
+		} else {
+			for _, st := range sts {
+				checks["push."+st.Target] = pushCheck(st)
+			}
+			body["push"] = sts
+		}
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	code := http.StatusOK
+	body["status"] = "ready"
+	if !ok {
+		code, body["status"] = http.StatusServiceUnavailable, "not_ready"
+	}
+	writeJSON(w, code, body)
 }
 
 // WriteError sends an error in ACP's error shape (type, code, message), the
@@ -187,4 +208,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// pushCheck is a push target's one-line state in /readyz's checks.
+func pushCheck(st bridge.FeedPushState) string {
+	switch {
+	case st.LastAttempt.IsZero():
+		return "not yet"
+	case st.Error != "":
+		return "failed: " + st.Error
+	}
+	return fmt.Sprintf("ok: %s, %d item(s), %d rejected", st.LastSuccess.UTC().Format(time.RFC3339), st.Items, st.Rejected)
 }

@@ -235,17 +235,25 @@ func compileMapping(cfg *config.Config, defaultMapping string) (*mapping.Mapping
 		mapping.Source{File: cfg.File, Node: &cfg.Mapping})
 }
 
-// feedFormats resolves feed.formats (all formats when empty).
+// feedFormats resolves feed.formats (all formats when empty) and checks
+// feed.push.sftp.formats, so that every command reports them.
 func feedFormats(cfg *config.Config) ([]feed.Format, bridge.Problems) {
+	_, ps := resolveFormats(cfg, "feed.push.sftp.formats", cfg.Feed.Push.SFTP.Formats)
 	if len(cfg.Feed.Formats) == 0 {
-		return feed.Formats(), nil
+		return feed.Formats(), ps
 	}
+	out, fps := resolveFormats(cfg, "feed.formats", cfg.Feed.Formats)
+	return out, append(fps, ps...)
+}
+
+// resolveFormats looks up the format names of the list at key.
+func resolveFormats(cfg *config.Config, key string, names []string) ([]feed.Format, bridge.Problems) {
 	var out []feed.Format
 	var ps bridge.Problems
-	for i, name := range cfg.Feed.Formats {
+	for i, name := range names {
 		f, ok := lookupFormat(name)
 		if !ok {
-			path := fmt.Sprintf("feed.formats.%d", i)
+			path := fmt.Sprintf("%s.%d", key, i)
 			ps = append(ps, bridge.Problem{File: cfg.File, Line: cfg.Line(path), Key: path, Message: fmt.Sprintf("unknown format %q (formats: %s)", name, formatNames())})
 			continue
 		}

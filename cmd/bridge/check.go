@@ -27,6 +27,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer a.close()
 	cfg := a.cfg
+	// The push targets: an unreadable SFTP key shows here, not at the
+	// first push.
+	if _, err := a.newPushRunner(nil); err != nil {
+		return reportAssembly(err, stderr)
+	}
 
 	// Map the first product as a smoke test of the store and the mapping:
 	// a typo in a column name shows here, not after the first full sync.

@@ -8,6 +8,8 @@
 //	bridge check            --config FILE   validate a config; every problem with file:line
 //	bridge feed build       --config FILE --out DIR [--format F ...]
 //	bridge feed validate    --config FILE [--json]
+//	bridge feed push        --config FILE [--target feed_api|sftp] [--all]
+//	bridge feed status      --config FILE [--json]
 //	bridge mapping preview  --config FILE --id ID
 //	bridge orders list      --config FILE [--status S] [--json]
 //	bridge orders show|retry|cancel --config FILE --id ID
@@ -62,6 +64,8 @@ Commands:
   check             --config FILE                  validate a config file (and its mapping)
   feed build        --config FILE --out DIR        write feed files to a folder
   feed validate     --config FILE [--json]         report every product's feed problems
+  feed push         --config FILE [--target T]     push the stored catalog to the agents now (feed.push; --all: every product)
+  feed status       --config FILE [--json]         the last push of each target
   mapping preview   --config FILE --id ID          store record → mapped record → validation
   orders list       --config FILE [--status S]     orders (any status, or --status S), newest first
   orders show       --config FILE --id ID          an order: lines, history, outbox jobs
@@ -90,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdFeedBuild(ctx, rest, stdout, stderr)
 	case "feed validate":
 		return cmdFeedValidate(ctx, rest, stdout, stderr)
+	case "feed push":
+		return cmdFeedPush(ctx, rest, stdout, stderr)
+	case "feed status":
+		return cmdFeedStatus(ctx, rest, stdout, stderr)
 	case "mapping preview":
 		return cmdMappingPreview(ctx, rest, stdout, stderr)
 	case "orders list", "orders show", "orders retry", "orders cancel":

@@ -59,11 +59,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return feeds.Refresh()
 	}
-	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: published, Logger: log,
+	pushes, err := a.newPushRunner(reg)
+	if err != nil {
+		return reportAssembly(err, stderr)
+	}
+	// A new snapshot also goes to the push targets that follow changes
+	// (the Feed API, within feed.push.feed_api.delay).
+	synced := func(ctx context.Context, info bridge.CatalogInfo) error {
+		err := published(ctx, info)
+		pushes.Changed()
+		return err
+	}
+	syncer := &catalog.Syncer{Pipeline: a.pipeline(time.Now()), Store: a.storage, Feeds: target, OnSnapshot: synced, Logger: log,
 		MaxShrinkPercent: *cfg.Feed.MaxShrinkPercent}
-	if l, ok := a.storage.(syncLocker); ok {
+	if l, ok := a.storage.(syncLocker); ok && cfg.Storage.Driver == "postgres" {
 		// Replicas share the database: one reads the store at a time, the
-		// others serve its snapshot.
+		// others serve its snapshot. (SQLite has a TryLock too, which keeps
+		// serve and the CLI apart; one process serves it, nothing to share.)
 		syncer.Lock = func(ctx context.Context) (func(), bool, error) { return l.TryLock(ctx, "catalog-sync") }
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -165,8 +177,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if co.keys.Len() == 0 {
 		log.Warn("acp.api_keys is empty: the checkout API refuses every request until a key is configured")
 	}
+	var pushStatus httpapi.PushStatus // /readyz lists push targets only when there are some
+	if len(pushes.Targets) > 0 {
+		pushStatus = pushes
+	}
 	handler := httpapi.New(httpapi.Config{
-		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
+		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Pushes: pushStatus, Feeds: feeds,
 		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, StoreWebhooks: a.storeWebhooks(syncer, ords), StoreAdapter: cfg.Store.Adapter,
 		Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
@@ -192,6 +208,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() {
 		defer close(syncDone)
 		syncer.Run(runCtx, cfg.Feed.Refresh)
+	}()
+	pushDone := make(chan struct{})
+	go func() {
+		defer close(pushDone)
+		pushes.Run(runCtx)
 	}()
 	purgeDone := make(chan struct{})
 	go func() {
@@ -249,6 +270,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Error("requests still running a minute after shutdown; closing storage under them")
 	}
 	<-purgeDone // a purge batch is short; storage must outlive it
+	// A push records its outcome before storage closes; a cancelled
+	// upload stops at once, so this is short.
+	select {
+	case <-pushDone:
+	case <-time.After(cfg.Server.ShutdownTimeout):
+		log.Error("a feed push did not stop within the shutdown timeout")
+	}
 	// Jobs running now, and store writes the last completes left in the
 	// background, record their outcome before storage closes.
 	<-ordersDone

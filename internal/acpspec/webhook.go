@@ -34,23 +34,31 @@ const (
 // WebhookSchema compiles the schema of the order-event webhook's request
 // body (WebhookEvent in every released version) at version.
 func WebhookSchema(version string) (*jsonschema.Schema, error) {
+	return RequestSchema(version, webhookFile, webhookPath, "post")
+}
+
+// RequestSchema compiles the JSON request body schema of the operation
+// method ("post", "patch" …) at opPath ("/feeds/{id}/products") of the
+// OpenAPI file name of version, found by the operation rather than assumed
+// by name. External references are resolved as described above.
+func RequestSchema(version, name, opPath, method string) (*jsonschema.Schema, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	key := version + "/" + webhookFile
+	key := version + "/" + name + " " + method + " " + opPath
 	if s, ok := compiled[key]; ok {
 		return s, nil
 	}
-	api, err := openAPI(version, webhookFile)
+	api, err := openAPI(version, name)
 	if err != nil {
 		return nil, err
 	}
-	body, err := requestBodyRef(api)
+	body, err := requestBodyRef(api, opPath, method)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", version, webhookFile, err)
+		return nil, fmt.Errorf("%s %s: %w", version, name, err)
 	}
 	schemas, err := object(api, "components", "schemas")
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: components.schemas: %w", version, webhookFile, err)
+		return nil, fmt.Errorf("%s %s: components.schemas: %w", version, name, err)
 	}
 
 	c := jsonschema.NewCompiler()
@@ -62,24 +70,24 @@ func WebhookSchema(version string) (*jsonschema.Schema, error) {
 		if file == "" {
 			return "#" + toDefs(frag)
 		}
-		name, ok := jsonSchemaFor(file)
+		js, ok := jsonSchemaFor(file)
 		if !ok {
 			rewrite = fmt.Errorf("unsupported external $ref %q", ref)
 			return ref
 		}
-		external[name] = true
-		return resourceURL(version, name) + "#" + toDefs(frag)
+		external[js] = true
+		return resourceURL(version, js) + "#" + toDefs(frag)
 	})
 	if rewrite != nil {
-		return nil, fmt.Errorf("%s %s: %w", version, webhookFile, rewrite)
+		return nil, fmt.Errorf("%s %s: %w", version, name, rewrite)
 	}
-	for name := range external {
-		doc, err := loadJSONSchema(version, name)
+	for js := range external {
+		doc, err := loadJSONSchema(version, js)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.AddResource(resourceURL(version, name), doc); err != nil {
-			return nil, fmt.Errorf("add %s: %w", name, err)
+		if err := c.AddResource(resourceURL(version, js), doc); err != nil {
+			return nil, fmt.Errorf("add %s: %w", js, err)
 		}
 	}
 	// Round-trip through JSON so that the document holds exactly the
@@ -89,15 +97,15 @@ func WebhookSchema(version string) (*jsonschema.Schema, error) {
 		"$defs":   defs,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", version, webhookFile, err)
+		return nil, fmt.Errorf("%s %s: %w", version, name, err)
 	}
-	url := "mem:///" + path.Join("spec", version, "openapi", webhookFile)
+	url := "mem:///" + path.Join("spec", version, "openapi", name)
 	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("add %s: %w", webhookFile, err)
+		return nil, fmt.Errorf("add %s: %w", name, err)
 	}
 	s, err := c.Compile(url + "#" + toDefs(body))
 	if err != nil {
-		return nil, fmt.Errorf("compile %s %s: %w", version, webhookFile, err)
+		return nil, fmt.Errorf("compile %s %s: %w", version, name, err)
 	}
 	compiled[key] = s
 	return s, nil
@@ -106,13 +114,19 @@ func WebhookSchema(version string) (*jsonschema.Schema, error) {
 // ValidateWebhook checks raw, the body of an order-event webhook, against
 // version's webhook request schema.
 func ValidateWebhook(version string, raw []byte) error {
-	s, err := WebhookSchema(version)
+	return ValidateRequest(version, webhookFile, webhookPath, "post", raw)
+}
+
+// ValidateRequest checks raw, a request body, against the schema of the
+// operation method at opPath of the OpenAPI file name (see RequestSchema).
+func ValidateRequest(version, name, opPath, method string, raw []byte) error {
+	s, err := RequestSchema(version, name, opPath, method)
 	if err != nil {
 		return err
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return fmt.Errorf("decode webhook body: %w", err)
+		return fmt.Errorf("decode request body: %w", err)
 	}
 	return s.Validate(inst)
 }
@@ -157,10 +171,10 @@ func openAPI(version, name string) (map[string]any, error) {
 	return doc, nil
 }
 
-// requestBodyRef is the $ref of the webhook operation's JSON request body:
-// the schema is found by the operation, not assumed by name.
-func requestBodyRef(api map[string]any) (string, error) {
-	s, err := object(api, "paths", webhookPath, "post", "requestBody", "content", "application/json", "schema")
+// requestBodyRef is the $ref of an operation's JSON request body: the
+// schema is found by the operation, not assumed by name.
+func requestBodyRef(api map[string]any, opPath, method string) (string, error) {
+	s, err := object(api, "paths", opPath, method, "requestBody", "content", "application/json", "schema")
 	if err != nil {
 		return "", fmt.Errorf("request body schema: %w", err)
 	}

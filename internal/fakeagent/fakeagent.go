@@ -1,10 +1,14 @@
-// Package fakeagent is an agent's order-webhook receiver for tests: an
-// httptest server that does what a strict agent does with each request —
-// verify the Merchant-Signature (401 invalid_signature otherwise, as the
-// spec says), validate the body against the official webhook schema of the
-// request's API-Version (400 otherwise), drop duplicates by Request-Id —
-// and records what it received, so that tests can assert both what arrived
-// and that nothing was refused.
+// Package fakeagent holds strict fakes of an agent for tests: the
+// order-webhook receiver (Agent) and the agent-hosted ACP Feed API
+// (FeedAPI, feedapi.go), sharing the fault switches (Faults).
+//
+// The webhook receiver is an httptest server that does what a strict
+// agent does with each request — verify the Merchant-Signature (401
+// invalid_signature otherwise, as the spec says), validate the body
+// against the official webhook schema of the request's API-Version (400
+// otherwise), drop duplicates by Request-Id — and records what it
+// received, so that tests can assert both what arrived and that nothing
+// was refused.
 //
 // Fault switches make the next requests fail the ways real receivers do:
 // a 5xx, a 429 with Retry-After, a slow answer, a dropped connection, or
@@ -20,7 +24,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,13 +78,13 @@ type Fault struct {
 
 // Agent is the fake receiver. Its methods are safe for concurrent use.
 type Agent struct {
+	Faults
 	srv *httptest.Server
 
 	mu        sync.Mutex
 	secret    string
 	tolerance time.Duration
 	now       func() time.Time
-	faults    []Fault
 	events    []Event
 	seen      map[string]bool
 	failures  []Failure
@@ -122,40 +125,6 @@ func (a *Agent) SetClock(now func() time.Time, tolerance time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.now, a.tolerance = now, tolerance
-}
-
-// Inject makes the next n requests meet f (after any faults queued before).
-func (a *Agent) Inject(n int, f Fault) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for range n {
-		a.faults = append(a.faults, f)
-	}
-}
-
-// FailNext answers the next n requests 500.
-func (a *Agent) FailNext(n int) {
-	a.Inject(n, Fault{Status: http.StatusInternalServerError,
-		Body: `{"type":"processing_error","code":"internal","message":"try again"}`})
-}
-
-// ThrottleNext answers the next n requests 429 with Retry-After (whole
-// seconds, 0 allowed).
-func (a *Agent) ThrottleNext(n int, retryAfter time.Duration) {
-	a.Inject(n, Fault{Status: http.StatusTooManyRequests, RetryAfter: retryAfter,
-		Body: `{"type":"invalid_request","code":"rate_limited","message":"slow down"}`})
-}
-
-// HangNext delays the next n requests by d, then handles them.
-func (a *Agent) HangNext(n int, d time.Duration) { a.Inject(n, Fault{Hang: d}) }
-
-// DropNext reads the next n requests and closes their connections
-// without answering.
-func (a *Agent) DropNext(n int) { a.Inject(n, Fault{Drop: true}) }
-
-// RespondNext answers the next n requests with status and body.
-func (a *Agent) RespondNext(n, status int, body string) {
-	a.Inject(n, Fault{Status: status, Body: body})
 }
 
 // Events returns the distinct events accepted, in arrival order.
@@ -219,17 +188,9 @@ func (a *Agent) handle(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	a.mu.Lock()
 	a.requests++
-	var fault *Fault
-	if len(a.faults) > 0 {
-		fault = &a.faults[0]
-		a.faults = a.faults[1:]
-	}
 	a.mu.Unlock()
-
-	if fault != nil {
-		if a.applyFault(w, r, *fault) {
-			return
-		}
+	if a.applyNext(w, r) {
+		return
 	}
 	reqID := r.Header.Get("Request-Id")
 	switch {
@@ -289,39 +250,6 @@ func (a *Agent) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"received": true, "request_id": reqID})
-}
-
-// applyFault carries out f; it reports whether the request is finished.
-func (a *Agent) applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
-	switch {
-	case f.Drop:
-		hj, ok := w.(http.Hijacker)
-		if !ok {
-			panic("fakeagent: the server does not support hijacking")
-		}
-		conn, _, err := hj.Hijack()
-		if err == nil {
-			_ = conn.Close()
-		}
-		return true
-	case f.Hang > 0:
-		t := time.NewTimer(f.Hang)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-		}
-		return false // a slow agent still processes the event
-	case f.Status != 0:
-		if f.RetryAfter > 0 || f.Status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
-		_, _ = io.WriteString(w, f.Body)
-		return true
-	}
-	return false
 }
 
 func (a *Agent) refuse(w http.ResponseWriter, kind, reqID string, status int, typ, code, msg string) {

@@ -1,8 +1,8 @@
 // Package postgres keeps everything the bridge stores (the catalog
 // snapshot, stock reservations, checkout sessions, orders, idempotency
-// records, webhook events and the outbox's jobs) in PostgreSQL, so that
-// several bridge processes behind one load balancer share them with the
-// guarantees one process has on SQLite. It implements bridge.Storage on
+// records, webhook events, the outbox's jobs and the feed push records) in
+// PostgreSQL, so that several bridge processes behind one load balancer
+// share them with the guarantees one process has on SQLite. It implements bridge.Storage on
 // jackc/pgx/v5 (pgxpool) and passes the conformance suite
 // (storage/storagetest).
 //

@@ -37,7 +37,6 @@ func newSchema(t testing.TB) string {
 	return pgtest.Schema(t, baseDSN(t), "bridge_test_")
 }
 
-
 var withParam = pgtest.WithParam
 
 // openSchema opens a store in the schema of dsn; closed when t ends.

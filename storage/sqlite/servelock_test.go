@@ -29,3 +29,32 @@ func TestServeLock(t *testing.T) {
 	}
 	unlock2()
 }
+
+// TestTryLock: a named lock is held by one process at a time (two opens of
+// one file stand for two processes: flock is per open file), comes free on
+// release, and names are apart.
+func TestTryLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bridge.db")
+	first, second := openPath(t, path), openPath(t, path)
+	release, ok, err := first.TryLock(t.Context(), "feed_push_sftp")
+	if err != nil || !ok {
+		t.Fatalf("first TryLock: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := second.TryLock(t.Context(), "feed_push_sftp"); err != nil || ok {
+		t.Fatalf("second TryLock while held: ok=%v err=%v", ok, err)
+	}
+	other, ok, err := second.TryLock(t.Context(), "feed_push_feed_api")
+	if err != nil || !ok {
+		t.Fatalf("another name: ok=%v err=%v", ok, err)
+	}
+	other()
+	release()
+	again, ok, err := second.TryLock(t.Context(), "feed_push_sftp")
+	if err != nil || !ok {
+		t.Fatalf("TryLock after release: ok=%v err=%v", ok, err)
+	}
+	again()
+	if _, _, err := first.TryLock(t.Context(), "../x"); err == nil {
+		t.Fatal("a name with a path separator was accepted")
+	}
+}

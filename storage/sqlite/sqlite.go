@@ -1,6 +1,6 @@
 // Package sqlite keeps everything the bridge stores (the catalog snapshot,
-// stock reservations, checkout sessions, orders, idempotency records and
-// the outbox's jobs) in
+// stock reservations, checkout sessions, orders, idempotency records, the
+// outbox's jobs and the feed push records) in
 // one SQLite file, so that a shop can run the bridge as a single binary with
 // no database server. It implements bridge.Storage on modernc.org/sqlite, a
 // pure-Go SQLite, so the binary needs no cgo.

@@ -7,9 +7,11 @@
 // only over the revision they were read at and only by their owner, an
 // idempotency key is claimed by exactly one request, orders are written by
 // the rules of their revisions, an outbox job is queued with its change and
-// run by one worker at a time, and all of it holds under concurrent use
+// run by one worker at a time, feed push records replace by product and
+// keep their withdrawal bodies, and all of it holds under concurrent use
 // (checkout.go lists the checkout rules, outbox.go those of orders and the
-// outbox, stock.go those of the optional check-and-hold of stock).
+// outbox, stock.go those of the optional check-and-hold of stock,
+// feedpush.go those of the push targets' records).
 //
 // A driver's tests call Run with a function that opens a fresh, empty store:
 //
@@ -72,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	runCheckout(t, open)
 	runOutbox(t, open)
 	runStock(t, open)
+	runFeedPush(t, open)
 	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open(t)) })
 }
@@ -82,10 +85,17 @@ func commit(t *testing.T, s bridge.Storage, info bridge.CatalogInfo, entries ...
 	commitEach(t, s, info, len(entries), func(i int) bridge.CatalogEntry { return entries[i] })
 }
 
+// CommitEach writes entry(0) … entry(n−1) into s as one snapshot
+// described by info, for other packages' tests (see commitEach).
+func CommitEach(tb testing.TB, s bridge.CatalogStore, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) {
+	tb.Helper()
+	commitEach(tb, s, info, n, entry)
+}
+
 // commitEach writes entry(0) … entry(n−1) as one snapshot described by
 // info, making each entry as it is put (a large snapshot is never in
 // memory whole), and returns how long the Commit took.
-func commitEach(tb testing.TB, s bridge.Storage, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) time.Duration {
+func commitEach(tb testing.TB, s bridge.CatalogStore, info bridge.CatalogInfo, n int, entry func(int) bridge.CatalogEntry) time.Duration {
 	tb.Helper()
 	ctx := tb.Context()
 	w, err := s.BeginCatalog(ctx)

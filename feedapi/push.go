@@ -1,0 +1,493 @@
+// Package feedapi pushes the catalog to an agent's ACP Feed API
+// (openapi.feed.yaml, 2026-04-17): it creates the feed once (POST /feeds,
+// the id kept in storage) and upserts products with PATCH
+// /feeds/{id}/products in batches, sending only the products whose encoded
+// form changed since the agent last took them.
+//
+// # What changed
+//
+// Each product is encoded exactly as acp/products.jsonl.gz holds it
+// (feed.ACPEncoder) and hashed (SHA-256, first 8 bytes). Storage keeps, per
+// product, the hash of what the agent last accepted or refused
+// (bridge.FeedPushStore); a push walks the snapshot and sends a product only
+// when its hash differs. The records of a batch are saved as soon as the
+// agent answers it, so a push cut short (a crash, an outage) resumes where it
+// stopped. A push therefore costs one read of the snapshot plus the changed
+// products on the wire: the same code serves the first full push, the daily
+// re-check and the fast updates after each sync.
+//
+// # Requests
+//
+// Every request carries the bearer token, API-Version, a Timestamp, a
+// Request-Id and an Idempotency-Key; with a signing secret it is signed too
+// (internal/reqsign). An upsert is idempotent by nature (by product id) and
+// its key is derived from the feed, the snapshot version and the body, so a
+// retry — by the upstream client after a 429/5xx, or by the next push after
+// a crash — is recognisably the same request (a resend of everything,
+// Pusher.All, salts its keys so that the agent applies it again). Feed creation is not replayed
+// on an ambiguous failure (an agent that ignores the key would make a
+// second feed); its key is derived from the target, so the next push asks
+// again with the same key.
+//
+// # Removals
+//
+// The Feed API cannot delete a product (rfc.product_feeds §3.4: mark its
+// variants unavailable or discontinued, or publish a full replacement). A
+// product the agent holds that the snapshot no longer publishes — gone from
+// the store, or now excluded by validation — is sent once more as its
+// variants with availability {available: false, status: discontinued}. That
+// body is made whenever the product is sent and kept with its record
+// (bridge.PushedProduct.Retract), since the product itself is gone by the
+// time it is needed. A product that comes back is sent in full again.
+//
+// # Refusals
+//
+// The Feed API refuses a whole request for one bad product (400/422, or
+// accepted:false). A refused batch is split in halves and each half sent
+// again, down to single products; a product refused on its own is recorded
+// with the agent's reason and its hash, reported in the push status, and not
+// sent again until the shop changes it. 401/403/404, 429 and 5xx after the
+// upstream client's retries end the push with an error and nothing is
+// recorded for the batch: the next push sends it again.
+//
+// # Secrets
+//
+// The token and the signing secret go only into request headers; the
+// upstream client never logs headers, and errors carry only the status and
+// the agent's error text.
+package feedapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/feed"
+)
+
+// Target is the name of this push target in storage, metrics and status.
+const Target = "feed_api"
+
+// Store is what a push reads and records.
+type Store interface {
+	CatalogInfo(ctx context.Context) (bridge.CatalogInfo, error)
+	EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) error) error
+	bridge.FeedPushStore
+}
+
+// Defaults of the batch limits. Nothing in the spec bounds a request; these
+// keep one request well under common proxy limits and a refusal's
+// bisection short (9 rounds for 500 products).
+const (
+	DefaultBatchProducts = 500
+	DefaultBatchBytes    = 4 << 20
+)
+
+// maxRejectedSample bounds the refused products named in the status.
+const maxRejectedSample = 10
+
+// Pusher pushes the catalog snapshot to one agent's Feed API. Its fields
+// are set once; Push may then be called from several goroutines (pushes
+// run one at a time).
+type Pusher struct {
+	Client *Client
+	Store  Store
+	// Settings are the feed settings (the merchant, for the seller of each
+	// variant), the same as the feed files'.
+	Settings feed.Settings
+	// Country is the feed's target_country at creation ("" for none).
+	Country string
+	// FeedID is a feed the agent made at onboarding; "" creates one.
+	FeedID string
+	// BatchProducts and BatchBytes bound one PATCH request (defaults
+	// DefaultBatchProducts, DefaultBatchBytes).
+	BatchProducts int
+	BatchBytes    int
+	// All sends every product, as to a new feed, instead of the changed
+	// ones (`bridge feed push --all`: the agent lost what it had).
+	All bool
+	Log *slog.Logger
+	// Now is the clock of the status (default time.Now).
+	Now func() time.Time
+
+	mu sync.Mutex
+}
+
+// Push sends the products of the current snapshot that changed since the
+// agent last took them, and records the outcome as the target's state
+// (also returned). A push with nothing new sends nothing. The error is the
+// push's failure; refused products are not one (see the state's Rejected).
+func (p *Pusher) Push(ctx context.Context) (bridge.FeedPushState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := p.now()
+	st, err := p.Store.FeedPushState(ctx, Target)
+	if err != nil && !errors.Is(err, bridge.ErrNotFound) {
+		return st, fmt.Errorf("feed api push: %w", err)
+	}
+	st.Target, st.LastAttempt = Target, start.UTC()
+	run := &push{p: p, log: p.logger()}
+	err = run.do(ctx, &st)
+	st.Items, st.Bytes = run.sent, run.bytes
+	st.Rejected, st.RejectedSample, st.Retracted = run.rejected, run.sample, run.retracted
+	st.Error = ""
+	if err != nil {
+		st.Error = err.Error()
+	} else {
+		st.LastSuccess, st.Version = st.LastAttempt, run.version
+	}
+	// The state is saved even when the context ended: use a short,
+	// separate one so a shutdown still records where the push stopped.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := p.Store.SaveFeedPushState(sctx, st); serr != nil {
+		err = errors.Join(err, fmt.Errorf("feed api push: record the outcome: %w", serr))
+	}
+	log := run.log.With("feed_id", st.RemoteID, "version", run.version, "sent", run.sent, "bytes", run.bytes,
+		"rejected", run.rejected, "retracted", run.retracted, "requests", run.requests, "duration", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		log.Error("feed api push failed", "err", err)
+		return st, err
+	}
+	log.Info("feed api push done")
+	return st, nil
+}
+
+// push is one run's working state.
+type push struct {
+	p       *Pusher
+	log     *slog.Logger
+	feedID  string
+	version string
+	// salt makes this run's idempotency keys its own: a resend of what
+	// the agent lost must be applied, not answered from its key store.
+	salt      string
+	sent      int   // products the agent accepted in this run
+	retracted int   // withdrawals the agent accepted in this run
+	bytes     int64 // request bytes of this run (refused attempts included)
+	requests  int
+
+	// The walk (unchanged refused products) and the sender (new
+	// refusals) both count refusals.
+	mu       sync.Mutex
+	rejected int // refused products of the snapshot, this run's and earlier
+	sample   []bridge.RejectedProduct
+}
+
+// record is what storage says the agent last took of a product.
+type record struct {
+	hash      int64
+	rejected  string
+	retracted bool
+}
+
+func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
+	p := r.p
+	if err := r.ensureFeed(ctx, st); err != nil {
+		return err
+	}
+	info, err := p.Store.CatalogInfo(ctx)
+	if errors.Is(err, bridge.ErrNotFound) {
+		return fmt.Errorf("feed api push: no catalog snapshot yet")
+	}
+	if err != nil {
+		return fmt.Errorf("feed api push: %w", err)
+	}
+	r.version = info.Version
+	if p.All {
+		if err := p.Store.ForgetPushedProducts(ctx, Target); err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		r.salt = "all@" + st.LastAttempt.Format(time.RFC3339Nano)
+	}
+	known := map[string]record{}
+	if err := p.Store.EachPushedProduct(ctx, Target, func(pp bridge.PushedProduct) error {
+		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("feed api push: %w", err)
+	}
+
+	// The snapshot is read in this goroutine and batches are sent from
+	// another, so encoding overlaps the agent's answers.
+	batches := make(chan *batch, 2)
+	sendErr := make(chan error, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		var err error
+		for b := range batches {
+			if err == nil {
+				if err = r.send(ctx, b.items); err != nil {
+					cancel(err)
+				}
+			}
+		}
+		sendErr <- err
+	}()
+
+	enc := feed.NewACPEncoder(p.Settings)
+	maxN, maxB := p.batchLimits()
+	cur := &batch{}
+	// add queues it, handing full batches to the sender.
+	add := func(it item) error {
+		if len(cur.items) > 0 && (len(cur.items) >= maxN || cur.size+len(it.json) > maxB) {
+			select {
+			case batches <- cur:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			cur = &batch{}
+		}
+		cur.items = append(cur.items, it)
+		cur.size += len(it.json) + 1
+		return nil
+	}
+	var buf, rbuf []byte
+	readErr := p.Store.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
+		var n int
+		buf, n = enc.AppendProduct(buf[:0], &e)
+		if n == 0 {
+			return nil // not published: withdrawn below if the agent has it
+		}
+		id := e.Product.ID
+		h := hash(buf)
+		k, ok := known[id]
+		delete(known, id) // what is left at the end left the catalog
+		if ok && k.hash == h {
+			if k.rejected != "" {
+				r.reject(id, k.rejected)
+			}
+			return nil
+		}
+		rbuf = enc.AppendRetraction(rbuf[:0], &e)
+		return add(item{id: id, hash: h, json: bytes.Clone(buf), retract: string(rbuf)})
+	})
+	if readErr == nil {
+		readErr = r.retractions(ctx, known, add)
+	}
+	if readErr == nil && len(cur.items) > 0 {
+		select {
+		case batches <- cur:
+		case <-ctx.Done():
+			readErr = context.Cause(ctx)
+		}
+	}
+	close(batches)
+	if err := <-sendErr; err != nil {
+		return err // the sender's failure is the cause of the read's
+	}
+	if readErr != nil {
+		return fmt.Errorf("feed api push: read the catalog: %w", readErr)
+	}
+	return nil
+}
+
+// retractions queues the withdrawal of the products the agent holds that
+// the snapshot no longer publishes (left: the records the walk did not
+// meet). The Feed API cannot delete, so each goes as its variants,
+// unavailable and discontinued, once. Refused products are not withdrawn:
+// the agent may not hold them at all, and a product it does not know
+// fails the whole request.
+func (r *push) retractions(ctx context.Context, left map[string]record, add func(item) error) error {
+	var ids []string
+	for id, k := range left {
+		if !k.retracted && k.rejected == "" {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids) // the same batches on a retry, hence the same keys
+	for chunk := range slices.Chunk(ids, 1000) {
+		bodies, err := r.p.Store.PushedRetractions(ctx, Target, chunk)
+		if err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		for _, id := range chunk {
+			body := bodies[id]
+			if body == "" {
+				continue // nothing to withdraw it with
+			}
+			if err := add(item{id: id, hash: hash([]byte(body)), json: []byte(body), retract: body, retracted: true}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ensureFeed settles the feed id: the configured one, the stored one, or a
+// new feed. A feed other than the one the records were made for holds none
+// of the products, so the records are dropped and everything is sent.
+func (r *push) ensureFeed(ctx context.Context, st *bridge.FeedPushState) error {
+	p := r.p
+	id := p.FeedID
+	if id == "" {
+		id = st.RemoteID
+	}
+	if id == "" {
+		key := "feed_create_" + digest(Target, p.Client.BaseURL, p.Country)
+		var err error
+		if id, err = p.Client.CreateFeed(ctx, p.Country, key); err != nil {
+			return err
+		}
+		r.log.Info("feed api: feed created", "feed_id", id, "target_country", p.Country)
+	}
+	if id != st.RemoteID {
+		if err := p.Store.ForgetPushedProducts(ctx, Target); err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		st.RemoteID = id
+		// Saved at once: a push that fails later must not create the feed
+		// again.
+		if err := p.Store.SaveFeedPushState(ctx, *st); err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+	}
+	r.feedID = id
+	return nil
+}
+
+// send delivers items, splitting a refused request down to the products
+// the agent refuses on their own.
+func (r *push) send(ctx context.Context, items []item) error {
+	body := upsertBody(items)
+	r.requests++
+	r.bytes += int64(len(body))
+	key := "feed_upsert_" + digest(r.feedID, r.version, r.salt, string(body))
+	err := r.p.Client.UpsertProducts(ctx, r.feedID, body, key)
+	var ae *APIError
+	switch {
+	case err == nil:
+		for _, it := range items {
+			if it.retracted {
+				r.retracted++
+			} else {
+				r.sent++
+			}
+		}
+		return r.record(ctx, items, "")
+	case errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.Code == "feed_not_found":
+		return fmt.Errorf("%w (the agent no longer has feed %s: set feed.push.feed_api.feed_id to the feed it gave you, and every product is sent to it)", err, r.feedID)
+	case ae == nil || !ae.Rejects():
+		return err
+	case len(items) == 1:
+		reason := ae.Reason()
+		r.log.Warn("feed api: product rejected", "product_id", items[0].id, "status", ae.StatusCode, "reason", reason)
+		r.reject(items[0].id, reason)
+		return r.record(ctx, items, reason)
+	}
+	half := len(items) / 2
+	if err := r.send(ctx, items[:half]); err != nil {
+		return err
+	}
+	return r.send(ctx, items[half:])
+}
+
+// record saves what the agent took (or refused) of items.
+func (r *push) record(ctx context.Context, items []item, rejected string) error {
+	ps := make([]bridge.PushedProduct, len(items))
+	for i, it := range items {
+		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: rejected, Retracted: it.retracted, Retract: it.retract}
+	}
+	if err := r.p.Store.SavePushedProducts(ctx, Target, ps); err != nil {
+		return fmt.Errorf("feed api push: %w", err)
+	}
+	return nil
+}
+
+func (r *push) reject(id, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rejected++
+	if len(r.sample) < maxRejectedSample {
+		r.sample = append(r.sample, bridge.RejectedProduct{ProductID: id, Reason: reason})
+	}
+}
+
+// item is one encoded product of a batch: the product, or its
+// withdrawal (retracted).
+type item struct {
+	id        string
+	hash      int64
+	json      []byte
+	retract   string // the body that would withdraw it, kept with its record
+	retracted bool
+}
+
+type batch struct {
+	items []item
+	size  int
+}
+
+// upsertBody is the UpsertProductsRequest of items.
+func upsertBody(items []item) []byte {
+	n := len(`{"products":[]}`)
+	for _, it := range items {
+		n += len(it.json) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"products":[`...)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it.json...)
+	}
+	return append(b, "]}"...)
+}
+
+// hash identifies a product's encoding: 64 bits of SHA-256 make an
+// unnoticed change (two encodings with one hash) a 2⁻⁶⁴ event.
+func hash(b []byte) int64 {
+	sum := sha256.Sum256(b)
+	return int64(binary.BigEndian.Uint64(sum[:8]))
+}
+
+// digest derives an idempotency key from parts (length-prefixed, so no
+// two different part lists give the same input).
+func digest(parts ...string) string {
+	h := sha256.New()
+	for _, s := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (p *Pusher) batchLimits() (products, bytes int) {
+	products, bytes = p.BatchProducts, p.BatchBytes
+	if products <= 0 {
+		products = DefaultBatchProducts
+	}
+	if bytes <= 0 {
+		bytes = DefaultBatchBytes
+	}
+	return products, bytes
+}
+
+func (p *Pusher) logger() *slog.Logger {
+	l := p.Log
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("component", "feed_push", "target", Target)
+}
+
+func (p *Pusher) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
