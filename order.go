@@ -278,6 +278,10 @@ type StockLevel struct {
 	// orders placed at or after it. The zero time counts every hold (a
 	// store whose figure never includes an order the bridge still holds).
 	HoldsSince time.Time
+	// Shared lists the other variants that sell from the same figure
+	// (WooCommerce variations on their parent's stock): their holds count
+	// against OnHand too.
+	Shared []string
 }
 
 // HoldCounter counts the bridge's holds (ReservationStore.Reserved).
@@ -298,18 +302,24 @@ func (l StockLevel) Available(ctx context.Context, holds HoldCounter, variantID 
 	if holds == nil {
 		return 0, errors.New("no hold counter to subtract the bridge's holds with")
 	}
-	held, err := holds.Reserved(ctx, variantID, l.HoldsSince)
-	if err != nil {
-		return 0, fmt.Errorf("holds of variant %q: %w", variantID, err)
+	n := l.OnHand
+	for _, v := range append([]string{variantID}, l.Shared...) {
+		held, err := holds.Reserved(ctx, v, l.HoldsSince)
+		if err != nil {
+			return 0, fmt.Errorf("holds of variant %q: %w", v, err)
+		}
+		n -= held
 	}
-	return l.OnHand - held, nil
+	return n, nil
 }
 
 // StockCheck is one variant's limit on a hold (Change.StockChecks): what
-// orders placed at or after Since hold of VariantID, plus what the change
-// holds, must not exceed OnHand.
+// orders placed at or after Since hold of VariantID and of the variants
+// Shared with it, plus what the change holds of them, must not exceed
+// OnHand.
 type StockCheck struct {
 	VariantID string
+	Shared    []string
 	OnHand    int64
 	Since     time.Time
 }

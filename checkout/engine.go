@@ -912,7 +912,7 @@ func (e *Engine) stockChecks(ctx context.Context, s *bridge.Session) ([]bridge.S
 			return nil, nil, fmt.Errorf("stock of %q: %w", v.ID, err)
 		}
 		if level.Tracked && !slices.ContainsFunc(checks, func(c bridge.StockCheck) bool { return c.VariantID == v.ID }) {
-			checks = append(checks, bridge.StockCheck{VariantID: v.ID, OnHand: level.OnHand, Since: level.HoldsSince})
+			checks = append(checks, bridge.StockCheck{VariantID: v.ID, Shared: level.Shared, OnHand: level.OnHand, Since: level.HoldsSince})
 		}
 	}
 	return checks, nil, nil

@@ -196,7 +196,7 @@ func queueChange(b *pgx.Batch, w *rowcodec.Change, now time.Time) {
 		// Before the release: a change that releases and holds one order
 		// takes the variants' locks before it touches the order's rows,
 		// like every hold (see queueStockLocks).
-		queueStockLocks(b, w.Hold)
+		queueStockLocks(b, w.Hold, w.Checks)
 	}
 	if w.Release != "" {
 		b.Queue(releaseOrderSQL, w.Release)

@@ -34,7 +34,7 @@ func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 		return fmt.Errorf("postgres: reserve: %w", err)
 	}
 	if err := d.send(ctx, func(b *pgx.Batch, now time.Time) {
-		queueStockLocks(b, lines)
+		queueStockLocks(b, lines, nil)
 		queueHold(b, orderID, lines, rowcodec.ClampNano(now))
 	}, nil); err != nil {
 		return fmt.Errorf("postgres: reserve order %q: %w", orderID, err)
@@ -42,34 +42,28 @@ func (d *DB) Reserve(ctx context.Context, orderID string, lines []bridge.Reserva
 	return nil
 }
 
-// queueStockChecks queues the hold's stock checks: the batch fails with
-// codeShort and the first variant (in id order) whose holds since its
-// check's Since plus what the hold takes would exceed its OnHand, unless
-// order holdID holds stock already. The caller has queued the variants'
-// locks before.
+// queueStockChecks queues the hold's stock checks, one statement each:
+// the batch fails with codeShort and the check's variant when the holds of
+// its variants since its Since plus what the hold takes of them would
+// exceed its OnHand, unless order holdID holds stock already. The caller
+// has queued the locks of every variant the checks count.
 func queueStockChecks(b *pgx.Batch, holdID string, checks []rowcodec.StockCheckRow) {
-	vars := make([]string, len(checks))
-	qty := make([]int64, len(checks))
-	onHand := make([]int64, len(checks))
-	since := make([]int64, len(checks))
-	for i, c := range checks {
-		vars[i], qty[i], onHand[i], since[i] = c.VariantID, c.Quantity, c.OnHand, c.Since
+	for _, c := range checks {
+		b.Queue(checkStockSQL, holdID, c.Variants, c.Quantity, c.OnHand, c.Since, codeShort, c.VariantID)
 	}
-	b.Queue(checkStockSQL, holdID, vars, qty, onHand, since, codeShort)
 }
 
-// checkStockSQL fails with $6 (codeShort) and the first variant that
-// lacks stock, unless order $1 holds stock already. It must run after the
-// variants' locks are taken, as a statement of its own: a statement sees
-// the holds committed before it started, so one that waited for a lock
-// inside itself would miss the hold it waited for.
-const checkStockSQL = `SELECT bridge_expect(short IS NULL, $6, short) FROM (
-	SELECT min(w.variant_id) AS short
-	FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS w(variant_id, quantity, on_hand, since)
-	WHERE NOT EXISTS (SELECT FROM reservation_orders WHERE order_id = $1)
-	  AND w.quantity + (SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
-	      JOIN reservation_orders o ON o.order_id = l.order_id
-	      WHERE l.variant_id = w.variant_id AND o.created_ns >= w.since) > w.on_hand) s`
+// checkStockSQL fails with $6 (codeShort) and message $7 (the variant)
+// unless order $1 holds stock already or $3 more of the variants $2 fit
+// in $4 on hand beside what orders since $5 hold of them. It must run
+// after the variants' locks are taken, as a statement of its own: a
+// statement sees the holds committed before it started, so one that waited
+// for a lock inside itself would miss the hold it waited for.
+const checkStockSQL = `SELECT bridge_expect(
+	EXISTS (SELECT FROM reservation_orders WHERE order_id = $1)
+	OR $3 + (SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+	    JOIN reservation_orders o ON o.order_id = l.order_id
+	    WHERE l.variant_id = ANY($2::text[]) AND o.created_ns >= $5) <= $4, $6, $7)`
 
 // stockLocksSQL takes the advisory locks of variants $2 (sorted,
 // distinct) for the rest of the transaction, in the array's order (a
@@ -78,11 +72,15 @@ const checkStockSQL = `SELECT bridge_expect(short IS NULL, $6, short) FROM (
 const stockLocksSQL = `SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || v))
 	FROM unnest($2::text[]) AS v`
 
-// queueStockLocks queues the locks of the variants lines hold.
-func queueStockLocks(b *pgx.Batch, lines []bridge.Reservation) {
+// queueStockLocks queues the locks of the variants lines hold and of
+// every variant checks count (those sharing a figure with a held one).
+func queueStockLocks(b *pgx.Batch, lines []bridge.Reservation, checks []rowcodec.StockCheckRow) {
 	vars := make([]string, 0, len(lines))
 	for _, l := range lines {
 		vars = append(vars, l.VariantID)
+	}
+	for _, c := range checks {
+		vars = append(vars, c.Variants...)
 	}
 	slices.Sort(vars)
 	b.Queue(stockLocksSQL, lockStock, slices.Compact(vars))

@@ -64,8 +64,12 @@ func checkStockTx(st *writeStmts, orderID string, checks []rowcodec.StockCheckRo
 	}
 	for _, c := range checks {
 		var held int64
-		if err := st.reservedSince.QueryRow(c.VariantID, c.Since).Scan(&held); err != nil {
-			return fmt.Errorf("held of variant %q: %w", c.VariantID, err)
+		for _, v := range c.Variants {
+			var n int64
+			if err := st.reservedSince.QueryRow(v, c.Since).Scan(&n); err != nil {
+				return fmt.Errorf("held of variant %q: %w", v, err)
+			}
+			held += n
 		}
 		if c.Quantity+held > c.OnHand {
 			return &bridge.ShortStockError{VariantID: c.VariantID}

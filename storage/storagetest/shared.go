@@ -22,6 +22,7 @@ func RunShared(t *testing.T, open func(tb testing.TB, n int) []bridge.Storage) {
 		{"ConcurrentSessionChain", testConcurrentSessionChain},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"ConcurrentStockChecks", testConcurrentStockChecks},
+		{"ConcurrentSharedStock", testConcurrentSharedStock},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t, 2)) })
 	}

@@ -29,6 +29,10 @@ func runStock(t *testing.T, open func(t *testing.T) bridge.Storage) {
 		{"ConcurrentStockChecks", func(t *testing.T, s bridge.Storage) {
 			testConcurrentStockChecks(t, []bridge.Storage{s})
 		}},
+		{"SharedStock", testSharedStock},
+		{"ConcurrentSharedStock", func(t *testing.T, s bridge.Storage) {
+			testConcurrentSharedStock(t, []bridge.Storage{s})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -258,4 +262,100 @@ func testConcurrentStockChecks(t *testing.T, stores []bridge.Storage) {
 	wantReserved(t, s, "hot", free+before)
 	wantReserved(t, s, "warm", free)
 	wantReserved(t, s, "untracked", free)
+}
+
+// Variants that sell from one figure (variations on their parent's stock)
+// count each other's holds: a check of one counts the holds of those it
+// shares the figure with, and what the change holds of any of them.
+func testSharedStock(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	line := func(v string, q int64) bridge.Reservation { return bridge.Reservation{VariantID: v, Quantity: q} }
+	commit := func(order string, lines []bridge.Reservation, checks ...bridge.StockCheck) error {
+		return s.Commit(ctx, bridge.Change{HoldOrderID: order, Hold: lines, StockChecks: checks})
+	}
+	blue := func(onHand int64) bridge.StockCheck {
+		return bridge.StockCheck{VariantID: "blue", Shared: []string{"white", "red"}, OnHand: onHand}
+	}
+	white := func(onHand int64) bridge.StockCheck {
+		return bridge.StockCheck{VariantID: "white", Shared: []string{"blue", "red"}, OnHand: onHand}
+	}
+	if err := commit("o1", []bridge.Reservation{line("blue", 3)}, blue(5)); err != nil {
+		t.Fatalf("3 blue of 5: %v", err)
+	}
+	// 3 white would fit white alone; with blue's 3 it does not.
+	if err := commit("o2", []bridge.Reservation{line("white", 3)}, white(5)); !errors.Is(err, bridge.ErrShortStock) {
+		t.Fatalf("3 white beside 3 blue of 5 shared: %v; want short", err)
+	}
+	var se *bridge.ShortStockError
+	if err := commit("o2", []bridge.Reservation{line("white", 3)}, white(5)); !errors.As(err, &se) || se.VariantID != "white" {
+		t.Errorf("the short variant: %v; want white", err)
+	}
+	// Two siblings in one order count together: 1 + 1 fit beside 3, 2 + 1 do not.
+	if err := commit("o3", []bridge.Reservation{line("white", 2), line("red", 1)}, white(5), bridge.StockCheck{VariantID: "red", Shared: []string{"blue", "white"}, OnHand: 5}); !errors.Is(err, bridge.ErrShortStock) {
+		t.Fatalf("2 white + 1 red beside 3 blue of 5: %v; want short", err)
+	}
+	if err := commit("o3", []bridge.Reservation{line("white", 1), line("red", 1)}, white(5), bridge.StockCheck{VariantID: "red", Shared: []string{"blue", "white"}, OnHand: 5}); err != nil {
+		t.Fatalf("1 white + 1 red beside 3 blue of 5: %v", err)
+	}
+	wantReserved(t, s, "blue", 3)
+	wantReserved(t, s, "white", 1)
+	wantReserved(t, s, "red", 1)
+	// A variant with a figure of its own is not limited by the group.
+	if err := commit("o4", []bridge.Reservation{line("green", 4)}, bridge.StockCheck{VariantID: "green", OnHand: 4}); err != nil {
+		t.Fatalf("4 green of its own 4: %v", err)
+	}
+	// Available counts the shared holds the same way.
+	level := bridge.StockLevel{Tracked: true, OnHand: 5, Shared: []string{"blue", "red"}}
+	if n, err := level.Available(ctx, s, "white"); err != nil || n != 0 {
+		t.Errorf("white available: %d, %v; want 0 (5 − 3 blue − 1 white − 1 red)", n, err)
+	}
+}
+
+// Orders for sibling variants of one shared figure, on every store at
+// once: exactly as many units are held as the figure has, in all.
+func testConcurrentSharedStock(t *testing.T, stores []bridge.Storage) {
+	const orders, onHand = 30, 8
+	siblings := []string{"s-blue", "s-white", "s-red"}
+	errs := make([]error, orders)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range orders {
+		wg.Go(func() {
+			<-start
+			v := siblings[i%len(siblings)]
+			var shared []string
+			for _, o := range siblings {
+				if o != v {
+					shared = append(shared, o)
+				}
+			}
+			errs[i] = stores[i%len(stores)].Commit(t.Context(), bridge.Change{HoldOrderID: fmt.Sprintf("o%d", i),
+				Hold: []bridge.Reservation{{VariantID: v, Quantity: 1}}, StockChecks: []bridge.StockCheck{{VariantID: v, Shared: shared, OnHand: onHand}}})
+		})
+	}
+	close(start)
+	wg.Wait()
+	held := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			held++
+		case !errors.Is(err, bridge.ErrShortStock):
+			t.Errorf("order %d: %v", i, err)
+		}
+	}
+	if held != onHand {
+		t.Errorf("%d orders held a unit of the shared %d", held, onHand)
+	}
+	var total int64
+	for _, v := range siblings {
+		n, err := stores[0].Reserved(t.Context(), v, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != onHand {
+		t.Errorf("%d held across the siblings, want %d", total, onHand)
+	}
 }

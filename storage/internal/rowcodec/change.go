@@ -256,11 +256,13 @@ func (s *IdemScanner) Record(scope, key string) (bridge.IdempotencyRecord, error
 	return r, nil
 }
 
-// StockCheckRow is a bridge.StockCheck with what the hold takes of its
-// variant (the hold's lines of it added up) and Since in nanoseconds (0:
-// every order).
+// StockCheckRow is a bridge.StockCheck with the variants whose holds it
+// counts (VariantID and those it shares its figure with, sorted, once
+// each), what the hold takes of them (its lines added up) and Since in
+// nanoseconds (0: every order).
 type StockCheckRow struct {
 	VariantID        string
+	Variants         []string
 	OnHand, Quantity int64
 	Since            int64
 }
@@ -278,15 +280,23 @@ func encodeChecks(hold []bridge.Reservation, checks []bridge.StockCheck) ([]Stoc
 	}
 	rows := make([]StockCheckRow, 0, len(checks))
 	for _, c := range checks {
-		q, ok := held[c.VariantID]
-		if !ok {
+		if _, ok := held[c.VariantID]; !ok {
 			return nil, fmt.Errorf("variant %q is checked but not held", c.VariantID)
+		}
+		group := slices.Sorted(slices.Values(append([]string{c.VariantID}, c.Shared...)))
+		group = slices.Compact(group)
+		var q int64
+		for _, v := range group {
+			if v == "" {
+				return nil, fmt.Errorf("variant %q shares its stock with an empty variant id", c.VariantID)
+			}
+			q += held[v]
 		}
 		var since int64
 		if !c.Since.IsZero() {
 			since = ClampNano(c.Since)
 		}
-		rows = append(rows, StockCheckRow{VariantID: c.VariantID, OnHand: c.OnHand, Quantity: q, Since: since})
+		rows = append(rows, StockCheckRow{VariantID: c.VariantID, Variants: group, OnHand: c.OnHand, Quantity: q, Since: since})
 	}
 	slices.SortFunc(rows, func(a, b StockCheckRow) int { return strings.Compare(a.VariantID, b.VariantID) })
 	for i := 1; i < len(rows); i++ {
