@@ -226,6 +226,9 @@ type StoreOrder struct {
 	StoreID string `json:"store_id"`
 	// URL is a page where the buyer can see the order, when the store has one.
 	URL string `json:"url,omitempty"`
+	// Permalink asks for URL to become the order's permalink_url (the
+	// shop chose the store's own order status page over the bridge's).
+	Permalink bool `json:"permalink,omitempty"`
 }
 
 // OrderStore is implemented by adapters that write orders back to the store.
