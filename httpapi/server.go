@@ -47,6 +47,9 @@ type Config struct {
 	MCP http.Handler
 	// StripeWebhooks, when set, receives Stripe's events.
 	StripeWebhooks *StripeWebhooks
+	// StoreWebhooks are the store adapter's webhook receivers, served at
+	// POST /webhooks/<name> (each verifies and deduplicates its own).
+	StoreWebhooks map[string]http.Handler
 	// Orders backs the order status pages at /orders/{id}, the orders'
 	// permalink_url; MerchantName heads them.
 	Orders       OrderReader
@@ -97,6 +100,9 @@ func New(c Config) http.Handler {
 			c.StripeWebhooks.Log = c.Logger
 		}
 		c.StripeWebhooks.routes(r)
+	}
+	for name, h := range c.StoreWebhooks {
+		r.Handle("/webhooks/"+name, h).Methods(http.MethodPost)
 	}
 	if c.Orders != nil {
 		r.HandleFunc("/orders/{id}", c.order).Methods(http.MethodGet, http.MethodHead)

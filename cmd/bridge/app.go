@@ -13,6 +13,7 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
+	"github.com/acp-bridge/bridge/adapters/shopify"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/feed"
@@ -164,6 +165,14 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 			return nil, "", fmt.Errorf("csv store: %w", err)
 		}
 		return ad, csvstore.DefaultMapping(opts), nil
+	case "shopify":
+		opts := shopifyOptions(a.cfg)
+		opts.Logger = a.log
+		ad, err := shopify.New(opts)
+		if err != nil {
+			return nil, "", fmt.Errorf("shopify store: %w", err)
+		}
+		return ad, shopify.DefaultMapping(), nil
 	}
 	return nil, "", fmt.Errorf("store adapter %q is not available", a.cfg.Store.Adapter)
 }
@@ -172,13 +181,40 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 // mapping) on a config whose values have problems of their own.
 func moreProblems(cfg *config.Config) bridge.Problems {
 	_, ps := feedFormats(cfg)
-	if cfg.Store.Adapter == "csv" {
+	def := ""
+	switch cfg.Store.Adapter {
+	case "csv":
+		def = csvstore.DefaultMapping(csvOptions(cfg))
+	case "shopify":
+		def = shopify.DefaultMapping()
+	}
+	if def != "" {
 		var mps bridge.Problems
-		if _, err := compileMapping(cfg, csvstore.DefaultMapping(csvOptions(cfg))); errors.As(err, &mps) {
+		if _, err := compileMapping(cfg, def); errors.As(err, &mps) {
 			ps = append(ps, mps...)
 		}
 	}
 	return ps
+}
+
+// shopifyOptions is the Shopify adapter's configuration from the config
+// file.
+func shopifyOptions(cfg *config.Config) shopify.Options {
+	c := cfg.Store.Shopify
+	return shopify.Options{
+		Shop:                c.Shop,
+		APIVersion:          c.APIVersion,
+		AccessToken:         c.AccessToken.Value(),
+		ClientID:            c.ClientID,
+		ClientSecret:        c.ClientSecret.Value(),
+		Locations:           c.Locations,
+		Bulk:                c.Bulk,
+		BulkThreshold:       c.BulkThreshold,
+		FullReadEvery:       c.FullSyncInterval,
+		StorefrontURL:       c.StorefrontURL,
+		StatusPagePermalink: c.StatusPagePermalink,
+		AllowHTTP:           !cfg.Production(),
+	}
 }
 
 // csvOptions is the CSV adapter's configuration from the config file. It

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/adapters/shopify"
 	"github.com/acp-bridge/bridge/catalog"
+	"github.com/acp-bridge/bridge/config"
 	"github.com/acp-bridge/bridge/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -135,6 +137,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Feeds: feeds,
 		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		StoreWebhooks: a.storeWebhooks(syncer, ords),
 	})
 	// Requests still running after Shutdown gave up (a complete waits up
 	// to half the claim lease on the payment, then on the store) must
@@ -172,7 +175,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	pollDone := make(chan struct{})
 	go func() {
 		defer close(pollDone)
-		if src, ok := a.source.(bridge.OrderUpdateSource); ok && cfg.Store.CSV.OrderStatusPath != "" {
+		if src, ok := a.source.(bridge.OrderUpdateSource); ok && pollsOrders(cfg) {
 			ords.Poll(runCtx, src, cfg.Orders.PollInterval)
 		}
 	}()
@@ -261,4 +264,28 @@ func (c *inflightCounter) wait(max time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// pollsOrders says whether the store adapter's order updates are polled:
+// the CSV status file when one is configured; Shopify's reconciliation
+// always (it covers webhooks Shopify gave up on).
+func pollsOrders(cfg *config.Config) bool {
+	switch cfg.Store.Adapter {
+	case "csv":
+		return cfg.Store.CSV.OrderStatusPath != ""
+	case "shopify":
+		return true
+	}
+	return false
+}
+
+// storeWebhooks are the store's webhook receivers, by name
+// (/webhooks/<name>): Shopify's when a webhook secret is configured.
+func (a *app) storeWebhooks(sync shopify.CatalogTrigger, ords shopify.OrderNews) map[string]http.Handler {
+	ad, ok := a.source.(*shopify.Adapter)
+	secret := a.cfg.Store.Shopify.WebhookSecret.Value()
+	if !ok || secret == "" {
+		return nil
+	}
+	return map[string]http.Handler{"shopify": &shopify.Webhooks{Secret: secret, Adapter: ad, Events: a.storage, Catalog: sync, Orders: ords, Log: a.log}}
 }
