@@ -44,7 +44,7 @@ func (a *Adapter) variantFields() string {
 // media connection 2 + mediaPage × 2, its variant connection 2 +
 // variants × that. Pages are as big as fit in maxCost.
 func (a *Adapter) pageSizes() (products, variants, morVariants int) {
-	variantNode := 1 + 3 + 2*len(a.locIDs)
+	variantNode := 3 + 2*len(a.locIDs)
 	variants = max(1, min(25, (maxCost-2-1-2-2-2*mediaPage-2)/variantNode))
 	productNode := 1 + (2 + 2*mediaPage) + (2 + variants*variantNode)
 	products = max(1, min(250, (maxCost-2)/productNode))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -245,13 +246,7 @@ func paginate[T any](items []T, key func(T) sortKey, args map[string]any, all bo
 			return page[T]{}, err
 		}
 		ck := sortKey{value: c.LastValue, id: c.LastID}
-		start = len(items)
-		for i, it := range items {
-			if ck.less(key(it)) {
-				start = i
-				break
-			}
-		}
+		start = sort.Search(len(items), func(i int) bool { return ck.less(key(items[i])) })
 	}
 	end := len(items)
 	if !all && start+first < end {

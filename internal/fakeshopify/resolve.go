@@ -100,10 +100,18 @@ func (s *Server) sortedProducts(by string) ([]*Product, func(*Product) sortKey) 
 		ps = append(ps, p)
 	}
 	key := func(p *Product) sortKey { return idKey(p.ID) }
+	less := func(a, b *Product) bool { return a.ID < b.ID }
 	if by == "UPDATED_AT" {
 		key = func(p *Product) sortKey { return timeKey(p.UpdatedAt, p.ID) }
+		less = func(a, b *Product) bool {
+			if !a.UpdatedAt.Equal(b.UpdatedAt) {
+				return a.UpdatedAt.Before(b.UpdatedAt)
+			}
+			return a.ID < b.ID
+		}
 	}
-	sort.Slice(ps, func(i, j int) bool { return key(ps[i]).less(key(ps[j])) })
+	// Sorted on the values themselves: the keys' text form is for cursors.
+	sort.Slice(ps, func(i, j int) bool { return less(ps[i], ps[j]) })
 	return ps, key
 }
 
