@@ -17,6 +17,11 @@ type orderNews struct {
 	cancelled    bool
 	cancelReason string
 	at           time.Time
+	// fulfilled says the whole order is fulfilled. Fulfillments are
+	// reported only then: Shopify names its own line items, which the
+	// bridge's lines cannot be matched to, and a fulfillment without lines
+	// counts every line as shipped.
+	fulfilled    bool
 	fulfillments []fulfillmentNews
 }
 
@@ -43,6 +48,9 @@ func bridgeOrderID(tags []string) string {
 func (n orderNews) updates() []bridge.OrderUpdate {
 	var out []bridge.OrderUpdate
 	for _, f := range n.fulfillments {
+		if !n.fulfilled {
+			break
+		}
 		fu := &bridge.Fulfillment{ID: "shopify_" + f.id, Type: "shipping", Carrier: f.company, TrackingNumber: f.number, TrackingURL: f.url}
 		status := ""
 		switch strings.ToLower(f.status) {
@@ -77,7 +85,7 @@ func (n orderNews) updates() []bridge.OrderUpdate {
 const orderNewsQuery = `query OrderNews($first: Int!, $after: String, $query: String!) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     pageInfo { hasNextPage endCursor }
-    nodes { id tags updatedAt cancelledAt cancelReason
+    nodes { id tags updatedAt cancelledAt cancelReason displayFulfillmentStatus
       fulfillments(first: 10) { id status displayStatus createdAt trackingInfo(first: 1) { company number url } } } } }`
 
 // pollLookback is how far back the first reconciliation after a start
@@ -103,11 +111,13 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 			Orders struct {
 				PageInfo pageInfo `json:"pageInfo"`
 				Nodes    []struct {
-					Tags         []string   `json:"tags"`
-					UpdatedAt    time.Time  `json:"updatedAt"`
-					CancelledAt  *time.Time `json:"cancelledAt"`
-					CancelReason *string    `json:"cancelReason"`
-					Fulfillments []struct {
+					Tags      []string  `json:"tags"`
+					UpdatedAt time.Time `json:"updatedAt"`
+					// FulfillmentStatus is displayFulfillmentStatus.
+					FulfillmentStatus string     `json:"displayFulfillmentStatus"`
+					CancelledAt       *time.Time `json:"cancelledAt"`
+					CancelReason      *string    `json:"cancelReason"`
+					Fulfillments      []struct {
 						ID            string    `json:"id"`
 						Status        string    `json:"status"`
 						DisplayStatus *string   `json:"displayStatus"`
@@ -125,7 +135,8 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 			return ups, fmt.Errorf("shopify: order updates: %w", err)
 		}
 		for _, o := range out.Orders.Nodes {
-			n := orderNews{orderID: bridgeOrderID(o.Tags), cancelled: o.CancelledAt != nil, cancelReason: deref(o.CancelReason), at: o.UpdatedAt}
+			n := orderNews{orderID: bridgeOrderID(o.Tags), cancelled: o.CancelledAt != nil, cancelReason: deref(o.CancelReason), at: o.UpdatedAt,
+				fulfilled: o.FulfillmentStatus == "FULFILLED"}
 			if n.orderID == "" {
 				continue
 			}

@@ -141,12 +141,13 @@ type (
 		InventoryItemID json.Number `json:"inventory_item_id"`
 	}
 	orderBody struct {
-		ID           json.Number `json:"id"`
-		Tags         string      `json:"tags"`
-		CancelledAt  *time.Time  `json:"cancelled_at"`
-		CancelReason *string     `json:"cancel_reason"`
-		UpdatedAt    *time.Time  `json:"updated_at"`
-		Fulfillments []struct {
+		ID                json.Number `json:"id"`
+		Tags              string      `json:"tags"`
+		CancelledAt       *time.Time  `json:"cancelled_at"`
+		CancelReason      *string     `json:"cancel_reason"`
+		UpdatedAt         *time.Time  `json:"updated_at"`
+		FulfillmentStatus *string     `json:"fulfillment_status"`
+		Fulfillments      []struct {
 			ID             json.Number `json:"id"`
 			Status         string      `json:"status"`
 			ShipmentStatus *string     `json:"shipment_status"`
@@ -259,7 +260,8 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return bad(err)
 		}
-		n.order = orderNews{orderID: bridgeOrderID(strings.Split(b.Tags, ",")), cancelled: b.CancelledAt != nil, cancelReason: deref(b.CancelReason)}
+		n.order = orderNews{orderID: bridgeOrderID(strings.Split(b.Tags, ",")), cancelled: b.CancelledAt != nil, cancelReason: deref(b.CancelReason),
+			fulfilled: deref(b.FulfillmentStatus) == "fulfilled"}
 		if n.order.orderID == "" {
 			return webhookNews{}, nil // not an order of the bridge
 		}

@@ -146,7 +146,8 @@ func TestDecodeWebhook(t *testing.T) {
 		{"products/update", `not json`, true, 0, 0},
 		{"inventory_levels/update", `{"inventory_item_id":-4}`, true, 0, 0},
 		{"orders/updated", `{"id":1,"tags":"vip, other"}`, false, 0, 0}, // not the bridge's
-		{"orders/updated", `{"id":1,"tags":"vip, bridge:ord_9","fulfillments":[{"id":5,"status":"success","shipment_status":"delivered"}]}`, false, 0, 1},
+		{"orders/updated", `{"id":1,"tags":"vip, bridge:ord_9","fulfillment_status":"fulfilled","fulfillments":[{"id":5,"status":"success","shipment_status":"delivered"}]}`, false, 0, 1},
+		{"orders/updated", `{"id":1,"tags":"bridge:ord_9","fulfillment_status":"partial","fulfillments":[{"id":5,"status":"success"}]}`, false, 0, 0}, // partial: not yet
 		{"orders/cancelled", `{"id":1,"tags":"bridge:ord_9","cancelled_at":"2026-11-01T10:00:00Z","cancel_reason":"customer"}`, false, 0, 1},
 		{"refunds/create", `{"id":1,"order_id":2,"transactions":[{"kind":"refund","status":"success","amount":"1.005","currency":"USD"}]}`, true, 0, 0},
 		{"app/uninstalled", `{}`, false, 0, 0},
@@ -159,7 +160,7 @@ func TestDecodeWebhook(t *testing.T) {
 			t.Errorf("%s %s: %+v", tc.topic, tc.body, n)
 		}
 	}
-	n, _ := decodeWebhook("orders/updated", []byte(`{"id":1,"tags":"bridge:ord_9","fulfillments":[{"id":5,"status":"success","shipment_status":"delivered"}]}`))
+	n, _ := decodeWebhook("orders/updated", []byte(`{"id":1,"tags":"bridge:ord_9","fulfillment_status":"fulfilled","fulfillments":[{"id":5,"status":"success","shipment_status":"delivered"}]}`))
 	if u := n.order.updates()[0]; u.Status != bridge.OrderCompleted || u.Fulfillment.Status != "delivered" {
 		t.Errorf("delivered fulfillment: %+v", u)
 	}
