@@ -485,25 +485,19 @@ func deref(s *string) string {
 
 // MarkProducts asks the next catalog read to read these products (gids or
 // numeric ids) again: a webhook said they changed or were deleted.
-func (a *Adapter) MarkProducts(ids ...string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, id := range ids {
-		if g, err := toGID("Product", id); err == nil {
-			a.dirty[g] = true
-		}
-	}
-}
+func (a *Adapter) MarkProducts(ids ...string) { a.mark(a.dirty, "Product", ids) }
 
 // MarkInventoryItems asks the next catalog read to read the products of
 // these inventory items again (inventory changes do not move a product's
 // updatedAt).
-func (a *Adapter) MarkInventoryItems(ids ...string) {
+func (a *Adapter) MarkInventoryItems(ids ...string) { a.mark(a.dirtyItems, "InventoryItem", ids) }
+
+func (a *Adapter) mark(set map[string]bool, kind string, ids []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, id := range ids {
-		if g, err := toGID("InventoryItem", id); err == nil {
-			a.dirtyItems[g] = true
+		if g, err := toGID(kind, id); err == nil {
+			set[g] = true
 		}
 	}
 }

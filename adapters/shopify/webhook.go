@@ -242,8 +242,8 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return bad(err)
 		}
-		if _, err := strconv.ParseUint(b.ID.String(), 10, 64); err != nil {
-			return bad(fmt.Errorf("product id %q", b.ID))
+		if err := numeric("product id", b.ID); err != nil {
+			return bad(err)
 		}
 		n.products = []string{b.ID.String()}
 	case "inventory_levels/update":
@@ -251,8 +251,8 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return bad(err)
 		}
-		if _, err := strconv.ParseUint(b.InventoryItemID.String(), 10, 64); err != nil {
-			return bad(fmt.Errorf("inventory item id %q", b.InventoryItemID))
+		if err := numeric("inventory item id", b.InventoryItemID); err != nil {
+			return bad(err)
 		}
 		n.items = []string{b.InventoryItemID.String()}
 	case "orders/fulfilled", "orders/partially_fulfilled", "orders/cancelled", "orders/updated":
@@ -284,8 +284,8 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return bad(err)
 		}
-		if _, err := strconv.ParseUint(b.OrderID.String(), 10, 64); err != nil {
-			return bad(fmt.Errorf("order id %q", b.OrderID))
+		if err := numeric("order id", b.OrderID); err != nil {
+			return bad(err)
 		}
 		adj := bridge.Adjustment{ID: "shopify_refund_" + b.ID.String(), Type: "refund",
 			// Shopify recorded the refund on an external (stripe) payment:
@@ -312,4 +312,12 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 		n.refund = &refundNews{orderID: b.OrderID.String(), adjustment: adj}
 	}
 	return n, nil
+}
+
+// numeric checks that a webhook's id is a Shopify id (a positive number).
+func numeric(what string, id json.Number) error {
+	if n, err := strconv.ParseUint(id.String(), 10, 64); err != nil || n == 0 {
+		return fmt.Errorf("%s %q is not a Shopify id", what, id)
+	}
+	return nil
 }

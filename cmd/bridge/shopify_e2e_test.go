@@ -53,19 +53,7 @@ func TestServeShopify(t *testing.T) {
 	}
 
 	// A checkout of two S tees: one order in Shopify, stock taken there.
-	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+vs+`","quantity":2}],"currency":"usd","capabilities":{}}`, 201)
-	id := s["id"].(string)
-	s = call(t, base, devKey, "POST", "/checkout_sessions/"+id,
-		`{"fulfillment_details":{"name":"Ada Lovelace","email":"ada@example.com","address":{"name":"Ada Lovelace","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
-	if s["status"] != "ready_for_payment" {
-		t.Fatalf("with address: %v %v", s["status"], s["messages"])
-	}
-	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
-		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
-	if s["status"] != "completed" || s["order"] == nil {
-		t.Fatalf("complete: %v", s)
-	}
-	orderID := s["order"].(map[string]any)["id"].(string)
+	_, orderID := buy(t, base, vs, 2)
 	waitFor(t, 10*time.Second, "the Shopify order", func() bool { return len(shop.Orders()) > 0 })
 	time.Sleep(300 * time.Millisecond) // a second write would show by now
 	orders := shop.Orders()
@@ -80,7 +68,7 @@ func TestServeShopify(t *testing.T) {
 		t.Errorf("Shopify stock %d after selling 2 of 3", n)
 	}
 	// The live stock says 1 left: a second buyer of 2 is told.
-	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+vs+`","quantity":2}],"currency":"usd","capabilities":{}}`, 201)
+	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+vs+`","quantity":2}],"currency":"usd","capabilities":{}}`, 201)
 	if !strings.Contains(string(mustJSON(t, s["messages"])), "Only 1 of") {
 		t.Errorf("2 of 1 left offered without a message: %v", s["messages"])
 	}

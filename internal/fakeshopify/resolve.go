@@ -446,7 +446,7 @@ type moneyBagInput struct {
 	} `json:"shopMoney"`
 }
 
-func (s *Server) mutationRoot(*http.Request) obj {
+func (s *Server) mutationRoot() obj {
 	return obj{
 		"__typename":            "Mutation",
 		"orderCreate":           resolver(s.orderCreate),

@@ -322,7 +322,7 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	x := &executor{schema: s.schema, vars: vars}
 	var root obj
 	if op.Operation == ast.Mutation {
-		root = s.mutationRoot(r)
+		root = s.mutationRoot()
 	} else {
 		root = s.queryRoot(false)
 	}
