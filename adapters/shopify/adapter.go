@@ -87,6 +87,11 @@ type Adapter struct {
 
 	pollMu    sync.Mutex
 	pollSince time.Time
+
+	// unsure holds the orders whose create got no answer, with when: until
+	// unsureFor has passed, FindOrder does not call them missing.
+	unsureMu sync.Mutex
+	unsure   map[string]time.Time
 }
 
 var (
@@ -186,7 +191,7 @@ func New(opts Options) (*Adapter, error) {
 		front = base.String()
 	}
 	a := &Adapter{opts: opts, base: base, front: front, log: log, sleep: sleepCtx,
-		dirty: map[string]bool{}, dirtyItems: map[string]bool{}}
+		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{}}
 	for _, l := range opts.Locations {
 		g, err := toGID("Location", l)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,24 @@ const orderCreateMutation = `mutation OrderCreate($order: OrderCreateOrderInput!
     order { id name statusPageUrl }
     userErrors { field message code } } }`
 
-const findOrderQuery = `query FindOrder($query: String!) {
-  orders(first: 5, query: $query) { nodes { id name tags statusPageUrl sourceIdentifier } } }`
+const (
+	findOrderQuery = `query FindOrder($query: String!) {
+  orders(first: 5, query: $query) { nodes { id tags statusPageUrl } } }`
+	// recentOrdersQuery lists the newest orders without a search filter,
+	// which Shopify answers from the orders themselves, not from its
+	// search index [unv: inferred from the documented index lag].
+	recentOrdersQuery = `query RecentOrders {
+  orders(first: 250, sortKey: CREATED_AT, reverse: true) { nodes { id tags statusPageUrl } } }`
+	// unsureFor is how long after a create without an answer FindOrder
+	// keeps saying "not known yet" instead of "not found".
+	unsureFor = 2 * time.Minute
+)
+
+type orderNode struct {
+	ID            string   `json:"id"`
+	Tags          []string `json:"tags"`
+	StatusPageURL string   `json:"statusPageUrl"`
+}
 
 // refusalCodes are the userErrors codes that say the order itself cannot
 // be taken: no retry changes them. SHOP_DORMANT is the shop's state, not
@@ -120,14 +137,17 @@ func (a *Adapter) storeOrder(id, statusPage string) bridge.StoreOrder {
 // findAfterAmbiguous looks for an order whose create got no answer,
 // polling while the search index catches up.
 func (a *Adapter) findAfterAmbiguous(ctx context.Context, orderID string, cause error) (bridge.StoreOrder, error) {
+	a.unsureMu.Lock()
+	a.unsure[orderID] = time.Now()
+	a.unsureMu.Unlock()
 	deadline := time.Now().Add(a.opts.LookupWait)
-	for wait := 500 * time.Millisecond; ; wait *= 2 {
-		so, err := a.FindOrder(ctx, orderID)
-		if err == nil {
+	for wait := 250 * time.Millisecond; ; wait *= 2 {
+		so, found, err := a.lookup(ctx, orderID)
+		if found {
 			a.log.Info("shopify order create had no answer but the order exists", "order", orderID, "store_id", so.StoreID)
 			return so, nil
 		}
-		if !errors.Is(err, bridge.ErrNotFound) || time.Now().Add(wait).After(deadline) {
+		if err != nil || time.Now().Add(wait).After(deadline) {
 			return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", orderID, cause)
 		}
 		if err := a.sleep(ctx, wait); err != nil {
@@ -138,32 +158,62 @@ func (a *Adapter) findAfterAmbiguous(ctx context.Context, orderID string, cause 
 
 // FindOrder finds the order the bridge wrote for orderID by its tag
 // (bridge:<order id>), checking the tag exactly: Shopify's search matches
-// loosely. A new order may take a few seconds to become searchable.
+// loosely. Search lags behind writes, so an order the search does not know
+// is looked for among the newest 250 orders too; and for unsureFor after
+// a create of this process got no answer, a missing order is reported as
+// not known yet (a retryable error) rather than bridge.ErrNotFound, which
+// would have the outbox write it a second time.
 func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOrder, error) {
+	so, found, err := a.lookup(ctx, orderID)
+	if err != nil || found {
+		return so, err
+	}
+	a.unsureMu.Lock()
+	since, unsure := a.unsure[orderID]
+	if unsure && time.Since(since) >= unsureFor {
+		delete(a.unsure, orderID)
+		unsure = false
+	}
+	a.unsureMu.Unlock()
+	if unsure {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s not found yet: its create %s ago had no answer and Shopify's search may lag; looking again later",
+			orderID, time.Since(since).Round(time.Second))
+	}
+	return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s: %w", orderID, bridge.ErrNotFound)
+}
+
+// lookup looks for the order by its tag: by search, then among the newest
+// orders.
+func (a *Adapter) lookup(ctx context.Context, orderID string) (bridge.StoreOrder, bool, error) {
 	if orderID == "" || strings.ContainsAny(orderID, `'"\ `) {
-		return bridge.StoreOrder{}, fmt.Errorf("shopify: order id %q cannot be searched for", orderID)
+		return bridge.StoreOrder{}, false, fmt.Errorf("shopify: order id %q cannot be searched for", orderID)
 	}
 	tag := tagPrefix + orderID
-	var out struct {
-		Orders struct {
-			Nodes []struct {
-				ID            string   `json:"id"`
-				Tags          []string `json:"tags"`
-				StatusPageURL string   `json:"statusPageUrl"`
-			} `json:"nodes"`
-		} `json:"orders"`
-	}
-	if err := a.gql.query(ctx, findOrderQuery, map[string]any{"query": "tag:'" + tag + "'"}, &out); err != nil {
-		return bridge.StoreOrder{}, fmt.Errorf("shopify: find order %s: %w", orderID, err)
-	}
-	for _, n := range out.Orders.Nodes {
-		for _, t := range n.Tags {
-			if t == tag {
-				return a.storeOrder(n.ID, n.StatusPageURL), nil
+	for _, q := range []struct {
+		doc  string
+		vars map[string]any
+	}{
+		{findOrderQuery, map[string]any{"query": "tag:'" + tag + "'"}},
+		{recentOrdersQuery, nil},
+	} {
+		var out struct {
+			Orders struct {
+				Nodes []orderNode `json:"nodes"`
+			} `json:"orders"`
+		}
+		if err := a.gql.query(ctx, q.doc, q.vars, &out); err != nil {
+			return bridge.StoreOrder{}, false, fmt.Errorf("shopify: find order %s: %w", orderID, err)
+		}
+		for _, n := range out.Orders.Nodes {
+			if slices.Contains(n.Tags, tag) {
+				a.unsureMu.Lock()
+				delete(a.unsure, orderID)
+				a.unsureMu.Unlock()
+				return a.storeOrder(n.ID, n.StatusPageURL), true, nil
 			}
 		}
 	}
-	return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s: %w", orderID, bridge.ErrNotFound)
+	return bridge.StoreOrder{}, false, nil
 }
 
 // money is a MoneyBagInput in the shop's currency.

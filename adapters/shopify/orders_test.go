@@ -135,7 +135,7 @@ func TestWriteOrderRefusals(t *testing.T) {
 // drops before the answer. The create is not resent; the adapter finds the
 // order by its tag once the search index has it: one order, found.
 func TestWriteOrderAnswerLost(t *testing.T) {
-	s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 700 * time.Millisecond})
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 700 * time.Millisecond, LagUnfiltered: true})
 	a, _ := newAdapter(t, s, nil)
 	s.DropAfterCommit(1)
 	so, err := a.WriteOrder(context.Background(), paidOrder("ord_d", big.Variants[0].ID))
@@ -162,11 +162,22 @@ func TestWriteOrderServerError(t *testing.T) {
 	if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) {
 		t.Fatalf("error %v, want ambiguous", err)
 	}
-	if n, _ := s.Requests(); n < 2 {
-		t.Errorf("%d requests: the order was not looked up", n)
+	if n := s.Calls()["orders"]; n < 4 {
+		t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
 	}
 	if len(s.Orders()) != 0 {
 		t.Error("an order was created")
+	}
+	// Right after, the outbox's lookup must not hear "not found": that
+	// would write the order a second time if Shopify had it after all.
+	if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
+	}
+	a.unsureMu.Lock()
+	a.unsure["ord_5"] = time.Now().Add(-unsureFor)
+	a.unsureMu.Unlock()
+	if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
 	}
 }
 

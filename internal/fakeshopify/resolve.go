@@ -304,10 +304,10 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 	now := time.Now()
 	var os []*Order
 	for _, o := range s.orders {
+		if (srch != nil || s.cfg.LagUnfiltered) && now.Sub(o.CreatedAt) < s.cfg.SearchLag {
+			continue // not in the search index yet
+		}
 		if srch != nil {
-			if now.Sub(o.CreatedAt) < s.cfg.SearchLag {
-				continue // not in the search index yet
-			}
 			ok, err := srch.match(func(f string) []string {
 				switch f {
 				case "tag":

@@ -69,8 +69,11 @@ type Config struct {
 	// OrdersPerMinute limits orderCreate like a development or trial store
 	// (5); 0 means no limit.
 	OrdersPerMinute int
-	// SearchLag is how long a new order stays invisible to orders(query:).
-	SearchLag time.Duration
+	// SearchLag is how long a new order stays invisible to orders(query:);
+	// with LagUnfiltered, to an unfiltered orders list as well (a lookup's
+	// worst case).
+	SearchLag     time.Duration
+	LagUnfiltered bool
 	// BulkDelay is how long a bulk operation stays RUNNING.
 	BulkDelay time.Duration
 }
