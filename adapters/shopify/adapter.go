@@ -108,9 +108,9 @@ var (
 	shopRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
 )
 
-// ShopURL turns the configured shop (a *.myshopify.com domain or a base
-// URL) into the API's base URL; config validation uses it too.
-func ShopURL(shop string, allowHTTP bool) (*url.URL, error) {
+// shopURL turns the configured shop (a *.myshopify.com domain or a base
+// URL) into the API's base URL.
+func shopURL(shop string, allowHTTP bool) (*url.URL, error) {
 	shop = strings.TrimSpace(shop)
 	if shop == "" {
 		return nil, errors.New("the shop is empty (set my-shop.myshopify.com)")
@@ -140,7 +140,7 @@ func ShopURL(shop string, allowHTTP bool) (*url.URL, error) {
 
 // New checks opts and returns an adapter. It makes no call to Shopify.
 func New(opts Options) (*Adapter, error) {
-	base, err := ShopURL(opts.Shop, opts.AllowHTTP)
+	base, err := shopURL(opts.Shop, opts.AllowHTTP)
 	if err != nil {
 		return nil, fmt.Errorf("shopify: %w", err)
 	}

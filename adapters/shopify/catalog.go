@@ -404,7 +404,7 @@ func (a *Adapter) record(p *product, currency string) bridge.Record {
 	url := a.front + "/products/" + p.Handle
 	prod := map[string]any{
 		"id": p.LegacyID, "gid": p.ID, "title": p.Title, "handle": p.Handle, "description_html": p.DescriptionHTML,
-		"vendor": p.Vendor, "product_type": p.ProductType, "status": strings.ToLower(p.Status), "url": url,
+		"vendor": p.Vendor, "brand": p.Vendor, "product_type": p.ProductType, "status": strings.ToLower(p.Status), "url": url,
 		"updated_at": p.UpdatedAt,
 	}
 	tags := make([]any, len(p.Tags))

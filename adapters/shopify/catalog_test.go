@@ -328,3 +328,43 @@ func TestStock(t *testing.T) {
 		t.Errorf("unknown variant: %v", err)
 	}
 }
+
+// TestPacing: a query whose last cost the bucket cannot cover now waits
+// (cost − available) / restoreRate before it is sent, instead of being
+// sent to be throttled.
+func TestPacing(t *testing.T) {
+	s := fakeshopify.New(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, nil)
+	var waited []time.Duration
+	a.sleep = func(_ context.Context, d time.Duration) error { waited = append(waited, d); return nil }
+	q := `query Shop { shop { currencyCode } }`
+	a.gql.mu.Lock()
+	a.gql.lastCost[q] = 500
+	a.gql.bucket = throttleStatus{MaximumAvailable: 1000, CurrentlyAvailable: 300, RestoreRate: 100}
+	a.gql.bucketAt = time.Now()
+	a.gql.mu.Unlock()
+	if _, err := a.shopCurrency(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(waited) != 1 || waited[0] < 1900*time.Millisecond || waited[0] > 2*time.Second {
+		t.Errorf("waited %v, want one wait of ~2s ((500 − 300) / 100)", waited)
+	}
+}
+
+// TestGrantedTokenRenewedBeforeExpiry: a token about to expire is
+// replaced before it is used, not after a 401.
+func TestGrantedTokenRenewedBeforeExpiry(t *testing.T) {
+	s := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: "csecret-123", TokenTTL: 5 * time.Minute})
+	a, _ := newAdapter(t, s, func(o *Options) { o.AccessToken = ""; o.ClientID = "cid"; o.ClientSecret = "csecret-123" })
+	for range 2 {
+		if _, err := a.shopCurrency(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Calls()["oauth"]; n != 2 {
+		t.Errorf("%d grants for two calls with a token 5 minutes from expiry, want 2", n)
+	}
+	if req, _ := s.Requests(); req != 2 {
+		t.Errorf("%d GraphQL requests, want 2 (no 401 round trip)", req)
+	}
+}
