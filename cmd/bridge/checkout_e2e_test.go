@@ -72,9 +72,8 @@ func TestServeCheckout(t *testing.T) {
 	base, cmd, logs := startServe(t, cfg)
 	// TEE-RED-M has 8 in the export.
 	id, _ := buy(t, base, "TEE-RED-M", 8)
-	var s map[string]any
 	// All 8 are held for the order: the next buyer is told.
-	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TEE-RED-M","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
+	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TEE-RED-M","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
 	if !bytes.Contains(mustJSON(t, s["messages"]), []byte("out_of_stock")) {
 		t.Fatalf("sold-out variant offered again: %v", s["messages"])
 	}
