@@ -368,3 +368,19 @@ func TestGrantedTokenRenewedBeforeExpiry(t *testing.T) {
 		t.Errorf("%d GraphQL requests, want 2 (no 401 round trip)", req)
 	}
 }
+
+// TestPagedReadIsPaced: a paged read whose pages each ask for nearly the
+// whole bucket waits for it to refill before each page instead of being
+// throttled page after page.
+func TestPagedReadIsPaced(t *testing.T) {
+	s := fakeshopify.New(t, fakeshopify.Config{BucketSize: 1000, RestoreRate: 20000})
+	s.Generate(300, 10)
+	a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+	recs, _ := readAll(t, a)
+	if len(recs) != 300 {
+		t.Fatalf("read %d products", len(recs))
+	}
+	if n := s.Throttled(); n > 1 {
+		t.Errorf("%d throttled answers in a paced read, want at most 1 (before the first cost is known)", n)
+	}
+}

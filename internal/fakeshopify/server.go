@@ -95,6 +95,7 @@ type Server struct {
 	tokens    map[string]time.Time
 	calls     map[string]int
 	total     int
+	throttled int
 	points    int
 	faults    []fault
 	drops     int
@@ -314,6 +315,7 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	}
 	avail := s.refill()
 	if float64(requested) > avail {
+		s.throttled++
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{
 			"errors":     []gqlError{{Message: "Throttled", Extensions: map[string]any{"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}},
@@ -456,6 +458,13 @@ func (s *Server) Requests() (requests, points int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.total, s.points
+}
+
+// Throttled is the number of queries answered THROTTLED.
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
 }
 
 // Documents returns the GraphQL documents received, in order.
