@@ -20,6 +20,8 @@ import (
 	"github.com/acp-bridge/bridge/mapping"
 	"github.com/acp-bridge/bridge/storage/postgres"
 	"github.com/acp-bridge/bridge/storage/sqlite"
+	"github.com/acp-bridge/bridge/upstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,6 +34,9 @@ type app struct {
 	mapping  *mapping.Mapping
 	settings feed.Settings
 	formats  []feed.Format
+	// reg collects the metrics of everything assembled here (the store
+	// adapter's upstream client among them); serve exports it.
+	reg *prometheus.Registry
 }
 
 // loadConfig loads the config, printing every problem on its own line.
@@ -76,7 +81,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // only read the store (feed build, validate, preview) leave it closed so they
 // run beside a live server without touching its data.
 func newApp(ctx context.Context, cfg *config.Config, logOut io.Writer, withStorage bool) (*app, error) {
-	a := &app{cfg: cfg, log: newLogger(cfg, logOut)}
+	a := &app{cfg: cfg, log: newLogger(cfg, logOut), reg: prometheus.NewRegistry()}
 	m := cfg.Merchant
 	a.settings = feed.Settings{
 		Merchant: bridge.Merchant{Name: m.Name, URL: m.URL, Currency: m.Currency, Country: m.Country,
@@ -168,6 +173,7 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 	case "shopify":
 		opts := shopifyOptions(a.cfg)
 		opts.Logger = a.log
+		opts.Upstream = upstream.New(upstream.Config{Name: "shopify", Logger: a.log, Registerer: a.reg})
 		ad, err := shopify.New(opts)
 		if err != nil {
 			return nil, "", fmt.Errorf("shopify store: %w", err)

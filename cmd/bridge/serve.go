@@ -39,7 +39,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := a.cfg
 	log := a.log
 
-	reg := prometheus.NewRegistry()
+	reg := a.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	catalogGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bridge_catalog_items", Help: "Items in the current catalog snapshot by kind (products, variants, valid_variants, excluded, skipped_rows).",

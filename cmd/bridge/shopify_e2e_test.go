@@ -106,6 +106,9 @@ func TestServeShopify(t *testing.T) {
 	if len(shop.Orders()) != 1 {
 		t.Errorf("%d Shopify orders at the end, want 1", len(shop.Orders()))
 	}
+	if _, body := get(t, base+"/metrics", nil); !strings.Contains(string(body), `bridge_upstream_breaker_state{upstream="shopify"} 0`) {
+		t.Error("the Shopify client's breaker is not exported")
+	}
 	// bridge check reads the shop beside the running server.
 	if out, errOut, code := runBridge(t, "check", "--config", cfg); code != 0 || !strings.Contains(out, "store shopify") || !strings.Contains(out, "2 variant(s)") || strings.Contains(out, "no such field") {
 		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
