@@ -89,6 +89,11 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	}
 	vars := map[string]any{"order": in, "options": map[string]any{"inventoryBehaviour": "DECREMENT_OBEYING_POLICY", "sendReceipt": false}}
 	err = a.gql.do(ctx, orderCreateMutation, vars, &out, false)
+	if ge := (*GraphQLError)(nil); errors.As(err, &ge) && (len(ge.Codes) == 0 || ge.has("INTERNAL_SERVER_ERROR")) {
+		// Shopify failed while running the mutation: it may have created
+		// the order.
+		err = fmt.Errorf("%w: %w", upstream.ErrAmbiguous, err)
+	}
 	if errors.Is(err, upstream.ErrAmbiguous) {
 		return a.findAfterAmbiguous(ctx, o.ID, err)
 	}

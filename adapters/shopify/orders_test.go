@@ -135,19 +135,27 @@ func TestWriteOrderRefusals(t *testing.T) {
 // drops before the answer. The create is not resent; the adapter finds the
 // order by its tag once the search index has it: one order, found.
 func TestWriteOrderAnswerLost(t *testing.T) {
-	s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 700 * time.Millisecond, LagUnfiltered: true})
-	a, _ := newAdapter(t, s, nil)
-	s.DropAfterCommit(1)
-	so, err := a.WriteOrder(context.Background(), paidOrder("ord_d", big.Variants[0].ID))
-	if err != nil {
-		t.Fatalf("WriteOrder: %v", err)
-	}
-	orders := s.Orders()
-	if len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
-		t.Fatalf("%d orders, store order %+v", len(orders), so)
-	}
-	if n := s.Calls()["orderCreate"]; n != 1 {
-		t.Errorf("orderCreate sent %d times, want 1", n)
+	for _, fault := range []string{"drop", "internal error"} {
+		t.Run(fault, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 700 * time.Millisecond, LagUnfiltered: true})
+			a, _ := newAdapter(t, s, nil)
+			if fault == "drop" {
+				s.DropAfterCommit(1)
+			} else {
+				s.ErrorAfterCommit(1)
+			}
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_d", big.Variants[0].ID))
+			if err != nil {
+				t.Fatalf("WriteOrder: %v", err)
+			}
+			orders := s.Orders()
+			if len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
+				t.Fatalf("%d orders, store order %+v", len(orders), so)
+			}
+			if n := s.Calls()["orderCreate"]; n != 1 {
+				t.Errorf("orderCreate sent %d times, want 1", n)
+			}
+		})
 	}
 }
 

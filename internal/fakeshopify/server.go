@@ -85,27 +85,27 @@ type Server struct {
 	cfg    Config
 	schema *ast.Schema
 
-	mu        sync.Mutex
-	products  map[int64]*Product
-	locations []Location
-	orders    []*Order
-	nextID    int64
-	bucket    float64
-	bucketAt  time.Time
-	tokens    map[string]time.Time
-	calls     map[string]int
-	total     int
-	throttled int
-	points    int
-	faults    []fault
-	drops     int
-	refusals  []UserError
-	orderLog  []time.Time
-	bulk      *bulkOp
-	bulkFiles map[string][]byte
-	bulkSeq   int
-	documents []string
-	downloads []http.Header
+	mu           sync.Mutex
+	products     map[int64]*Product
+	locations    []Location
+	orders       []*Order
+	nextID       int64
+	bucket       float64
+	bucketAt     time.Time
+	tokens       map[string]time.Time
+	calls        map[string]int
+	total        int
+	throttled    int
+	points       int
+	faults       []fault
+	commitFaults []string
+	refusals     []UserError
+	orderLog     []time.Time
+	bulk         *bulkOp
+	bulkFiles    map[string][]byte
+	bulkSeq      int
+	documents    []string
+	downloads    []http.Header
 }
 
 type fault struct {
@@ -332,12 +332,11 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 		root = s.queryRoot(false)
 	}
 	data, err := x.selectionSet(root, op.SelectionSet)
-	drop := false
-	if err == nil && op.Operation == ast.Mutation && s.drops > 0 && data["orderCreate"] != nil {
-		if oc, _ := data["orderCreate"].(map[string]any); oc != nil && oc["order"] != nil {
-			s.drops--
-			drop = true
-		}
+	// A commit fault hits an orderCreate that created an order.
+	var commitFault string
+	if oc, _ := data["orderCreate"].(map[string]any); err == nil && oc != nil && oc["order"] != nil && len(s.commitFaults) > 0 {
+		commitFault = s.commitFaults[0]
+		s.commitFaults = s.commitFaults[1:]
 	}
 	actual := requested
 	if op.Operation != ast.Mutation {
@@ -355,7 +354,11 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"errors": "Too many orders created for a development store: at most 5 a minute"})
 	case err != nil:
 		writeJSON(w, http.StatusOK, map[string]any{"data": nil, "errors": []gqlError{{Message: err.Error()}}, "extensions": ext})
-	case drop:
+	case commitFault == faultInternal:
+		// The order is committed; Shopify answers an internal error.
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"orderCreate": nil},
+			"errors": []gqlError{{Message: "Internal error. Looks like something went wrong on our end.", Extensions: map[string]any{"code": "INTERNAL_SERVER_ERROR"}}}, "extensions": ext})
+	case commitFault == faultDrop:
 		// The order is committed; the answer is lost on the way.
 		hj, ok := w.(http.Hijacker)
 		if !ok {
@@ -424,12 +427,27 @@ func (s *Server) DrainBucket() {
 	s.bucket = 0
 }
 
+// Commit faults.
+const (
+	faultDrop     = "drop"
+	faultInternal = "internal"
+)
+
 // DropAfterCommit makes the next n successful orderCreate calls commit the
 // order and then close the connection without an answer.
-func (s *Server) DropAfterCommit(n int) {
+func (s *Server) DropAfterCommit(n int) { s.addCommitFaults(faultDrop, n) }
+
+// ErrorAfterCommit makes the next n successful orderCreate calls commit the
+// order and then answer HTTP 200 with an INTERNAL_SERVER_ERROR GraphQL
+// error and no data.
+func (s *Server) ErrorAfterCommit(n int) { s.addCommitFaults(faultInternal, n) }
+
+func (s *Server) addCommitFaults(kind string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drops += n
+	for range n {
+		s.commitFaults = append(s.commitFaults, kind)
+	}
 }
 
 // RefuseNextOrder makes the next orderCreate answer with e as its
