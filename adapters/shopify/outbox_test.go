@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // bridge's order is confirmed with its id.
 func TestOutboxWritesOnceWhenAnswerLost(t *testing.T) {
 	s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 1500 * time.Millisecond, LagUnfiltered: true})
-	a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 200 * time.Millisecond })
+	a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 200 * time.Millisecond; o.StatusPagePermalink = true })
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "bridge.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,10 @@ func TestOutboxWritesOnceWhenAnswerLost(t *testing.T) {
 			shop := s.Orders()
 			if len(shop) != 1 || got.StoreID != fmt.Sprintf("gid://shopify/Order/%d", shop[0].ID) || got.Status != bridge.OrderConfirmed {
 				t.Fatalf("%d Shopify orders; bridge order %s as %s", len(shop), got.Status, got.StoreID)
+			}
+			// status_page_permalink: Shopify's status page is the permalink.
+			if !strings.HasPrefix(got.PermalinkURL, "https://fake-shop.myshopify.com/") || got.PermalinkURL != got.StoreURL {
+				t.Errorf("permalink %q, store URL %q", got.PermalinkURL, got.StoreURL)
 			}
 			break
 		}
