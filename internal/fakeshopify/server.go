@@ -412,10 +412,15 @@ func (s *Server) costExtension(requested int, actual *int, avail float64) map[st
 // Fail makes the next n GraphQL requests answer status (after auth), with
 // Retry-After when retryAfter is not empty (Shopify sends "2.0").
 func (s *Server) Fail(n, status int, retryAfter string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	enqueue(&s.mu, &s.faults, fault{status: status, retryAfter: retryAfter}, n)
+}
+
+// enqueue appends n copies of v to a fault queue under mu.
+func enqueue[T any](mu *sync.Mutex, q *[]T, v T, n int) {
+	mu.Lock()
+	defer mu.Unlock()
 	for range n {
-		s.faults = append(s.faults, fault{status: status, retryAfter: retryAfter})
+		*q = append(*q, v)
 	}
 }
 
@@ -435,28 +440,16 @@ const (
 
 // DropAfterCommit makes the next n successful orderCreate calls commit the
 // order and then close the connection without an answer.
-func (s *Server) DropAfterCommit(n int) { s.addCommitFaults(faultDrop, n) }
+func (s *Server) DropAfterCommit(n int) { enqueue(&s.mu, &s.commitFaults, faultDrop, n) }
 
 // ErrorAfterCommit makes the next n successful orderCreate calls commit the
 // order and then answer HTTP 200 with an INTERNAL_SERVER_ERROR GraphQL
 // error and no data.
-func (s *Server) ErrorAfterCommit(n int) { s.addCommitFaults(faultInternal, n) }
-
-func (s *Server) addCommitFaults(kind string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.commitFaults = append(s.commitFaults, kind)
-	}
-}
+func (s *Server) ErrorAfterCommit(n int) { enqueue(&s.mu, &s.commitFaults, faultInternal, n) }
 
 // RefuseNextOrder makes the next orderCreate answer with e as its
 // userErrors, creating nothing.
-func (s *Server) RefuseNextOrder(e UserError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refusals = append(s.refusals, e)
-}
+func (s *Server) RefuseNextOrder(e UserError) { enqueue(&s.mu, &s.refusals, e, 1) }
 
 // Calls returns how many times each root field was asked for (products,
 // orderCreate …), plus "oauth" for token grants.
