@@ -113,7 +113,8 @@ type ShopifyStore struct {
 	// FullSyncInterval is how often the whole catalog is read; syncs in
 	// between read what changed.
 	FullSyncInterval time.Duration `yaml:"full_sync_interval"`
-	// StorefrontURL is where product pages live (default https://<shop>).
+	// StorefrontURL is where product pages live (default: the product's
+	// online store URL).
 	StorefrontURL string `yaml:"storefront_url"`
 	// StatusPagePermalink makes Shopify's order status page the order's
 	// permalink_url once the order is written.

@@ -48,8 +48,10 @@ type Options struct {
 	// FullReadEvery is how often a sync reads the whole catalog; the syncs
 	// between read only products updated since (default 6h).
 	FullReadEvery time.Duration
-	// StorefrontURL is where product pages live (default https://<shop>);
-	// variant URLs are <storefront>/products/<handle>?variant=<id>.
+	// StorefrontURL is where product pages live: <storefront>/products/
+	// <handle>, variants ?variant=<id>. Empty takes the product's
+	// onlineStoreUrl (the shop's primary domain), or https://<shop> for a
+	// product not published to the online store.
 	StorefrontURL string
 	// StatusPagePermalink makes the order's Shopify status page its
 	// permalink_url once the order is written.
@@ -71,7 +73,7 @@ type Adapter struct {
 	opts   Options
 	gql    *client
 	base   *url.URL
-	front  string // storefront base URL
+	front  string // StorefrontURL without a trailing slash, or ""
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 	locIDs []string // location gids
@@ -186,11 +188,7 @@ func New(opts Options) (*Adapter, error) {
 	if up == nil {
 		up = upstream.New(upstream.Config{Name: "shopify", Logger: log})
 	}
-	front := strings.TrimSuffix(opts.StorefrontURL, "/")
-	if front == "" {
-		front = base.String()
-	}
-	a := &Adapter{opts: opts, base: base, front: front, log: log, sleep: sleepCtx,
+	a := &Adapter{opts: opts, base: base, front: strings.TrimSuffix(opts.StorefrontURL, "/"), log: log, sleep: sleepCtx,
 		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{}}
 	for _, l := range opts.Locations {
 		g, err := toGID("Location", l)

@@ -401,7 +401,7 @@ func (a *Adapter) stock(v gqlVariant) (qty int64, limited bool) {
 // record is the store record of p that the mapping reads. Ids are the
 // numeric ids (what merchants see in their admin); the gids travel along.
 func (a *Adapter) record(p *product, currency string) bridge.Record {
-	url := a.front + "/products/" + p.Handle
+	url := a.productURL(p)
 	prod := map[string]any{
 		"id": p.LegacyID, "gid": p.ID, "title": p.Title, "handle": p.Handle, "description_html": p.DescriptionHTML,
 		"vendor": p.Vendor, "brand": p.Vendor, "product_type": p.ProductType, "status": strings.ToLower(p.Status), "url": url,
@@ -460,6 +460,18 @@ func (a *Adapter) record(p *product, currency string) bridge.Record {
 		rec.Variants = append(rec.Variants, vm)
 	}
 	return rec
+}
+
+// productURL is the product's page: under the configured storefront, else
+// where Shopify says it is published, else on the shop's own domain.
+func (a *Adapter) productURL(p *product) string {
+	switch {
+	case a.front != "":
+		return a.front + "/products/" + p.Handle
+	case p.OnlineStoreURL != nil && *p.OnlineStoreURL != "":
+		return *p.OnlineStoreURL
+	}
+	return a.base.String() + "/products/" + p.Handle
 }
 
 // optionKey turns an option name into a record field name: "Color" →

@@ -55,7 +55,7 @@ func TestReadCatalog(t *testing.T) {
 				t.Fatalf("tee has %d variants, want 60 (nested paging)", len(tee.Variants))
 			}
 			wantProduct := map[string]any{"title": "Tee", "vendor": "Acme", "product_type": "Shirts", "handle": "tee",
-				"url": s.URL + "/products/tee", "image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
+				"url":              "https://fake-shop.myshopify.com/products/tee", // its onlineStoreUrl "image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
 				"description_html": "<p>Soft <b>cotton</b></p>", "tags": []any{"summer"}, "status": "active"}
 			for k, want := range wantProduct {
 				if got := tee.Product[k]; !reflect.DeepEqual(got, want) {
@@ -73,7 +73,7 @@ func TestReadCatalog(t *testing.T) {
 				{id, "currency", "USD"},
 				{id, "quantity", int64(7)}, // both locations
 				{id, "availability", "in_stock"},
-				{id, "url", s.URL + "/products/tee?variant=" + id},
+				{id, "url", "https://fake-shop.myshopify.com/products/tee?variant=" + id},
 				{id, "title", "Tee - Red / 0"},
 				{id, "option_color", "Red"},
 				{id, "option_size", "0"},
@@ -382,5 +382,15 @@ func TestPagedReadIsPaced(t *testing.T) {
 	}
 	if n := s.Throttled(); n > 1 {
 		t.Errorf("%d throttled answers in a paced read, want at most 1 (before the first cost is known)", n)
+	}
+}
+
+func TestStorefrontURL(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, func(o *Options) { o.StorefrontURL = "https://shop.example/" })
+	recs, _ := readAll(t, a)
+	id := fmt.Sprint(big.Variants[0].ID)
+	if got := variant(t, recs[fmt.Sprint(big.ID)], id)["url"]; got != "https://shop.example/products/tee?variant="+id {
+		t.Errorf("variant url %v", got)
 	}
 }

@@ -43,7 +43,7 @@ func TestServeShopify(t *testing.T) {
 		t.Fatalf("feed: %d %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{`"id":"` + vs + `"`, `"price":"24.99 USD","sale_price":"19.99 USD"`,
-		`"link":"` + shop.URL + `/products/shopify-tee?variant=` + vs + `"`, `"inventory_quantity":3`} {
+		`"link":"https://fake-shop.myshopify.com/products/shopify-tee?variant=` + vs + `"`, `"inventory_quantity":3`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("feed lacks %s:\n%s", want, body)
 		}
