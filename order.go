@@ -232,6 +232,9 @@ type StoreOrder struct {
 	// order stands, but a person must look: the orders service notes it in
 	// the order's history and raises the store_total_mismatch alert.
 	Discrepancy string `json:"discrepancy,omitempty"`
+	// Permalink asks for URL to become the order's permalink_url (the
+	// shop chose the store's own order status page over the bridge's).
+	Permalink bool `json:"permalink,omitempty"`
 }
 
 // OrderStore is implemented by adapters that write orders back to the store.

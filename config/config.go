@@ -87,6 +87,7 @@ type Store struct {
 	Adapter     string           `yaml:"adapter"` // csv|shopify|woocommerce
 	CSV         CSVStore         `yaml:"csv"`
 	WooCommerce WooCommerceStore `yaml:"woocommerce"`
+	Shopify     ShopifyStore     `yaml:"shopify"`
 }
 
 // WooCommerceStore configures the WooCommerce adapter (REST API v3).
@@ -106,6 +107,38 @@ type WooCommerceStore struct {
 	// FullSyncInterval is how often a catalog sync reads every product;
 	// syncs in between read only what changed (default 6h).
 	FullSyncInterval time.Duration `yaml:"full_sync_interval"`
+}
+
+// ShopifyStore configures the Shopify adapter (GraphQL Admin API).
+type ShopifyStore struct {
+	// Shop is the shop's my-shop.myshopify.com domain (or, in development,
+	// a base URL such as a local fake's).
+	Shop       string `yaml:"shop"`
+	APIVersion string `yaml:"api_version"`
+	// AccessToken is a static Admin API token; ClientID and ClientSecret
+	// instead get tokens by the client-credentials grant.
+	AccessToken  Secret `yaml:"access_token"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// WebhookSecret signs Shopify's webhooks (the app's client secret,
+	// which it defaults to); empty with no client secret turns
+	// /webhooks/shopify off.
+	WebhookSecret Secret `yaml:"webhook_secret"`
+	// Locations limits stock to these location ids; empty counts all.
+	Locations []string `yaml:"locations"`
+	// Bulk is auto|always|never; BulkThreshold the variant count above
+	// which auto reads by bulk operation.
+	Bulk          string `yaml:"bulk"`
+	BulkThreshold int    `yaml:"bulk_threshold"`
+	// FullSyncInterval is how often the whole catalog is read; syncs in
+	// between read what changed.
+	FullSyncInterval time.Duration `yaml:"full_sync_interval"`
+	// StorefrontURL is where product pages live (default: the product's
+	// online store URL).
+	StorefrontURL string `yaml:"storefront_url"`
+	// StatusPagePermalink makes Shopify's order status page the order's
+	// permalink_url once the order is written.
+	StatusPagePermalink bool `yaml:"status_page_permalink"`
 }
 
 // CSVStore configures the CSV adapter.

@@ -63,6 +63,20 @@ func (c *Config) applyDefaults() {
 			c.Store.WooCommerce.FullSyncInterval = 6 * time.Hour
 		}
 	}
+	if c.Store.Adapter == "shopify" {
+		sh := &c.Store.Shopify
+		def(&sh.APIVersion, "2026-10")
+		def(&sh.Bulk, "auto")
+		if sh.BulkThreshold == 0 {
+			sh.BulkThreshold = 2000
+		}
+		if sh.FullSyncInterval == 0 {
+			sh.FullSyncInterval = 6 * time.Hour
+		}
+		if sh.WebhookSecret == "" {
+			sh.WebhookSecret = sh.ClientSecret
+		}
+	}
 	if c.Feed.Refresh == 0 {
 		c.Feed.Refresh = 15 * time.Minute
 	}
@@ -193,10 +207,10 @@ func (c *Config) validate() []bridge.Problem {
 
 	if oneOf("store.adapter", c.Store.Adapter, "csv", "shopify", "woocommerce") {
 		switch c.Store.Adapter {
-		case "shopify":
-			add("store.adapter", "the %s adapter is not available in this version yet; use csv", c.Store.Adapter)
 		case "woocommerce":
 			ps = append(ps, c.validateWooCommerce()...)
+		case "shopify":
+			ps = append(ps, c.validateShopify()...)
 		case "csv":
 			s := c.Store.CSV
 			if s.Path == "" {
@@ -398,5 +412,67 @@ func (c *Config) validateWooCommerce() []bridge.Problem {
 	if w.FullSyncInterval < time.Minute {
 		add("full_sync_interval", "at least 1m, have %s", w.FullSyncInterval)
 	}
+	return ps
+}
+
+var (
+	shopDomainRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
+	shopifyVersionRe = regexp.MustCompile(`^20[0-9]{2}-(01|04|07|10)$`)
+)
+
+// validateShopify checks store.shopify.
+func (c *Config) validateShopify() []bridge.Problem {
+	var ps []bridge.Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, bridge.Problem{File: c.File, Line: c.Line(path), Key: path, Message: fmt.Sprintf(format, args...)})
+	}
+	s := c.Store.Shopify
+	switch {
+	case s.Shop == "":
+		add("store.shopify.shop", "required: the shop's domain, like my-shop.myshopify.com")
+	case strings.Contains(s.Shop, "://"):
+		// A base URL: a local fake or proxy, for development only.
+		if c.Production() {
+			add("store.shopify.shop", "write the shop's my-shop.myshopify.com domain in production, not a URL")
+		} else {
+			c.checkURL(&ps, "store.shopify.shop", s.Shop, true)
+		}
+	case !shopDomainRe.MatchString(s.Shop):
+		add("store.shopify.shop", "%q is not a shop domain like my-shop.myshopify.com", s.Shop)
+	}
+	if !shopifyVersionRe.MatchString(s.APIVersion) {
+		add("store.shopify.api_version", "%q is not a release like 2026-10 (YYYY-01, -04, -07 or -10)", s.APIVersion)
+	}
+	switch {
+	case s.AccessToken != "" && (s.ClientID != "" || s.ClientSecret != ""):
+		add("store.shopify.access_token", "set either access_token or client_id and client_secret, not both")
+	case s.AccessToken != "":
+		c.requireSecret(&ps, "store.shopify.access_token", s.AccessToken)
+	case s.ClientID != "" || s.ClientSecret != "":
+		if s.ClientID == "" {
+			add("store.shopify.client_id", "required with client_secret")
+		}
+		c.requireSecret(&ps, "store.shopify.client_secret", s.ClientSecret)
+	default:
+		add("store.shopify.access_token", "required: an Admin API token (${NAME}), or client_id and client_secret")
+	}
+	if s.WebhookSecret != "" && s.WebhookSecret != s.ClientSecret {
+		c.requireSecret(&ps, "store.shopify.webhook_secret", s.WebhookSecret)
+	}
+	for i, l := range s.Locations {
+		if n := strings.TrimPrefix(strings.TrimSpace(l), "gid://shopify/Location/"); n == "" || strings.Trim(n, "0123456789") != "" {
+			add(fmt.Sprintf("store.shopify.locations.%d", i), "%q is not a location id (a number or gid://shopify/Location/<number>)", l)
+		}
+	}
+	if s.Bulk != "auto" && s.Bulk != "always" && s.Bulk != "never" {
+		add("store.shopify.bulk", "%q is not one of auto, always, never", s.Bulk)
+	}
+	if s.BulkThreshold < 0 {
+		add("store.shopify.bulk_threshold", "must not be negative")
+	}
+	if s.FullSyncInterval < time.Minute {
+		add("store.shopify.full_sync_interval", "at least 1m, have %s", s.FullSyncInterval)
+	}
+	c.checkURL(&ps, "store.shopify.storefront_url", s.StorefrontURL, false)
 	return ps
 }

@@ -268,7 +268,7 @@ func TestStoreWebhooksMounted(t *testing.T) {
 	var logs bytes.Buffer
 	hits := 0
 	hook := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits++; w.WriteHeader(http.StatusOK) })
-	h := New(Config{Logger: quietLogger(&logs), StoreWebhooks: hook, StoreAdapter: "woocommerce", MaxBodyBytes: 2048})
+	h := New(Config{Logger: quietLogger(&logs), StoreWebhooks: map[string]http.Handler{"woocommerce": hook}, MaxBodyBytes: 2048})
 	tests := []struct {
 		method, path string
 		status       int

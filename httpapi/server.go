@@ -57,11 +57,9 @@ type Config struct {
 	MCP http.Handler
 	// StripeWebhooks, when set, receives Stripe's events.
 	StripeWebhooks *StripeWebhooks
-	// StoreWebhooks, when set, receives the store's webhooks at
-	// POST /webhooks/<store adapter> (the adapter checks their signatures).
-	StoreWebhooks http.Handler
-	// StoreAdapter names the store adapter: the webhook path.
-	StoreAdapter string
+	// StoreWebhooks are the store adapter's webhook receivers, served at
+	// POST /webhooks/<name> (each verifies and deduplicates its own).
+	StoreWebhooks map[string]http.Handler
 	// Orders backs the order status pages at /orders/{id}, the orders'
 	// permalink_url; MerchantName heads them.
 	Orders       OrderReader
@@ -113,8 +111,8 @@ func New(c Config) http.Handler {
 		}
 		c.StripeWebhooks.routes(r)
 	}
-	if c.StoreWebhooks != nil && c.StoreAdapter != "" {
-		r.Handle("/webhooks/"+c.StoreAdapter, c.StoreWebhooks).Methods(http.MethodPost)
+	for name, h := range c.StoreWebhooks {
+		r.Handle("/webhooks/"+name, h).Methods(http.MethodPost)
 	}
 	if c.Orders != nil {
 		r.HandleFunc("/orders/{id}", c.order).Methods(http.MethodGet, http.MethodHead)

@@ -71,6 +71,9 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 		return retry(fmt.Errorf("write order to the store: %w", err))
 	}
 	o.StoreID, o.StoreURL = so.StoreID, so.URL
+	if so.Permalink && so.URL != "" {
+		o.PermalinkURL = so.URL
+	}
 	note := "accepted by the store as " + so.StoreID
 	// The store may have reported progress (shipped) before this run
 	// recorded its write: never move the order back.

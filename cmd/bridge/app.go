@@ -11,6 +11,7 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	csvstore "github.com/acp-bridge/bridge/adapters/csv"
+	"github.com/acp-bridge/bridge/adapters/shopify"
 	"github.com/acp-bridge/bridge/adapters/woocommerce"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/config"
@@ -178,6 +179,15 @@ func (a *app) newSource() (bridge.CatalogSource, string, error) {
 			return nil, "", fmt.Errorf("store.woocommerce: %w", err)
 		}
 		return ad, woocommerce.DefaultMapping, nil
+	case "shopify":
+		opts := shopifyOptions(a.cfg)
+		opts.Logger = a.log
+		opts.Upstream = upstream.New(upstream.Config{Name: "shopify", Logger: a.log, Registerer: a.reg})
+		ad, err := shopify.New(opts)
+		if err != nil {
+			return nil, "", fmt.Errorf("shopify store: %w", err)
+		}
+		return ad, shopify.DefaultMapping(), nil
 	}
 	return nil, "", fmt.Errorf("store adapter %q is not available", a.cfg.Store.Adapter)
 }
@@ -192,6 +202,8 @@ func moreProblems(cfg *config.Config) bridge.Problems {
 		def = csvstore.DefaultMapping(csvOptions(cfg))
 	case "woocommerce":
 		def = woocommerce.DefaultMapping
+	case "shopify":
+		def = shopify.DefaultMapping()
 	}
 	if def != "" {
 		var mps bridge.Problems
@@ -200,6 +212,26 @@ func moreProblems(cfg *config.Config) bridge.Problems {
 		}
 	}
 	return ps
+}
+
+// shopifyOptions is the Shopify adapter's configuration from the config
+// file.
+func shopifyOptions(cfg *config.Config) shopify.Options {
+	c := cfg.Store.Shopify
+	return shopify.Options{
+		Shop:                c.Shop,
+		APIVersion:          c.APIVersion,
+		AccessToken:         c.AccessToken.Value(),
+		ClientID:            c.ClientID,
+		ClientSecret:        c.ClientSecret.Value(),
+		Locations:           c.Locations,
+		Bulk:                c.Bulk,
+		BulkThreshold:       c.BulkThreshold,
+		FullReadEvery:       c.FullSyncInterval,
+		StorefrontURL:       c.StorefrontURL,
+		StatusPagePermalink: c.StatusPagePermalink,
+		AllowHTTP:           !cfg.Production(),
+	}
 }
 
 // csvOptions is the CSV adapter's configuration from the config file. It
@@ -328,7 +360,9 @@ func reportAssembly(err error, stderr io.Writer) error {
 // status file is configured.
 func pollsOrders(cfg *config.Config) bool {
 	switch cfg.Store.Adapter {
-	case "woocommerce":
+	case "woocommerce", "shopify":
+		// Reconciliation: WooCommerce never retries a webhook, and
+		// Shopify gives up on one after its retries.
 		return true
 	case "csv":
 		return cfg.Store.CSV.OrderStatusPath != ""

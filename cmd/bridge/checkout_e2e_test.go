@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -70,20 +71,9 @@ func TestServeCheckout(t *testing.T) {
 	cfg := writeConfig(t)
 	base, cmd, logs := startServe(t, cfg)
 	// TEE-RED-M has 8 in the export.
-	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TEE-RED-M","quantity":8}],"currency":"usd","capabilities":{}}`, 201)
-	id := s["id"].(string)
-	s = call(t, base, devKey, "POST", "/checkout_sessions/"+id,
-		`{"fulfillment_details":{"name":"Ada","email":"ada@example.com","address":{"name":"Ada","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
-	if s["status"] != "ready_for_payment" {
-		t.Fatalf("with address: %v %v", s["status"], s["messages"])
-	}
-	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
-		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
-	if s["status"] != "completed" || s["order"] == nil {
-		t.Fatalf("complete: %v", s)
-	}
+	id, _ := buy(t, base, "TEE-RED-M", 8)
 	// All 8 are held for the order: the next buyer is told.
-	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TEE-RED-M","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
+	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"TEE-RED-M","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
 	if !bytes.Contains(mustJSON(t, s["messages"]), []byte("out_of_stock")) {
 		t.Fatalf("sold-out variant offered again: %v", s["messages"])
 	}
@@ -130,4 +120,23 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// buy runs a checkout of qty of item to the end (an address in Albany,
+// the sandbox's good card) and returns the session and order ids.
+func buy(t *testing.T, base, item string, qty int) (sessionID, orderID string) {
+	t.Helper()
+	s := call(t, base, devKey, "POST", "/checkout_sessions", fmt.Sprintf(`{"line_items":[{"id":%q,"quantity":%d}],"currency":"usd","capabilities":{}}`, item, qty), 201)
+	id := s["id"].(string)
+	s = call(t, base, devKey, "POST", "/checkout_sessions/"+id,
+		`{"fulfillment_details":{"name":"Ada Lovelace","email":"ada@example.com","address":{"name":"Ada Lovelace","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
+	if s["status"] != "ready_for_payment" {
+		t.Fatalf("with address: %v %v", s["status"], s["messages"])
+	}
+	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
+		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
+	if s["status"] != "completed" || s["order"] == nil {
+		t.Fatalf("complete: %v", s)
+	}
+	return id, s["order"].(map[string]any)["id"].(string)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/adapters/shopify"
 	"github.com/acp-bridge/bridge/adapters/woocommerce"
 	"github.com/acp-bridge/bridge/catalog"
 	"github.com/acp-bridge/bridge/httpapi"
@@ -183,7 +184,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	handler := httpapi.New(httpapi.Config{
 		Logger: log, Registry: reg, Storage: a.storage, Catalog: a.storage, Sync: syncer, Pushes: pushStatus, Feeds: feeds,
-		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, StoreWebhooks: a.storeWebhooks(syncer, ords), StoreAdapter: cfg.Store.Adapter,
+		Checkout: co.api, MCP: co.mcp, StripeWebhooks: co.stripeHooks, StoreWebhooks: a.storeWebhooks(syncer, ords),
 		Orders: co.engine.Store, MerchantName: cfg.Merchant.Name, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	// Requests still running after Shutdown gave up (a complete waits up
@@ -333,14 +334,20 @@ func (c *inflightCounter) wait(max time.Duration) bool {
 	return true
 }
 
-// storeWebhooks is the store's webhook receiver, mounted at
-// /webhooks/<adapter>, or nil when the store sends none (or no secret is
-// configured to check them).
-func (a *app) storeWebhooks(syncer *catalog.Syncer, ords *orders.Service) http.Handler {
-	w, ok := a.source.(*woocommerce.Adapter)
-	if !ok || a.cfg.Store.WooCommerce.WebhookSecret == "" {
-		return nil
+// storeWebhooks are the store's webhook receivers, by name
+// (/webhooks/<name>): the adapter's, when a secret to check them is
+// configured; none otherwise (the bridge then polls).
+func (a *app) storeWebhooks(syncer *catalog.Syncer, ords *orders.Service) map[string]http.Handler {
+	switch ad := a.source.(type) {
+	case *woocommerce.Adapter:
+		if secret := a.cfg.Store.WooCommerce.WebhookSecret; secret != "" {
+			return map[string]http.Handler{"woocommerce": &woocommerce.Webhooks{Secret: secret.Value(), Adapter: ad, Events: a.storage,
+				Refresh: syncer.Trigger, Orders: ords, Log: a.log}}
+		}
+	case *shopify.Adapter:
+		if secret := a.cfg.Store.Shopify.WebhookSecret.Value(); secret != "" {
+			return map[string]http.Handler{"shopify": &shopify.Webhooks{Secret: secret, Adapter: ad, Events: a.storage, Catalog: syncer, Orders: ords, Log: a.log}}
+		}
 	}
-	return &woocommerce.Webhooks{Secret: a.cfg.Store.WooCommerce.WebhookSecret.Value(), Adapter: w, Events: a.storage,
-		Refresh: syncer.Trigger, Orders: ords, Log: a.log}
+	return nil
 }

@@ -1,0 +1,313 @@
+package shopify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
+	"github.com/shopspring/decimal"
+)
+
+// Tags every order the bridge writes carries: its own id, to find it
+// again, and a common one, to list the bridge's orders.
+const (
+	tagPrefix = "bridge:"
+	tagCommon = "acp-bridge"
+	// sourceName labels the sales channel in the Shopify admin.
+	sourceName = "acp-bridge"
+)
+
+const orderCreateMutation = `mutation OrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
+  orderCreate(order: $order, options: $options) {
+    order { id name statusPageUrl }
+    userErrors { field message code } } }`
+
+const (
+	findOrderQuery = `query FindOrder($query: String!) {
+  orders(first: 5, query: $query) { nodes { id tags statusPageUrl } } }`
+	// recentOrdersQuery lists the newest orders without a search filter,
+	// which Shopify answers from the orders themselves, not from its
+	// search index [unv: inferred from the documented index lag].
+	recentOrdersQuery = `query RecentOrders {
+  orders(first: 250, sortKey: CREATED_AT, reverse: true) { nodes { id tags statusPageUrl } } }`
+	// unsureFor is how long after a create without an answer FindOrder
+	// keeps saying "not known yet" instead of "not found".
+	unsureFor = 2 * time.Minute
+)
+
+type orderNode struct {
+	ID            string   `json:"id"`
+	Tags          []string `json:"tags"`
+	StatusPageURL string   `json:"statusPageUrl"`
+}
+
+// refusalCodes are the userErrors codes that say the order itself cannot
+// be taken: no retry changes them. SHOP_DORMANT is the shop's state, not
+// the order's, so it is retried (a refusal would cancel paid orders while
+// the shop is paused).
+var refusalCodes = map[string]bool{
+	"INVALID": true, "INVENTORY_CLAIM_FAILED": true, "PROCESSED_AT_INVALID": true,
+	"REDUNDANT_CUSTOMER_FIELDS": true, "TAX_LINE_RATE_MISSING": true, "FULFILLMENT_SERVICE_INVALID": true,
+}
+
+// WriteOrder creates the paid order with orderCreate: its lines at the
+// prices the buyer paid, shipping and tax lines, the Stripe payment as a
+// transaction (authorization = the PaymentIntent id), tagged
+// bridge:<order id> with sourceIdentifier = the order id, and
+// inventoryBehaviour DECREMENT_OBEYING_POLICY so Shopify takes the stock
+// or refuses. userErrors are refusals (bridge.ErrOrderRefused; stock
+// gone is INVENTORY_CLAIM_FAILED) except SHOP_DORMANT.
+//
+// orderCreate has no idempotency key: it is sent once (never replayed by
+// the shared client unless the failure proves Shopify did not run it).
+// When the answer is lost, the order is looked for by its tag for up to
+// LookupWait (the search index lags) before the error is returned; the
+// outbox looks it up again before any retry.
+func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOrder, error) {
+	in, err := orderInput(o)
+	if err != nil {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s: %w", o.ID, err)
+	}
+	var out struct {
+		OrderCreate *struct {
+			Order *struct {
+				ID            string `json:"id"`
+				Name          string `json:"name"`
+				StatusPageURL string `json:"statusPageUrl"`
+			} `json:"order"`
+			UserErrors []struct {
+				Field   []string `json:"field"`
+				Message string   `json:"message"`
+				Code    *string  `json:"code"`
+			} `json:"userErrors"`
+		} `json:"orderCreate"`
+	}
+	vars := map[string]any{"order": in, "options": map[string]any{"inventoryBehaviour": "DECREMENT_OBEYING_POLICY", "sendReceipt": false}}
+	err = a.gql.do(ctx, orderCreateMutation, vars, &out, false)
+	if ge := (*GraphQLError)(nil); errors.As(err, &ge) && (len(ge.Codes) == 0 || ge.has("INTERNAL_SERVER_ERROR")) {
+		// Shopify failed while running the mutation: it may have created
+		// the order.
+		err = fmt.Errorf("%w: %w", upstream.ErrAmbiguous, err)
+	}
+	if errors.Is(err, upstream.ErrAmbiguous) {
+		return a.findAfterAmbiguous(ctx, o.ID, err)
+	}
+	if err != nil {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", o.ID, err)
+	}
+	oc := out.OrderCreate
+	if oc == nil {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: empty answer", o.ID)
+	}
+	if len(oc.UserErrors) > 0 {
+		var msgs []string
+		refused := true
+		for _, e := range oc.UserErrors {
+			code := deref(e.Code)
+			msg := e.Message
+			if code == "INVENTORY_CLAIM_FAILED" {
+				msg = "stock gone: " + msg
+			}
+			if code != "" {
+				msg += " (" + code + ")"
+			}
+			msgs = append(msgs, msg)
+			refused = refused && refusalCodes[code]
+		}
+		err := fmt.Errorf("shopify: order %s: %s", o.ID, strings.Join(msgs, "; "))
+		if refused {
+			return bridge.StoreOrder{}, fmt.Errorf("%w: %w", bridge.ErrOrderRefused, err)
+		}
+		return bridge.StoreOrder{}, err
+	}
+	if oc.Order == nil {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: no order and no userErrors", o.ID)
+	}
+	return a.storeOrder(oc.Order.ID, oc.Order.StatusPageURL), nil
+}
+
+func (a *Adapter) storeOrder(id, statusPage string) bridge.StoreOrder {
+	so := bridge.StoreOrder{StoreID: id}
+	if a.opts.StatusPagePermalink && statusPage != "" {
+		so.URL, so.Permalink = statusPage, true
+	}
+	return so
+}
+
+// findAfterAmbiguous looks for an order whose create got no answer,
+// polling while the search index catches up.
+func (a *Adapter) findAfterAmbiguous(ctx context.Context, orderID string, cause error) (bridge.StoreOrder, error) {
+	a.unsureMu.Lock()
+	a.unsure[orderID] = time.Now()
+	a.unsureMu.Unlock()
+	deadline := time.Now().Add(a.opts.LookupWait)
+	for wait := 250 * time.Millisecond; ; wait *= 2 {
+		so, found, err := a.lookup(ctx, orderID)
+		if found {
+			a.log.Info("shopify order create had no answer but the order exists", "order", orderID, "store_id", so.StoreID)
+			return so, nil
+		}
+		if err != nil || time.Now().Add(wait).After(deadline) {
+			return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", orderID, cause)
+		}
+		if err := a.sleep(ctx, wait); err != nil {
+			return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", orderID, cause)
+		}
+	}
+}
+
+// FindOrder finds the order the bridge wrote for orderID by its tag
+// (bridge:<order id>), checking the tag exactly: Shopify's search matches
+// loosely. Search lags behind writes, so an order the search does not know
+// is looked for among the newest 250 orders too; and for unsureFor after
+// a create of this process got no answer, a missing order is reported as
+// not known yet (a retryable error) rather than bridge.ErrNotFound, which
+// would have the outbox write it a second time.
+func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOrder, error) {
+	so, found, err := a.lookup(ctx, orderID)
+	if err != nil || found {
+		return so, err
+	}
+	a.unsureMu.Lock()
+	since, unsure := a.unsure[orderID]
+	if unsure && time.Since(since) >= unsureFor {
+		delete(a.unsure, orderID)
+		unsure = false
+	}
+	a.unsureMu.Unlock()
+	if unsure {
+		return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s not found yet: its create %s ago had no answer and Shopify's search may lag; looking again later",
+			orderID, time.Since(since).Round(time.Second))
+	}
+	return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s: %w", orderID, bridge.ErrNotFound)
+}
+
+// lookup looks for the order by its tag: by search, then among the newest
+// orders.
+func (a *Adapter) lookup(ctx context.Context, orderID string) (bridge.StoreOrder, bool, error) {
+	if orderID == "" || strings.ContainsAny(orderID, `'"\ `) {
+		return bridge.StoreOrder{}, false, fmt.Errorf("shopify: order id %q cannot be searched for", orderID)
+	}
+	tag := tagPrefix + orderID
+	for _, q := range []struct {
+		doc  string
+		vars map[string]any
+	}{
+		{findOrderQuery, map[string]any{"query": "tag:'" + tag + "'"}},
+		{recentOrdersQuery, nil},
+	} {
+		var out struct {
+			Orders struct {
+				Nodes []orderNode `json:"nodes"`
+			} `json:"orders"`
+		}
+		if err := a.gql.query(ctx, q.doc, q.vars, &out); err != nil {
+			return bridge.StoreOrder{}, false, fmt.Errorf("shopify: find order %s: %w", orderID, err)
+		}
+		for _, n := range out.Orders.Nodes {
+			if slices.Contains(n.Tags, tag) {
+				a.unsureMu.Lock()
+				delete(a.unsure, orderID)
+				a.unsureMu.Unlock()
+				return a.storeOrder(n.ID, n.StatusPageURL), true, nil
+			}
+		}
+	}
+	return bridge.StoreOrder{}, false, nil
+}
+
+// money is a MoneyBagInput in the shop's currency.
+func money(m bridge.Money) map[string]any {
+	return map[string]any{"shopMoney": map[string]any{"amount": m.Decimal(), "currencyCode": m.Currency}}
+}
+
+// orderInput is OrderCreateOrderInput for o.
+func orderInput(o bridge.Order) (map[string]any, error) {
+	if len(o.Lines) == 0 {
+		return nil, errors.New("no lines")
+	}
+	var lines []map[string]any
+	for _, l := range o.Lines {
+		gid, err := toGID("ProductVariant", l.VariantID)
+		if err != nil {
+			return nil, fmt.Errorf("line %s: %w", l.ID, err)
+		}
+		lines = append(lines, map[string]any{"variantId": gid, "quantity": l.Quantity, "priceSet": money(l.UnitPrice), "title": l.Title})
+	}
+	in := map[string]any{
+		"currency": o.Currency, "financialStatus": "PAID", "lineItems": lines,
+		"sourceName": sourceName, "sourceIdentifier": o.ID, "tags": []string{tagPrefix + o.ID, tagCommon},
+		"note": "Sold through an AI agent (Agentic Commerce Protocol), checkout " + o.SessionID, "taxesIncluded": false,
+	}
+	if o.Buyer.Email != "" {
+		in["email"] = o.Buyer.Email
+	}
+	if o.Buyer.Phone != "" {
+		in["phone"] = o.Buyer.Phone
+	}
+	if a := o.ShipTo; a != nil {
+		first, last := o.Buyer.FirstName, o.Buyer.LastName
+		if name := strings.TrimSpace(a.Name); name != "" {
+			first, last = splitName(name)
+		}
+		addr := map[string]any{"firstName": first, "lastName": last, "address1": a.Line1, "city": a.City,
+			"countryCode": strings.ToUpper(a.Country), "zip": a.PostalCode}
+		for k, v := range map[string]string{"address2": a.Line2, "company": a.Company, "provinceCode": a.Region} {
+			if v != "" {
+				addr[k] = v
+			}
+		}
+		in["shippingAddress"] = addr
+	}
+	if o.ShippingMethod != nil || o.Shipping.Amount != 0 {
+		title, code := "Shipping", ""
+		if m := o.ShippingMethod; m != nil {
+			code = m.ID
+			if m.Title != "" {
+				title = m.Title
+			}
+		}
+		sl := map[string]any{"title": title, "priceSet": money(o.Shipping)}
+		if code != "" {
+			sl["code"] = code
+		}
+		in["shippingLines"] = []map[string]any{sl}
+	}
+	if o.Tax.Amount != 0 {
+		in["taxLines"] = []map[string]any{{"title": "Tax", "rate": taxRate(o), "priceSet": money(o.Tax)}}
+	}
+	if o.PaymentRef != "" {
+		kind, status := "SALE", "PAID"
+		if o.Payment == bridge.PaymentStateAuthorized {
+			kind, status = "AUTHORIZATION", "AUTHORIZED"
+		}
+		in["financialStatus"] = status
+		in["transactions"] = []map[string]any{{"kind": kind, "status": "SUCCESS", "gateway": "stripe",
+			"authorizationCode": o.PaymentRef, "amountSet": money(o.Total)}}
+	}
+	return in, nil
+}
+
+// taxRate is the order's tax as a share of what it was charged on (the
+// bridge keeps the tax amount; Shopify wants a rate beside it).
+func taxRate(o bridge.Order) string {
+	base := o.Subtotal.Amount + o.Shipping.Amount
+	if base <= 0 {
+		return "0"
+	}
+	return decimal.NewFromInt(o.Tax.Amount).DivRound(decimal.NewFromInt(base), 4).String()
+}
+
+// splitName splits a full name at its last space: Shopify keeps first and
+// last names apart.
+func splitName(name string) (first, last string) {
+	if i := strings.LastIndexByte(name, ' '); i > 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}

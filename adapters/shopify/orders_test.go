@@ -1,0 +1,239 @@
+package shopify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/internal/fakeshopify"
+	"github.com/acp-bridge/bridge/upstream"
+)
+
+// paidOrder is an order of two units of variant v at 20.00, 5.00
+// shipping and 2.00 tax, paid by PaymentIntent pi_1.
+func paidOrder(id string, v int64) bridge.Order {
+	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	return bridge.Order{ID: id, SessionID: "cs_1", Currency: "USD", Status: bridge.OrderCreated,
+		Lines:    []bridge.OrderLine{{ID: "li_1", VariantID: fmt.Sprint(v), Title: "Tee", Quantity: 2, UnitPrice: usd(2000), Total: usd(4000)}},
+		Subtotal: usd(4000), Shipping: usd(500), Tax: usd(200), Total: usd(4700),
+		Buyer:          bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
+		ShipTo:         &bridge.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Austin", Region: "TX", PostalCode: "78701", Country: "US"},
+		ShippingMethod: &bridge.ShippingMethod{ID: "standard", Title: "Standard"},
+		PaymentRef:     "pi_1", Payment: bridge.PaymentStateCaptured}
+}
+
+func TestWriteOrder(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, func(o *Options) { o.StatusPagePermalink = true })
+	v := big.Variants[0]
+	so, err := a.WriteOrder(context.Background(), paidOrder("ord_1", v.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := s.Orders()
+	if len(orders) != 1 {
+		t.Fatalf("%d orders in the shop, want 1", len(orders))
+	}
+	o := orders[0]
+	if so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", o.ID) || !so.Permalink || !strings.HasPrefix(so.URL, "https://") {
+		t.Errorf("store order %+v", so)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"tags", o.Tags, []string{"bridge:ord_1", "acp-bridge"}},
+		{"source identifier", o.SourceIdentifier, "ord_1"},
+		{"email", o.Email, "ada@example.com"},
+		{"financial status", o.FinancialStatus, "PAID"},
+		{"inventory behaviour", o.Inventory, "DECREMENT_OBEYING_POLICY"},
+		{"lines", o.Lines[0].Quantity, int64(2)},
+		{"line price", o.Lines[0].Price, "20.00"},
+		{"total", o.Total, "47.00"},
+		{"transaction", o.Transactions[0], fakeshopify.Transaction{ID: o.Transactions[0].ID, Kind: "SALE", Status: "SUCCESS", Gateway: "stripe", AuthorizationCode: "pi_1", Amount: "47.00"}},
+		{"ship to", o.ShippingAddress["lastName"], "Lovelace"},
+		{"province", o.ShippingAddress["provinceCode"], "TX"},
+		{"stock taken", s.Available(v.ID), int64(5)},
+	} {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
+		}
+	}
+	found, err := a.FindOrder(context.Background(), "ord_1")
+	if err != nil || found.StoreID != so.StoreID {
+		t.Fatalf("FindOrder = %+v, %v", found, err)
+	}
+	if _, err := a.FindOrder(context.Background(), "ord_12"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder of another id: %v, want not found", err)
+	}
+	if _, err := a.FindOrder(context.Background(), "ord' OR tag:x"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder with a quote: %v, want a refusal", err)
+	}
+}
+
+func TestWriteOrderAuthorized(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, nil)
+	o := paidOrder("ord_a", big.Variants[0].ID)
+	o.Payment = bridge.PaymentStateAuthorized
+	so, err := a.WriteOrder(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if so.Permalink || so.URL != "" {
+		t.Errorf("status page used without status_page_permalink: %+v", so)
+	}
+	got := s.Orders()[0]
+	if got.FinancialStatus != "AUTHORIZED" || got.Transactions[0].Kind != "AUTHORIZATION" {
+		t.Errorf("financial status %s, transaction %s", got.FinancialStatus, got.Transactions[0].Kind)
+	}
+}
+
+// TestWriteOrderRefusals: userErrors refuse the order for good, except a
+// dormant shop, which is the shop's state and retried.
+func TestWriteOrderRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refuse  *fakeshopify.UserError
+		qty     int64
+		refused bool
+		want    string
+	}{
+		{"stock gone", nil, 99, true, "stock gone"},
+		{"invalid", &fakeshopify.UserError{Code: "INVALID", Message: "Variant is invalid"}, 1, true, "Variant is invalid"},
+		{"dormant shop", &fakeshopify.UserError{Code: "SHOP_DORMANT", Message: "Shop is dormant"}, 1, false, "dormant"},
+		{"no code", &fakeshopify.UserError{Message: "Something"}, 1, false, "Something"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, nil)
+			if tc.refuse != nil {
+				s.RefuseNextOrder(*tc.refuse)
+			}
+			o := paidOrder("ord_r", big.Variants[0].ID)
+			o.Lines[0].Quantity = tc.qty
+			_, err := a.WriteOrder(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			if errors.Is(err, bridge.ErrOrderRefused) != tc.refused {
+				t.Errorf("refused = %v, want %v: %v", !tc.refused, tc.refused, err)
+			}
+			if n := len(s.Orders()); n != 0 {
+				t.Errorf("%d orders created", n)
+			}
+		})
+	}
+}
+
+// TestWriteOrderAnswerLost: Shopify commits the order and the connection
+// drops before the answer. The create is not resent; the adapter finds the
+// order by its tag once the search index has it: one order, found.
+func TestWriteOrderAnswerLost(t *testing.T) {
+	for _, fault := range []string{"drop", "internal error"} {
+		t.Run(fault, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{SearchLag: 700 * time.Millisecond, LagUnfiltered: true})
+			a, _ := newAdapter(t, s, nil)
+			if fault == "drop" {
+				s.DropAfterCommit(1)
+			} else {
+				s.ErrorAfterCommit(1)
+			}
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_d", big.Variants[0].ID))
+			if err != nil {
+				t.Fatalf("WriteOrder: %v", err)
+			}
+			orders := s.Orders()
+			if len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
+				t.Fatalf("%d orders, store order %+v", len(orders), so)
+			}
+			if n := s.Calls()["orderCreate"]; n != 1 {
+				t.Errorf("orderCreate sent %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestWriteOrderServerError: a 500 to orderCreate may have been processed:
+// it is not resent, and with no order found the error is ambiguous, not
+// a refusal.
+func TestWriteOrderServerError(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 600 * time.Millisecond })
+	s.Fail(1, 500, "")
+	_, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
+	if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) {
+		t.Fatalf("error %v, want ambiguous", err)
+	}
+	if n := s.Calls()["orders"]; n < 4 {
+		t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
+	}
+	if len(s.Orders()) != 0 {
+		t.Error("an order was created")
+	}
+	// Right after, the outbox's lookup must not hear "not found": that
+	// would write the order a second time if Shopify had it after all.
+	if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
+	}
+	a.unsureMu.Lock()
+	a.unsure["ord_5"] = time.Now().Add(-unsureFor)
+	a.unsureMu.Unlock()
+	if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
+	}
+}
+
+// TestDevStoreLimit: a development store takes 5 orders a minute; the
+// sixth is answered 429, which proves it was not taken, so it fails
+// without being refused or ambiguous, and is not created.
+func TestDevStoreLimit(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{OrdersPerMinute: 5})
+	a, _ := newAdapter(t, s, nil)
+	for i := range 5 {
+		o := paidOrder(fmt.Sprintf("ord_%d", i), big.Variants[i].ID)
+		o.Lines[0].Quantity = 1
+		if _, err := a.WriteOrder(context.Background(), o); err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+	}
+	_, err := a.WriteOrder(context.Background(), paidOrder("ord_6", big.Variants[9].ID))
+	if err == nil || errors.Is(err, bridge.ErrOrderRefused) || errors.Is(err, upstream.ErrAmbiguous) {
+		t.Fatalf("sixth order: %v, want a plain failure to retry later", err)
+	}
+	if n := len(s.Orders()); n != 5 {
+		t.Errorf("%d orders, want 5", n)
+	}
+}
+
+func TestOrderUpdates(t *testing.T) {
+	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+	a, _ := newAdapter(t, s, nil)
+	if _, err := a.WriteOrder(context.Background(), paidOrder("ord_u", big.Variants[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	id := s.Orders()[0].ID
+	f := s.Fulfill(id, "UPS", "1Z999", "https://ups.example/1Z999")
+	ups, err := a.OrderUpdates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bridge.Fulfillment{ID: fmt.Sprintf("shopify_%d", f.ID), Type: "shipping", Status: "shipped", Carrier: "UPS", TrackingNumber: "1Z999", TrackingURL: "https://ups.example/1Z999"}
+	if len(ups) != 1 || ups[0].OrderID != "ord_u" || ups[0].Status != bridge.OrderShipped || !reflect.DeepEqual(*ups[0].Fulfillment, want) {
+		t.Fatalf("updates %+v", ups)
+	}
+	s.Cancel(id, "CUSTOMER")
+	ups, err = a.OrderUpdates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ups[len(ups)-1]
+	if last.Status != bridge.OrderCanceled || !strings.Contains(last.Reason, "customer") {
+		t.Errorf("last update %+v, want the cancellation", last)
+	}
+}
