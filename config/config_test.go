@@ -151,7 +151,7 @@ fulfillment:
 		{"postgres tuning on sqlite", minimal + "storage:\n  statement_timeout: 5s\n  max_conns: 4\n", nil,
 			[]string{"storage.statement_timeout: only with driver postgres", "storage.max_conns: only with driver postgres"}},
 		{"postgres tuning out of range", minimal + "storage:\n  driver: postgres\n  dsn: host=db\n  statement_timeout: 10ms\n  max_conns: 2\n", nil,
-			[]string{"storage.statement_timeout: want 100ms to 1m", "storage.max_conns: want 4 to 1000"}},
+			[]string{"storage.statement_timeout: want 100ms to 1m", "storage.max_conns: want 8 to 1000"}},
 		// store.shopify (shopifyBase and shopifyToken: shopify_test.go)
 		{"shopify without credentials", shopifyBase, nil, []string{"store.shopify.access_token: required"}},
 		{"shopify with both credentials", shopifyBase + shopifyToken + "    client_id: a\n    client_secret: ${TOKEN}\n", shopifyEnv, []string{"not both"}},

@@ -181,8 +181,8 @@ func (c *Config) validate() []bridge.Problem {
 		// checkout's commit ending within about twice this.
 		add("storage.statement_timeout", "want 100ms to 1m (0: the DSN's, else 10s), have %s", t)
 	}
-	if n := c.Storage.MaxConns; n != 0 && (n < 4 || n > 1000) {
-		add("storage.max_conns", "want 4 to 1000 (0: the DSN's pool_max_conns, else max(16, 2 × CPUs)), have %d", n)
+	if n := c.Storage.MaxConns; n != 0 && (n < 8 || n > 1000) {
+		add("storage.max_conns", "want 8 to 1000 (0: the DSN's pool_max_conns, else max(16, 2 × CPUs)), have %d", n)
 	}
 
 	m := c.Merchant

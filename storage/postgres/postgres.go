@@ -100,8 +100,10 @@ type Config struct {
 	MaxConns int
 }
 
-// MinConns is the smallest pool OpenConfig accepts.
-const MinConns = 4
+// MinConns is the smallest pool OpenConfig accepts: a catalog sync holds
+// up to 3 connections (its lock, its writer, a read), a feed push as many
+// (its lock, its read, its records), and checkouts need theirs meanwhile.
+const MinConns = 8
 
 // DefaultMaxConns is the pool size when neither Config nor the DSN sets
 // one. A checkout request spends most of its time waiting for the
@@ -181,8 +183,6 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		pcfg.MaxConns = int32(DefaultMaxConns())
 	}
 	if pcfg.MaxConns < MinConns {
-		// A catalog sync holds two (its lock and its writer) and reads
-		// with a third; checkouts and the outbox need theirs meanwhile.
 		return nil, fmt.Errorf("postgres: a pool of %d connections is too small: use at least %d (storage.max_conns, or pool_max_conns in the DSN)", pcfg.MaxConns, MinConns)
 	}
 	d := &DB{locks: map[*heldLock]struct{}{}, stmtTimeout: parseTimeout(params["statement_timeout"])}

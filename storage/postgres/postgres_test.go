@@ -47,7 +47,7 @@ func openSchema(t testing.TB, dsn string) *DB {
 	t.Helper()
 	cfg := Config{DSN: dsn}
 	if _, bench := t.(*testing.B); !bench && !strings.Contains(dsn, "pool_max_conns") {
-		cfg.MaxConns = 6
+		cfg.MaxConns = 8
 	}
 	db, err := OpenConfig(context.Background(), cfg)
 	if err != nil {
@@ -203,21 +203,21 @@ func TestOpenErrors(t *testing.T) {
 func TestStatementTimeout(t *testing.T) {
 	t.Parallel()
 	dsn := newSchema(t)
-	if _, err := OpenConfig(t.Context(), Config{DSN: withParam(dsn, "pool_max_conns", "3")}); err == nil || !strings.Contains(err.Error(), "too small") {
-		t.Errorf("a pool of 3 from the DSN: %v; want refused as too small", err)
+	if _, err := OpenConfig(t.Context(), Config{DSN: withParam(dsn, "pool_max_conns", "7")}); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("a pool of 7 from the DSN: %v; want refused as too small", err)
 	}
 	if _, err := OpenConfig(t.Context(), Config{DSN: dsn, MaxConns: 2}); err == nil || !strings.Contains(err.Error(), "too small") {
 		t.Errorf("a pool of 2: %v; want refused as too small", err)
 	}
-	db, err := OpenConfig(t.Context(), Config{DSN: dsn, StatementTimeout: 200 * time.Millisecond, MaxConns: 4})
+	db, err := OpenConfig(t.Context(), Config{DSN: dsn, StatementTimeout: 200 * time.Millisecond, MaxConns: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if got := db.pool.Config().MaxConns; got != 4 {
-		t.Errorf("MaxConns = %d, want 4", got)
+	if got := db.pool.Config().MaxConns; got != 8 {
+		t.Errorf("MaxConns = %d, want 8", got)
 	}
-	for range 4 { // every connection, not only the first
+	for range 8 { // every connection, not only the first
 		_, err = db.pool.Exec(t.Context(), `SELECT pg_sleep(2)`)
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "57014" { // query_canceled
