@@ -39,8 +39,13 @@ type Order struct {
 	Shipping     Money       `json:"shipping"`
 	Tax          Money       `json:"tax"`
 	Total        Money       `json:"total"`
-	Buyer        Buyer       `json:"buyer"`
-	ShipTo       *Address    `json:"ship_to,omitempty"`
+	// TaxIncluded says the shop's prices contain the tax: UnitPrice and
+	// Shipping include it, and Tax is the part of Total that is tax, not
+	// an amount added to it. The store must be told, or it adds the tax
+	// again.
+	TaxIncluded bool     `json:"tax_included,omitempty"`
+	Buyer       Buyer    `json:"buyer"`
+	ShipTo      *Address `json:"ship_to,omitempty"`
 	// ShippingMethod is the fulfillment option chosen (its id and title).
 	ShippingMethod *ShippingMethod `json:"shipping_method,omitempty"`
 	// PaymentRef is the payment provider's id for the charge; Payment
@@ -138,7 +143,11 @@ type OrderLine struct {
 	Current   *int64 `json:"current,omitempty"`
 	Fulfilled int64  `json:"fulfilled,omitempty"`
 	UnitPrice Money  `json:"unit_price"`
-	Total     Money  `json:"total"`
+	// Total is what the buyer pays for the line (after discounts), tax
+	// included; Tax is the tax in it, so Total − Tax is the line's net
+	// amount whether prices include tax or not.
+	Total Money `json:"total"`
+	Tax   Money `json:"tax,omitzero"`
 }
 
 // CurrentQuantity is what is still ordered.

@@ -935,10 +935,11 @@ func (e *Engine) order(s *bridge.Session, status string) bridge.Order {
 		APIVersion: s.APIVersion, Token: s.OrderToken,
 		PermalinkURL: e.Merchant.PermalinkURL(s.OrderID, s.OrderToken),
 		CreatedAt:    e.now(), Currency: s.Currency, ShipTo: s.ShipTo,
-		Subtotal: bridge.Money{Amount: s.Totals.Subtotal, Currency: s.Currency},
-		Shipping: bridge.Money{Amount: s.Totals.Fulfillment, Currency: s.Currency},
-		Tax:      bridge.Money{Amount: s.Totals.Tax + s.Totals.TaxIncluded, Currency: s.Currency},
-		Total:    bridge.Money{Amount: s.Totals.Total, Currency: s.Currency},
+		Subtotal:    bridge.Money{Amount: s.Totals.Subtotal, Currency: s.Currency},
+		Shipping:    bridge.Money{Amount: s.Totals.Fulfillment, Currency: s.Currency},
+		Tax:         bridge.Money{Amount: s.Totals.Tax + s.Totals.TaxIncluded, Currency: s.Currency},
+		Total:       bridge.Money{Amount: s.Totals.Total, Currency: s.Currency},
+		TaxIncluded: e.PricesIncludeTax,
 	}
 	if s.Buyer != nil {
 		o.Buyer = *s.Buyer
@@ -950,7 +951,8 @@ func (e *Engine) order(s *bridge.Session, status string) bridge.Order {
 	}
 	for _, l := range s.Lines {
 		o.Lines = append(o.Lines, bridge.OrderLine{ID: l.ID, VariantID: l.VariantID, ProductID: l.ProductID, Title: l.Title, Quantity: l.Quantity,
-			UnitPrice: bridge.Money{Amount: l.UnitAmount, Currency: s.Currency}, Total: bridge.Money{Amount: l.Total, Currency: s.Currency}})
+			UnitPrice: bridge.Money{Amount: l.UnitAmount, Currency: s.Currency}, Total: bridge.Money{Amount: l.Total, Currency: s.Currency},
+			Tax: bridge.Money{Amount: l.Tax, Currency: s.Currency}})
 	}
 	return o
 }
