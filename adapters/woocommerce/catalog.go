@@ -316,7 +316,7 @@ func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p produc
 				defer wg.Done()
 				defer func() { <-sem }()
 				vars, err := a.variations(ctx, p.ID)
-				if isNotFound(err) {
+				if itemGone(err) {
 					results[i].prob = &bridge.Problem{Key: idString(p.ID), Message: "its variations could not be read: the product was deleted during the sync"}
 					return
 				}
@@ -417,9 +417,24 @@ func (a *Adapter) variations(ctx context.Context, productID int64) ([]product, e
 	return out, err
 }
 
-func isNotFound(err error) bool {
+// itemGone reports whether err is WooCommerce saying that the product or
+// variation asked for does not exist: a 404 with one of its invalid-id
+// codes. Any other 404 (rest_no_route: a wrong URL, permalinks off,
+// WooCommerce deactivated during an update; a proxy's page without a code)
+// is about the whole API, not the item: treating it as "deleted" would
+// refuse, and so cancel and refund, every paid order during an outage.
+func itemGone(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+		return false
+	}
+	switch ae.Code {
+	case "woocommerce_rest_product_invalid_id", // WC_REST_CRUD_Controller: "woocommerce_rest_{post_type}_invalid_id"
+		"woocommerce_rest_product_variation_invalid_id", // the same for post type product_variation
+		"woocommerce_rest_invalid_product_id":           // the order controller's code for a line's product
+		return true
+	}
+	return false
 }
 
 // record is the bridge's record of p: its own fields under product, and

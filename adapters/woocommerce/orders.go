@@ -222,7 +222,7 @@ func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
 	for _, k := range keys {
 		qty := want[k]
 		it, err := a.lookup(ctx, k[0], k[1])
-		if isNotFound(err) {
+		if itemGone(err) {
 			return fmt.Errorf("%w: product %d is no longer in the shop", bridge.ErrOrderRefused, k[1])
 		}
 		if err != nil {

@@ -86,32 +86,37 @@ func TestWriteOrderRefusals(t *testing.T) {
 		order   bridge.Order
 		refused bool
 		want    string
+		opts    func(*Options)
 	}{
 		{"stock gone", func(s *fakewoo.Server) { s.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(1) }) },
-			paidOrder("o", 2), true, "1 in stock, the order needs 2"},
+			paidOrder("o", 2), true, "1 in stock, the order needs 2", nil},
 		{"parent stock gone", nil, func() bridge.Order {
 			o := paidOrder("o", 8)
 			o.Lines[0].VariantID = "11"
 			return o
-		}(), true, "7 in stock, the order needs 8"},
-		{"product deleted", func(s *fakewoo.Server) { s.DeleteProduct(10) }, paidOrder("o", 1), true, "no longer in the shop"},
+		}(), true, "7 in stock, the order needs 8", nil},
+		{"product deleted", func(s *fakewoo.Server) { s.DeleteProduct(10) }, paidOrder("o", 1), true, "no longer in the shop", nil},
 		{"product unpublished", func(s *fakewoo.Server) { s.UpdateProduct(10, func(p *fakewoo.Product) { p.Status = "draft" }) },
-			paidOrder("o", 1), true, "no longer published"},
+			paidOrder("o", 1), true, "no longer published", nil},
 		{"variation disabled", func(s *fakewoo.Server) { s.UpdateProduct(12, func(p *fakewoo.Product) { p.Status = "private" }) },
-			paidOrder("o", 1), true, "no longer published"},
+			paidOrder("o", 1), true, "no longer published", nil},
 		{"marked out of stock", func(s *fakewoo.Server) {
 			s.UpdateProduct(70, func(p *fakewoo.Product) { p.ManageStock, p.StockStatus = false, "outofstock" })
 		}, func() bridge.Order {
 			o := paidOrder("o", 1)
 			o.Lines[0].VariantID, o.Lines[0].ProductID = "70", "70"
 			return o
-		}(), true, "marked out of stock"},
-		{"read-only key", func(s *fakewoo.Server) { s.SetReadOnly(true) }, paidOrder("o", 1), false, "write permissions"},
+		}(), true, "marked out of stock", nil},
+		{"read-only key", func(s *fakewoo.Server) { s.SetReadOnly(true) }, paidOrder("o", 1), false, "write permissions", nil},
 		{"mapped ids", nil, func() bridge.Order {
 			o := paidOrder("o", 1)
 			o.Lines[0].VariantID = "LIN-WHT"
 			return o
-		}(), false, "must stay"},
+		}(), false, "must stay", nil},
+		// A 404 of the whole API (a wrong path, permalinks off, WooCommerce
+		// deactivated) says nothing about the product: retried, never refused.
+		{name: "API not at this URL", order: paidOrder("o", 1), refused: false, want: "rest_no_route",
+			opts: func(o *Options) { o.URL += "/shop" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +124,11 @@ func TestWriteOrderRefusals(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(shop)
 			}
-			a := newAdapter(t, shop, nil)
+			var edit []func(*Options)
+			if tt.opts != nil {
+				edit = append(edit, tt.opts)
+			}
+			a := newAdapter(t, shop, nil, edit...)
 			_, err := a.WriteOrder(context.Background(), tt.order)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want %q", err, tt.want)
