@@ -71,11 +71,17 @@ type feeLine struct {
 	TaxStatus string `json:"tax_status"`
 }
 
-// orderBody is the create body of o. Line totals are what the buyer paid
-// for each line; what the order total holds beyond lines and shipping (the
-// tax the bridge charged on top of its prices) goes in a fee line that
-// WooCommerce does not tax again, so the shop's total is the amount charged
-// when WooCommerce's own tax calculation is off.
+// orderBody is the create body of o. A line's subtotal and total are its
+// price before tax, UnitPrice × Quantity, as WooCommerce means them
+// (bridge.OrderLine.Total holds the line's tax too: posting it would book
+// the tax as product revenue at an inflated unit price). What the order
+// total holds beyond those lines and shipping — the tax the bridge charged
+// on top of its prices, o.Tax — goes in one fee line that WooCommerce does
+// not tax again, so the shop's total is the amount charged when
+// WooCommerce's own tax calculation is off. With prices that include tax
+// there is nothing beyond lines and shipping, and no fee. A discount (the
+// lines' prices less o.Subtotal; the checkout grants none today) is a
+// negative fee line, so the product lines keep their prices.
 func orderBody(o bridge.Order) (newOrder, error) {
 	if o.ID == "" {
 		return newOrder{}, errors.New("the order has no id, so it could never be found again")
@@ -104,20 +110,35 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		in.Billing.Company, in.Billing.Address1, in.Billing.Address2 = ship.Company, ship.Address1, ship.Address2
 		in.Billing.City, in.Billing.State, in.Billing.Postcode, in.Billing.Country = ship.City, ship.State, ship.Postcode, ship.Country
 	}
-	rest := o.Total.Amount - o.Shipping.Amount
+	var items int64 // Σ UnitPrice × Quantity: the lines before tax and discounts
 	for _, l := range o.Lines {
 		pid, ok1 := parseID(l.ProductID)
 		vid, ok2 := parseID(l.VariantID)
 		if !ok1 || !ok2 {
 			return newOrder{}, fmt.Errorf("line %q: %w", l.VariantID, errMappedIDs)
 		}
-		li := lineItem{ProductID: pid, Quantity: l.Quantity, Subtotal: money(l.Total.Amount), Total: money(l.Total.Amount)}
+		if l.Quantity < 0 || l.UnitPrice.Amount < 0 {
+			return newOrder{}, fmt.Errorf("line %q: quantity %d at %d is not an order line", l.VariantID, l.Quantity, l.UnitPrice.Amount)
+		}
+		base := l.UnitPrice.Amount * l.Quantity
+		if l.Quantity != 0 && base/l.Quantity != l.UnitPrice.Amount {
+			return newOrder{}, fmt.Errorf("line %q: the line's amount overflows", l.VariantID)
+		}
+		li := lineItem{ProductID: pid, Quantity: l.Quantity, Subtotal: money(base), Total: money(base)}
 		if vid != pid {
 			li.VariationID = vid
 		}
 		in.LineItems = append(in.LineItems, li)
-		rest -= l.Total.Amount
+		items += base
 	}
+	var discount int64
+	if o.Subtotal.Currency != "" && o.Subtotal.Amount < items {
+		discount = items - o.Subtotal.Amount
+		in.FeeLines = append(in.FeeLines, feeLine{Name: "Discount (applied at checkout)", Total: money(-discount), TaxStatus: "none"})
+	}
+	// The remainder, not o.Tax itself: with prices including tax o.Tax is
+	// the tax inside the line prices, and a fee of it would charge it twice.
+	rest := o.Total.Amount - o.Shipping.Amount - items + discount
 	if o.Shipping.Amount != 0 || o.ShippingMethod != nil {
 		sl := shippingLine{MethodID: "acp_bridge", MethodTitle: "Shipping", Total: money(o.Shipping.Amount)}
 		if m := o.ShippingMethod; m != nil {
@@ -130,7 +151,7 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		in.ShippingLines = []shippingLine{sl}
 	}
 	if rest != 0 {
-		in.FeeLines = []feeLine{{Name: "Tax (charged at checkout)", Total: money(rest), TaxStatus: "none"}}
+		in.FeeLines = append(in.FeeLines, feeLine{Name: "Tax (charged at checkout)", Total: money(rest), TaxStatus: "none"})
 	}
 	return in, nil
 }

@@ -15,12 +15,21 @@ import (
 func usd(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
 
 // paidOrder buys qty of the white linen shirt (sale price 39.90) with
-// 5.00 shipping and 3.19 tax on top.
+// 5.00 shipping and 4% tax on top, built the way checkout.Engine.order
+// builds orders from a priced session: a line's Total is its Subtotal plus
+// its tax (checkout.Pricing: Total = Subtotal + Tax, tax rounded half up),
+// and the order's Tax is the lines' tax plus the shipping's. Two shirts:
+// 79.80 + 3.19 line tax, 5.00 + 0.20 shipping tax, 88.19 in all.
 func paidOrder(id string, qty int64) bridge.Order {
-	line := usd(3990 * qty)
+	const ratePct, ship int64 = 4, 500
+	base := 3990 * qty
+	lineTax := (base*ratePct + 50) / 100
+	shipTax := (ship*ratePct + 50) / 100
+	tax := lineTax + shipTax
 	return bridge.Order{ID: id, Currency: "USD", PaymentRef: "pi_" + id, Status: bridge.OrderCreated,
-		Lines:    []bridge.OrderLine{{ID: "l1", VariantID: "12", ProductID: "10", Title: "Linen Shirt - White", Quantity: qty, UnitPrice: usd(3990), Total: line}},
-		Subtotal: line, Shipping: usd(500), Tax: usd(319), Total: usd(line.Amount + 500 + 319),
+		Lines: []bridge.OrderLine{{ID: "l1", VariantID: "12", ProductID: "10", Title: "Linen Shirt - White", Quantity: qty,
+			UnitPrice: usd(3990), Total: usd(base + lineTax)}},
+		Subtotal: usd(base), Shipping: usd(ship), Tax: usd(tax), Total: usd(base + ship + tax),
 		Buyer:          bridge.Buyer{Name: "Ada Lovelace", Email: "ada@example.com"},
 		ShipTo:         &bridge.Address{Line1: "1 Main St", City: "Albany", Region: "NY", PostalCode: "12207", Country: "US"},
 		ShippingMethod: &bridge.ShippingMethod{ID: "flat_rate", Title: "Standard"}}
@@ -51,14 +60,16 @@ func TestWriteOrder(t *testing.T) {
 		{"transaction id", o.TransactionID, "pi_ord_1"},
 		{"product id", li.ProductID, int64(10)},
 		{"variation id", li.VariationID, int64(12)},
-		{"line total", li.Total, "79.80"},
+		{"line subtotal (before tax)", li.Subtotal, "79.80"},
+		{"line total (before tax)", li.Total, "79.80"},
+		{"fee lines", len(o.FeeLines), 1},
 		{"shipping method", o.ShippingLines[0].MethodID, "flat_rate"},
-		{"tax fee", o.FeeLines[0].Total, "3.19"},
-		{"total", o.Total, "87.99"},
+		{"tax fee: all the order's tax", o.FeeLines[0].Total, "3.39"},
+		{"total", o.Total, "88.19"},
 		{"billing name", o.Billing.FirstName + "|" + o.Billing.LastName, "Ada|Lovelace"},
 		{"shipping city", o.Shipping.City, "Albany"},
 		{"bridge id", o.MetaData[0].Key + "=" + o.MetaData[0].Value.(string), metaKey + "=ord_1"},
-		{"charged", o.MetaData[1].Key + "=" + o.MetaData[1].Value.(string), metaCharged + "=87.99 USD"},
+		{"charged", o.MetaData[1].Key + "=" + o.MetaData[1].Value.(string), metaCharged + "=88.19 USD"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -199,7 +210,8 @@ func TestWriteOrderTotalMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(so.Discrepancy, "52.08") || !strings.Contains(so.Discrepancy, "48.09") {
+	// 39.90 line + 3.99 WooCommerce's tax + 5.00 shipping + 1.80 tax fee.
+	if !strings.Contains(so.Discrepancy, "50.69") || !strings.Contains(so.Discrepancy, "46.70") {
 		t.Errorf("discrepancy: %q", so.Discrepancy)
 	}
 	// Found again (after a lost answer), the order is checked the same way.
@@ -272,5 +284,117 @@ func TestDecodeOrderUpdate(t *testing.T) {
 	}
 	if _, _, err := DecodeOrderUpdate([]byte(`{"id":`)); err == nil {
 		t.Error("truncated body accepted")
+	}
+}
+
+// The shop books lines at their price before tax and the bridge's tax in
+// one fee, whatever the pricing: WooCommerce's revenue per product must not
+// hold tax, and its total must be what was charged.
+func TestOrderBodyAmounts(t *testing.T) {
+	tests := []struct {
+		name       string
+		order      func() bridge.Order
+		lineTotals []string
+		fees       map[string]string // name → total
+	}{
+		{"tax on top", func() bridge.Order { return paidOrder("o", 2) },
+			[]string{"79.80"}, map[string]string{"Tax (charged at checkout)": "3.39"}},
+		{"two lines, tax on top", func() bridge.Order {
+			o := paidOrder("o", 1) // 39.90 + 1.60 tax
+			o.Lines = append(o.Lines, bridge.OrderLine{VariantID: "70", ProductID: "70", Quantity: 3, UnitPrice: usd(1000), Total: usd(3120)})
+			o.Subtotal, o.Tax = usd(3990+3000), usd(160+120+20)
+			o.Total = usd(3990 + 3000 + 500 + 300)
+			return o
+		}, []string{"39.90", "30.00"}, map[string]string{"Tax (charged at checkout)": "3.00"}},
+		// Prices including tax: Tax is what the prices hold (Totals.TaxIncluded),
+		// not something charged on top: no fee.
+		{"prices include tax", func() bridge.Order {
+			o := paidOrder("o", 2)
+			o.Lines[0].Total = usd(7980)
+			o.Tax, o.Total = usd(307+19), usd(7980+500)
+			return o
+		}, []string{"79.80"}, map[string]string{}},
+		{"no shipping, no tax", func() bridge.Order {
+			o := paidOrder("o", 1)
+			o.Lines[0].Total, o.Shipping, o.ShippingMethod, o.Tax, o.Total = usd(3990), usd(0), nil, usd(0), usd(3990)
+			return o
+		}, []string{"39.90"}, map[string]string{}},
+		// A discount (none exists yet) keeps the lines' prices and shows as a
+		// negative fee; the tax fee is still all the tax.
+		{"discount", func() bridge.Order {
+			o := paidOrder("o", 2)
+			o.Subtotal = usd(7980 - 500)
+			o.Lines[0].Total = usd(7980 - 500 + 299)
+			o.Tax = usd(299 + 20)
+			o.Total = usd(7980 - 500 + 500 + 319)
+			return o
+		}, []string{"79.80"}, map[string]string{"Discount (applied at checkout)": "-5.00", "Tax (charged at checkout)": "3.19"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.order()
+			body, err := orderBody(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			sum := int64(0)
+			for _, li := range body.LineItems {
+				if li.Subtotal != li.Total {
+					t.Errorf("line subtotal %s, total %s: no discount on lines", li.Subtotal, li.Total)
+				}
+				lines = append(lines, li.Total)
+				m, _ := bridge.ParseMoney(li.Total, "USD")
+				sum += m.Amount
+			}
+			if strings.Join(lines, ",") != strings.Join(tt.lineTotals, ",") {
+				t.Errorf("line totals %v, want %v", lines, tt.lineTotals)
+			}
+			fees := map[string]string{}
+			for _, f := range body.FeeLines {
+				fees[f.Name] = f.Total
+				if f.TaxStatus != "none" {
+					t.Errorf("fee %q is taxable", f.Name)
+				}
+				m, _ := bridge.ParseMoney(f.Total, "USD")
+				sum += m.Amount
+			}
+			if len(fees) != len(tt.fees) {
+				t.Errorf("fees %v, want %v", fees, tt.fees)
+			}
+			for k, v := range tt.fees {
+				if fees[k] != v {
+					t.Errorf("fee %q = %q, want %q (all fees %v)", k, fees[k], v, fees)
+				}
+			}
+			for _, sl := range body.ShippingLines {
+				m, _ := bridge.ParseMoney(sl.Total, "USD")
+				sum += m.Amount
+			}
+			if sum != o.Total.Amount {
+				t.Errorf("the body adds up to %d, the buyer paid %d", sum, o.Total.Amount)
+			}
+		})
+	}
+}
+
+// Lines that are not order lines are an error, never a panic.
+func TestOrderBodyBadLines(t *testing.T) {
+	tests := []struct {
+		name string
+		line bridge.OrderLine
+	}{
+		{"negative quantity", bridge.OrderLine{VariantID: "12", ProductID: "10", Quantity: -1, UnitPrice: usd(100)}},
+		{"negative price", bridge.OrderLine{VariantID: "12", ProductID: "10", Quantity: 1, UnitPrice: usd(-100)}},
+		{"overflow", bridge.OrderLine{VariantID: "12", ProductID: "10", Quantity: 1 << 40, UnitPrice: usd(1 << 40)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := paidOrder("o", 1)
+			o.Lines = []bridge.OrderLine{tt.line}
+			if _, err := orderBody(o); err == nil {
+				t.Error("accepted")
+			}
+		})
 	}
 }
