@@ -205,7 +205,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	}
 	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
-	served, err := list(ctx, a.c, "products", q, func(page []product) error {
+	info, err := list(ctx, a.c, "products", q, func(page []product) error {
 		return a.readPage(ctx, page, func(p product, k *kept, prob *bridge.Problem) error {
 			if _, dup := next.items[p.ID]; dup {
 				return nil // the list shifted between two pages
@@ -223,7 +223,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	if err != nil {
 		return nil, err
 	}
-	next.cursor = cmp.Or(served, next.newest)
+	next.cursor = cmp.Or(info.served, next.newest)
 	return next, nil
 }
 
@@ -252,10 +252,11 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) })
+	info, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) })
 	if err != nil {
 		return nil, err
 	}
+	served := info.served
 	q.Set("status", "trash")
 	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
 		return nil, err

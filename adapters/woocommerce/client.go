@@ -151,51 +151,75 @@ func (c *client) get(ctx context.Context, path string, q url.Values, v any) (htt
 	return resp.Header, nil
 }
 
+// listed is what list learned of a list besides its items.
+type listed struct {
+	// served is the shop's time when it served the first page (its Date
+	// header; zero without one): the list shows everything modified
+	// before then.
+	served time.Time
+	// total is the first page's X-WP-Total: how many items the list held
+	// then; -1 when the answer did not say.
+	total int
+	// read is how many items the pages held.
+	read int
+}
+
+// maxPages bounds a list whose page count is unknown: a proxy that ignores
+// page= would otherwise serve its one full page forever.
+const maxPages = 10000
+
 // list reads every page of a list endpoint, per_page 100, calling fn with
 // each page's items as they come. The page count comes from X-WP-TotalPages
 // of the first answer; a list that grows meanwhile is caught by the next
-// sync, and a short page ends the scan early. It returns the shop's time
-// when it served the first page (its Date header; zero without one): the
-// list shows everything modified before then.
-func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (time.Time, error) {
+// sync, and a short page ends the scan early. Without the header (a proxy
+// that strips it) the count is unknown and pages are read until one is
+// short: reading one page only would make FindOrder miss an order it
+// holds, and the outbox write it twice.
+func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (listed, error) {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("per_page", strconv.Itoa(perPage))
-	var served time.Time
-	pages := 1
-	for page := 1; page <= pages; page++ {
+	info := listed{total: -1}
+	pages := 0 // unknown until the first answer says; 0: read until a short page
+	for page := 1; pages == 0 || page <= pages; page++ {
+		if page > maxPages {
+			return info, fmt.Errorf("GET %s: more than %d pages without X-WP-TotalPages: the shop (or a proxy) seems to ignore page=", path, maxPages)
+		}
 		q.Set("page", strconv.Itoa(page))
 		var items []T
 		h, err := c.get(ctx, path, q, &items)
 		if err != nil {
-			return served, err
+			return info, err
 		}
 		if page == 1 {
 			if pages, err = totalPages(h); err != nil {
-				return served, fmt.Errorf("GET %s: %w", path, err)
+				return info, fmt.Errorf("GET %s: %w", path, err)
+			}
+			if n, err := strconv.Atoi(h.Get("X-WP-Total")); err == nil && n >= 0 {
+				info.total = n
 			}
 			if t, err := http.ParseTime(h.Get("Date")); err == nil {
-				served = t.UTC()
+				info.served = t.UTC()
 			}
 		}
+		info.read += len(items)
 		if err := fn(items); err != nil {
-			return served, err
+			return info, err
 		}
 		if len(items) < perPage {
 			break
 		}
 	}
-	return served, nil
+	return info, nil
 }
 
-// totalPages reads X-WP-TotalPages; an answer without it is one page (a
-// caching proxy may drop headers, and one page is the safe reading: the
-// shrink guard catches a catalog cut short).
+// totalPages reads X-WP-TotalPages; 0 when the answer lacks it (a caching
+// proxy may drop headers): the caller then reads until a short page.
 func totalPages(h http.Header) (int, error) {
 	v := h.Get("X-WP-TotalPages")
 	if v == "" {
-		return 1, nil
+		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {

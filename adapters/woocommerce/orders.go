@@ -306,7 +306,7 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 		return bridge.StoreOrder{}, errors.New("woocommerce: find order: the order id is empty")
 	}
 	var found *order
-	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"},
+	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"after": {a.now().Add(-a.opts.OrderLookback).UTC().Format(wooTime)}}
 	_, err := list(ctx, a.c, "orders", q, func(page []order) error {
 		for _, so := range page {
@@ -349,10 +349,10 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 		a.updCursor = a.now().Add(-24 * time.Hour)
 	}
 	newest := a.updCursor
-	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"},
+	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"modified_after": {a.updCursor.Add(-overlap).UTC().Format(wooTime)}}
 	var out []bridge.OrderUpdate
-	served, err := list(ctx, a.c, "orders", q, func(page []order) error {
+	info, err := list(ctx, a.c, "orders", q, func(page []order) error {
 		for _, so := range page {
 			if t, err := time.Parse(wooTime, so.DateModifiedGMT); err == nil && t.After(newest) {
 				newest = t
@@ -368,7 +368,7 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	}
 	// The shop's time of the poll (see snapshot.cursor), else the newest
 	// change seen.
-	a.updCursor = cmp.Or(served, newest)
+	a.updCursor = cmp.Or(info.served, newest)
 	return out, nil
 }
 

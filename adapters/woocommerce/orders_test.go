@@ -221,26 +221,49 @@ func TestWriteOrderTotalMismatch(t *testing.T) {
 	}
 }
 
-// FindOrder scans past the first page, and only recent orders.
+// FindOrder scans past the first page, with or without the pagination
+// headers (a proxy may strip them), asking only for the fields it reads.
 func TestFindOrderScansPages(t *testing.T) {
-	shop := newShop(t)
-	a := newAdapter(t, shop, nil)
-	shop.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(1000) })
-	for i := range 150 {
-		if _, err := a.WriteOrder(context.Background(), paidOrder("ord_"+idString(int64(i)), 1)); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name     string
+		strip    bool
+		orders   int
+		pages    int // GET /orders calls to find the oldest
+		notFound int // calls to learn an order is not there
+	}{
+		{"with X-WP-TotalPages", false, 150, 2, 2},
+		{"headers stripped", true, 150, 2, 2},
+		// 200 orders: two full pages, then an empty one says the end.
+		{"headers stripped, full last page", true, 200, 2, 3},
+		{"headers stripped, 101", true, 101, 2, 2},
 	}
-	before := shop.Requests()["GET /orders"]
-	so, err := a.FindOrder(context.Background(), "ord_0") // the oldest: page 2
-	if err != nil || so.StoreID == "" {
-		t.Fatalf("%+v %v", so, err)
-	}
-	if n := shop.Requests()["GET /orders"] - before; n != 2 {
-		t.Errorf("%d pages read", n)
-	}
-	if _, err := a.FindOrder(context.Background(), "ord_nope"); !errors.Is(err, bridge.ErrNotFound) {
-		t.Errorf("want ErrNotFound, got %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := newShop(t)
+			a := newAdapter(t, shop, nil)
+			for i := range tt.orders {
+				shop.AddOrder(fakewoo.Order{Total: "1.00", MetaData: []fakewoo.Meta{{Key: metaKey, Value: "ord_" + idString(int64(i))}}})
+			}
+			shop.StripPageHeaders(tt.strip)
+			before := shop.Requests()["GET /orders"]
+			so, err := a.FindOrder(context.Background(), "ord_0") // the oldest: the last page
+			if err != nil || so.StoreID == "" {
+				t.Fatalf("%+v %v", so, err)
+			}
+			if n := shop.Requests()["GET /orders"] - before; n != tt.pages {
+				t.Errorf("%d pages read, want %d", n, tt.pages)
+			}
+			if f := shop.LastQuery("GET /orders").Get("_fields"); !strings.Contains(f, "meta_data") || strings.Contains(f, "line_items") {
+				t.Errorf("_fields=%q: the scan must ask for the order's id, status, total and meta only", f)
+			}
+			before = shop.Requests()["GET /orders"]
+			if _, err := a.FindOrder(context.Background(), "ord_nope"); !errors.Is(err, bridge.ErrNotFound) {
+				t.Errorf("want ErrNotFound, got %v", err)
+			}
+			if n := shop.Requests()["GET /orders"] - before; n != tt.notFound {
+				t.Errorf("%d pages read for an order not there, want %d", n, tt.notFound)
+			}
+		})
 	}
 }
 

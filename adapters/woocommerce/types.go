@@ -141,6 +141,11 @@ func stockOf(item product, parent *product) stock {
 	return s
 }
 
+// orderFields are the fields of order, asked for with _fields= when the
+// adapter scans lists of orders: a whole order (addresses, lines, notes of
+// plugins) is many times larger, and FindOrder may read days of orders.
+const orderFields = "id,status,currency,total,date_created_gmt,date_modified_gmt,date_paid_gmt,transaction_id,meta_data"
+
 // order is the part of a WooCommerce order the adapter reads.
 type order struct {
 	ID              int64  `json:"id"`

@@ -22,6 +22,8 @@
 //	GET  /orders                         list (after, modified_after, dates_are_gmt, orderby
 //	                                     date|id|modified, order, status, page, per_page)
 //	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status
+//
+// Lists honour _fields= (top-level fields only, as WordPress filters them).
 //	GET  /settings/products/woocommerce_weight_unit   the shop's weight unit
 //	GET  /settings/general/woocommerce_currency       the shop's currency
 //
@@ -44,7 +46,10 @@
 // FailNext answers the next requests with a status before doing anything;
 // DropAfterCommitNext lets the next order creates commit and then closes the
 // connection without an answer (the ambiguous create). Requests counts
-// requests by route. Deliver sends a signed webhook
+// requests by route, and LastQuery a route's last query. StripPageHeaders
+// drops X-WP-Total, X-WP-TotalPages and Link from list answers, as a
+// caching proxy may. AddOrder adds an order made elsewhere (an admin, a
+// plugin's copy). Deliver sends a signed webhook
 // (X-WC-Webhook-Signature: base64 HMAC-SHA256 of the raw body) and Ping the
 // unsigned creation ping (webhook_id=<id>, form-encoded).
 package fakewoo

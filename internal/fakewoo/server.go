@@ -191,6 +191,10 @@ type Server struct {
 	latency    time.Duration
 	weightUnit string
 	currency   string
+	// noPageHeaders: answers lack X-WP-Total, X-WP-TotalPages and Link,
+	// as behind a proxy that strips them.
+	noPageHeaders bool
+	queries       map[string]url.Values // the last query of each route
 }
 
 // New starts a fake shop over TLS (the bridge refuses plain http outside
@@ -203,7 +207,7 @@ func NewPlain(t interface{ Cleanup(func()) }) *Server { return start(t, false) }
 
 func start(t interface{ Cleanup(func()) }, tls bool) *Server {
 	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100, weightUnit: "kg", currency: "USD",
-		products: map[int64]*Product{}, requests: map[string]int{}}
+		products: map[int64]*Product{}, requests: map[string]int{}, queries: map[string]url.Values{}}
 	s.srv = httptest.NewUnstartedServer(s)
 	// Clients cut off at the end of a test are expected, not news.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -240,6 +244,22 @@ func (s *Server) SetCurrency(c string) { s.mu.Lock(); s.currency = c; s.mu.Unloc
 // SetLatency makes every answer take at least d, like a shop's PHP does
 // (100–500 ms a call is common), for benchmarks.
 func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.Unlock() }
+
+// StripPageHeaders makes list answers come without X-WP-Total,
+// X-WP-TotalPages and Link, as behind a caching proxy that drops them.
+func (s *Server) StripPageHeaders(strip bool) { s.mu.Lock(); s.noPageHeaders = strip; s.mu.Unlock() }
+
+// LastQuery returns the query of the last request of route ("GET
+// /orders"), credentials removed.
+func (s *Server) LastQuery(route string) url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := url.Values{}
+	for k, v := range s.queries[route] {
+		q[k] = slices.Clone(v)
+	}
+	return q
+}
 
 // FailNext answers the next len(statuses) requests with these statuses
 // (and a WooCommerce error body), processing nothing.
@@ -402,6 +422,31 @@ func (s *Server) Orders() []Order {
 	return out
 }
 
+// AddOrder adds o as if an admin or another channel had made it (no stock
+// taken), stamping its id (when zero), dates and meta ids, and returns its
+// id. Status defaults to processing, paid now.
+func (s *Server) AddOrder(o Order) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o.ID == 0 {
+		s.nextID++
+		o.ID = s.nextID
+	}
+	o.Currency = cmp.Or(o.Currency, s.currency)
+	o.DateCreatedGMT, o.DateModifiedGMT = cmp.Or(o.DateCreatedGMT, s.stamp()), cmp.Or(o.DateModifiedGMT, s.stamp())
+	if o.Status == "" {
+		o.Status = "processing"
+		paid := s.stamp()
+		o.DatePaidGMT = &paid
+	}
+	for i := range o.MetaData {
+		s.nextID++
+		o.MetaData[i].ID = s.nextID
+	}
+	s.orders = append(s.orders, &o)
+	return o.ID
+}
+
 // SetOrderStatus changes an order's status as a shop admin would.
 func (s *Server) SetOrderStatus(id int64, status string) bool {
 	s.mu.Lock()
@@ -420,6 +465,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, params, ok := match(r.Method, r.URL.Path)
 	s.mu.Lock()
 	s.requests[route]++
+	q := r.URL.Query()
+	q.Del("consumer_key")
+	q.Del("consumer_secret")
+	s.queries[route] = q
 	var fail int
 	if len(s.failNext) > 0 {
 		fail, s.failNext = s.failNext[0], s.failNext[1:]
@@ -590,9 +639,19 @@ func paging(w http.ResponseWriter, q url.Values) (page, perPage int, ok bool) {
 // writePage answers one page of items with WooCommerce's pagination
 // headers. A page past the end is an empty list (WooCommerce answers 400
 // rest_post_invalid_page_number only for posts, not for products).
-func writePage[T any](w http.ResponseWriter, r *http.Request, items []T, page, perPage int) {
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []any, page, perPage int) {
+	s.mu.Lock()
+	strip := s.noPageHeaders
+	s.mu.Unlock()
 	total := len(items)
 	pages := (total + perPage - 1) / perPage
+	lo := min((page-1)*perPage, total)
+	hi := min(lo+perPage, total)
+	out := fields(items[lo:hi], r.URL.Query().Get("_fields"))
+	if strip {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	w.Header().Set("X-WP-Total", strconv.Itoa(total))
 	w.Header().Set("X-WP-TotalPages", strconv.Itoa(pages))
 	link := func(p int, rel string) string {
@@ -612,9 +671,41 @@ func writePage[T any](w http.ResponseWriter, r *http.Request, items []T, page, p
 	if len(links) > 0 {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
-	lo := min((page-1)*perPage, total)
-	hi := min(lo+perPage, total)
-	writeJSON(w, http.StatusOK, items[lo:hi])
+	writeJSON(w, http.StatusOK, out)
+}
+
+// fields keeps only the top-level fields _fields names (WordPress's
+// rest_filter_response_fields), or every field when it is empty.
+func fields(items []any, list string) []any {
+	if list == "" {
+		return items
+	}
+	keep := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		keep[strings.TrimSpace(f)] = true
+	}
+	out := make([]any, len(items))
+	for i, it := range items {
+		raw, _ := json.Marshal(it) // the fake's own types always encode
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &m)
+		for k := range m {
+			if !keep[k] {
+				delete(m, k)
+			}
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// anys is items as []any, for writePage.
+func anys[T any](items []T) []any {
+	out := make([]any, len(items))
+	for i, it := range items {
+		out[i] = it
+	}
+	return out
 }
 
 // since reads a date filter; WooCommerce reads them in the site's time
@@ -693,7 +784,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request, parent int
 	}
 	s.mu.Unlock()
 	sortItems(items, q, func(p Product) (int64, string, string) { return p.ID, p.DateCreatedGMT, p.DateModifiedGMT })
-	writePage(w, r, items, page, perPage)
+	s.writePage(w, r, anys(items), page, perPage)
 }
 
 // sortItems orders a list as orderby/order say (default: date, desc).
@@ -909,7 +1000,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	sortItems(items, q, func(o Order) (int64, string, string) { return o.ID, o.DateCreatedGMT, o.DateModifiedGMT })
-	writePage(w, r, items, page, perPage)
+	s.writePage(w, r, anys(items), page, perPage)
 }
 
 func (s *Server) oneOrder(w http.ResponseWriter, r *http.Request, id int64) {
