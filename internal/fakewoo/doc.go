@@ -24,6 +24,7 @@
 //	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status
 //
 // Lists honour _fields= (top-level fields only, as WordPress filters them).
+//
 //	GET  /settings/products/woocommerce_weight_unit   the shop's weight unit
 //	GET  /settings/general/woocommerce_currency       the shop's currency
 //
