@@ -228,6 +228,33 @@ func totalPages(h http.Header) (int, error) {
 	return max(n, 1), nil
 }
 
+// put sends an update and reads the answer into v. Only updates that are
+// safe to repeat are sent this way (set_paid completes a payment once:
+// WooCommerce's payment_complete does nothing to an order already paid),
+// so upstream retries every retryable failure.
+func (c *client) put(ctx context.Context, path string, body, v any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("PUT %s: encode: %w", path, err)
+	}
+	req, err := c.request(ctx, http.MethodPut, path, nil, raw)
+	if err != nil {
+		return err
+	}
+	resp, err := c.up.Do(req, true)
+	if err != nil {
+		return fmt.Errorf("PUT %s: %w", path, err)
+	}
+	defer upstream.Drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s: %w", path, readAPIError(resp))
+	}
+	if err := decode(resp.Body, v); err != nil {
+		return fmt.Errorf("PUT %s: answer 200 is not the expected JSON: %w", path, err)
+	}
+	return nil
+}
+
 // post sends a create. It is not idempotent: upstream resends it only when
 // the failure proves WooCommerce did not process it, and otherwise returns
 // an error wrapping upstream.ErrAmbiguous. The answer is returned unread

@@ -217,6 +217,13 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 			// Created, but as what we cannot tell: find it, never create again.
 			return fail(fmt.Errorf("%w: woocommerce answered %d with an unreadable order: %w", upstream.ErrAmbiguous, code, err))
 		}
+		// An error here leaves the order in the shop: the outbox's next
+		// attempt finds it with FindOrder (which finishes it too), never
+		// creates it again.
+		so, err := a.ensurePaid(ctx, so, o.PaymentRef)
+		if err != nil {
+			return fail(err)
+		}
 		return a.written(o.ID, charged(o), so), nil
 	default:
 		ae := readAPIError(resp)
@@ -225,6 +232,33 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		}
 		return fail(ae)
 	}
+}
+
+// ensurePaid finishes so when its payment did not complete (see
+// order.unpaid): PUT /orders/{id} {set_paid, transaction_id}, safe to
+// repeat, and checks the answer. An order left unpaid would count as
+// written while WooCommerce neither takes its stock nor shows it as paid
+// (nothing ships it). Failing, it returns an error the outbox retries.
+func (a *Adapter) ensurePaid(ctx context.Context, so order, paymentRef string) (order, error) {
+	if !so.unpaid() {
+		return so, nil
+	}
+	a.log.Warn("woocommerce order not paid after set_paid (a plugin failing in its payment hooks?): completing its payment",
+		"store_order", so.ID, "status", upstream.Excerpt(so.Status, 20))
+	body := map[string]any{"set_paid": true}
+	if ref := cmp.Or(paymentRef, so.TransactionID); ref != "" {
+		body["transaction_id"] = ref
+	}
+	var got order
+	if err := a.c.put(ctx, "orders/"+idString(so.ID), body, &got); err != nil {
+		return so, fmt.Errorf("order %d is %s and unpaid in WooCommerce, and completing its payment failed (retried later): %w",
+			so.ID, upstream.Excerpt(so.Status, 20), err)
+	}
+	if got.ID != so.ID || got.unpaid() {
+		return so, fmt.Errorf("order %d is still %s and unpaid in WooCommerce after set_paid: a plugin may be failing in its payment hooks; retried later (see the shop's logs under WooCommerce → Status → Logs)",
+			so.ID, upstream.Excerpt(got.Status, 20))
+	}
+	return got, nil
 }
 
 // checkLines reads each line's product live: WooCommerce would take an
@@ -323,6 +357,14 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	if found == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, bridge.ErrNotFound)
 	}
+	// The create may have saved the order and failed in payment_complete
+	// (a PHP fatal answers 500 after the save): finish it before the
+	// outbox counts it as written.
+	paidOrder, err := a.ensurePaid(ctx, *found, "")
+	if err != nil {
+		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+	}
+	found = &paidOrder
 	// What was charged travels with the order (meta), so the order found
 	// after a lost answer is checked like one just written.
 	var paid bridge.Money

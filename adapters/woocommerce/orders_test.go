@@ -421,3 +421,62 @@ func TestOrderBodyBadLines(t *testing.T) {
 		})
 	}
 }
+
+// An order WooCommerce saved but left pending (a plugin failing in its
+// payment_complete hooks) is unpaid there and its stock not taken: the
+// adapter completes it (PUT set_paid) before counting it as written, and
+// fails (retried, never refused) while it cannot.
+func TestWriteOrderFinishesUnpaid(t *testing.T) {
+	tests := []struct {
+		name    string
+		fault   func(*fakewoo.Server)
+		writeOK bool
+		// ambiguous: the create's answer is lost, so WriteOrder fails with
+		// ErrAmbiguous.
+		ambiguous bool
+		puts      int // PUT /orders/{id} sent by WriteOrder
+	}{
+		{"paid at once", func(*fakewoo.Server) {}, true, false, 0},
+		{"pending after the create", func(s *fakewoo.Server) { s.StallPaymentNext(1) }, true, false, 1},
+		{"still pending after set_paid", func(s *fakewoo.Server) { s.StallPaymentNext(2) }, false, false, 1},
+		{"pending, answer lost", func(s *fakewoo.Server) { s.StallPaymentNext(1); s.DropAfterCommitNext(1) }, false, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := newShop(t)
+			a := newAdapter(t, shop, nil)
+			tt.fault(shop)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_p", 1))
+			switch {
+			case tt.writeOK && (err != nil || so.StoreID == ""):
+				t.Fatalf("write: %+v %v", so, err)
+			case !tt.writeOK && err == nil:
+				t.Fatalf("an unpaid order counted as written: %+v", so)
+			case !tt.writeOK && errors.Is(err, bridge.ErrOrderRefused):
+				t.Fatalf("refused: %v", err)
+			case errors.Is(err, upstream.ErrAmbiguous) != tt.ambiguous:
+				t.Fatalf("ambiguous = %v, want %v: %v", !tt.ambiguous, tt.ambiguous, err)
+			}
+			if n := shop.Requests()["PUT /orders/{id}"]; n != tt.puts {
+				t.Errorf("%d PUTs, want %d", n, tt.puts)
+			}
+			if !tt.writeOK {
+				// The outbox's next attempt looks the order up first.
+				if so, err = a.FindOrder(context.Background(), "ord_p"); err != nil || so.StoreID == "" {
+					t.Fatalf("find: %+v %v", so, err)
+				}
+			}
+			orders := shop.Orders()
+			if len(orders) != 1 {
+				t.Fatalf("%d orders", len(orders))
+			}
+			o := orders[0]
+			if o.Status != "processing" || o.DatePaidGMT == nil || o.TransactionID != "pi_ord_p" {
+				t.Errorf("the shop's order: status %s, paid %v, transaction %q", o.Status, o.DatePaidGMT, o.TransactionID)
+			}
+			if v, _ := shop.Product(12); *v.StockQuantity != 1 {
+				t.Errorf("stock after the order: %d, want 1 (taken once)", *v.StockQuantity)
+			}
+		})
+	}
+}

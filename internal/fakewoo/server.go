@@ -162,6 +162,10 @@ type (
 		ShippingLines      []ShippingLine `json:"shipping_lines"`
 		FeeLines           []FeeLine      `json:"fee_lines"`
 		MetaData           []Meta         `json:"meta_data"`
+
+		// stockReduced is WooCommerce's _order_stock_reduced: stock is
+		// taken once per order.
+		stockReduced bool
 	}
 )
 
@@ -187,6 +191,7 @@ type Server struct {
 	requests   map[string]int
 	failNext   []int
 	dropNext   int
+	stallPay   int
 	deliveries int
 	latency    time.Duration
 	weightUnit string
@@ -268,6 +273,12 @@ func (s *Server) FailNext(statuses ...int) {
 	defer s.mu.Unlock()
 	s.failNext = append(s.failNext, statuses...)
 }
+
+// StallPaymentNext makes the next n set_paid requests (creates or PUTs)
+// save the order but leave it pending and unpaid, its stock not taken, as
+// when a plugin fails in WooCommerce's payment_complete hooks; the answer
+// is the usual one.
+func (s *Server) StallPaymentNext(n int) { s.mu.Lock(); s.stallPay += n; s.mu.Unlock() }
 
 // DropAfterCommitNext makes the next n order creates commit and then close
 // the connection without an answer.
@@ -921,10 +932,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		o.MetaData[i].ID = s.nextID
 	}
 	if o.SetPaid {
-		o.Status = "processing"
-		paid := s.stamp()
-		o.DatePaidGMT = &paid
-		s.reduceStock(o.LineItems)
+		s.paymentComplete(&o)
 	}
 	o.SetPaid = false
 	drop := s.dropNext > 0
@@ -939,6 +947,30 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// paymentComplete is WC_Order::payment_complete: an order that needs
+// payment (pending, on-hold, failed, cancelled) becomes processing, paid
+// now, and its stock is taken once; any other is left as it is. A stalled
+// payment (StallPaymentNext) leaves it pending.
+func (s *Server) paymentComplete(o *Order) {
+	if s.stallPay > 0 {
+		s.stallPay--
+		return
+	}
+	switch o.Status {
+	case "pending", "on-hold", "failed", "cancelled":
+	default:
+		return
+	}
+	o.Status = "processing"
+	paid := s.stamp()
+	o.DatePaidGMT = &paid
+	o.DateModifiedGMT = paid
+	if !o.stockReduced {
+		s.reduceStock(o.LineItems)
+		o.stockReduced = true
+	}
 }
 
 // reduceStock is wc_reduce_stock_levels: every managed item loses its
@@ -1004,27 +1036,35 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) oneOrder(w http.ResponseWriter, r *http.Request, id int64) {
-	var status string
+	var body struct {
+		Status        string  `json:"status"`
+		SetPaid       bool    `json:"set_paid"`
+		TransactionID *string `json:"transaction_id"`
+	}
 	if r.Method == http.MethodPut {
-		var body struct {
-			Status string `json:"status"`
-		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
 			werr(w, http.StatusBadRequest, "rest_invalid_json", "Invalid JSON body passed.")
 			return
 		}
-		status = body.Status
-	}
-	if status != "" {
-		s.SetOrderStatus(id, status)
 	}
 	s.mu.Lock()
 	var out *Order
 	for _, o := range s.orders {
-		if o.ID == id {
-			c := *o
-			out = &c
+		if o.ID != id {
+			continue
 		}
+		// The orders controller saves the fields, then runs set_paid.
+		if body.Status != "" {
+			o.Status, o.DateModifiedGMT = body.Status, s.stamp()
+		}
+		if body.TransactionID != nil {
+			o.TransactionID = *body.TransactionID
+		}
+		if body.SetPaid {
+			s.paymentComplete(o)
+		}
+		c := *o
+		out = &c
 	}
 	s.mu.Unlock()
 	if out == nil {
