@@ -106,7 +106,10 @@ func (a *Adapter) SourceTime() time.Time {
 
 // MarkChanged tells the adapter that products changed (a webhook): the
 // next read asks for them whatever their modification date. A variation's
-// change names its parent. deleted products are dropped without asking.
+// change names its parent. deleted: the id was reported deleted, and may
+// be a variation's (a deletion's body is {"id":N} alone); the next read
+// asks for the product holding it, and drops it only if the shop no longer
+// has it — the report is not trusted (its topic header is not signed).
 func (a *Adapter) MarkChanged(id int64, deleted bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -233,12 +236,16 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone map[int64]bool) (*snapshot, error) {
 	next := &snapshot{items: maps.Clone(last.items), problems: maps.Clone(last.problems), order: slices.Clone(last.order),
 		listed: maps.Clone(last.listed), cursor: last.cursor, full: last.full, started: a.now()}
+	// Reported deleted: read again, by id, like any change; not there
+	// (deleted, trashed) it is dropped below.
 	for id := range gone {
-		if _, ok := next.items[id]; ok {
-			next.drop(id)
-		} else if pid, ok := next.productOf(id); ok {
-			dirty[pid] = true // a deleted variation: read its product again
+		if _, ok := next.items[id]; !ok {
+			if pid, ok := next.productOf(id); ok {
+				dirty[pid] = true // a deleted variation: read its product again
+				continue
+			}
 		}
+		dirty[id] = true
 	}
 	apply := func(p product, k *kept, prob *bridge.Problem) error {
 		delete(dirty, p.ID)

@@ -52,7 +52,10 @@
 // drops X-WP-Total, X-WP-TotalPages and Link from list answers, as a
 // caching proxy may. AddOrder adds an order made elsewhere (an admin, a
 // plugin's copy). StallPaymentNext leaves the next set_paid orders pending
-// and unpaid, as a plugin failing in the payment_complete hooks does. Deliver sends a signed webhook
-// (X-WC-Webhook-Signature: base64 HMAC-SHA256 of the raw body) and Ping the
-// unsigned creation ping (webhook_id=<id>, form-encoded).
+// and unpaid, as a plugin failing in the payment_complete hooks does.
+// Deliver sends a signed webhook (X-WC-Webhook-Signature: base64
+// HMAC-SHA256 of the raw body) with WooCommerce's X-WC-Webhook-Delivery-ID
+// (a hash of the webhook's id and the current second: the same for every
+// delivery of one webhook within a second), and Ping the unsigned creation
+// ping (webhook_id=<id>, form-encoded).
 package fakewoo

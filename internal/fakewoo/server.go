@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,7 +194,6 @@ type Server struct {
 	failNext   []int
 	dropNext   int
 	stallPay   int
-	deliveries int
 	latency    time.Duration
 	weightUnit string
 	currency   string
@@ -1074,6 +1075,9 @@ func (s *Server) oneOrder(w http.ResponseWriter, r *http.Request, id int64) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// webhookID is the id of the fake's webhooks.
+const webhookID = "7"
+
 // Sign is WooCommerce's webhook signature of body: base64 of its
 // HMAC-SHA256 under secret.
 func Sign(body []byte, secret string) string {
@@ -1105,8 +1109,11 @@ func (s *Server) Deliver(client *http.Client, target, secret, topic string, id i
 			}
 		}
 	}
-	s.deliveries++
-	delivery := s.deliveries
+	// WC_Webhook::get_new_delivery_id: wp_hash( $this->get_id() .
+	// strtotime( 'now' ) ), the same for every delivery of one webhook
+	// within a second.
+	sum := md5.Sum([]byte(webhookID + strconv.FormatInt(s.now().Unix(), 10)))
+	delivery := hex.EncodeToString(sum[:])
 	s.mu.Unlock()
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -1122,8 +1129,8 @@ func (s *Server) Deliver(client *http.Client, target, secret, topic string, id i
 	req.Header.Set("X-WC-Webhook-Topic", topic)
 	req.Header.Set("X-WC-Webhook-Resource", resource)
 	req.Header.Set("X-WC-Webhook-Event", event)
-	req.Header.Set("X-WC-Webhook-ID", "7")
-	req.Header.Set("X-WC-Webhook-Delivery-ID", strconv.Itoa(delivery))
+	req.Header.Set("X-WC-Webhook-ID", webhookID)
+	req.Header.Set("X-WC-Webhook-Delivery-ID", delivery)
 	req.Header.Set("X-WC-Webhook-Signature", Sign(body, secret))
 	return send(client, req)
 }
