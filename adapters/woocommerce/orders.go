@@ -421,6 +421,9 @@ func (o order) update() (bridge.OrderUpdate, bool) {
 		return bridge.OrderUpdate{}, false
 	}
 	u := bridge.OrderUpdate{OrderID: id}
+	if o.ID > 0 {
+		u.StoreID = idString(o.ID) // lets the orders service tell a copy of the order from it
+	}
 	if t, err := time.Parse(wooTime, o.DateModifiedGMT); err == nil {
 		u.At = t.UTC()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -282,16 +283,22 @@ func TestOrderUpdates(t *testing.T) {
 	}
 	shop.SetOrderStatus(ids[0], "completed")
 	shop.SetOrderStatus(ids[1], "cancelled")
+	// An admin's copy of ord_c (a "duplicate order" plugin keeps the meta),
+	// then canceled: its update must name the copy, so the orders service
+	// can tell it from ord_c.
+	cp := shop.AddOrder(fakewoo.Order{Status: "cancelled", Total: "46.70", MetaData: []fakewoo.Meta{{Key: metaKey, Value: "ord_c"}}})
 	ups, err := a.OrderUpdates(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
+	got := map[string]string{} // store id → order id and status
 	for _, u := range ups {
-		got[u.OrderID] = u.Status
+		got[u.StoreID] = u.OrderID + " " + u.Status
 	}
-	if got["ord_a"] != bridge.OrderCompleted || got["ord_b"] != bridge.OrderCanceled || len(got) != 2 {
-		t.Errorf("updates: %v", got)
+	want := map[string]string{idString(ids[0]): "ord_a " + bridge.OrderCompleted, idString(ids[1]): "ord_b " + bridge.OrderCanceled,
+		idString(cp): "ord_c " + bridge.OrderCanceled}
+	if !maps.Equal(got, want) {
+		t.Errorf("updates by store id: %v, want %v", got, want)
 	}
 }
 
@@ -299,7 +306,7 @@ func TestDecodeOrderUpdate(t *testing.T) {
 	body, _ := json.Marshal(map[string]any{"id": 5, "status": "refunded", "date_modified_gmt": "2026-11-27T10:00:00",
 		"meta_data": []any{map[string]any{"id": 1, "key": metaKey, "value": "ord_9"}}})
 	u, ok, err := DecodeOrderUpdate(body)
-	if err != nil || !ok || u.OrderID != "ord_9" || u.Status != bridge.OrderCanceled || u.At.IsZero() {
+	if err != nil || !ok || u.OrderID != "ord_9" || u.StoreID != "5" || u.Status != bridge.OrderCanceled || u.At.IsZero() {
 		t.Errorf("%+v %v %v", u, ok, err)
 	}
 	if _, ok, err := DecodeOrderUpdate([]byte(`{"id":6,"status":"completed"}`)); ok || err != nil {
