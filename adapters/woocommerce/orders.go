@@ -342,7 +342,7 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	var found *order
 	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"after": {a.now().Add(-a.opts.OrderLookback).UTC().Format(wooTime)}}
-	_, err := list(ctx, a.c, "orders", q, func(page []order) error {
+	scan := func(page []order) error {
 		for _, so := range page {
 			if so.bridgeOrderID() == orderID {
 				found = &so
@@ -350,12 +350,29 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 			}
 		}
 		return nil
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+	}
+	// status=any leaves the trash out (WP_Query's "any"), so the trash is
+	// scanned too: an order made by a lost create and trashed since must
+	// not be written again as if it had never reached the shop.
+	for _, status := range []string{"any", "trash"} {
+		q.Set("status", status)
+		if _, err := list(ctx, a.c, "orders", q, scan); err != nil && !errors.Is(err, errFound) {
+			return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+		}
+		if found != nil {
+			break
+		}
 	}
 	if found == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, bridge.ErrNotFound)
+	}
+	if found.Status == "trash" {
+		// Neither written (nothing would ship it, and the polls, which
+		// read status=any, would never report it) nor absent (writing it
+		// again would undo someone's decision): a person decides. The
+		// error is retried, then the order goes to manual review.
+		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: the shop's order %d carrying it is in the trash: restore it (then it counts as written) or delete it permanently (then it is written again)",
+			orderID, found.ID)
 	}
 	// The create may have saved the order and failed in payment_complete
 	// (a PHP fatal answers 500 after the save): finish it before the

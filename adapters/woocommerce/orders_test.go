@@ -230,13 +230,13 @@ func TestFindOrderScansPages(t *testing.T) {
 		strip    bool
 		orders   int
 		pages    int // GET /orders calls to find the oldest
-		notFound int // calls to learn an order is not there
+		notFound int // calls to learn an order is not there (the trash: one more)
 	}{
-		{"with X-WP-TotalPages", false, 150, 2, 2},
-		{"headers stripped", true, 150, 2, 2},
+		{"with X-WP-TotalPages", false, 150, 2, 3},
+		{"headers stripped", true, 150, 2, 3},
 		// 200 orders: two full pages, then an empty one says the end.
-		{"headers stripped, full last page", true, 200, 2, 3},
-		{"headers stripped, 101", true, 101, 2, 2},
+		{"headers stripped, full last page", true, 200, 2, 4},
+		{"headers stripped, 101", true, 101, 2, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -483,6 +483,41 @@ func TestWriteOrderFinishesUnpaid(t *testing.T) {
 			}
 			if v, _ := shop.Product(12); *v.StockQuantity != 1 {
 				t.Errorf("stock after the order: %d, want 1 (taken once)", *v.StockQuantity)
+			}
+		})
+	}
+}
+
+// status=any leaves WooCommerce's trash out; FindOrder looks there too, and
+// an order found in the trash is neither written nor absent: an error (a
+// person decides), never ErrNotFound, which would write it again.
+func TestFindOrderTrash(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   string
+		found    bool
+		notFound bool
+	}{
+		{"processing", "processing", true, false},
+		{"cancelled", "cancelled", true, false},
+		{"trashed", "trash", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := newShop(t)
+			a := newAdapter(t, shop, nil)
+			paid := "2026-11-27T10:00:00"
+			id := shop.AddOrder(fakewoo.Order{Status: tt.status, DatePaidGMT: &paid, Total: "46.70", Currency: "USD",
+				MetaData: []fakewoo.Meta{{Key: metaKey, Value: "ord_t"}}})
+			so, err := a.FindOrder(context.Background(), "ord_t")
+			if tt.found {
+				if err != nil || so.StoreID != idString(id) {
+					t.Fatalf("%+v %v", so, err)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, bridge.ErrNotFound) != tt.notFound || !strings.Contains(err.Error(), "trash") {
+				t.Fatalf("got %+v %v", so, err)
 			}
 		})
 	}

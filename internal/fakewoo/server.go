@@ -1029,6 +1029,11 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		if hasAfter && !created.After(after) || hasMod && !modified.After(mod) || status != "any" && o.Status != status {
 			continue
 		}
+		// "any" is WP_Query's: every status but those excluded from
+		// search, the trash among them.
+		if status == "any" && o.Status == "trash" {
+			continue
+		}
 		items = append(items, *o)
 	}
 	s.mu.Unlock()
