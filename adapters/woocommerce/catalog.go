@@ -208,7 +208,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	}
 	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
-	info, err := list(ctx, a.c, "products", q, func(page []product) error {
+	info, err := listAll(ctx, a, "products", q, productID, func(page []product) error {
 		return a.readPage(ctx, page, func(p product, k *kept, prob *bridge.Problem) error {
 			if _, dup := next.items[p.ID]; dup {
 				return nil // the list shifted between two pages
@@ -229,6 +229,8 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	next.cursor = cmp.Or(info.served, next.newest)
 	return next, nil
 }
+
+func productID(p product) int64 { return p.ID }
 
 // readChanges reads the products modified since last's cursor and those
 // named dirty, and returns last with them merged in (last itself is not
@@ -259,13 +261,13 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	info, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) })
+	info, err := listAll(ctx, a, "products", q, productID, func(page []product) error { return a.readPage(ctx, page, apply) })
 	if err != nil {
 		return nil, err
 	}
 	served := info.served
 	q.Set("status", "trash")
-	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+	if _, err := listAll(ctx, a, "products", q, productID, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
 		return nil, err
 	}
 	switch {

@@ -214,6 +214,54 @@ func list[T any](ctx context.Context, c *client, path string, q url.Values, fn f
 	return info, nil
 }
 
+// maxPasses bounds how often listAll reads a list that keeps changing.
+const maxPasses = 3
+
+// listAll is list for lists that may change while they are read. Pages are
+// offsets (page × per_page), so an item leaving the list before the current
+// offset (a product deleted or unpublished, an order moved to the end of a
+// list by modification date) shifts the rest left and one item is never
+// served, although it is in the list all along — and an incremental read
+// would not bring it back. So a pass whose distinct items differ in number
+// from its first page's X-WP-Total is followed by another (up to
+// maxPasses), which hands fn only the items not seen yet: fn sees each id
+// once. A list still moving after maxPasses is logged and taken as read;
+// the next read catches up. The returned listed is the first pass's (its
+// served time is the earliest).
+func listAll[T any](ctx context.Context, a *Adapter, path string, q url.Values, id func(T) int64, fn func([]T) error) (listed, error) {
+	seen := map[int64]bool{}
+	var first listed
+	for pass := 1; ; pass++ {
+		got := map[int64]bool{}
+		info, err := list(ctx, a.c, path, q, func(page []T) error {
+			var fresh []T
+			for _, it := range page {
+				got[id(it)] = true
+				if !seen[id(it)] {
+					seen[id(it)] = true
+					fresh = append(fresh, it)
+				}
+			}
+			if len(fresh) == 0 {
+				return nil
+			}
+			return fn(fresh)
+		})
+		if pass == 1 {
+			first = info
+		}
+		if err != nil || info.total < 0 || len(got) == info.total {
+			return first, err
+		}
+		if pass == maxPasses {
+			a.log.Warn("woocommerce list kept changing while it was read; the next read catches up",
+				"path", path, "passes", pass, "total", info.total, "served", len(got))
+			return first, nil
+		}
+		a.log.Debug("woocommerce list changed while it was read; reading it again", "path", path, "total", info.total, "served", len(got))
+	}
+}
+
 // totalPages reads X-WP-TotalPages; 0 when the answer lacks it (a caching
 // proxy may drop headers): the caller then reads until a short page.
 func totalPages(h http.Header) (int, error) {

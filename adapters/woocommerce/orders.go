@@ -356,7 +356,7 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 	// not be written again as if it had never reached the shop.
 	for _, status := range []string{"any", "trash"} {
 		q.Set("status", status)
-		if _, err := list(ctx, a.c, "orders", q, scan); err != nil && !errors.Is(err, errFound) {
+		if _, err := listAll(ctx, a, "orders", q, storeOrderID, scan); err != nil && !errors.Is(err, errFound) {
 			return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
 		}
 		if found != nil {
@@ -411,7 +411,9 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"modified_after": {a.updCursor.Add(-overlap).UTC().Format(wooTime)}}
 	var out []bridge.OrderUpdate
-	info, err := list(ctx, a.c, "orders", q, func(page []order) error {
+	// By modification date: an order changed during the poll moves to the
+	// end and shifts the rest; listAll reads again what that skipped.
+	info, err := listAll(ctx, a, "orders", q, storeOrderID, func(page []order) error {
 		for _, so := range page {
 			if t, err := time.Parse(wooTime, so.DateModifiedGMT); err == nil && t.After(newest) {
 				newest = t
@@ -430,6 +432,8 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	a.updCursor = cmp.Or(info.served, newest)
 	return out, nil
 }
+
+func storeOrderID(o order) int64 { return o.ID }
 
 // update is the bridge's news of o, if o is the bridge's and says something.
 func (o order) update() (bridge.OrderUpdate, bool) {

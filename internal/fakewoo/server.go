@@ -194,6 +194,7 @@ type Server struct {
 	failNext   []int
 	dropNext   int
 	stallPay   int
+	afterServe func(route string, q url.Values)
 	latency    time.Duration
 	weightUnit string
 	currency   string
@@ -266,6 +267,10 @@ func (s *Server) LastQuery(route string) url.Values {
 	}
 	return q
 }
+
+// AfterServe calls fn after each answer with its route and query (nil:
+// none), so a test can change the shop between two pages of a list.
+func (s *Server) AfterServe(fn func(route string, q url.Values)) { s.mu.Lock(); s.afterServe = fn; s.mu.Unlock() }
 
 // FailNext answers the next len(statuses) requests with these statuses
 // (and a WooCommerce error body), processing nothing.
@@ -485,8 +490,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.failNext) > 0 {
 		fail, s.failNext = s.failNext[0], s.failNext[1:]
 	}
-	latency, now := s.latency, s.now
+	latency, now, after := s.latency, s.now, s.afterServe
 	s.mu.Unlock()
+	if after != nil {
+		defer after(route, q)
+	}
 	time.Sleep(latency)
 	// The shop's clock, which dates its records too.
 	w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
