@@ -270,7 +270,11 @@ func (s *Server) LastQuery(route string) url.Values {
 
 // AfterServe calls fn after each answer with its route and query (nil:
 // none), so a test can change the shop between two pages of a list.
-func (s *Server) AfterServe(fn func(route string, q url.Values)) { s.mu.Lock(); s.afterServe = fn; s.mu.Unlock() }
+func (s *Server) AfterServe(fn func(route string, q url.Values)) {
+	s.mu.Lock()
+	s.afterServe = fn
+	s.mu.Unlock()
+}
 
 // FailNext answers the next len(statuses) requests with these statuses
 // (and a WooCommerce error body), processing nothing.
