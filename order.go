@@ -372,6 +372,12 @@ const (
 type OrderUpdate struct {
 	// OrderID is the bridge's order id.
 	OrderID string
+	// StoreID is the store's id of the order the update is about; empty
+	// when the source cannot tell. A store may hold a copy carrying the
+	// bridge's order id (a duplicate create, an admin's "duplicate order"
+	// copying its meta): an update whose StoreID differs from the order's
+	// StoreID is about that copy and is ignored.
+	StoreID string
 	// Status is the order's new status (OrderShipped …); "" leaves it.
 	Status string
 	// Fulfillment is added, or replaces the one with its ID.

@@ -800,3 +800,40 @@ func TestHoldEndsWithTheWriteToALiveStore(t *testing.T) {
 		})
 	}
 }
+
+// An update about another store order carrying the bridge's order id (a
+// duplicate, or an admin's copy that kept the meta) must not touch the
+// order: canceling the copy would refund the real one.
+func TestStoreUpdateOfACopyIsIgnored(t *testing.T) {
+	tests := []struct {
+		name     string
+		storeID  string
+		canceled bool
+	}{
+		{"the order's own store id", "S-ord_1", true},
+		{"a source that cannot tell", "", true},
+		{"a copy in the store", "S-copy", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.place(t, "ord_1", bridge.PaymentStateCaptured)
+			f.drain(t, 5)
+			changed, err := f.svc.Update(t.Context(), bridge.OrderUpdate{OrderID: "ord_1", StoreID: tt.storeID, Status: bridge.OrderCanceled, Reason: "canceled in the store"})
+			if err != nil || changed != tt.canceled {
+				t.Fatalf("changed %v, %v; want %v", changed, err, tt.canceled)
+			}
+			f.drain(t, 5)
+			o := f.order(t, "ord_1")
+			if got := o.Status == bridge.OrderCanceled; got != tt.canceled {
+				t.Errorf("order %q; canceled %v, want %v", o.Status, got, tt.canceled)
+			}
+			if refunded := len(f.pay.actions) > 0; refunded != tt.canceled {
+				t.Errorf("payment actions %v; refund %v, want %v", f.pay.actions, refunded, tt.canceled)
+			}
+			if warned := strings.Contains(f.logs.String(), "another store order"); warned == tt.canceled {
+				t.Errorf("warning logged: %v, want %v", warned, !tt.canceled)
+			}
+		})
+	}
+}

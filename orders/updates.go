@@ -50,13 +50,30 @@ func (s *Service) byID(id string) func(context.Context) (bridge.Order, error) {
 // Updates for orders the bridge does not know, or that are not placed, are
 // ignored (reported as unchanged); applying the same update again changes
 // nothing and tells the agent nothing.
+//
+// An update naming another store order than the one the bridge wrote (both
+// StoreIDs set and different) is about a copy of the order in the store —
+// a duplicate, or an admin's copy that kept the bridge's order id — and is
+// ignored with a warning: canceling that copy must not refund the order.
 func (s *Service) Update(ctx context.Context, u bridge.OrderUpdate) (bool, error) {
+	var foreign string
 	changed, err := s.modify(ctx, s.byID(u.OrderID), func(o *bridge.Order) (bool, []bridge.Job, error) {
 		if !o.Placed() {
 			return false, nil, nil
 		}
+		if u.StoreID != "" && o.StoreID != "" && u.StoreID != o.StoreID {
+			foreign = o.StoreID
+			return false, nil, nil
+		}
 		return s.applyUpdate(o, u)
 	})
+	if foreign != "" {
+		// No note on the order: a note is a change the agent is told of,
+		// and the poll would report the copy again and again.
+		s.log().Warn("store update ignored: it is about another store order carrying this order's id (a copy or duplicate); check it in the store",
+			"order", u.OrderID, "store_order", foreign, "update_store_order", u.StoreID, "status", u.Status)
+		return false, err
+	}
 	if err == nil && !changed && u.Status == bridge.OrderCanceled {
 		// Canceled already: make sure no stock stays held for it (a write
 		// that raced the cancel may have held it again). Idempotent.

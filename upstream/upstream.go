@@ -107,6 +107,11 @@ var (
 	// ErrBodyTooLarge: the request body has no GetBody and exceeds
 	// MaxBodyBytes, so it cannot be replayed. Nothing was sent.
 	ErrBodyTooLarge = errors.New("upstream: request body too large to buffer for retries")
+	// ErrInsecureRedirect: an https upstream redirected to plain http. The
+	// redirect is not followed (it would carry the credentials in clear
+	// text: net/http forwards Authorization to the same host, and keys in
+	// the query string travel with the URL) nor retried.
+	ErrInsecureRedirect = errors.New("upstream: refused a redirect from https to plain http (credentials would travel in clear text); use the URL the server redirects to, over https")
 )
 
 // StatusError is the last HTTP answer of a failed call (wrapped in the
@@ -275,9 +280,18 @@ func New(cfg Config) *Client {
 // redirected POST into a GET without its body, and a store API that
 // redirects a write (http → https, a moved shop) must be fixed in the
 // config, not silently half-followed. The 3xx comes back to the caller.
+// A redirect from https to plain http is refused for every method
+// (ErrInsecureRedirect): the request would carry the credentials in clear.
 func keepMethod(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Scheme != "https" {
+		for _, v := range via {
+			if v.URL.Scheme == "https" {
+				return ErrInsecureRedirect
+			}
+		}
 	}
 	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
 		return http.ErrUseLastResponse
@@ -461,6 +475,10 @@ func (s *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 		s.lastErr = err
 		if errors.Is(err, ErrOpen) {
 			return s.giveUp(fmt.Errorf("%s %s: attempt %d: %w", s.method, s.target, s.attempts, err))
+		}
+		if errors.Is(err, ErrInsecureRedirect) {
+			// A setup problem: every attempt would be redirected the same.
+			return s.giveUp(fmt.Errorf("%s %s: %w", s.method, s.target, err))
 		}
 		sent := !isNotSent(err)
 		if ctx.Err() != nil {

@@ -656,3 +656,65 @@ func TestExcerpt(t *testing.T) {
 		}
 	}
 }
+
+// A redirect from https to plain http is refused for every method, before
+// anything reaches the http URL: Go forwards Authorization on a redirect to
+// the same host, and keys in the query string travel with the URL.
+func TestInsecureRedirectRefused(t *testing.T) {
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(plain.Close)
+	var tlsHits atomic.Int32
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tlsHits.Add(1)
+		switch r.URL.Path {
+		case "/to-http":
+			http.Redirect(w, r, plain.URL+"/api?"+r.URL.RawQuery, http.StatusMovedPermanently)
+		case "/to-https":
+			http.Redirect(w, r, "/ok", http.StatusFound)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	t.Cleanup(secure.Close)
+	tests := []struct {
+		name, method, url string
+		idempotent        bool
+		refused           bool
+		tlsHits           int32
+	}{
+		{"https to http, GET", http.MethodGet, secure.URL + "/to-http?consumer_secret=cs_secret", true, true, 1},
+		{"https to http, POST", http.MethodPost, secure.URL + "/to-http?consumer_secret=cs_secret", false, true, 1},
+		{"https to https", http.MethodGet, secure.URL + "/to-https", true, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plainHits.Store(0)
+			tlsHits.Store(0)
+			cfg := fastConfig("redirects")
+			cfg.Transport = secure.Client().Transport
+			c := New(cfg)
+			req := mustReq(t, tt.method, tt.url, "")
+			req.SetBasicAuth("ck_key", "cs_secret")
+			resp, err := c.Do(req, tt.idempotent)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if got := errors.Is(err, ErrInsecureRedirect); got != tt.refused {
+				t.Fatalf("refused %v, want %v: %v", got, tt.refused, err)
+			}
+			if tt.refused && (errors.Is(err, ErrAmbiguous) || strings.Contains(err.Error(), "cs_secret")) {
+				t.Errorf("error: %v", err)
+			}
+			if n := plainHits.Load(); n != 0 {
+				t.Errorf("%d requests reached the plain http URL", n)
+			}
+			if n := tlsHits.Load(); n != tt.tlsHits {
+				t.Errorf("%d requests to the https server, want %d (no retries of a refused redirect)", n, tt.tlsHits)
+			}
+		})
+	}
+}

@@ -106,7 +106,10 @@ func (a *Adapter) SourceTime() time.Time {
 
 // MarkChanged tells the adapter that products changed (a webhook): the
 // next read asks for them whatever their modification date. A variation's
-// change names its parent. deleted products are dropped without asking.
+// change names its parent. deleted: the id was reported deleted, and may
+// be a variation's (a deletion's body is {"id":N} alone); the next read
+// asks for the product holding it, and drops it only if the shop no longer
+// has it — the report is not trusted (its topic header is not signed).
 func (a *Adapter) MarkChanged(id int64, deleted bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -205,7 +208,7 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	}
 	next.weightUnit = unit
 	q := url.Values{"status": {"publish"}, "orderby": {"id"}, "order": {"asc"}}
-	served, err := list(ctx, a.c, "products", q, func(page []product) error {
+	info, err := listAll(ctx, a, "products", q, productID, func(page []product) error {
 		return a.readPage(ctx, page, func(p product, k *kept, prob *bridge.Problem) error {
 			if _, dup := next.items[p.ID]; dup {
 				return nil // the list shifted between two pages
@@ -223,9 +226,11 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 	if err != nil {
 		return nil, err
 	}
-	next.cursor = cmp.Or(served, next.newest)
+	next.cursor = cmp.Or(info.served, next.newest)
 	return next, nil
 }
+
+func productID(p product) int64 { return p.ID }
 
 // readChanges reads the products modified since last's cursor and those
 // named dirty, and returns last with them merged in (last itself is not
@@ -233,12 +238,16 @@ func (a *Adapter) readAll(ctx context.Context, emit func(bridge.Record) error, s
 func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone map[int64]bool) (*snapshot, error) {
 	next := &snapshot{items: maps.Clone(last.items), problems: maps.Clone(last.problems), order: slices.Clone(last.order),
 		listed: maps.Clone(last.listed), cursor: last.cursor, full: last.full, started: a.now()}
+	// Reported deleted: read again, by id, like any change; not there
+	// (deleted, trashed) it is dropped below.
 	for id := range gone {
-		if _, ok := next.items[id]; ok {
-			next.drop(id)
-		} else if pid, ok := next.productOf(id); ok {
-			dirty[pid] = true // a deleted variation: read its product again
+		if _, ok := next.items[id]; !ok {
+			if pid, ok := next.productOf(id); ok {
+				dirty[pid] = true // a deleted variation: read its product again
+				continue
+			}
 		}
+		dirty[id] = true
 	}
 	apply := func(p product, k *kept, prob *bridge.Problem) error {
 		delete(dirty, p.ID)
@@ -252,12 +261,13 @@ func (a *Adapter) readChanges(ctx context.Context, last *snapshot, dirty, gone m
 	if !last.cursor.IsZero() {
 		q.Set("modified_after", last.cursor.Add(-overlap).UTC().Format(wooTime))
 	}
-	served, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) })
+	info, err := listAll(ctx, a, "products", q, productID, func(page []product) error { return a.readPage(ctx, page, apply) })
 	if err != nil {
 		return nil, err
 	}
+	served := info.served
 	q.Set("status", "trash")
-	if _, err := list(ctx, a.c, "products", q, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
+	if _, err := listAll(ctx, a, "products", q, productID, func(page []product) error { return a.readPage(ctx, page, apply) }); err != nil {
 		return nil, err
 	}
 	switch {
@@ -316,7 +326,7 @@ func (a *Adapter) readPage(ctx context.Context, page []product, fn func(p produc
 				defer wg.Done()
 				defer func() { <-sem }()
 				vars, err := a.variations(ctx, p.ID)
-				if isNotFound(err) {
+				if itemGone(err) {
 					results[i].prob = &bridge.Problem{Key: idString(p.ID), Message: "its variations could not be read: the product was deleted during the sync"}
 					return
 				}
@@ -417,9 +427,24 @@ func (a *Adapter) variations(ctx context.Context, productID int64) ([]product, e
 	return out, err
 }
 
-func isNotFound(err error) bool {
+// itemGone reports whether err is WooCommerce saying that the product or
+// variation asked for does not exist: a 404 with one of its invalid-id
+// codes. Any other 404 (rest_no_route: a wrong URL, permalinks off,
+// WooCommerce deactivated during an update; a proxy's page without a code)
+// is about the whole API, not the item: treating it as "deleted" would
+// refuse, and so cancel and refund, every paid order during an outage.
+func itemGone(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+		return false
+	}
+	switch ae.Code {
+	case "woocommerce_rest_product_invalid_id", // WC_REST_CRUD_Controller: "woocommerce_rest_{post_type}_invalid_id"
+		"woocommerce_rest_product_variation_invalid_id", // the same for post type product_variation
+		"woocommerce_rest_invalid_product_id":           // the order controller's code for a line's product
+		return true
+	}
+	return false
 }
 
 // record is the bridge's record of p: its own fields under product, and

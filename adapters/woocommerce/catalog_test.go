@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,5 +383,83 @@ func TestIncrementalCursorIsTheShopsClock(t *testing.T) {
 	recs, _, _ := readAll(t, a)
 	if p := recs["20"].Variants[0]["price"]; p != "31.00" {
 		t.Errorf("the change saved during the read was missed: price %v", p)
+	}
+}
+
+// Pages are offsets: a product leaving the list between two pages shifts
+// the rest, and without a second look the product at the page boundary
+// would vanish from the catalog until the next full read. The same holds
+// for orders polled by modification date, where an order changed during
+// the poll moves to the end.
+func TestListShiftsWhileRead(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(s *fakewoo.Server, ids []int64)
+		want   int // products in the catalog after the read
+	}{
+		{"nothing changes", func(*fakewoo.Server, []int64) {}, 150},
+		// Read before it left: the read is a picture taken over time.
+		{"a product of page 1 deleted", func(s *fakewoo.Server, ids []int64) { s.DeleteProduct(ids[4]) }, 150},
+		{"a product of page 1 unpublished", func(s *fakewoo.Server, ids []int64) {
+			s.UpdateProduct(ids[4], func(p *fakewoo.Product) { p.Status = "draft" })
+		}, 150},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := fakewoo.New(t)
+			var ids []int64
+			for i := range 150 {
+				ids = append(ids, shop.AddProduct(fakewoo.Product{Name: fmt.Sprintf("Mug %d", i), RegularPrice: "9.00"}))
+			}
+			once := false
+			shop.AfterServe(func(route string, q url.Values) {
+				if route == "GET /products" && q.Get("page") == "1" && !once {
+					once = true
+					tt.change(shop, ids)
+				}
+			})
+			recs, _, _ := readAll(t, newAdapter(t, shop, nil))
+			if len(recs) != tt.want {
+				t.Errorf("%d products read, want %d", len(recs), tt.want)
+			}
+			if _, ok := recs[idString(ids[100])]; !ok {
+				t.Errorf("product %d (first of page 2 before the shift) is missing", ids[100])
+			}
+		})
+	}
+}
+
+func TestOrderUpdatesListShifts(t *testing.T) {
+	shop := newShop(t)
+	a := newAdapter(t, shop, nil)
+	var clockMu sync.Mutex // the shop reads its clock on its own goroutines
+	clock := time.Now().Add(-10 * time.Minute)
+	shop.SetClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock })
+	var ids []int64
+	for i := range 150 {
+		ids = append(ids, shop.AddOrder(fakewoo.Order{Status: "completed", Total: "1.00",
+			MetaData: []fakewoo.Meta{{Key: metaKey, Value: fmt.Sprintf("ord_%d", i)}}}))
+	}
+	once := false
+	shop.AfterServe(func(route string, q url.Values) {
+		if route == "GET /orders" && q.Get("page") == "1" && !once {
+			once = true
+			// Changed during the poll: it moves to the end of the list.
+			clockMu.Lock()
+			clock = clock.Add(5 * time.Minute)
+			clockMu.Unlock()
+			shop.SetOrderStatus(ids[3], "completed")
+		}
+	})
+	ups, err := a.OrderUpdates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, u := range ups {
+		got[u.OrderID] = true
+	}
+	if len(got) != 150 {
+		t.Errorf("%d orders reported, want 150", len(got))
 	}
 }

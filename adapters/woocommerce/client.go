@@ -151,57 +151,156 @@ func (c *client) get(ctx context.Context, path string, q url.Values, v any) (htt
 	return resp.Header, nil
 }
 
+// listed is what list learned of a list besides its items.
+type listed struct {
+	// served is the shop's time when it served the first page (its Date
+	// header; zero without one): the list shows everything modified
+	// before then.
+	served time.Time
+	// total is the first page's X-WP-Total: how many items the list held
+	// then; -1 when the answer did not say.
+	total int
+	// read is how many items the pages held.
+	read int
+}
+
+// maxPages bounds a list whose page count is unknown: a proxy that ignores
+// page= would otherwise serve its one full page forever.
+const maxPages = 10000
+
 // list reads every page of a list endpoint, per_page 100, calling fn with
 // each page's items as they come. The page count comes from X-WP-TotalPages
 // of the first answer; a list that grows meanwhile is caught by the next
-// sync, and a short page ends the scan early. It returns the shop's time
-// when it served the first page (its Date header; zero without one): the
-// list shows everything modified before then.
-func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (time.Time, error) {
+// sync, and a short page ends the scan early. Without the header (a proxy
+// that strips it) the count is unknown and pages are read until one is
+// short: reading one page only would make FindOrder miss an order it
+// holds, and the outbox write it twice.
+func list[T any](ctx context.Context, c *client, path string, q url.Values, fn func([]T) error) (listed, error) {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("per_page", strconv.Itoa(perPage))
-	var served time.Time
-	pages := 1
-	for page := 1; page <= pages; page++ {
+	info := listed{total: -1}
+	pages := 0 // unknown until the first answer says; 0: read until a short page
+	for page := 1; pages == 0 || page <= pages; page++ {
+		if page > maxPages {
+			return info, fmt.Errorf("GET %s: more than %d pages without X-WP-TotalPages: the shop (or a proxy) seems to ignore page=", path, maxPages)
+		}
 		q.Set("page", strconv.Itoa(page))
 		var items []T
 		h, err := c.get(ctx, path, q, &items)
 		if err != nil {
-			return served, err
+			return info, err
 		}
 		if page == 1 {
 			if pages, err = totalPages(h); err != nil {
-				return served, fmt.Errorf("GET %s: %w", path, err)
+				return info, fmt.Errorf("GET %s: %w", path, err)
+			}
+			if n, err := strconv.Atoi(h.Get("X-WP-Total")); err == nil && n >= 0 {
+				info.total = n
 			}
 			if t, err := http.ParseTime(h.Get("Date")); err == nil {
-				served = t.UTC()
+				info.served = t.UTC()
 			}
 		}
+		info.read += len(items)
 		if err := fn(items); err != nil {
-			return served, err
+			return info, err
 		}
 		if len(items) < perPage {
 			break
 		}
 	}
-	return served, nil
+	return info, nil
 }
 
-// totalPages reads X-WP-TotalPages; an answer without it is one page (a
-// caching proxy may drop headers, and one page is the safe reading: the
-// shrink guard catches a catalog cut short).
+// maxPasses bounds how often listAll reads a list that keeps changing.
+const maxPasses = 3
+
+// listAll is list for lists that may change while they are read. Pages are
+// offsets (page × per_page), so an item leaving the list before the current
+// offset (a product deleted or unpublished, an order moved to the end of a
+// list by modification date) shifts the rest left and one item is never
+// served, although it is in the list all along — and an incremental read
+// would not bring it back. So a pass whose distinct items differ in number
+// from its first page's X-WP-Total is followed by another (up to
+// maxPasses), which hands fn only the items not seen yet: fn sees each id
+// once. A list still moving after maxPasses is logged and taken as read;
+// the next read catches up. The returned listed is the first pass's (its
+// served time is the earliest).
+func listAll[T any](ctx context.Context, a *Adapter, path string, q url.Values, id func(T) int64, fn func([]T) error) (listed, error) {
+	seen := map[int64]bool{}
+	var first listed
+	for pass := 1; ; pass++ {
+		got := map[int64]bool{}
+		info, err := list(ctx, a.c, path, q, func(page []T) error {
+			var fresh []T
+			for _, it := range page {
+				got[id(it)] = true
+				if !seen[id(it)] {
+					seen[id(it)] = true
+					fresh = append(fresh, it)
+				}
+			}
+			if len(fresh) == 0 {
+				return nil
+			}
+			return fn(fresh)
+		})
+		if pass == 1 {
+			first = info
+		}
+		if err != nil || info.total < 0 || len(got) == info.total {
+			return first, err
+		}
+		if pass == maxPasses {
+			a.log.Warn("woocommerce list kept changing while it was read; the next read catches up",
+				"path", path, "passes", pass, "total", info.total, "served", len(got))
+			return first, nil
+		}
+		a.log.Debug("woocommerce list changed while it was read; reading it again", "path", path, "total", info.total, "served", len(got))
+	}
+}
+
+// totalPages reads X-WP-TotalPages; 0 when the answer lacks it (a caching
+// proxy may drop headers): the caller then reads until a short page.
 func totalPages(h http.Header) (int, error) {
 	v := h.Get("X-WP-TotalPages")
 	if v == "" {
-		return 1, nil
+		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("X-WP-TotalPages %q is not a page count", upstream.Excerpt(v, 20))
 	}
 	return max(n, 1), nil
+}
+
+// put sends an update and reads the answer into v. Only updates that are
+// safe to repeat are sent this way (set_paid completes a payment once:
+// WooCommerce's payment_complete does nothing to an order already paid),
+// so upstream retries every retryable failure.
+func (c *client) put(ctx context.Context, path string, body, v any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("PUT %s: encode: %w", path, err)
+	}
+	req, err := c.request(ctx, http.MethodPut, path, nil, raw)
+	if err != nil {
+		return err
+	}
+	resp, err := c.up.Do(req, true)
+	if err != nil {
+		return fmt.Errorf("PUT %s: %w", path, err)
+	}
+	defer upstream.Drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s: %w", path, readAPIError(resp))
+	}
+	if err := decode(resp.Body, v); err != nil {
+		return fmt.Errorf("PUT %s: answer 200 is not the expected JSON: %w", path, err)
+	}
+	return nil
 }
 
 // post sends a create. It is not idempotent: upstream resends it only when

@@ -71,11 +71,17 @@ type feeLine struct {
 	TaxStatus string `json:"tax_status"`
 }
 
-// orderBody is the create body of o. Line totals are what the buyer paid
-// for each line; what the order total holds beyond lines and shipping (the
-// tax the bridge charged on top of its prices) goes in a fee line that
-// WooCommerce does not tax again, so the shop's total is the amount charged
-// when WooCommerce's own tax calculation is off.
+// orderBody is the create body of o. A line's subtotal and total are its
+// price before tax, UnitPrice × Quantity, as WooCommerce means them
+// (bridge.OrderLine.Total holds the line's tax too: posting it would book
+// the tax as product revenue at an inflated unit price). What the order
+// total holds beyond those lines and shipping — the tax the bridge charged
+// on top of its prices, o.Tax — goes in one fee line that WooCommerce does
+// not tax again, so the shop's total is the amount charged when
+// WooCommerce's own tax calculation is off. With prices that include tax
+// there is nothing beyond lines and shipping, and no fee. A discount (the
+// lines' prices less o.Subtotal; the checkout grants none today) is a
+// negative fee line, so the product lines keep their prices.
 func orderBody(o bridge.Order) (newOrder, error) {
 	if o.ID == "" {
 		return newOrder{}, errors.New("the order has no id, so it could never be found again")
@@ -104,20 +110,35 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		in.Billing.Company, in.Billing.Address1, in.Billing.Address2 = ship.Company, ship.Address1, ship.Address2
 		in.Billing.City, in.Billing.State, in.Billing.Postcode, in.Billing.Country = ship.City, ship.State, ship.Postcode, ship.Country
 	}
-	rest := o.Total.Amount - o.Shipping.Amount
+	var items int64 // Σ UnitPrice × Quantity: the lines before tax and discounts
 	for _, l := range o.Lines {
 		pid, ok1 := parseID(l.ProductID)
 		vid, ok2 := parseID(l.VariantID)
 		if !ok1 || !ok2 {
 			return newOrder{}, fmt.Errorf("line %q: %w", l.VariantID, errMappedIDs)
 		}
-		li := lineItem{ProductID: pid, Quantity: l.Quantity, Subtotal: money(l.Total.Amount), Total: money(l.Total.Amount)}
+		if l.Quantity < 0 || l.UnitPrice.Amount < 0 {
+			return newOrder{}, fmt.Errorf("line %q: quantity %d at %d is not an order line", l.VariantID, l.Quantity, l.UnitPrice.Amount)
+		}
+		base := l.UnitPrice.Amount * l.Quantity
+		if l.Quantity != 0 && base/l.Quantity != l.UnitPrice.Amount {
+			return newOrder{}, fmt.Errorf("line %q: the line's amount overflows", l.VariantID)
+		}
+		li := lineItem{ProductID: pid, Quantity: l.Quantity, Subtotal: money(base), Total: money(base)}
 		if vid != pid {
 			li.VariationID = vid
 		}
 		in.LineItems = append(in.LineItems, li)
-		rest -= l.Total.Amount
+		items += base
 	}
+	var discount int64
+	if o.Subtotal.Currency != "" && o.Subtotal.Amount < items {
+		discount = items - o.Subtotal.Amount
+		in.FeeLines = append(in.FeeLines, feeLine{Name: "Discount (applied at checkout)", Total: money(-discount), TaxStatus: "none"})
+	}
+	// The remainder, not o.Tax itself: with prices including tax o.Tax is
+	// the tax inside the line prices, and a fee of it would charge it twice.
+	rest := o.Total.Amount - o.Shipping.Amount - items + discount
 	if o.Shipping.Amount != 0 || o.ShippingMethod != nil {
 		sl := shippingLine{MethodID: "acp_bridge", MethodTitle: "Shipping", Total: money(o.Shipping.Amount)}
 		if m := o.ShippingMethod; m != nil {
@@ -130,7 +151,7 @@ func orderBody(o bridge.Order) (newOrder, error) {
 		in.ShippingLines = []shippingLine{sl}
 	}
 	if rest != 0 {
-		in.FeeLines = []feeLine{{Name: "Tax (charged at checkout)", Total: money(rest), TaxStatus: "none"}}
+		in.FeeLines = append(in.FeeLines, feeLine{Name: "Tax (charged at checkout)", Total: money(rest), TaxStatus: "none"})
 	}
 	return in, nil
 }
@@ -196,6 +217,13 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 			// Created, but as what we cannot tell: find it, never create again.
 			return fail(fmt.Errorf("%w: woocommerce answered %d with an unreadable order: %w", upstream.ErrAmbiguous, code, err))
 		}
+		// An error here leaves the order in the shop: the outbox's next
+		// attempt finds it with FindOrder (which finishes it too), never
+		// creates it again.
+		so, err := a.ensurePaid(ctx, so, o.PaymentRef)
+		if err != nil {
+			return fail(err)
+		}
 		return a.written(o.ID, charged(o), so), nil
 	default:
 		ae := readAPIError(resp)
@@ -204,6 +232,33 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		}
 		return fail(ae)
 	}
+}
+
+// ensurePaid finishes so when its payment did not complete (see
+// order.unpaid): PUT /orders/{id} {set_paid, transaction_id}, safe to
+// repeat, and checks the answer. An order left unpaid would count as
+// written while WooCommerce neither takes its stock nor shows it as paid
+// (nothing ships it). Failing, it returns an error the outbox retries.
+func (a *Adapter) ensurePaid(ctx context.Context, so order, paymentRef string) (order, error) {
+	if !so.unpaid() {
+		return so, nil
+	}
+	a.log.Warn("woocommerce order not paid after set_paid (a plugin failing in its payment hooks?): completing its payment",
+		"store_order", so.ID, "status", upstream.Excerpt(so.Status, 20))
+	body := map[string]any{"set_paid": true}
+	if ref := cmp.Or(paymentRef, so.TransactionID); ref != "" {
+		body["transaction_id"] = ref
+	}
+	var got order
+	if err := a.c.put(ctx, "orders/"+idString(so.ID), body, &got); err != nil {
+		return so, fmt.Errorf("order %d is %s and unpaid in WooCommerce, and completing its payment failed (retried later): %w",
+			so.ID, upstream.Excerpt(so.Status, 20), err)
+	}
+	if got.ID != so.ID || got.unpaid() {
+		return so, fmt.Errorf("order %d is still %s and unpaid in WooCommerce after set_paid: a plugin may be failing in its payment hooks; retried later (see the shop's logs under WooCommerce → Status → Logs)",
+			so.ID, upstream.Excerpt(got.Status, 20))
+	}
+	return got, nil
 }
 
 // checkLines reads each line's product live: WooCommerce would take an
@@ -222,7 +277,7 @@ func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
 	for _, k := range keys {
 		qty := want[k]
 		it, err := a.lookup(ctx, k[0], k[1])
-		if isNotFound(err) {
+		if itemGone(err) {
 			return fmt.Errorf("%w: product %d is no longer in the shop", bridge.ErrOrderRefused, k[1])
 		}
 		if err != nil {
@@ -285,9 +340,9 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 		return bridge.StoreOrder{}, errors.New("woocommerce: find order: the order id is empty")
 	}
 	var found *order
-	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"},
+	q := url.Values{"orderby": {"date"}, "order": {"desc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"after": {a.now().Add(-a.opts.OrderLookback).UTC().Format(wooTime)}}
-	_, err := list(ctx, a.c, "orders", q, func(page []order) error {
+	scan := func(page []order) error {
 		for _, so := range page {
 			if so.bridgeOrderID() == orderID {
 				found = &so
@@ -295,13 +350,38 @@ func (a *Adapter) FindOrder(ctx context.Context, orderID string) (bridge.StoreOr
 			}
 		}
 		return nil
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+	}
+	// status=any leaves the trash out (WP_Query's "any"), so the trash is
+	// scanned too: an order made by a lost create and trashed since must
+	// not be written again as if it had never reached the shop.
+	for _, status := range []string{"any", "trash"} {
+		q.Set("status", status)
+		if _, err := listAll(ctx, a, "orders", q, storeOrderID, scan); err != nil && !errors.Is(err, errFound) {
+			return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+		}
+		if found != nil {
+			break
+		}
 	}
 	if found == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, bridge.ErrNotFound)
 	}
+	if found.Status == "trash" {
+		// Neither written (nothing would ship it, and the polls, which
+		// read status=any, would never report it) nor absent (writing it
+		// again would undo someone's decision): a person decides. The
+		// error is retried, then the order goes to manual review.
+		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: the shop's order %d carrying it is in the trash: restore it (then it counts as written) or delete it permanently (then it is written again)",
+			orderID, found.ID)
+	}
+	// The create may have saved the order and failed in payment_complete
+	// (a PHP fatal answers 500 after the save): finish it before the
+	// outbox counts it as written.
+	paidOrder, err := a.ensurePaid(ctx, *found, "")
+	if err != nil {
+		return bridge.StoreOrder{}, fmt.Errorf("woocommerce: find order %s: %w", orderID, err)
+	}
+	found = &paidOrder
 	// What was charged travels with the order (meta), so the order found
 	// after a lost answer is checked like one just written.
 	var paid bridge.Money
@@ -328,10 +408,12 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 		a.updCursor = a.now().Add(-24 * time.Hour)
 	}
 	newest := a.updCursor
-	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"},
+	q := url.Values{"orderby": {"modified"}, "order": {"asc"}, "dates_are_gmt": {"true"}, "_fields": {orderFields},
 		"modified_after": {a.updCursor.Add(-overlap).UTC().Format(wooTime)}}
 	var out []bridge.OrderUpdate
-	served, err := list(ctx, a.c, "orders", q, func(page []order) error {
+	// By modification date: an order changed during the poll moves to the
+	// end and shifts the rest; listAll reads again what that skipped.
+	info, err := listAll(ctx, a, "orders", q, storeOrderID, func(page []order) error {
 		for _, so := range page {
 			if t, err := time.Parse(wooTime, so.DateModifiedGMT); err == nil && t.After(newest) {
 				newest = t
@@ -347,9 +429,11 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	}
 	// The shop's time of the poll (see snapshot.cursor), else the newest
 	// change seen.
-	a.updCursor = cmp.Or(served, newest)
+	a.updCursor = cmp.Or(info.served, newest)
 	return out, nil
 }
+
+func storeOrderID(o order) int64 { return o.ID }
 
 // update is the bridge's news of o, if o is the bridge's and says something.
 func (o order) update() (bridge.OrderUpdate, bool) {
@@ -358,6 +442,9 @@ func (o order) update() (bridge.OrderUpdate, bool) {
 		return bridge.OrderUpdate{}, false
 	}
 	u := bridge.OrderUpdate{OrderID: id}
+	if o.ID > 0 {
+		u.StoreID = idString(o.ID) // lets the orders service tell a copy of the order from it
+	}
 	if t, err := time.Parse(wooTime, o.DateModifiedGMT); err == nil {
 		u.At = t.UTC()
 	}

@@ -83,9 +83,11 @@ func (a *Adapter) Stock(ctx context.Context, variantID string) (bridge.StockLeve
 		return fail(errMappedIDs)
 	}
 	it, err := a.lookup(ctx, pid, vid)
-	if isNotFound(err) {
+	if itemGone(err) {
 		return fail(fmt.Errorf("deleted in the shop: %w", bridge.ErrNotFound))
 	}
+	// Any other failure (a 404 of the whole API included) is the shop's
+	// trouble, not the item's: an error, never "no longer sold".
 	if err != nil {
 		return fail(err)
 	}

@@ -17,21 +17,27 @@ func TestStock(t *testing.T) {
 		available int64
 		tracked   bool
 		notFound  bool
+		// wantErr: an error that is not ErrNotFound (the shop's trouble).
+		wantErr bool
+		opts    func(*Options)
 	}{
-		{"own stock", "12", nil, 2, true, false},
-		{"parent stock", "11", nil, 7, true, false},
-		{"parent stock less holds", "11", func(_ *fakewoo.Server, h *memHolds) { h.hold("o1", "11", 3) }, 4, true, false},
+		{"own stock", "12", nil, 2, true, false, false, nil},
+		{"parent stock", "11", nil, 7, true, false, false, nil},
+		{"parent stock less holds", "11", func(_ *fakewoo.Server, h *memHolds) { h.hold("o1", "11", 3) }, 4, true, false, false, nil},
 		{"negative after an oversell", "12", func(s *fakewoo.Server, _ *memHolds) {
 			s.UpdateProduct(12, func(p *fakewoo.Product) { p.StockQuantity = i64(-2) })
-		}, -2, true, false},
-		{"untracked", "20", nil, 0, false, false},
-		{"backorders allowed", "30", nil, 0, false, false},
-		{"simple tracked", "70", nil, 3, true, false},
+		}, -2, true, false, false, nil},
+		{"untracked", "20", nil, 0, false, false, false, nil},
+		{"backorders allowed", "30", nil, 0, false, false, false, nil},
+		{"simple tracked", "70", nil, 3, true, false, false, nil},
 		{"unpublished", "70", func(s *fakewoo.Server, _ *memHolds) {
 			s.UpdateProduct(70, func(p *fakewoo.Product) { p.Status = "draft" })
-		}, 0, true, false},
-		{"deleted", "70", func(s *fakewoo.Server, _ *memHolds) { s.DeleteProduct(70) }, 0, false, true},
-		{"unknown to the snapshot", "999", nil, 0, false, true},
+		}, 0, true, false, false, nil},
+		{"deleted", "70", func(s *fakewoo.Server, _ *memHolds) { s.DeleteProduct(70) }, 0, false, true, false, nil},
+		{name: "unknown to the snapshot", variant: "999", notFound: true},
+		// A 404 of the whole API is an outage, not a product "no longer sold".
+		{name: "API not at this URL", variant: "70", wantErr: true, opts: func(o *Options) { o.URL += "/shop" }},
+		{name: "API not at this URL, variation", variant: "12", wantErr: true, opts: func(o *Options) { o.URL += "/shop" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,8 +47,18 @@ func TestStock(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(shop, holds)
 			}
-			a := newAdapter(t, shop, catalogOf(recs))
+			var edit []func(*Options)
+			if tt.opts != nil {
+				edit = append(edit, tt.opts)
+			}
+			a := newAdapter(t, shop, catalogOf(recs), edit...)
 			level, err := a.Stock(context.Background(), tt.variant)
+			if tt.wantErr {
+				if err == nil || errors.Is(err, bridge.ErrNotFound) {
+					t.Fatalf("want an error other than ErrNotFound, got %+v %v", level, err)
+				}
+				return
+			}
 			if tt.notFound {
 				if !errors.Is(err, bridge.ErrNotFound) {
 					t.Fatalf("want ErrNotFound, got %v", err)

@@ -141,6 +141,11 @@ func stockOf(item product, parent *product) stock {
 	return s
 }
 
+// orderFields are the fields of order, asked for with _fields= when the
+// adapter scans lists of orders: a whole order (addresses, lines, notes of
+// plugins) is many times larger, and FindOrder may read days of orders.
+const orderFields = "id,status,currency,total,date_created_gmt,date_modified_gmt,date_paid_gmt,transaction_id,meta_data"
+
 // order is the part of a WooCommerce order the adapter reads.
 type order struct {
 	ID              int64  `json:"id"`
@@ -149,8 +154,26 @@ type order struct {
 	Total           string `json:"total"`
 	DateCreatedGMT  string `json:"date_created_gmt"`
 	DateModifiedGMT string `json:"date_modified_gmt"`
-	CustomerNote    string `json:"customer_note"`
-	MetaData        []meta `json:"meta_data"`
+	// DatePaidGMT is set by payment_complete; null while unpaid.
+	DatePaidGMT   *string `json:"date_paid_gmt"`
+	TransactionID string  `json:"transaction_id"`
+	CustomerNote  string  `json:"customer_note"`
+	MetaData      []meta  `json:"meta_data"`
+}
+
+// unpaid reports whether o still waits for its payment to complete: set_paid
+// runs payment_complete after the order is saved, so a plugin failing in
+// its hooks leaves it pending, unpaid, with its stock not taken. An order
+// ended in the shop (cancelled, refunded, trashed) is not unpaid: it must
+// not be revived, and OrderUpdates reports it.
+func (o order) unpaid() bool {
+	switch o.Status {
+	case "cancelled", "refunded", "trash":
+		return false
+	case "pending":
+		return true
+	}
+	return o.DatePaidGMT == nil || *o.DatePaidGMT == ""
 }
 
 // Order meta_data keys the bridge writes. No leading underscore:

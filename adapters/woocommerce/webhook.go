@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // OrderUpdater applies the shop's news of an order (orders.Service).
@@ -45,9 +47,13 @@ type Webhooks struct {
 const maxHook = 4 << 20
 
 // ServeHTTP checks the signature over the raw body before anything is
-// parsed, accepts WooCommerce's unsigned creation ping, skips deliveries
-// already handled, acts, and only then records the delivery: a failure
-// answers 500 (WooCommerce logs it; the poll catches up).
+// parsed, accepts WooCommerce's unsigned creation ping, skips a body
+// already handled, acts, and only then records it. Once the signature
+// holds, the answer is 200 whatever happens next: WooCommerce never
+// retries a delivery, so a 500 would achieve nothing but count towards
+// WooCommerce disabling the webhook (after more than 5 failures in a
+// row). A failure is logged, and the polls catch up (order updates every
+// orders.poll_interval, products at the next catalog read).
 func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.Log
 	if log == nil {
@@ -69,25 +75,26 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !Verify(body, sig, h.Secret) {
-		log.Warn("woocommerce webhook refused: invalid signature", "topic", r.Header.Get("X-WC-Webhook-Topic"))
+		log.Warn("woocommerce webhook refused: invalid signature", "topic", upstream.Excerpt(r.Header.Get("X-WC-Webhook-Topic"), 40))
 		answer(w, http.StatusUnauthorized, "invalid signature")
 		return
 	}
 	topic := r.Header.Get("X-WC-Webhook-Topic")
-	// Delivery ids count per webhook, so the webhook's id is part of the key.
-	event := ""
-	if d := r.Header.Get("X-WC-Webhook-Delivery-ID"); d != "" {
-		event = r.Header.Get("X-WC-Webhook-ID") + ":" + d
-	}
+	// Not X-WC-Webhook-Delivery-ID: WooCommerce makes it from the webhook's
+	// id and the current second (wp_hash(id . strtotime('now'))), so every
+	// delivery of one webhook within a second shares it, and deduping on
+	// it drops distinct events. The same topic and body is the same news;
+	// acting on it twice would be harmless anyway.
+	sum := sha256.Sum256(append([]byte(topic+"\n"), body...))
+	event := "body:" + hex.EncodeToString(sum[:16])
 	ctx := r.Context()
-	if event != "" && h.Events != nil {
+	if h.Events != nil {
 		seen, err := h.Events.EventSeen(ctx, "woocommerce", event)
-		if err != nil {
-			log.Error("woocommerce webhook", "delivery", event, "err", err)
-			answer(w, http.StatusInternalServerError, "try again")
-			return
-		}
-		if seen {
+		switch {
+		case err != nil:
+			// Acting again is harmless; missing the news is not.
+			log.Error("woocommerce webhook: reading the event log; acting anyway", "err", err)
+		case seen:
 			answer(w, http.StatusOK, "duplicate")
 			return
 		}
@@ -95,17 +102,17 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.handle(ctx, topic, body); err != nil {
 		var bad *badBody
 		if errors.As(err, &bad) {
-			log.Warn("woocommerce webhook with an unreadable body", "topic", topic, "err", err)
-			answer(w, http.StatusBadRequest, "unreadable body")
+			log.Warn("woocommerce webhook with an unreadable body (ignored)", "topic", upstream.Excerpt(topic, 40), "err", err)
+			answer(w, http.StatusOK, "unreadable body, ignored")
 			return
 		}
-		log.Error("woocommerce webhook", "topic", topic, "delivery", event, "err", err)
-		answer(w, http.StatusInternalServerError, "try again")
+		log.Error("woocommerce webhook failed; the next poll catches up", "topic", upstream.Excerpt(topic, 40), "err", err)
+		answer(w, http.StatusOK, "not processed; the bridge polls the shop")
 		return
 	}
-	if event != "" && h.Events != nil {
+	if h.Events != nil {
 		if err := h.Events.RecordEvent(ctx, "woocommerce", event); err != nil {
-			log.Error("woocommerce webhook: recording the delivery", "delivery", event, "err", err)
+			log.Error("woocommerce webhook: recording the delivery", "err", err)
 		}
 	}
 	answer(w, http.StatusOK, "ok")
@@ -131,6 +138,10 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		if h.Adapter != nil {
 			switch {
 			case event == "deleted":
+				// The topic header is not signed: a captured product body
+				// resent as product.deleted must not remove the product.
+				// The id is marked for reading again, and the read drops
+				// it only if the shop no longer has it.
 				h.Adapter.MarkChanged(ref.ID, true)
 			case ref.ParentID > 0:
 				h.Adapter.MarkChanged(ref.ParentID, false) // a variation: read its product again

@@ -2,12 +2,15 @@ package woocommerce
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/internal/fakewoo"
@@ -137,37 +140,132 @@ func TestWebhooks(t *testing.T) {
 	}
 }
 
-// A delivery is acted on once; a failure answers 500 and is not recorded,
-// so the same delivery is acted on when it comes again.
+// sendHook delivers one signed webhook of topic with body to h, as
+// WooCommerce would within one second (the same delivery id), and returns
+// the status.
+func sendHook(h http.Handler, topic string, body []byte) int {
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/woocommerce", strings.NewReader(string(body)))
+	req.Header.Set("X-WC-Webhook-Signature", fakewoo.Sign(body, hookSecret))
+	req.Header.Set("X-WC-Webhook-Topic", topic)
+	req.Header.Set("X-WC-Webhook-ID", "3")
+	req.Header.Set("X-WC-Webhook-Delivery-ID", "c4ca4238a0b923820dcc509a6f75849b")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Code
+}
+
+// WooCommerce never retries, so every signed delivery is answered 200 — a
+// failure too (it would only count towards WooCommerce disabling the
+// webhook; the poll catches up). Distinct events sharing a delivery id (one
+// webhook, one second) are each acted on; the very same body twice is
+// acted on once.
 func TestWebhookDedupAndFailure(t *testing.T) {
 	r := newHookRig(t)
-	so, err := r.a.WriteOrder(context.Background(), paidOrder("ord_d", 1))
-	if err != nil {
-		t.Fatal(err)
+	orderBody := func(id, status string) []byte {
+		return []byte(`{"id":` + id + `,"status":"` + status + `","date_modified_gmt":"2026-11-27T10:00:00","meta_data":[{"key":"` + metaKey + `","value":"ord_` + id + `"}]}`)
 	}
-	oid, _ := parseID(so.StoreID)
-	r.shop.SetOrderStatus(oid, "cancelled")
-	body := []byte(`{"id":` + so.StoreID + `,"status":"cancelled","meta_data":[{"key":"` + metaKey + `","value":"ord_d"}]}`)
-	send := func() int {
-		req := httptest.NewRequest(http.MethodPost, "/webhooks/woocommerce", strings.NewReader(string(body)))
-		req.Header.Set("X-WC-Webhook-Signature", fakewoo.Sign(body, hookSecret))
-		req.Header.Set("X-WC-Webhook-Topic", "order.updated")
-		req.Header.Set("X-WC-Webhook-ID", "3")
-		req.Header.Set("X-WC-Webhook-Delivery-ID", "41")
-		w := httptest.NewRecorder()
-		(&Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders, Log: quiet}).ServeHTTP(w, req)
-		return w.Code
+	h := &Webhooks{Secret: hookSecret, Adapter: r.a, Events: r.events, Orders: r.orders, Log: quiet}
+	steps := []struct {
+		name       string
+		failOrders bool
+		failEvents bool
+		topic      string
+		body       []byte
+		status     int
+		updates    int // order updates applied so far
+	}{
+		{"update fails: 200, not recorded", true, false, "order.updated", orderBody("5", "cancelled"), 200, 0},
+		{"the same again, works", false, false, "order.updated", orderBody("5", "cancelled"), 200, 1},
+		{"the very same body: once", false, false, "order.updated", orderBody("5", "cancelled"), 200, 1},
+		{"another order, same delivery id", false, false, "order.updated", orderBody("6", "completed"), 200, 2},
+		{"the same order's next change, same delivery id", false, false, "order.updated", orderBody("5", "refunded"), 200, 3},
+		{"event log down: acted on anyway", false, true, "order.updated", orderBody("7", "completed"), 200, 4},
+		{"signed but unreadable: 200, ignored", false, false, "order.updated", []byte(`{"id":`), 200, 4},
 	}
-	r.orders.fail = true
-	if c := send(); c != 500 {
-		t.Fatalf("failing update: %d", c)
+	for _, st := range steps {
+		r.orders.fail, r.events.fail = st.failOrders, st.failEvents
+		if c := sendHook(h, st.topic, st.body); c != st.status {
+			t.Errorf("%s: status %d, want %d", st.name, c, st.status)
+		}
+		if n := len(r.orders.got); n != st.updates {
+			t.Errorf("%s: %d updates, want %d", st.name, n, st.updates)
+		}
 	}
-	r.orders.fail = false
-	if c := send(); c != 200 {
-		t.Fatalf("retry: %d", c)
+
+	// The fake delivers as WooCommerce does: two events within one second
+	// share their delivery id, and both are acted on.
+	fixed := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	r.shop.SetClock(func() time.Time { return fixed })
+	r.orders.fail, r.events.fail = false, false
+	before := len(r.orders.got)
+	for _, id := range []string{"ord_a", "ord_b"} {
+		so, err := r.a.WriteOrder(context.Background(), paidOrder(id, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		oid, _ := parseID(so.StoreID)
+		r.shop.SetOrderStatus(oid, "completed")
+		if c, err := r.shop.Deliver(nil, r.endpoint, hookSecret, "order.updated", oid); err != nil || c != 200 {
+			t.Fatalf("deliver: %d %v", c, err)
+		}
 	}
-	if c := send(); c != 200 || len(r.orders.got) != 1 {
-		t.Fatalf("duplicate: %d, %d updates", c, len(r.orders.got))
+	if n := len(r.orders.got) - before; n != 2 {
+		t.Errorf("two events of one second: %d acted on, want 2", n)
+	}
+}
+
+// The topic header is not signed: a product's signed body resent as
+// product.deleted must not take the product out of the catalog. A deletion
+// is checked by reading the product again.
+func TestWebhookProductDeleted(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(*fakewoo.Server)
+		body    string
+		records string // keys after the next read
+		variant string // a variant of product 10 that must be gone, if any
+	}{
+		{"topic forged on a live product's body", nil, "product 70", "10,20,30,70,80", ""},
+		{"forged with a bare id", nil, `{"id":70}`, "10,20,30,70,80", ""},
+		{"product deleted", func(s *fakewoo.Server) { s.DeleteProduct(70) }, `{"id":70}`, "10,20,30,80", ""},
+		{"variation deleted", func(s *fakewoo.Server) { s.DeleteProduct(12) }, `{"id":12}`, "10,20,30,70,80", "12"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shop := fakewoo.New(t)
+			clock := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+			now := func() time.Time { return clock }
+			shop.SetClock(now)
+			loadShop(t, shop, "testdata/shop.json")
+			clock = clock.Add(time.Hour) // past the overlap: the next read asks for changes only
+			a := newAdapter(t, shop, nil, func(o *Options) { o.Now = now; o.FullSyncInterval = 6 * time.Hour })
+			first, _, _ := readAll(t, a)
+			body := []byte(tt.body)
+			if tt.body == "product 70" {
+				p, _ := shop.Product(70)
+				body, _ = json.Marshal(p)
+			}
+			if tt.setup != nil {
+				tt.setup(shop)
+			}
+			h := &Webhooks{Secret: hookSecret, Adapter: a, Log: quiet}
+			if c := sendHook(h, "product.deleted", body); c != 200 {
+				t.Fatalf("status %d", c)
+			}
+			clock = clock.Add(time.Minute)
+			recs, _, keys := readAll(t, a)
+			slices.Sort(keys)
+			if got := strings.Join(keys, ","); got != tt.records {
+				t.Errorf("records %s, want %s (before: %d)", got, tt.records, len(first))
+			}
+			if tt.variant != "" {
+				for _, v := range recs["10"].Variants {
+					if v["id"] == tt.variant {
+						t.Errorf("variant %s still sold", tt.variant)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -21,9 +21,13 @@
 //	                                     WooCommerce, it checks neither stock nor product ids
 //	GET  /orders                         list (after, modified_after, dates_are_gmt, orderby
 //	                                     date|id|modified, order, status, page, per_page)
-//	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status
+//	GET  /orders/{id}, PUT /orders/{id}  one order; PUT changes its status, transaction_id,
+//	                                     and set_paid runs payment_complete (pending, on-hold,
+//	                                     failed, cancelled → processing, stock taken once)
 //	GET  /settings/products/woocommerce_weight_unit   the shop's weight unit
 //	GET  /settings/general/woocommerce_currency       the shop's currency
+//
+// Lists honour _fields= (top-level fields only, as WordPress filters them).
 //
 // A variation's manage_stock may be the string "parent": it sells from its
 // parent's stock_quantity, as WooCommerce does (woocommerce#19500).
@@ -44,7 +48,14 @@
 // FailNext answers the next requests with a status before doing anything;
 // DropAfterCommitNext lets the next order creates commit and then closes the
 // connection without an answer (the ambiguous create). Requests counts
-// requests by route. Deliver sends a signed webhook
-// (X-WC-Webhook-Signature: base64 HMAC-SHA256 of the raw body) and Ping the
-// unsigned creation ping (webhook_id=<id>, form-encoded).
+// requests by route, and LastQuery a route's last query. StripPageHeaders
+// drops X-WP-Total, X-WP-TotalPages and Link from list answers, as a
+// caching proxy may. AddOrder adds an order made elsewhere (an admin, a
+// plugin's copy). StallPaymentNext leaves the next set_paid orders pending
+// and unpaid, as a plugin failing in the payment_complete hooks does.
+// Deliver sends a signed webhook (X-WC-Webhook-Signature: base64
+// HMAC-SHA256 of the raw body) with WooCommerce's X-WC-Webhook-Delivery-ID
+// (a hash of the webhook's id and the current second: the same for every
+// delivery of one webhook within a second), and Ping the unsigned creation
+// ping (webhook_id=<id>, form-encoded).
 package fakewoo

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -162,6 +164,10 @@ type (
 		ShippingLines      []ShippingLine `json:"shipping_lines"`
 		FeeLines           []FeeLine      `json:"fee_lines"`
 		MetaData           []Meta         `json:"meta_data"`
+
+		// stockReduced is WooCommerce's _order_stock_reduced: stock is
+		// taken once per order.
+		stockReduced bool
 	}
 )
 
@@ -187,10 +193,15 @@ type Server struct {
 	requests   map[string]int
 	failNext   []int
 	dropNext   int
-	deliveries int
+	stallPay   int
+	afterServe func(route string, q url.Values)
 	latency    time.Duration
 	weightUnit string
 	currency   string
+	// noPageHeaders: answers lack X-WP-Total, X-WP-TotalPages and Link,
+	// as behind a proxy that strips them.
+	noPageHeaders bool
+	queries       map[string]url.Values // the last query of each route
 }
 
 // New starts a fake shop over TLS (the bridge refuses plain http outside
@@ -203,7 +214,7 @@ func NewPlain(t interface{ Cleanup(func()) }) *Server { return start(t, false) }
 
 func start(t interface{ Cleanup(func()) }, tls bool) *Server {
 	s := &Server{key: DefaultKey, secret: DefaultSecret, now: time.Now, nextID: 100, weightUnit: "kg", currency: "USD",
-		products: map[int64]*Product{}, requests: map[string]int{}}
+		products: map[int64]*Product{}, requests: map[string]int{}, queries: map[string]url.Values{}}
 	s.srv = httptest.NewUnstartedServer(s)
 	// Clients cut off at the end of a test are expected, not news.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -241,6 +252,30 @@ func (s *Server) SetCurrency(c string) { s.mu.Lock(); s.currency = c; s.mu.Unloc
 // (100–500 ms a call is common), for benchmarks.
 func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.Unlock() }
 
+// StripPageHeaders makes list answers come without X-WP-Total,
+// X-WP-TotalPages and Link, as behind a caching proxy that drops them.
+func (s *Server) StripPageHeaders(strip bool) { s.mu.Lock(); s.noPageHeaders = strip; s.mu.Unlock() }
+
+// LastQuery returns the query of the last request of route ("GET
+// /orders"), credentials removed.
+func (s *Server) LastQuery(route string) url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := url.Values{}
+	for k, v := range s.queries[route] {
+		q[k] = slices.Clone(v)
+	}
+	return q
+}
+
+// AfterServe calls fn after each answer with its route and query (nil:
+// none), so a test can change the shop between two pages of a list.
+func (s *Server) AfterServe(fn func(route string, q url.Values)) {
+	s.mu.Lock()
+	s.afterServe = fn
+	s.mu.Unlock()
+}
+
 // FailNext answers the next len(statuses) requests with these statuses
 // (and a WooCommerce error body), processing nothing.
 func (s *Server) FailNext(statuses ...int) {
@@ -248,6 +283,12 @@ func (s *Server) FailNext(statuses ...int) {
 	defer s.mu.Unlock()
 	s.failNext = append(s.failNext, statuses...)
 }
+
+// StallPaymentNext makes the next n set_paid requests (creates or PUTs)
+// save the order but leave it pending and unpaid, its stock not taken, as
+// when a plugin fails in WooCommerce's payment_complete hooks; the answer
+// is the usual one.
+func (s *Server) StallPaymentNext(n int) { s.mu.Lock(); s.stallPay += n; s.mu.Unlock() }
 
 // DropAfterCommitNext makes the next n order creates commit and then close
 // the connection without an answer.
@@ -402,6 +443,31 @@ func (s *Server) Orders() []Order {
 	return out
 }
 
+// AddOrder adds o as if an admin or another channel had made it (no stock
+// taken), stamping its id (when zero), dates and meta ids, and returns its
+// id. Status defaults to processing, paid now.
+func (s *Server) AddOrder(o Order) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o.ID == 0 {
+		s.nextID++
+		o.ID = s.nextID
+	}
+	o.Currency = cmp.Or(o.Currency, s.currency)
+	o.DateCreatedGMT, o.DateModifiedGMT = cmp.Or(o.DateCreatedGMT, s.stamp()), cmp.Or(o.DateModifiedGMT, s.stamp())
+	if o.Status == "" {
+		o.Status = "processing"
+		paid := s.stamp()
+		o.DatePaidGMT = &paid
+	}
+	for i := range o.MetaData {
+		s.nextID++
+		o.MetaData[i].ID = s.nextID
+	}
+	s.orders = append(s.orders, &o)
+	return o.ID
+}
+
 // SetOrderStatus changes an order's status as a shop admin would.
 func (s *Server) SetOrderStatus(id int64, status string) bool {
 	s.mu.Lock()
@@ -420,12 +486,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, params, ok := match(r.Method, r.URL.Path)
 	s.mu.Lock()
 	s.requests[route]++
+	q := r.URL.Query()
+	q.Del("consumer_key")
+	q.Del("consumer_secret")
+	s.queries[route] = q
 	var fail int
 	if len(s.failNext) > 0 {
 		fail, s.failNext = s.failNext[0], s.failNext[1:]
 	}
-	latency, now := s.latency, s.now
+	latency, now, after := s.latency, s.now, s.afterServe
 	s.mu.Unlock()
+	if after != nil {
+		defer after(route, q)
+	}
 	time.Sleep(latency)
 	// The shop's clock, which dates its records too.
 	w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
@@ -590,9 +663,19 @@ func paging(w http.ResponseWriter, q url.Values) (page, perPage int, ok bool) {
 // writePage answers one page of items with WooCommerce's pagination
 // headers. A page past the end is an empty list (WooCommerce answers 400
 // rest_post_invalid_page_number only for posts, not for products).
-func writePage[T any](w http.ResponseWriter, r *http.Request, items []T, page, perPage int) {
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []any, page, perPage int) {
+	s.mu.Lock()
+	strip := s.noPageHeaders
+	s.mu.Unlock()
 	total := len(items)
 	pages := (total + perPage - 1) / perPage
+	lo := min((page-1)*perPage, total)
+	hi := min(lo+perPage, total)
+	out := fields(items[lo:hi], r.URL.Query().Get("_fields"))
+	if strip {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	w.Header().Set("X-WP-Total", strconv.Itoa(total))
 	w.Header().Set("X-WP-TotalPages", strconv.Itoa(pages))
 	link := func(p int, rel string) string {
@@ -612,9 +695,41 @@ func writePage[T any](w http.ResponseWriter, r *http.Request, items []T, page, p
 	if len(links) > 0 {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
-	lo := min((page-1)*perPage, total)
-	hi := min(lo+perPage, total)
-	writeJSON(w, http.StatusOK, items[lo:hi])
+	writeJSON(w, http.StatusOK, out)
+}
+
+// fields keeps only the top-level fields _fields names (WordPress's
+// rest_filter_response_fields), or every field when it is empty.
+func fields(items []any, list string) []any {
+	if list == "" {
+		return items
+	}
+	keep := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		keep[strings.TrimSpace(f)] = true
+	}
+	out := make([]any, len(items))
+	for i, it := range items {
+		raw, _ := json.Marshal(it) // the fake's own types always encode
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &m)
+		for k := range m {
+			if !keep[k] {
+				delete(m, k)
+			}
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// anys is items as []any, for writePage.
+func anys[T any](items []T) []any {
+	out := make([]any, len(items))
+	for i, it := range items {
+		out[i] = it
+	}
+	return out
 }
 
 // since reads a date filter; WooCommerce reads them in the site's time
@@ -693,7 +808,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request, parent int
 	}
 	s.mu.Unlock()
 	sortItems(items, q, func(p Product) (int64, string, string) { return p.ID, p.DateCreatedGMT, p.DateModifiedGMT })
-	writePage(w, r, items, page, perPage)
+	s.writePage(w, r, anys(items), page, perPage)
 }
 
 // sortItems orders a list as orderby/order say (default: date, desc).
@@ -830,10 +945,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		o.MetaData[i].ID = s.nextID
 	}
 	if o.SetPaid {
-		o.Status = "processing"
-		paid := s.stamp()
-		o.DatePaidGMT = &paid
-		s.reduceStock(o.LineItems)
+		s.paymentComplete(&o)
 	}
 	o.SetPaid = false
 	drop := s.dropNext > 0
@@ -848,6 +960,30 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// paymentComplete is WC_Order::payment_complete: an order that needs
+// payment (pending, on-hold, failed, cancelled) becomes processing, paid
+// now, and its stock is taken once; any other is left as it is. A stalled
+// payment (StallPaymentNext) leaves it pending.
+func (s *Server) paymentComplete(o *Order) {
+	if s.stallPay > 0 {
+		s.stallPay--
+		return
+	}
+	switch o.Status {
+	case "pending", "on-hold", "failed", "cancelled":
+	default:
+		return
+	}
+	o.Status = "processing"
+	paid := s.stamp()
+	o.DatePaidGMT = &paid
+	o.DateModifiedGMT = paid
+	if !o.stockReduced {
+		s.reduceStock(o.LineItems)
+		o.stockReduced = true
+	}
 }
 
 // reduceStock is wc_reduce_stock_levels: every managed item loses its
@@ -905,35 +1041,48 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		if hasAfter && !created.After(after) || hasMod && !modified.After(mod) || status != "any" && o.Status != status {
 			continue
 		}
+		// "any" is WP_Query's: every status but those excluded from
+		// search, the trash among them.
+		if status == "any" && o.Status == "trash" {
+			continue
+		}
 		items = append(items, *o)
 	}
 	s.mu.Unlock()
 	sortItems(items, q, func(o Order) (int64, string, string) { return o.ID, o.DateCreatedGMT, o.DateModifiedGMT })
-	writePage(w, r, items, page, perPage)
+	s.writePage(w, r, anys(items), page, perPage)
 }
 
 func (s *Server) oneOrder(w http.ResponseWriter, r *http.Request, id int64) {
-	var status string
+	var body struct {
+		Status        string  `json:"status"`
+		SetPaid       bool    `json:"set_paid"`
+		TransactionID *string `json:"transaction_id"`
+	}
 	if r.Method == http.MethodPut {
-		var body struct {
-			Status string `json:"status"`
-		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
 			werr(w, http.StatusBadRequest, "rest_invalid_json", "Invalid JSON body passed.")
 			return
 		}
-		status = body.Status
-	}
-	if status != "" {
-		s.SetOrderStatus(id, status)
 	}
 	s.mu.Lock()
 	var out *Order
 	for _, o := range s.orders {
-		if o.ID == id {
-			c := *o
-			out = &c
+		if o.ID != id {
+			continue
 		}
+		// The orders controller saves the fields, then runs set_paid.
+		if body.Status != "" {
+			o.Status, o.DateModifiedGMT = body.Status, s.stamp()
+		}
+		if body.TransactionID != nil {
+			o.TransactionID = *body.TransactionID
+		}
+		if body.SetPaid {
+			s.paymentComplete(o)
+		}
+		c := *o
+		out = &c
 	}
 	s.mu.Unlock()
 	if out == nil {
@@ -942,6 +1091,9 @@ func (s *Server) oneOrder(w http.ResponseWriter, r *http.Request, id int64) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// webhookID is the id of the fake's webhooks.
+const webhookID = "7"
 
 // Sign is WooCommerce's webhook signature of body: base64 of its
 // HMAC-SHA256 under secret.
@@ -974,8 +1126,11 @@ func (s *Server) Deliver(client *http.Client, target, secret, topic string, id i
 			}
 		}
 	}
-	s.deliveries++
-	delivery := s.deliveries
+	// WC_Webhook::get_new_delivery_id: wp_hash( $this->get_id() .
+	// strtotime( 'now' ) ), the same for every delivery of one webhook
+	// within a second.
+	sum := md5.Sum([]byte(webhookID + strconv.FormatInt(s.now().Unix(), 10)))
+	delivery := hex.EncodeToString(sum[:])
 	s.mu.Unlock()
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -991,8 +1146,8 @@ func (s *Server) Deliver(client *http.Client, target, secret, topic string, id i
 	req.Header.Set("X-WC-Webhook-Topic", topic)
 	req.Header.Set("X-WC-Webhook-Resource", resource)
 	req.Header.Set("X-WC-Webhook-Event", event)
-	req.Header.Set("X-WC-Webhook-ID", "7")
-	req.Header.Set("X-WC-Webhook-Delivery-ID", strconv.Itoa(delivery))
+	req.Header.Set("X-WC-Webhook-ID", webhookID)
+	req.Header.Set("X-WC-Webhook-Delivery-ID", delivery)
 	req.Header.Set("X-WC-Webhook-Signature", Sign(body, secret))
 	return send(client, req)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -133,5 +134,27 @@ func TestOrderTakesStock(t *testing.T) {
 	}
 	if vv, _ := s.Product(v); vv.StockStatus != "outofstock" {
 		t.Errorf("variation status %s", vv.StockStatus)
+	}
+}
+
+// status=any lists every order but the trashed ones, as WP_Query's "any".
+func TestOrdersAnyLeavesTrashOut(t *testing.T) {
+	s := New(t)
+	s.AddOrder(Order{Status: "processing"})
+	s.AddOrder(Order{Status: "trash"})
+	tests := []struct {
+		query string
+		want  int
+	}{
+		{"", 1},
+		{"?status=any", 1},
+		{"?status=trash", 1},
+		{"?status=processing", 1},
+	}
+	for _, tt := range tests {
+		_, h, v := do(t, s, "GET", "/orders"+tt.query, "", true)
+		if l, _ := v.([]any); len(l) != tt.want || h.Get("X-WP-Total") != strconv.Itoa(tt.want) {
+			t.Errorf("%q: %d orders (X-WP-Total %s), want %d", tt.query, len(l), h.Get("X-WP-Total"), tt.want)
+		}
 	}
 }
