@@ -274,8 +274,16 @@ func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
 		}
 		want[k] += li.Quantity
 	}
+	// Then per stock: variations on their parent's stock draw on one
+	// figure, so their quantities add up against it.
+	type source struct {
+		id    int64 // the item, or the parent whose stock it sells from
+		stock stock
+		need  int64
+	}
+	var sources []*source
+	byID := map[int64]*source{}
 	for _, k := range keys {
-		qty := want[k]
 		it, err := a.lookup(ctx, k[0], k[1])
 		if itemGone(err) {
 			return fmt.Errorf("%w: product %d is no longer in the shop", bridge.ErrOrderRefused, k[1])
@@ -286,11 +294,24 @@ func (a *Adapter) checkLines(ctx context.Context, items []lineItem) error {
 		if why := it.forSale(); why != "" {
 			return fmt.Errorf("%w: product %d: %s", bridge.ErrOrderRefused, k[1], why)
 		}
-		switch st := it.stock; {
-		case st.Managed && !st.Backorders && st.Quantity < qty:
-			return fmt.Errorf("%w: product %d: %d in stock, the order needs %d", bridge.ErrOrderRefused, k[1], max(st.Quantity, 0), qty)
+		id := k[1]
+		if it.stock.FromParent {
+			id = k[0]
+		}
+		src := byID[id]
+		if src == nil {
+			src = &source{id: id, stock: it.stock}
+			byID[id] = src
+			sources = append(sources, src)
+		}
+		src.need += want[k]
+	}
+	for _, src := range sources {
+		switch st := src.stock; {
+		case st.Managed && !st.Backorders && st.Quantity < src.need:
+			return fmt.Errorf("%w: product %d: %d in stock, the order needs %d", bridge.ErrOrderRefused, src.id, max(st.Quantity, 0), src.need)
 		case !st.Managed && st.Status == "outofstock":
-			return fmt.Errorf("%w: product %d is marked out of stock in the shop", bridge.ErrOrderRefused, k[1])
+			return fmt.Errorf("%w: product %d is marked out of stock in the shop", bridge.ErrOrderRefused, src.id)
 		}
 	}
 	return nil

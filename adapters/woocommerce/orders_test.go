@@ -107,6 +107,16 @@ func TestWriteOrderRefusals(t *testing.T) {
 			o.Lines[0].VariantID = "11"
 			return o
 		}(), true, "7 in stock, the order needs 8", nil},
+		// Two variations on the parent's stock draw on one figure: 4 + 4 of 7.
+		{"siblings exceed the parent's stock together", func(s *fakewoo.Server) {
+			s.UpdateProduct(12, func(p *fakewoo.Product) { p.ManageStock, p.StockQuantity = "parent", nil })
+		}, func() bridge.Order {
+			o := paidOrder("o", 4)
+			l := o.Lines[0]
+			l.ID, l.VariantID = "l2", "11"
+			o.Lines = append(o.Lines, l)
+			return o
+		}(), true, "product 10: 7 in stock, the order needs 8", nil},
 		{"product deleted", func(s *fakewoo.Server) { s.DeleteProduct(10) }, paidOrder("o", 1), true, "no longer in the shop", nil},
 		{"product unpublished", func(s *fakewoo.Server) { s.UpdateProduct(10, func(p *fakewoo.Product) { p.Status = "draft" }) },
 			paidOrder("o", 1), true, "no longer published", nil},

@@ -100,5 +100,16 @@ func (a *Adapter) Stock(ctx context.Context, variantID string) (bridge.StockLeve
 		}
 		return bridge.StockLevel{}, nil
 	}
-	return bridge.StockLevel{Tracked: true, OnHand: it.stock.Quantity}, nil
+	level := bridge.StockLevel{Tracked: true, OnHand: it.stock.Quantity}
+	if it.stock.FromParent && it.parent != nil {
+		// The siblings sell from the same figure: their holds count too.
+		// All of the parent's variations, to be safe: one that keeps its
+		// own stock only makes this figure err low.
+		for _, id := range it.parent.Variations {
+			if id != vid {
+				level.Shared = append(level.Shared, idString(id))
+			}
+		}
+	}
+	return level, nil
 }

@@ -3,6 +3,7 @@ package woocommerce
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/acp-bridge/bridge"
@@ -83,5 +84,30 @@ func TestStockNeedsStorage(t *testing.T) {
 	a := newAdapter(t, newShop(t), nil)
 	if _, err := a.Stock(context.Background(), "12"); !errors.Is(err, errNoStorage) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A variation on its parent's stock names its siblings, whose holds count
+// against the same figure; one with its own stock names none.
+func TestStockSharedWithSiblings(t *testing.T) {
+	shop := newShop(t)
+	recs, _, _ := readAll(t, newAdapter(t, shop, nil))
+	a := newAdapter(t, shop, catalogOf(recs))
+	level, err := a.Stock(context.Background(), "11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(level.Shared, ","); got != "12,13" || level.OnHand != 7 {
+		t.Errorf("parent stock: %+v; want 7 on hand shared with 12,13", level)
+	}
+	holds := &memHolds{}
+	holds.hold("o1", "12", 2)
+	holds.hold("o2", "11", 1)
+	if n, err := level.Available(context.Background(), holds, "11"); err != nil || n != 4 {
+		t.Errorf("available: %d, %v; want 7 − 1 − 2", n, err)
+	}
+	own, err := a.Stock(context.Background(), "12")
+	if err != nil || len(own.Shared) != 0 {
+		t.Errorf("own stock: %+v, %v; want nothing shared", own, err)
 	}
 }

@@ -123,6 +123,9 @@ type stock struct {
 	// Backorders: WooCommerce sells past zero ("notify" or "yes").
 	Backorders bool
 	Status     string // instock, outofstock, onbackorder
+	// FromParent: a variation selling from its parent's stock, which its
+	// siblings that do the same share.
+	FromParent bool
 }
 
 // stockOf resolves item's stock; parent is nil for simple products.
@@ -131,10 +134,11 @@ type stock struct {
 // manages stock — sells from the parent's quantity.
 func stockOf(item product, parent *product) stock {
 	src := item
-	if parent != nil && (item.ManageStock.Parent || !item.ManageStock.On && parent.ManageStock.On) {
+	fromParent := parent != nil && (item.ManageStock.Parent || !item.ManageStock.On && parent.ManageStock.On)
+	if fromParent {
 		src = *parent
 	}
-	s := stock{Managed: src.ManageStock.On, Backorders: src.Backorders != "" && src.Backorders != "no", Status: item.StockStatus}
+	s := stock{Managed: src.ManageStock.On, Backorders: src.Backorders != "" && src.Backorders != "no", Status: item.StockStatus, FromParent: fromParent}
 	if s.Managed && src.StockQuantity != nil {
 		s.Quantity = *src.StockQuantity
 	}
