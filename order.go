@@ -56,6 +56,13 @@ type Order struct {
 	// was written there.
 	StoreID  string `json:"store_id,omitempty"`
 	StoreURL string `json:"store_url,omitempty"`
+	// StoreUnsureAt is when a write to the store last ended without an
+	// answer that says whether the store took the order (a dropped
+	// connection after sending, a 5xx). A store whose lookups lag (a
+	// search index) may not show such an order for a while: until the
+	// orders service's settle window after it has passed, "not found"
+	// does not mean "not written".
+	StoreUnsureAt time.Time `json:"store_unsure_at,omitzero"`
 	// Fulfillments and Adjustments are what the store and the payment
 	// provider reported since.
 	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
@@ -266,6 +273,16 @@ type OrderStore interface {
 // unit twice.
 type StockReader interface {
 	Stock(ctx context.Context, variantID string) (StockLevel, error)
+}
+
+// LaggingOrderStore is implemented by store adapters whose FindOrder may
+// not show an order for a while after the store took it (lookups through
+// a search index). After a write with no clear answer
+// (Order.StoreUnsureAt), the orders service trusts their "not found" only
+// once LookupLag has passed; before, writing again could make a second
+// order.
+type LaggingOrderStore interface {
+	LookupLag() time.Duration
 }
 
 // OrderStockCounter is implemented by store adapters whose stock figure

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // storeWrite writes the order to the store exactly once. Any run but the
@@ -28,7 +29,7 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	if o.StoreID != "" {
 		return done(bridge.Change{}) // written already
 	}
-	first := j.Attempts <= 1 && j.LastError == ""
+	first := j.Attempts <= 1 && j.LastError == "" && o.StoreUnsureAt.IsZero()
 	var so bridge.StoreOrder
 	found := false
 	if !first || o.Status == bridge.OrderCanceled {
@@ -38,6 +39,13 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 			found = true
 		case !errors.Is(err, bridge.ErrNotFound):
 			return retry(fmt.Errorf("look the order up in the store before writing it: %w", err))
+		case !o.StoreUnsureAt.IsZero():
+			if wait := o.StoreUnsureAt.Add(s.storeSettle()).Sub(s.now()); wait > 0 {
+				// An earlier write may have reached the store without
+				// showing in its lookups yet: look again once they can
+				// be trusted, rather than write a second order.
+				return postpone(wait)
+			}
 		}
 	}
 	if o.Status == bridge.OrderCanceled {
@@ -66,6 +74,14 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	}
 	if errors.Is(err, bridge.ErrOrderRefused) {
 		return s.refused(o, err)
+	}
+	if errors.Is(err, upstream.ErrAmbiguous) {
+		// Remembered with the order, not in this process: a retry after a
+		// restart, or on another replica, must wait for the store's
+		// lookups too.
+		o.StoreUnsureAt = s.now().UTC()
+		o.Rev++
+		return outcome{change: bridge.Change{Order: &o}, err: fmt.Errorf("write order to the store: %w", err)}
 	}
 	if err != nil {
 		return retry(fmt.Errorf("write order to the store: %w", err))

@@ -75,6 +75,13 @@ type Service struct {
 	// RetryHorizon is how long a failing job is retried before it is dead
 	// (default 24h).
 	RetryHorizon time.Duration
+	// StoreSettle is how long after a store write with no clear answer
+	// (bridge.Order.StoreUnsureAt) the store's "not found" is not trusted
+	// (default: the shop's bridge.LaggingOrderStore lag, else none): a
+	// store whose lookups go through a search index (Shopify) shows a new
+	// order only after a while, and writing again meanwhile would make a
+	// second order.
+	StoreSettle time.Duration
 	// HoldGrace is how long an order written to a store that counts
 	// written orders (bridge.OrderStockCounter) keeps its hold (default
 	// DefaultHoldGrace). A checkout on any replica may have read the
@@ -127,6 +134,16 @@ func (s *Service) lease() time.Duration {
 		return s.Lease
 	}
 	return 2 * time.Minute
+}
+
+func (s *Service) storeSettle() time.Duration {
+	if s.StoreSettle > 0 {
+		return s.StoreSettle
+	}
+	if l, ok := s.Shop.(bridge.LaggingOrderStore); ok {
+		return l.LookupLag()
+	}
+	return 0
 }
 
 func (s *Service) holdGrace() time.Duration {

@@ -16,6 +16,7 @@ import (
 	"github.com/acp-bridge/bridge/internal/syncbuf"
 	"github.com/acp-bridge/bridge/orders"
 	"github.com/acp-bridge/bridge/storage/sqlite"
+	"github.com/acp-bridge/bridge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -56,11 +57,16 @@ type shop struct {
 	entered, gate chan struct{}
 	// discrepancy is what the store reports about its total.
 	discrepancy string
+	// lag hides an order from FindOrder until lag after its write (a
+	// search index); now is the test's clock.
+	lag     time.Duration
+	now     func() time.Time
+	written map[string]time.Time
 }
 
 var (
 	errTransient   = errors.New("store: 503 service unavailable")
-	errAfterCommit = errors.New("store: connection reset after sending")
+	errAfterCommit = fmt.Errorf("store: connection reset after sending: %w", upstream.ErrAmbiguous)
 )
 
 func (s *shop) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOrder, error) {
@@ -73,11 +79,11 @@ func (s *shop) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreOrde
 		err := s.fail[0]
 		s.fail = s.fail[1:]
 		if errors.Is(err, errAfterCommit) {
-			s.writes[o.ID]++
+			s.record(o.ID)
 		}
 		return bridge.StoreOrder{}, err
 	}
-	s.writes[o.ID]++
+	s.record(o.ID)
 	if s.gate != nil {
 		s.mu.Unlock()
 		s.entered <- struct{}{}
@@ -91,10 +97,24 @@ func (s *shop) FindOrder(ctx context.Context, id string) (bridge.StoreOrder, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finds++
-	if s.writes[id] > 0 {
+	if s.writes[id] > 0 && (s.lag == 0 || !s.now().Before(s.written[id].Add(s.lag))) {
 		return bridge.StoreOrder{StoreID: "S-" + id}, nil
 	}
 	return bridge.StoreOrder{}, fmt.Errorf("order %s: %w", id, bridge.ErrNotFound)
+}
+
+// LookupLag makes the shop a bridge.LaggingOrderStore.
+func (s *shop) LookupLag() time.Duration { return s.lag }
+
+// record counts a write of order id; the caller holds s.mu.
+func (s *shop) record(id string) {
+	s.writes[id]++
+	if s.now != nil {
+		if s.written == nil {
+			s.written = map[string]time.Time{}
+		}
+		s.written[id] = s.now()
+	}
 }
 
 func (s *shop) count(id string) int {
@@ -835,5 +855,38 @@ func TestStoreUpdateOfACopyIsIgnored(t *testing.T) {
 				t.Errorf("warning logged: %v, want %v", warned, !tt.canceled)
 			}
 		})
+	}
+}
+
+// A write whose answer was lost, to a store whose lookups lag behind its
+// writes (a search index): the retries, on this process or after a
+// restart (a new service, as another replica would be), wait for the
+// settle window before they trust "not found", so the store gets the
+// order once.
+func TestAmbiguousWriteWaitsForALaggingStore(t *testing.T) {
+	f := newFixture(t)
+	f.shop.lag, f.shop.now = 90*time.Second, f.clock.Now
+	f.shop.fail = []error{errAfterCommit}
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	f.svc.Place(t.Context(), "ord_1")
+	if o := f.order(t, "ord_1"); o.StoreUnsureAt.IsZero() {
+		t.Fatal("the lost answer is not remembered with the order")
+	}
+	// A fresh service, as after a restart: the marker is in storage.
+	restarted := &orders.Service{Store: f.db, Shop: f.shop, Payments: f.pay, Notifier: f.agent, SyncBudget: time.Second,
+		RetryHorizon: time.Hour, Now: f.clock.Now, Backoff: func(int) time.Duration { return time.Minute }, Log: f.svc.Log}
+	for range 5 {
+		f.clock.Add(20 * time.Second)
+		if _, err := restarted.Drain(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Add(2 * time.Minute)
+	f.drain(t, 5)
+	if n := f.shop.count("ord_1"); n != 1 {
+		t.Fatalf("%d store orders, want 1", n)
+	}
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderConfirmed || o.StoreID != "S-ord_1" {
+		t.Fatalf("order %q store %q; want confirmed in the store", o.Status, o.StoreID)
 	}
 }
