@@ -42,8 +42,9 @@
 //
 // # Refusals
 //
-// The Feed API refuses a whole request for one bad product (400/422, or
-// accepted:false). A refused batch is split in halves and each half sent
+// The Feed API refuses a whole request for one bad product (422, a 400
+// whose error names a product, or accepted:false; any other 400 is about
+// the request and fails the push, see APIError.Rejects). A refused batch is split in halves and each half sent
 // again, down to single products; a product refused on its own is recorded
 // with the agent's reason and its hash, reported in the push status, and not
 // sent again until the shop changes it. 401/403/404, 429 and 5xx after the
@@ -358,8 +359,35 @@ func (r *push) ensureFeed(ctx context.Context, st *bridge.FeedPushState) error {
 }
 
 // send delivers items, splitting a refused request down to the products
-// the agent refuses on their own.
+// the agent refuses on their own. Refusals are recorded only once the
+// whole batch is settled: when every product of a batch of several is
+// refused alone with the same reason, the reason is the request's (an
+// agent that answers every upsert with a product code), not theirs, and
+// recording them would keep them from the agent for good; the push fails
+// instead and nothing is recorded for them.
 func (r *push) send(ctx context.Context, items []item) error {
+	var refused []item
+	if err := r.split(ctx, items, &refused); err != nil {
+		return err
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	if len(items) > 1 && len(refused) == len(items) && sameReason(refused) {
+		return fmt.Errorf("feed api push: the agent refused each of the %d products of a batch on its own with the same reason, taken as a failure of the request, not of the products (nothing recorded): %s",
+			len(items), refused[0].rejected)
+	}
+	for _, it := range refused {
+		r.log.Warn("feed api: product rejected", "product_id", it.id, "reason", it.rejected)
+		r.reject(it.id, it.rejected)
+	}
+	return r.record(ctx, refused)
+}
+
+// split sends items as one request and, when the agent refuses products
+// of it, each half again; products refused alone are added to refused
+// with the agent's reason. Accepted requests are recorded at once.
+func (r *push) split(ctx context.Context, items []item, refused *[]item) error {
 	body := upsertBody(items)
 	r.requests++
 	r.bytes += int64(len(body))
@@ -375,29 +403,39 @@ func (r *push) send(ctx context.Context, items []item) error {
 				r.sent++
 			}
 		}
-		return r.record(ctx, items, "")
+		return r.record(ctx, items)
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.Code == "feed_not_found":
 		return fmt.Errorf("%w (the agent no longer has feed %s: set feed.push.feed_api.feed_id to the feed it gave you, and every product is sent to it)", err, r.feedID)
 	case ae == nil || !ae.Rejects():
 		return err
 	case len(items) == 1:
-		reason := ae.Reason()
-		r.log.Warn("feed api: product rejected", "product_id", items[0].id, "status", ae.StatusCode, "reason", reason)
-		r.reject(items[0].id, reason)
-		return r.record(ctx, items, reason)
+		it := items[0]
+		it.rejected = ae.Reason()
+		*refused = append(*refused, it)
+		return nil
 	}
 	half := len(items) / 2
-	if err := r.send(ctx, items[:half]); err != nil {
+	if err := r.split(ctx, items[:half], refused); err != nil {
 		return err
 	}
-	return r.send(ctx, items[half:])
+	return r.split(ctx, items[half:], refused)
 }
 
-// record saves what the agent took (or refused) of items.
-func (r *push) record(ctx context.Context, items []item, rejected string) error {
+func sameReason(items []item) bool {
+	for _, it := range items[1:] {
+		if it.rejected != items[0].rejected {
+			return false
+		}
+	}
+	return true
+}
+
+// record saves what the agent took (or refused, with the item's reason)
+// of items.
+func (r *push) record(ctx context.Context, items []item) error {
 	ps := make([]bridge.PushedProduct, len(items))
 	for i, it := range items {
-		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: rejected, Retracted: it.retracted, Retract: it.retract}
+		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: it.rejected, Retracted: it.retracted, Retract: it.retract}
 	}
 	if err := r.p.Store.SavePushedProducts(ctx, Target, ps); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
@@ -422,6 +460,7 @@ type item struct {
 	json      []byte
 	retract   string // the body that would withdraw it, kept with its record
 	retracted bool
+	rejected  string // the agent's reason when it refused the item alone
 }
 
 type batch struct {

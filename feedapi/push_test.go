@@ -491,3 +491,95 @@ func TestPushRejectedCounted(t *testing.T) {
 	}
 	h.noFailures(t)
 }
+
+// TestPushRequestLevel400: an answer about the request, not its products
+// (an API-Version the agent does not speak, a bad header or Timestamp, a
+// proxy's page, or every product refused alone for one reason), fails the
+// push at once: no bisection, nothing recorded as refused, and the next
+// push, once the cause is gone, sends every product.
+func TestPushRequestLevel400(t *testing.T) {
+	const batchReason = `{"type":"invalid_request","code":"invalid_product_payload","message":"feed is read-only"}`
+	for _, tc := range []struct {
+		name     string
+		arm      func(h *harness)
+		fix      func(h *harness)
+		maxReqs  int // PATCH requests of the failed push at most
+		contains string
+	}{
+		{"unsupported API-Version", func(h *harness) { h.pusher.Client.Version = "2025-01-01" },
+			func(h *harness) { h.pusher.Client.Version = "" }, 1, "unsupported_api_version"},
+		{"bad timestamp", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusBadRequest, `{"type":"invalid_request","code":"invalid_timestamp","message":"clock skew","param":"Timestamp"}`)
+		}, func(*harness) {}, 1, "invalid_timestamp"},
+		{"proxy page", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusBadRequest, `<html><body>400 Bad Request</body></html>`)
+		}, func(*harness) {}, 1, "400"},
+		{"422 idempotency conflict", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusUnprocessableEntity, `{"type":"invalid_request","code":"idempotency_conflict","message":"key reused"}`)
+		}, func(*harness) {}, 1, "idempotency_conflict"},
+		{"every product refused alone for one reason", func(h *harness) {
+			h.agent.RespondNext(1+2*10-1, http.StatusUnprocessableEntity, batchReason) // the bisection of the first batch of 10
+		}, func(*harness) {}, 19, "same reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.pusher.FeedID = h.agent.AddFeed("US")
+			h.commit(t, 25, nil)
+			tc.arm(h)
+			before := h.agent.Requests()
+			st, err := h.pusher.Push(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.contains) || st.Error == "" {
+				t.Fatalf("push: err %v, state %+v; want a failure containing %q", err, st, tc.contains)
+			}
+			if n := h.agent.Requests() - before; n > tc.maxReqs {
+				t.Fatalf("%d requests for a request-level refusal, want at most %d", n, tc.maxReqs)
+			}
+			if st.Rejected != 0 {
+				t.Fatalf("%d products recorded as refused for the request's fault", st.Rejected)
+			}
+			tc.fix(h)
+			h.agent.ResetPatches()
+			if st = h.push(t); st.Items != 25 || st.Rejected != 0 || len(flat(h.agent.Patches())) != 25 {
+				t.Fatalf("push after the fix: state %+v, sent %d", st, len(flat(h.agent.Patches())))
+			}
+		})
+	}
+}
+
+// TestPushProductLevel400: a 400 whose error names a product is the
+// product's refusal, bisected like a 422.
+func TestPushProductLevel400(t *testing.T) {
+	for _, body := range []string{
+		`{"type":"invalid_request","code":"invalid_product_payload","message":"bad GTIN"}`,
+		`{"type":"invalid_request","code":"invalid_value","message":"bad GTIN","param":"$.products[0].variants[0].gtin"}`,
+	} {
+		h := newHarness(t)
+		h.pusher.FeedID = h.agent.AddFeed("US")
+		h.commit(t, 4, nil)
+		// The batch of 4 and its first half are refused, then p0 alone;
+		// p1, p2-p3 pass.
+		h.agent.RespondNext(3, http.StatusBadRequest, body)
+		st := h.push(t)
+		if st.Rejected != 1 || st.Items != 3 || st.RejectedSample[0].ProductID != "p0" || !strings.Contains(st.RejectedSample[0].Reason, "bad GTIN") {
+			t.Fatalf("%s: state %+v", body, st)
+		}
+	}
+}
+
+// TestPushNotAccepted: an answer of accepted:false (HTTP 200) is split
+// like a refusal; the product declined alone is recorded with the agent's
+// answer and every later batch still goes out.
+func TestPushNotAccepted(t *testing.T) {
+	h := newHarness(t)
+	h.agent.DeclineProduct("p3", true)
+	h.commit(t, 25, nil)
+	st := h.push(t)
+	h.noFailures(t)
+	if st.Error != "" || st.Items != 24 || st.Rejected != 1 || st.RejectedSample[0].ProductID != "p3" ||
+		!strings.Contains(st.RejectedSample[0].Reason, "accepted: false") {
+		t.Fatalf("state %+v", st)
+	}
+	if held := h.agent.Products(st.RemoteID); len(held) != 24 {
+		t.Fatalf("the agent holds %d products, want 24", len(held))
+	}
+}
