@@ -39,6 +39,10 @@
 // body is made whenever the product is sent and kept with its record
 // (bridge.PushedProduct.Retract), since the product itself is gone by the
 // time it is needed. A product that comes back is sent in full again.
+// Whether to withdraw follows the store's Held flag (the agent took some
+// version and has not taken its withdrawal), not the last update's fate: a
+// product whose update was refused still sells there in its older version
+// and is withdrawn with that version's body.
 //
 // # Refusals
 //
@@ -47,7 +51,12 @@
 // the request and fails the push, see APIError.Rejects). A refused batch is split in halves and each half sent
 // again, down to single products; a product refused on its own is recorded
 // with the agent's reason and its hash, reported in the push status, and not
-// sent again until the shop changes it. 401/403/404, 429 and 5xx after the
+// sent again until the shop changes it. A refused update does not
+// withdraw the version the agent already holds: the checkout prices and
+// checks every line against the current snapshot, so the older version
+// cannot be sold at its old price, while withdrawing would take a sellable
+// product off the agent for what is often a fixable detail (a GTIN, a
+// field); the refusal is reported for the merchant to fix. 401/403/404, 429 and 5xx after the
 // upstream client's retries end the push with an error and nothing is
 // recorded for the batch: the next push sends it again.
 //
@@ -190,6 +199,7 @@ type record struct {
 	hash      int64
 	rejected  string
 	retracted bool
+	held      bool // the agent holds a version of it (see bridge.PushedProduct)
 }
 
 func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
@@ -213,7 +223,7 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	}
 	known := map[string]record{}
 	if err := p.Store.EachPushedProduct(ctx, Target, func(pp bridge.PushedProduct) error {
-		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted}
+		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted, pp.Held}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
@@ -297,13 +307,17 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 // retractions queues the withdrawal of the products the agent holds that
 // the snapshot no longer publishes (left: the records the walk did not
 // meet). The Feed API cannot delete, so each goes as its variants,
-// unavailable and discontinued, once. Refused products are not withdrawn:
-// the agent may not hold them at all, and a product it does not know
-// fails the whole request.
+// unavailable and discontinued, once. What counts is whether the agent
+// holds the product, not how its last update went: a product whose update
+// was refused still sells at the agent in its older version, and is
+// withdrawn with that version's body (the store keeps it through
+// refusals). A product the agent never took is not withdrawn (an id it
+// does not know fails the whole request), nor one whose withdrawal it
+// refused (it would refuse it again).
 func (r *push) retractions(ctx context.Context, left map[string]record, add func(item) error) error {
 	var ids []string
 	for id, k := range left {
-		if !k.retracted && k.rejected == "" {
+		if k.held && !k.retracted {
 			ids = append(ids, id)
 		}
 	}

@@ -583,3 +583,53 @@ func TestPushNotAccepted(t *testing.T) {
 		t.Fatalf("the agent holds %d products, want 24", len(held))
 	}
 }
+
+// TestPushRetractsHeldAfterRefusedUpdate: a product the agent took, whose
+// later update it refused, still sells there in its older version; when
+// it leaves the catalog it is withdrawn — with the variants the agent
+// holds, not those of the refused update.
+func TestPushRetractsHeldAfterRefusedUpdate(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 5, nil)
+	st := h.push(t)
+	feedID := st.RemoteID
+
+	h.agent.RefuseProduct("p2", "bad update")
+	twoVariants := func(i int, e *bridge.CatalogEntry) {
+		if i == 2 {
+			e.Product.Title += " (new)"
+			e.Product.Variants = e.Product.Variants[:2]
+		}
+	}
+	h.commit(t, 5, twoVariants)
+	if st = h.push(t); st.Rejected != 1 {
+		t.Fatalf("refused update: state %+v", st)
+	}
+	h.agent.RefuseProduct("p2", "") // the agent refused that content, not the id
+
+	h.agent.ResetPatches()
+	h.commit(t, 2, nil) // p2, p3, p4 gone
+	st = h.push(t)
+	h.noFailures(t)
+	if got := flat(h.agent.Patches()); !slices.Equal(got, []string{"p2", "p3", "p4"}) || st.Retracted != 3 {
+		t.Fatalf("withdrawn %v (state %+v), want p2, p3 and p4", got, st)
+	}
+	var p feedProduct
+	if err := json.Unmarshal(h.agent.Products(feedID)["p2"], &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Variants) != 3 {
+		t.Fatalf("p2 withdrawn with %d variants, want the 3 the agent holds", len(p.Variants))
+	}
+	for _, v := range p.Variants {
+		if v.Availability.Available || v.Availability.Status != "discontinued" {
+			t.Fatalf("p2 variant %s at the agent: %+v", v.ID, v.Availability)
+		}
+	}
+	// Withdrawn once.
+	before := h.agent.Requests()
+	h.commit(t, 2, nil)
+	if st = h.push(t); st.Retracted != 0 || h.agent.Requests() != before {
+		t.Fatalf("second push: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+}
