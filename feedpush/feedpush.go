@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -234,10 +235,53 @@ func (r *Runner) push(ctx context.Context, t Schedule) (bridge.FeedPushState, er
 		defer release()
 	}
 	start := time.Now()
-	st, err := t.Target.Push(ctx)
+	st, err := r.guard(ctx, t)
 	st.Target = t.Name
 	r.Metrics.observe(st, err, time.Since(start))
 	return st, err
+}
+
+// StateSaver is implemented by a StateStore that can also record a state
+// (both storage drivers): the runner records a push that panicked, since
+// the target did not get to.
+type StateSaver interface {
+	SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) error
+}
+
+// guard runs t's push and turns a panic into a failed push: recorded as
+// the target's state (when the store can save), logged with its stack,
+// and retried with backoff like any failure. A push runs on whatever the
+// remote side holds (file names in an SFTP folder, an agent's answers),
+// so one unexpected input must not take `serve` down on every schedule.
+func (r *Runner) guard(ctx context.Context, t Schedule) (st bridge.FeedPushState, err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		r.logger().Error("feed push panicked", "target", t.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		err = fmt.Errorf("feed push %s: internal error (panic: %v); the stack is in the log", t.Name, v)
+		st = r.recordFailure(ctx, t.Name, err)
+	}()
+	return t.Target.Push(ctx)
+}
+
+// recordFailure records err as the outcome of a push of target that could
+// not record it itself, keeping the rest of the state.
+func (r *Runner) recordFailure(ctx context.Context, target string, err error) bridge.FeedPushState {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, rerr := r.Store.FeedPushState(sctx, target)
+	if rerr != nil && !errors.Is(rerr, bridge.ErrNotFound) {
+		r.logger().Error("feed push: read the state to record a failure", "target", target, "err", rerr)
+	}
+	st.Target, st.LastAttempt, st.Error = target, r.now().UTC(), err.Error()
+	if s, ok := r.Store.(StateSaver); ok {
+		if serr := s.SaveFeedPushState(sctx, st); serr != nil {
+			r.logger().Error("feed push: record a failure", "target", target, "err", serr)
+		}
+	}
+	return st
 }
 
 func (r *Runner) logger() *slog.Logger {

@@ -3,6 +3,7 @@ package feedpush_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -303,4 +304,95 @@ func (s *sharedState) FeedPushState(context.Context, string) (bridge.FeedPushSta
 		return bridge.FeedPushState{Error: "agent down"}, nil
 	}
 	return *s.st, nil
+}
+
+// panicky panics on every push.
+type panicky struct{}
+
+func (panicky) Push(context.Context) (bridge.FeedPushState, error) {
+	var names []string
+	_ = names[len(names)-1] // an index out of range, like a bad remote name
+	return bridge.FeedPushState{}, nil
+}
+
+// savingStates is a StateStore that records saves.
+type savingStates struct {
+	mu sync.Mutex
+	m  map[string]bridge.FeedPushState
+}
+
+func (s *savingStates) FeedPushState(_ context.Context, name string) (bridge.FeedPushState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[name]
+	if !ok {
+		return bridge.FeedPushState{}, bridge.ErrNotFound
+	}
+	return st, nil
+}
+
+func (s *savingStates) SaveFeedPushState(_ context.Context, st bridge.FeedPushState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[st.Target] = st
+	return nil
+}
+
+// TestPushPanic: a target that panics fails its push instead of the
+// process: the error is returned and recorded (the earlier success kept),
+// the stack is logged, the metrics count an error, and the loop retries.
+func TestPushPanic(t *testing.T) {
+	lastOK := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		store feedpush.StateStore
+	}{
+		{"store saves", &savingStates{m: map[string]bridge.FeedPushState{"sftp": {Target: "sftp", LastSuccess: lastOK, Version: "v1"}}}},
+		{"read-only store", states{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs strings.Builder
+			var mu sync.Mutex
+			log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))
+			reg := prometheus.NewRegistry()
+			r := &feedpush.Runner{Store: tc.store, Log: log, Metrics: feedpush.NewMetrics(reg),
+				Targets: []feedpush.Schedule{{Name: "sftp", Target: panicky{}, Every: time.Hour}}}
+			st, err := r.PushNow(t.Context(), "sftp")
+			if err == nil || !strings.Contains(err.Error(), "panic") || !strings.Contains(st.Error, "panic") {
+				t.Fatalf("push: err %v, state %+v", err, st)
+			}
+			mu.Lock()
+			got := logs.String()
+			mu.Unlock()
+			if !strings.Contains(got, "feed push panicked") || !strings.Contains(got, "feedpush_test.panicky.Push") {
+				t.Fatalf("log without the panic's stack:\n%s", got)
+			}
+			if n := counter(t, reg, "bridge_feed_push_runs_total", "error", "sftp"); n != 1 {
+				t.Fatalf("error runs = %v, want 1", n)
+			}
+			if s, ok := tc.store.(*savingStates); ok {
+				rec, _ := s.FeedPushState(t.Context(), "sftp")
+				if !strings.Contains(rec.Error, "panic") || !rec.LastSuccess.Equal(lastOK) || rec.Version != "v1" || rec.LastAttempt.IsZero() {
+					t.Fatalf("recorded state %+v", rec)
+				}
+			}
+			// The loop survives and retries with backoff.
+			r.RetryMin, r.RetryMax = 5*time.Millisecond, 10*time.Millisecond
+			start(t, r)
+			eventually(t, "retries after panics", func() bool {
+				return counter(t, reg, "bridge_feed_push_runs_total", "error", "sftp") >= 3
+			})
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

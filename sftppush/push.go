@@ -511,9 +511,18 @@ func (u *upload) tidy(sets []rendered) error {
 
 // stale reports whether base is a shard or a temporary file of one of
 // formats (the run's own files are kept by the caller).
+//
+// Any name may be in the folder (others write there too), so a name that
+// only looks like a temporary file (".x.part", no hash) is not ours and
+// is left alone rather than cut at a dot that is not there.
 func stale(formats []feed.Format, base string) bool {
 	if t, ok := strings.CutPrefix(base, "."); ok && strings.HasSuffix(t, ".part") {
-		base = t[:strings.LastIndexByte(strings.TrimSuffix(t, ".part"), '.')]
+		t = strings.TrimSuffix(t, ".part")
+		i := strings.LastIndexByte(t, '.')
+		if i < 0 || !isTempSum(t[i+1:]) {
+			return false
+		}
+		base = t[:i]
 	}
 	for _, f := range formats {
 		if isShardOf(f, base) || (f == feed.FormatACP && base == path.Base(feed.FileACPMetadata)) {
@@ -521,6 +530,20 @@ func stale(formats []feed.Format, base string) bool {
 		}
 	}
 	return false
+}
+
+// isTempSum reports whether s is the hash part of tempName: 16 lowercase
+// hex digits.
+func isTempSum(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ctxReader stops an upload when ctx ends.
