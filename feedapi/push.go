@@ -124,7 +124,9 @@ type Pusher struct {
 	BatchProducts int
 	BatchBytes    int
 	// All sends every product, as to a new feed, instead of the changed
-	// ones (`bridge feed push --all`: the agent lost what it had).
+	// ones (`bridge feed push --all`: the agent lost what it had). The
+	// records are kept, so products that left the catalog are still
+	// withdrawn.
 	All bool
 	Log *slog.Logger
 	// Now is the clock of the status (default time.Now).
@@ -216,9 +218,10 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	}
 	r.version = info.Version
 	if p.All {
-		if err := p.Store.ForgetPushedProducts(ctx, Target); err != nil {
-			return fmt.Errorf("feed api push: %w", err)
-		}
+		// Every product is sent (the walk ignores stored hashes below),
+		// but the records stay: they are what says which products the
+		// agent holds, and a product that left the catalog and was not
+		// yet withdrawn must still be withdrawn by this push.
 		r.salt = "all@" + st.LastAttempt.Format(time.RFC3339Nano)
 	}
 	known := map[string]record{}
@@ -275,7 +278,7 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 		h := hash(buf)
 		k, ok := known[id]
 		delete(known, id) // what is left at the end left the catalog
-		if ok && k.hash == h {
+		if ok && k.hash == h && !p.All {
 			if k.rejected != "" {
 				r.reject(id, k.rejected)
 			}

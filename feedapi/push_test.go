@@ -633,3 +633,35 @@ func TestPushRetractsHeldAfterRefusedUpdate(t *testing.T) {
 		t.Fatalf("second push: state %+v, %d requests", st, h.agent.Requests()-before)
 	}
 }
+
+// TestPushAllStillWithdraws: a resend of everything (--all) sends every
+// product again and still withdraws the products
+// that left the catalog since the last push; afterwards only changes go.
+func TestPushAllStillWithdraws(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 12, nil)
+	st := h.push(t)
+	h.commit(t, 10, nil) // p10, p11 gone, not pushed yet
+	h.agent.ResetPatches()
+	h.pusher.All = true
+	st = h.push(t)
+	h.noFailures(t)
+	if st.Items != 10 || st.Retracted != 2 {
+		t.Fatalf("--all: state %+v, patches %v", st, h.agent.Patches())
+	}
+	for _, id := range []string{"p10", "p11"} {
+		var p feedProduct
+		if err := json.Unmarshal(h.agent.Products(st.RemoteID)[id], &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Variants[0].Availability.Status != "discontinued" {
+			t.Fatalf("%s not withdrawn: %+v", id, p.Variants[0].Availability)
+		}
+	}
+	h.pusher.All = false
+	before := h.agent.Requests()
+	h.commit(t, 10, nil)
+	if st = h.push(t); st.Items != 0 || st.Retracted != 0 || h.agent.Requests() != before {
+		t.Fatalf("push after --all: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+}
