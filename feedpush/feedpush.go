@@ -97,6 +97,8 @@ func (r *Runner) init() {
 // Changed announces a new catalog snapshot; it never blocks. Targets with
 // AfterChange push within that delay, however many snapshots arrive in
 // the meantime; the others only when they have not pushed successfully.
+// A target whose last push failed in this process waits for its backoff
+// retry instead, which pushes the latest snapshot.
 func (r *Runner) Changed() {
 	r.init()
 	for _, t := range r.Targets {
@@ -154,6 +156,14 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 		case <-ctx.Done():
 			return
 		case <-r.changed[t.Name]:
+			if retry > 0 {
+				// The last push failed and its retry is on the timer:
+				// that push reads the latest snapshot and covers this
+				// change. Pushing now would skip the backoff, and with
+				// the agent down every sync would cost a walk of the
+				// whole catalog and a failing request.
+				continue
+			}
 			if t.AfterChange <= 0 {
 				if !r.failing(ctx, t) {
 					continue // its schedule stands

@@ -396,3 +396,32 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestChangedRespectsBackoff: while a target fails, snapshots do not
+// trigger pushes of their own: the backoff retry, which pushes the latest
+// snapshot, is the next push.
+func TestChangedRespectsBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		afterChange time.Duration
+	}{
+		{"follows changes", 10 * time.Millisecond},
+		{"schedule only", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &target{fails: 1 << 30}
+			r := &feedpush.Runner{Store: states{}, RetryMin: 300 * time.Millisecond, RetryMax: time.Hour,
+				Targets: []feedpush.Schedule{{Name: "feed_api", Target: tg, AfterChange: tc.afterChange, Every: time.Hour}}}
+			start(t, r)
+			eventually(t, "push at start", func() bool { return tg.count() == 1 })
+			for range 10 {
+				r.Changed()
+				time.Sleep(15 * time.Millisecond)
+			}
+			if n := tg.count(); n != 1 {
+				t.Fatalf("%d pushes within the backoff after snapshots, want only the first", n)
+			}
+			eventually(t, "the backoff retry", func() bool { return tg.count() == 2 })
+		})
+	}
+}

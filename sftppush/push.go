@@ -76,6 +76,12 @@ const (
 // is not the configured one.
 var ErrHostKey = errors.New("sftp: host key mismatch")
 
+// ErrAuth is the cause of a connection the server refused to log in:
+// wrong user, password or key. It is not retried: dialing again cannot
+// fix it, and repeated failed logins get the bridge's address banned
+// (fail2ban and the like).
+var ErrAuth = errors.New("sftp: authentication refused")
+
 // Pusher uploads the snapshot's feed files to one SFTP server. Set the
 // fields, then call Push (pushes run one at a time).
 type Pusher struct {
@@ -291,11 +297,12 @@ func (u *upload) retry(ctx context.Context, fn func() error) error {
 }
 
 // lost reports whether err is the connection's failure rather than the
-// server's answer, so that dialing again may help.
+// server's answer, so that dialing again may help. A refused host key or
+// login is the configuration's fault: never retried.
 func (u *upload) lost(err error) bool {
 	var se *sftp.StatusError
 	switch {
-	case errors.Is(err, ErrHostKey), errors.As(err, &se):
+	case errors.Is(err, ErrHostKey), errors.Is(err, ErrAuth), errors.As(err, &se):
 		return false
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, sftp.ErrSSHFxConnectionLost),
 		errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
@@ -339,6 +346,11 @@ func (u *upload) connect(ctx context.Context) error {
 		_ = conn.Close()
 		if errors.Is(err, ErrHostKey) {
 			return err
+		}
+		// x/crypto/ssh has no error type for it; this text is the one its
+		// client returns when every method was refused (client_auth.go).
+		if strings.Contains(err.Error(), "ssh: unable to authenticate") {
+			return fmt.Errorf("%w by %s as %q (check user, password, private_key): %w", ErrAuth, p.Addr, p.User, err)
 		}
 		return fmt.Errorf("ssh handshake with %s: %w", p.Addr, err)
 	}
