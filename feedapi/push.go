@@ -211,7 +211,9 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	}
 	info, err := p.Store.CatalogInfo(ctx)
 	if errors.Is(err, bridge.ErrNotFound) {
-		return fmt.Errorf("feed api push: no catalog snapshot yet")
+		// Wraps ErrNotFound: the runner does not back off from it, since
+		// the first snapshot (Changed) is what ends it.
+		return fmt.Errorf("feed api push: no catalog snapshot yet (%w)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("feed api push: %w", err)

@@ -98,7 +98,8 @@ func (r *Runner) init() {
 // AfterChange push within that delay, however many snapshots arrive in
 // the meantime; the others only when they have not pushed successfully.
 // A target whose last push failed in this process waits for its backoff
-// retry instead, which pushes the latest snapshot.
+// retry instead, which pushes the latest snapshot — unless it failed for
+// want of a snapshot (bridge.ErrNotFound), which this one ends.
 func (r *Runner) Changed() {
 	r.init()
 	for _, t := range r.Targets {
@@ -193,13 +194,21 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 			return
 		}
 		next := t.Every
-		if err != nil {
+		switch {
+		case errors.Is(err, bridge.ErrNotFound):
+			// No snapshot yet: the first one ends that (Changed pushes at
+			// once); until then the timer looks again every RetryMin.
+			retry = 0
+			if lo, _ := r.retryBounds(); next <= 0 || lo < next {
+				next = lo
+			}
+		case err != nil:
 			lo, hi := r.retryBounds()
 			retry = min(max(2*retry, lo), hi)
 			if next <= 0 || retry < next {
 				next = retry
 			}
-		} else {
+		default:
 			retry = 0
 		}
 		if next <= 0 {

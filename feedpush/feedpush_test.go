@@ -3,6 +3,7 @@ package feedpush_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -424,4 +425,35 @@ func TestChangedRespectsBackoff(t *testing.T) {
 			eventually(t, "the backoff retry", func() bool { return tg.count() == 2 })
 		})
 	}
+}
+
+// noSnapshot fails with ErrNotFound until ready.
+type noSnapshot struct {
+	target
+	ready chan struct{}
+}
+
+func (n *noSnapshot) Push(ctx context.Context) (bridge.FeedPushState, error) {
+	select {
+	case <-n.ready:
+		return n.target.Push(ctx)
+	default:
+		n.mu.Lock()
+		n.n++
+		n.mu.Unlock()
+		return bridge.FeedPushState{}, fmt.Errorf("no catalog snapshot yet (%w)", bridge.ErrNotFound)
+	}
+}
+
+// TestFirstSnapshotNotBackedOff: a push that failed for want of a
+// snapshot is no reason to wait: the first snapshot pushes at once.
+func TestFirstSnapshotNotBackedOff(t *testing.T) {
+	tg := &noSnapshot{ready: make(chan struct{})}
+	r := &feedpush.Runner{Store: states{}, RetryMin: time.Hour,
+		Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: 24 * time.Hour}}}
+	start(t, r)
+	eventually(t, "push at start", func() bool { return tg.count() == 1 })
+	close(tg.ready)
+	r.Changed()
+	eventually(t, "push after the first snapshot", func() bool { return tg.count() == 2 })
 }

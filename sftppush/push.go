@@ -200,7 +200,9 @@ func (u *upload) do(ctx context.Context) (string, error) {
 	p := u.p
 	info, err := p.Store.CatalogInfo(ctx)
 	if errors.Is(err, bridge.ErrNotFound) {
-		return "", errors.New("sftp push: no catalog snapshot yet")
+		// Wraps ErrNotFound: the runner does not back off from it, since
+		// the first snapshot (Changed) is what ends it.
+		return "", fmt.Errorf("sftp push: no catalog snapshot yet (%w)", err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("sftp push: %w", err)
