@@ -9,10 +9,18 @@
 // under a temporary name (".<name>.<sha256>.part") and renamed over the
 // stable name only when every file of the run is complete (the
 // posix-rename@openssh.com extension, an atomic replace; plain rename
-// after a remove where the server lacks it). A reader sees the previous
-// snapshot or the new one, never a truncated file. Shards a smaller catalog
-// no longer needs, and temporary files of earlier runs, are removed after
-// the renames.
+// after a remove where the server lacks it). A reader sees a file's
+// previous content or its new one, never a truncated file.
+//
+// Atomicity is per file, not per set: SFTP has no way to replace several
+// files at once, and the agent reads fixed names in a fixed folder, so a
+// staging-folder swap is not available. The renames of one format follow
+// each other, then the files of that format the new set does not have
+// (shards of a bigger catalog, temporary files of interrupted runs) are
+// removed at once, and acp/metadata.json is renamed last, after its
+// products. A reader listing the folder during those moments may see new
+// shards beside old ones; a removal that fails fails the push (the state
+// says so) instead of leaving the mix unnoticed.
 //
 // # Dropped connections
 //
@@ -120,6 +128,9 @@ type Pusher struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu sync.Mutex
+	// refuseRemove, in tests, fails the removal of a remote file when it
+	// returns an error (a server that refuses; root ignores permissions).
+	refuseRemove func(name string) error
 }
 
 // ParsePrivateKey reads a PEM private key (OpenSSH, PKCS#1/#8, EC),
@@ -248,20 +259,37 @@ func (u *upload) do(ctx context.Context) (string, error) {
 	}); err != nil {
 		return info.Version, err
 	}
-	// All there: now replace the stable names, then tidy up.
+	// All there: now replace the stable names, format by format, and
+	// right after a format's renames remove its files the new set does
+	// not have (shards of a bigger catalog, the single name when it is now
+	// cut in parts, temporary files of interrupted runs), so old shards
+	// sit beside new ones for as short a time as the server allows. A
+	// removal that fails fails the push: readers may then see both.
 	if err := u.retry(ctx, func() error {
-		for _, f := range all {
-			if err := u.rename(f); err != nil {
-				return err
+		keep := u.keep(sets)
+		for _, set := range sets {
+			var marker []file // acp/metadata.json: renamed last, once its products are in place
+			for _, f := range set.files {
+				if f.remote == feed.FileACPMetadata {
+					marker = append(marker, f)
+					continue
+				}
+				if err := u.rename(f); err != nil {
+					return err
+				}
+			}
+			if err := u.tidy(set.format, keep); err != nil {
+				return fmt.Errorf("the new %s files are in place but the old ones could not all be removed, so readers may see both: %w", set.format, err)
+			}
+			for _, f := range marker {
+				if err := u.rename(f); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}); err != nil {
 		return info.Version, err
-	}
-	if err := u.retry(ctx, func() error { return u.tidy(sets) }); err != nil {
-		// The new snapshot is in place; leftovers are removed next time.
-		u.log.Warn("sftp: removing stale shards failed", "err", err)
 	}
 	return info.Version, nil
 }
@@ -492,33 +520,43 @@ func (u *upload) rename(f file) error {
 	return nil
 }
 
-// tidy removes shards of the formats that this run did not write and
-// temporary files of interrupted runs.
-func (u *upload) tidy(sets []rendered) error {
+// keep is the remote paths of this run's files, under their stable and
+// their temporary names (a file renamed last is still uploaded while its
+// format is tidied).
+func (u *upload) keep(sets []rendered) map[string]bool {
 	keep := map[string]bool{}
-	dirs := map[string][]feed.Format{}
 	for _, set := range sets {
 		for _, f := range set.files {
 			keep[u.p.remote(f.remote)] = true
+			keep[u.p.remote(tempName(f))] = true
 		}
-		d := path.Dir(u.p.remote(string(set.format)))
-		dirs[d] = append(dirs[d], set.format)
 	}
-	for dir, formats := range dirs {
-		entries, err := u.sftp.ReadDir(dir)
-		if err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
+	return keep
+}
+
+// tidy removes the files of format in its remote folder that are not in
+// keep: shards the new set does not have and temporary files of
+// interrupted runs. Other names in the folder are left alone.
+func (u *upload) tidy(format feed.Format, keep map[string]bool) error {
+	dir := path.Dir(u.p.remote(string(format)))
+	entries, err := u.sftp.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		name := path.Join(dir, e.Name())
+		if keep[name] || e.IsDir() || !stale([]feed.Format{format}, e.Name()) {
+			continue
 		}
-		for _, e := range entries {
-			name := path.Join(dir, e.Name())
-			if keep[name] || e.IsDir() || !stale(formats, e.Name()) {
-				continue
-			}
-			if err := u.sftp.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if u.p.refuseRemove != nil {
+			if err := u.p.refuseRemove(name); err != nil {
 				return fmt.Errorf("remove %s: %w", name, err)
 			}
-			u.log.Info("sftp: removed stale file", "file", name)
 		}
+		if err := u.sftp.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		u.log.Info("sftp: removed stale file", "file", name)
 	}
 	return nil
 }
