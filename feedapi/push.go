@@ -12,7 +12,9 @@
 // (bridge.FeedPushStore); a push walks the snapshot and sends a product only
 // when its hash differs. The records of a batch are saved as soon as the
 // agent answers it, so a push cut short (a crash, an outage) resumes where it
-// stopped. A push therefore costs one read of the snapshot plus the changed
+// stopped. The walk writes the changed products to a temporary spool and
+// ends before the first request, so the catalog read is never paced by the
+// agent. A push therefore costs one read of the snapshot plus the changed
 // products on the wire: the same code serves the first full push, the daily
 // re-check and the fast updates after each sync.
 //
@@ -68,7 +70,6 @@
 package feedapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -123,6 +124,9 @@ type Pusher struct {
 	// DefaultBatchProducts, DefaultBatchBytes).
 	BatchProducts int
 	BatchBytes    int
+	// TempDir holds a push's spool of changed products (default the
+	// system's temporary folder).
+	TempDir string
 	// All sends every product, as to a new feed, instead of the changed
 	// ones (`bridge feed push --all`: the agent lost what it had). The
 	// records are kept, so products that left the catalog are still
@@ -189,10 +193,8 @@ type push struct {
 	bytes     int64 // request bytes of this run (refused attempts included)
 	requests  int
 
-	// The walk (unchanged refused products) and the sender (new
-	// refusals) both count refusals.
-	mu       sync.Mutex
-	rejected int // refused products of the snapshot, this run's and earlier
+	mu       sync.Mutex // guards the refusal counts
+	rejected int        // refused products of the snapshot, this run's and earlier
 	sample   []bridge.RejectedProduct
 }
 
@@ -234,41 +236,16 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 		return fmt.Errorf("feed api push: %w", err)
 	}
 
-	// The snapshot is read in this goroutine and batches are sent from
-	// another, so encoding overlaps the agent's answers.
-	batches := make(chan *batch, 2)
-	sendErr := make(chan error, 1)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		var err error
-		for b := range batches {
-			if err == nil {
-				if err = r.send(ctx, b.items); err != nil {
-					cancel(err)
-				}
-			}
-		}
-		sendErr <- err
-	}()
-
-	enc := feed.NewACPEncoder(p.Settings)
-	maxN, maxB := p.batchLimits()
-	cur := &batch{}
-	// add queues it, handing full batches to the sender.
-	add := func(it item) error {
-		if len(cur.items) > 0 && (len(cur.items) >= maxN || cur.size+len(it.json) > maxB) {
-			select {
-			case batches <- cur:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			cur = &batch{}
-		}
-		cur.items = append(cur.items, it)
-		cur.size += len(it.json) + 1
-		return nil
+	// The walk writes the changed products to a spool and ends before the
+	// first request: the catalog read (on SQLite a reader that keeps the
+	// WAL from being checkpointed, on Postgres a transaction and a
+	// connection) must not last as long as the agent takes to answer.
+	sp, err := newSpool(p.TempDir)
+	if err != nil {
+		return fmt.Errorf("feed api push: %w", err)
 	}
+	defer sp.Close()
+	enc := feed.NewACPEncoder(p.Settings)
 	var buf, rbuf []byte
 	readErr := p.Store.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
 		var n int
@@ -287,26 +264,41 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 			return nil
 		}
 		rbuf = enc.AppendRetraction(rbuf[:0], &e)
-		return add(item{id: id, hash: h, json: bytes.Clone(buf), retract: string(rbuf)})
+		return sp.add(item{id: id, hash: h, json: buf, retract: string(rbuf)})
 	})
-	if readErr == nil {
-		readErr = r.retractions(ctx, known, add)
-	}
-	if readErr == nil && len(cur.items) > 0 {
-		select {
-		case batches <- cur:
-		case <-ctx.Done():
-			readErr = context.Cause(ctx)
-		}
-	}
-	close(batches)
-	if err := <-sendErr; err != nil {
-		return err // the sender's failure is the cause of the read's
-	}
 	if readErr != nil {
 		return fmt.Errorf("feed api push: read the catalog: %w", readErr)
 	}
-	return nil
+	if err := r.retractions(ctx, known, sp.add); err != nil {
+		return err
+	}
+	if err := sp.rewind(); err != nil {
+		return fmt.Errorf("feed api push: %w", err)
+	}
+
+	// Send the spool in batches.
+	maxN, maxB := p.batchLimits()
+	var cur []item
+	size := 0
+	for {
+		it, ok, err := sp.next()
+		if err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		if !ok || (len(cur) > 0 && (len(cur) >= maxN || size+len(it.json) > maxB)) {
+			if len(cur) > 0 {
+				if err := r.send(ctx, cur); err != nil {
+					return err
+				}
+			}
+			cur, size = nil, 0
+		}
+		if !ok {
+			return nil
+		}
+		cur = append(cur, it)
+		size += len(it.json) + 1
+	}
 }
 
 // retractions queues the withdrawal of the products the agent holds that
@@ -480,11 +472,6 @@ type item struct {
 	retract   string // the body that would withdraw it, kept with its record
 	retracted bool
 	rejected  string // the agent's reason when it refused the item alone
-}
-
-type batch struct {
-	items []item
-	size  int
 }
 
 // upsertBody is the UpsertProductsRequest of items.

@@ -1,14 +1,17 @@
 package feedapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -663,5 +666,50 @@ func TestPushAllStillWithdraws(t *testing.T) {
 	h.commit(t, 10, nil)
 	if st = h.push(t); st.Items != 0 || st.Retracted != 0 || h.agent.Requests() != before {
 		t.Fatalf("push after --all: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+}
+
+// readWatch is a store that knows when a catalog read is open.
+type readWatch struct {
+	*sqlite.DB
+	reading    atomic.Bool
+	overlapped atomic.Int32 // records saved while a catalog read was open
+}
+
+func (s *readWatch) EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
+	s.reading.Store(true)
+	defer s.reading.Store(false)
+	return s.DB.EachCatalogEntry(ctx, fn)
+}
+
+func (s *readWatch) SavePushedProducts(ctx context.Context, target string, ps []bridge.PushedProduct) error {
+	if s.reading.Load() {
+		s.overlapped.Add(1)
+	}
+	return s.DB.SavePushedProducts(ctx, target, ps)
+}
+
+// TestPushReadEndsBeforeRequests: the catalog read is over before the
+// first request goes out (a read paced by the agent would hold an SQLite
+// reader or a Postgres transaction for the whole push), and the push
+// still sends everything, in order, in full batches.
+func TestPushReadEndsBeforeRequests(t *testing.T) {
+	for _, n := range []int{0, 1, 100} {
+		h := newHarness(t)
+		w := &readWatch{DB: h.db}
+		h.pusher.Store = w
+		h.pusher.TempDir = t.TempDir()
+		h.commit(t, n, nil)
+		st := h.push(t)
+		h.noFailures(t)
+		if got := w.overlapped.Load(); got != 0 {
+			t.Fatalf("%d products: %d batches recorded while the catalog read was open", n, got)
+		}
+		if st.Items != n || len(h.agent.Patches()) != (n+9)/10 {
+			t.Fatalf("%d products: state %+v, %d requests", n, st, len(h.agent.Patches()))
+		}
+		if left, _ := os.ReadDir(h.pusher.TempDir); len(left) != 0 {
+			t.Fatalf("%d products: spool files left: %v", n, left)
+		}
 	}
 }
