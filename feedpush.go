@@ -48,11 +48,19 @@ type RejectedProduct struct {
 // Retract is the body that withdraws the product (every variant it had,
 // unavailable), sent when it leaves the catalog since the Feed API cannot
 // delete; Retracted marks a record whose last delivery was that body.
+//
+// Held says the agent holds some version of the product. The store derives
+// it, and the caller's value is ignored: saving an accepted product sets
+// it, an accepted withdrawal (Retracted) clears it, and a refusal
+// (Rejected ≠ "") keeps both Held and the stored Retract body — the agent
+// still has the version that body withdraws, so a product whose update was
+// refused can still be withdrawn when it leaves the catalog.
 type PushedProduct struct {
 	ProductID string
 	Hash      int64
 	Rejected  string
 	Retracted bool
+	Held      bool
 	// Retract is written by SavePushedProducts and read back only by
 	// PushedRetractions (EachPushedProduct leaves it empty, so a walk over
 	// a big catalog stays light).

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,9 @@ func (c *Config) applyFeedPushDefaults() {
 		a.BatchProducts = 500
 	}
 	s := &c.Feed.Push.SFTP
+	// ssh.FingerprintSHA256 never pads, so a padded value (some tools
+	// print base64 with its "=") could never match: drop the padding.
+	s.HostKeyFingerprint = strings.TrimSuffix(s.HostKeyFingerprint, "=")
 	if s.Port == 0 {
 		s.Port = 22
 	}
@@ -118,9 +122,24 @@ func (c *Config) applyFeedPushDefaults() {
 }
 
 var (
-	apiVersionRe  = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	fingerprintRe = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
+	apiVersionRe = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	// fingerprintRe is ssh.FingerprintSHA256's form: 32 bytes in
+	// unpadded base64 (a padded value is normalized before the check).
+	fingerprintRe = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}$`)
 )
+
+// The SFTP drop's limits per file (docs/product-feed.md §2: a stable
+// shard set of at most 500k items and under about 500 MB each).
+const (
+	maxShardItems = 500_000
+	maxShardBytes = 500_000_000
+)
+
+// sftpFormats are the feed formats (feed.Format names) the SFTP drop
+// takes: gzipped JSON lines, CSV or TSV of the file-upload schema, and
+// ACP's full replacement. The seed's feed.json is a pull feed, not a file
+// the drop reads.
+var sftpFormats = []string{"openai.jsonl.gz", "openai.csv.gz", "openai.tsv.gz", "acp/products.jsonl.gz"}
 
 func (c *Config) validateFeedPush() []bridge.Problem {
 	var ps []bridge.Problem
@@ -188,11 +207,16 @@ func (c *Config) validateFeedPush() []bridge.Problem {
 		if s.Every < time.Minute {
 			add(p+".every", "at least 1m, have %s", s.Every)
 		}
-		if s.ShardItems < 1 {
-			add(p+".shard_items", "must be at least 1, have %d", s.ShardItems)
+		if s.ShardItems < 1 || s.ShardItems > maxShardItems {
+			add(p+".shard_items", "want 1 to %d (the drop's limit per file), have %d", maxShardItems, s.ShardItems)
 		}
-		if s.ShardBytes < 1<<20 {
-			add(p+".shard_bytes", "at least 1 MiB (1048576), have %d", s.ShardBytes)
+		if s.ShardBytes < 1<<20 || s.ShardBytes > maxShardBytes {
+			add(p+".shard_bytes", "want 1 MiB (1048576) to %d (the drop's limit per file), have %d", maxShardBytes, s.ShardBytes)
+		}
+		for i, f := range s.Formats {
+			if !slices.Contains(sftpFormats, f) {
+				add(fmt.Sprintf("%s.formats.%d", p, i), "%q is not a format the SFTP drop takes (%s)", f, strings.Join(sftpFormats, ", "))
+			}
 		}
 	}
 	return ps

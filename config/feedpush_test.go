@@ -103,7 +103,28 @@ fulfillment:
       shard_bytes: 1000
 `, []string{`feed.push.sftp.host: "user@h:22" is not a host name`, "feed.push.sftp.port: want 1 to 65535",
 			`feed.push.sftp.host_key_fingerprint: "MD5:aa:bb" is not a SHA256 fingerprint`,
-			"feed.push.sftp.shard_items: must be at least 1", "feed.push.sftp.shard_bytes: at least 1 MiB"}},
+			"feed.push.sftp.shard_items: want 1 to 500000", "feed.push.sftp.shard_bytes: want 1 MiB"}},
+		{"sftp over the drop's limits and formats it does not take", minimal + `feed:
+  push:
+    sftp:
+      host: h
+      user: u
+      password: p
+      shard_items: 500001
+      shard_bytes: 600000000
+      formats: [openai.jsonl.gz, feed.json, openai.parquet]
+`, []string{"x.yaml:16: feed.push.sftp.shard_items: want 1 to 500000 (the drop's limit per file), have 500001",
+			"x.yaml:17: feed.push.sftp.shard_bytes: want 1 MiB (1048576) to 500000000 (the drop's limit per file), have 600000000",
+			`feed.push.sftp.formats.1: "feed.json" is not a format the SFTP drop takes`,
+			`feed.push.sftp.formats.2: "openai.parquet" is not a format the SFTP drop takes`}},
+		{"sftp fingerprint with two pads", minimal + `feed:
+  push:
+    sftp:
+      host: h
+      user: u
+      password: p
+      host_key_fingerprint: SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s==
+`, []string{`is not a SHA256 fingerprint`}},
 		{"production needs the host key and secrets from the environment", prod + `feed:
   push:
     sftp:
@@ -148,5 +169,20 @@ fulfillment:
 `
 	if _, err := Parse("x.yaml", []byte(good), env(prodEnv)); err != nil {
 		t.Fatalf("a correct production push config: %v", err)
+	}
+}
+
+// TestFingerprintPadding: ssh.FingerprintSHA256 never pads its base64, so
+// a fingerprint given with its "=" is normalized to the form that matches.
+func TestFingerprintPadding(t *testing.T) {
+	const fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
+	for _, given := range []string{fp, fp + "="} {
+		c, err := Parse("x.yaml", []byte(minimal+"feed:\n  push:\n    sftp:\n      host: h\n      user: u\n      password: p\n      host_key_fingerprint: "+given+"\n"), env(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", given, err)
+		}
+		if got := c.Feed.Push.SFTP.HostKeyFingerprint; got != fp {
+			t.Errorf("%s: fingerprint %q, want %q", given, got, fp)
+		}
 	}
 }

@@ -79,13 +79,41 @@ func (e *APIError) Reason() string {
 	return b.String()
 }
 
-// Rejects reports whether the agent refused the payload itself (400, 422):
-// sending the same products again cannot succeed, so they are reported
-// instead. 401/403 (the token), 404 (the feed or the URL), 429 and 5xx
-// (time) are failures of the push, retried by the next one.
+// Rejects reports whether the agent refused products of the payload, so
+// that splitting the request finds the ones it refuses and sending them
+// again unchanged cannot succeed. Only an answer that points at products
+// counts: a 422 (ACP's answer to an invalid product), a 400 whose error
+// names a product (the code invalid_product_payload, or a param such as
+// "$.products[3]"), and an answer of accepted:false. Any other 400 is about
+// the request (API-Version, a header, the Timestamp or Signature, a proxy's
+// page): splitting it would send every product alone and record each as
+// refused, never to be sent again, so it fails the push instead, as do
+// 401/403 (the token), 404 (the feed or the URL), 429 and 5xx (time).
 func (e *APIError) Rejects() bool {
-	return e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnprocessableEntity
+	switch e.StatusCode {
+	case http.StatusUnprocessableEntity:
+		// A reused Idempotency-Key is the request's fault, not a product's.
+		return e.Code != "idempotency_conflict"
+	case http.StatusBadRequest:
+		return e.namesProduct()
+	case http.StatusOK:
+		return e.Code == codeNotAccepted
+	}
+	return false
 }
+
+// namesProduct reports whether the error object points at products.
+func (e *APIError) namesProduct() bool {
+	if e.Code == "invalid_product_payload" {
+		return true
+	}
+	p := strings.TrimPrefix(e.Param, "$.")
+	return strings.HasPrefix(p, "products[") || strings.HasPrefix(p, "products.")
+}
+
+// codeNotAccepted is the code of the APIError made of an accepted:false
+// answer (HTTP 200).
+const codeNotAccepted = "not_accepted"
 
 // maxReason bounds how much of an agent's text goes into an error, a log
 // line or the stored status.
@@ -120,8 +148,9 @@ func (c *Client) CreateFeed(ctx context.Context, country, key string) (string, e
 // UpsertProducts sends body, an UpsertProductsRequest ({"products":[…]}),
 // to feed id. An upsert by product id is idempotent, so it is retried on
 // any retryable failure, with the same Idempotency-Key on every attempt.
-// A payload the agent refuses returns an *APIError whose Rejects is true
-// (an answer of accepted:false is one too, with status 200).
+// A payload the agent refuses returns an *APIError whose Rejects is true;
+// an answer of accepted:false is one too, with status 200 and the code
+// not_accepted (the answer's schema has no reason to give).
 func (c *Client) UpsertProducts(ctx context.Context, id string, body []byte, key string) error {
 	var ack struct {
 		ID       string `json:"id"`
@@ -135,7 +164,7 @@ func (c *Client) UpsertProducts(ctx context.Context, id string, body []byte, key
 	}
 	if !*ack.Accepted {
 		return fmt.Errorf("feed api: upsert products into %s: %w", id,
-			&APIError{StatusCode: http.StatusOK, Code: "not_accepted", Message: "the agent answered accepted: false"})
+			&APIError{StatusCode: http.StatusOK, Code: codeNotAccepted, Message: "the agent answered accepted: false"})
 	}
 	return nil
 }

@@ -12,7 +12,9 @@
 // (bridge.FeedPushStore); a push walks the snapshot and sends a product only
 // when its hash differs. The records of a batch are saved as soon as the
 // agent answers it, so a push cut short (a crash, an outage) resumes where it
-// stopped. A push therefore costs one read of the snapshot plus the changed
+// stopped. The walk writes the changed products to a temporary spool and
+// ends before the first request, so the catalog read is never paced by the
+// agent. A push therefore costs one read of the snapshot plus the changed
 // products on the wire: the same code serves the first full push, the daily
 // re-check and the fast updates after each sync.
 //
@@ -39,14 +41,24 @@
 // body is made whenever the product is sent and kept with its record
 // (bridge.PushedProduct.Retract), since the product itself is gone by the
 // time it is needed. A product that comes back is sent in full again.
+// Whether to withdraw follows the store's Held flag (the agent took some
+// version and has not taken its withdrawal), not the last update's fate: a
+// product whose update was refused still sells there in its older version
+// and is withdrawn with that version's body.
 //
 // # Refusals
 //
-// The Feed API refuses a whole request for one bad product (400/422, or
-// accepted:false). A refused batch is split in halves and each half sent
+// The Feed API refuses a whole request for one bad product (422, a 400
+// whose error names a product, or accepted:false; any other 400 is about
+// the request and fails the push, see APIError.Rejects). A refused batch is split in halves and each half sent
 // again, down to single products; a product refused on its own is recorded
 // with the agent's reason and its hash, reported in the push status, and not
-// sent again until the shop changes it. 401/403/404, 429 and 5xx after the
+// sent again until the shop changes it. A refused update does not
+// withdraw the version the agent already holds: the checkout prices and
+// checks every line against the current snapshot, so the older version
+// cannot be sold at its old price, while withdrawing would take a sellable
+// product off the agent for what is often a fixable detail (a GTIN, a
+// field); the refusal is reported for the merchant to fix. 401/403/404, 429 and 5xx after the
 // upstream client's retries end the push with an error and nothing is
 // recorded for the batch: the next push sends it again.
 //
@@ -58,7 +70,6 @@
 package feedapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -113,8 +124,13 @@ type Pusher struct {
 	// DefaultBatchProducts, DefaultBatchBytes).
 	BatchProducts int
 	BatchBytes    int
+	// TempDir holds a push's spool of changed products (default the
+	// system's temporary folder).
+	TempDir string
 	// All sends every product, as to a new feed, instead of the changed
-	// ones (`bridge feed push --all`: the agent lost what it had).
+	// ones (`bridge feed push --all`: the agent lost what it had). The
+	// records are kept, so products that left the catalog are still
+	// withdrawn.
 	All bool
 	Log *slog.Logger
 	// Now is the clock of the status (default time.Now).
@@ -177,10 +193,8 @@ type push struct {
 	bytes     int64 // request bytes of this run (refused attempts included)
 	requests  int
 
-	// The walk (unchanged refused products) and the sender (new
-	// refusals) both count refusals.
-	mu       sync.Mutex
-	rejected int // refused products of the snapshot, this run's and earlier
+	mu       sync.Mutex // guards the refusal counts
+	rejected int        // refused products of the snapshot, this run's and earlier
 	sample   []bridge.RejectedProduct
 }
 
@@ -189,6 +203,7 @@ type record struct {
 	hash      int64
 	rejected  string
 	retracted bool
+	held      bool // the agent holds a version of it (see bridge.PushedProduct)
 }
 
 func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
@@ -198,61 +213,39 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 	}
 	info, err := p.Store.CatalogInfo(ctx)
 	if errors.Is(err, bridge.ErrNotFound) {
-		return fmt.Errorf("feed api push: no catalog snapshot yet")
+		// Wraps ErrNotFound: the runner does not back off from it, since
+		// the first snapshot (Changed) is what ends it.
+		return fmt.Errorf("feed api push: no catalog snapshot yet (%w)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("feed api push: %w", err)
 	}
 	r.version = info.Version
 	if p.All {
-		if err := p.Store.ForgetPushedProducts(ctx, Target); err != nil {
-			return fmt.Errorf("feed api push: %w", err)
-		}
+		// Every product is sent (the walk ignores stored hashes below),
+		// but the records stay: they are what says which products the
+		// agent holds, and a product that left the catalog and was not
+		// yet withdrawn must still be withdrawn by this push.
 		r.salt = "all@" + st.LastAttempt.Format(time.RFC3339Nano)
 	}
 	known := map[string]record{}
 	if err := p.Store.EachPushedProduct(ctx, Target, func(pp bridge.PushedProduct) error {
-		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted}
+		known[pp.ProductID] = record{pp.Hash, pp.Rejected, pp.Retracted, pp.Held}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
 	}
 
-	// The snapshot is read in this goroutine and batches are sent from
-	// another, so encoding overlaps the agent's answers.
-	batches := make(chan *batch, 2)
-	sendErr := make(chan error, 1)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		var err error
-		for b := range batches {
-			if err == nil {
-				if err = r.send(ctx, b.items); err != nil {
-					cancel(err)
-				}
-			}
-		}
-		sendErr <- err
-	}()
-
-	enc := feed.NewACPEncoder(p.Settings)
-	maxN, maxB := p.batchLimits()
-	cur := &batch{}
-	// add queues it, handing full batches to the sender.
-	add := func(it item) error {
-		if len(cur.items) > 0 && (len(cur.items) >= maxN || cur.size+len(it.json) > maxB) {
-			select {
-			case batches <- cur:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			cur = &batch{}
-		}
-		cur.items = append(cur.items, it)
-		cur.size += len(it.json) + 1
-		return nil
+	// The walk writes the changed products to a spool and ends before the
+	// first request: the catalog read (on SQLite a reader that keeps the
+	// WAL from being checkpointed, on Postgres a transaction and a
+	// connection) must not last as long as the agent takes to answer.
+	sp, err := newSpool(p.TempDir)
+	if err != nil {
+		return fmt.Errorf("feed api push: %w", err)
 	}
+	defer sp.Close()
+	enc := feed.NewACPEncoder(p.Settings)
 	var buf, rbuf []byte
 	readErr := p.Store.EachCatalogEntry(ctx, func(e bridge.CatalogEntry) error {
 		var n int
@@ -264,45 +257,64 @@ func (r *push) do(ctx context.Context, st *bridge.FeedPushState) error {
 		h := hash(buf)
 		k, ok := known[id]
 		delete(known, id) // what is left at the end left the catalog
-		if ok && k.hash == h {
+		if ok && k.hash == h && !p.All {
 			if k.rejected != "" {
 				r.reject(id, k.rejected)
 			}
 			return nil
 		}
 		rbuf = enc.AppendRetraction(rbuf[:0], &e)
-		return add(item{id: id, hash: h, json: bytes.Clone(buf), retract: string(rbuf)})
+		return sp.add(item{id: id, hash: h, json: buf, retract: string(rbuf)})
 	})
-	if readErr == nil {
-		readErr = r.retractions(ctx, known, add)
-	}
-	if readErr == nil && len(cur.items) > 0 {
-		select {
-		case batches <- cur:
-		case <-ctx.Done():
-			readErr = context.Cause(ctx)
-		}
-	}
-	close(batches)
-	if err := <-sendErr; err != nil {
-		return err // the sender's failure is the cause of the read's
-	}
 	if readErr != nil {
 		return fmt.Errorf("feed api push: read the catalog: %w", readErr)
 	}
-	return nil
+	if err := r.retractions(ctx, known, sp.add); err != nil {
+		return err
+	}
+	if err := sp.rewind(); err != nil {
+		return fmt.Errorf("feed api push: %w", err)
+	}
+
+	// Send the spool in batches.
+	maxN, maxB := p.batchLimits()
+	var cur []item
+	size := 0
+	for {
+		it, ok, err := sp.next()
+		if err != nil {
+			return fmt.Errorf("feed api push: %w", err)
+		}
+		if !ok || (len(cur) > 0 && (len(cur) >= maxN || size+len(it.json) > maxB)) {
+			if len(cur) > 0 {
+				if err := r.send(ctx, cur); err != nil {
+					return err
+				}
+			}
+			cur, size = nil, 0
+		}
+		if !ok {
+			return nil
+		}
+		cur = append(cur, it)
+		size += len(it.json) + 1
+	}
 }
 
 // retractions queues the withdrawal of the products the agent holds that
 // the snapshot no longer publishes (left: the records the walk did not
 // meet). The Feed API cannot delete, so each goes as its variants,
-// unavailable and discontinued, once. Refused products are not withdrawn:
-// the agent may not hold them at all, and a product it does not know
-// fails the whole request.
+// unavailable and discontinued, once. What counts is whether the agent
+// holds the product, not how its last update went: a product whose update
+// was refused still sells at the agent in its older version, and is
+// withdrawn with that version's body (the store keeps it through
+// refusals). A product the agent never took is not withdrawn (an id it
+// does not know fails the whole request), nor one whose withdrawal it
+// refused (it would refuse it again).
 func (r *push) retractions(ctx context.Context, left map[string]record, add func(item) error) error {
 	var ids []string
 	for id, k := range left {
-		if !k.retracted && k.rejected == "" {
+		if k.held && !k.retracted {
 			ids = append(ids, id)
 		}
 	}
@@ -358,8 +370,35 @@ func (r *push) ensureFeed(ctx context.Context, st *bridge.FeedPushState) error {
 }
 
 // send delivers items, splitting a refused request down to the products
-// the agent refuses on their own.
+// the agent refuses on their own. Refusals are recorded only once the
+// whole batch is settled: when every product of a batch of several is
+// refused alone with the same reason, the reason is the request's (an
+// agent that answers every upsert with a product code), not theirs, and
+// recording them would keep them from the agent for good; the push fails
+// instead and nothing is recorded for them.
 func (r *push) send(ctx context.Context, items []item) error {
+	var refused []item
+	if err := r.split(ctx, items, &refused); err != nil {
+		return err
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	if len(items) > 1 && len(refused) == len(items) && sameReason(refused) {
+		return fmt.Errorf("feed api push: the agent refused each of the %d products of a batch on its own with the same reason, taken as a failure of the request, not of the products (nothing recorded): %s",
+			len(items), refused[0].rejected)
+	}
+	for _, it := range refused {
+		r.log.Warn("feed api: product rejected", "product_id", it.id, "reason", it.rejected)
+		r.reject(it.id, it.rejected)
+	}
+	return r.record(ctx, refused)
+}
+
+// split sends items as one request and, when the agent refuses products
+// of it, each half again; products refused alone are added to refused
+// with the agent's reason. Accepted requests are recorded at once.
+func (r *push) split(ctx context.Context, items []item, refused *[]item) error {
 	body := upsertBody(items)
 	r.requests++
 	r.bytes += int64(len(body))
@@ -375,29 +414,39 @@ func (r *push) send(ctx context.Context, items []item) error {
 				r.sent++
 			}
 		}
-		return r.record(ctx, items, "")
+		return r.record(ctx, items)
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.Code == "feed_not_found":
 		return fmt.Errorf("%w (the agent no longer has feed %s: set feed.push.feed_api.feed_id to the feed it gave you, and every product is sent to it)", err, r.feedID)
 	case ae == nil || !ae.Rejects():
 		return err
 	case len(items) == 1:
-		reason := ae.Reason()
-		r.log.Warn("feed api: product rejected", "product_id", items[0].id, "status", ae.StatusCode, "reason", reason)
-		r.reject(items[0].id, reason)
-		return r.record(ctx, items, reason)
+		it := items[0]
+		it.rejected = ae.Reason()
+		*refused = append(*refused, it)
+		return nil
 	}
 	half := len(items) / 2
-	if err := r.send(ctx, items[:half]); err != nil {
+	if err := r.split(ctx, items[:half], refused); err != nil {
 		return err
 	}
-	return r.send(ctx, items[half:])
+	return r.split(ctx, items[half:], refused)
 }
 
-// record saves what the agent took (or refused) of items.
-func (r *push) record(ctx context.Context, items []item, rejected string) error {
+func sameReason(items []item) bool {
+	for _, it := range items[1:] {
+		if it.rejected != items[0].rejected {
+			return false
+		}
+	}
+	return true
+}
+
+// record saves what the agent took (or refused, with the item's reason)
+// of items.
+func (r *push) record(ctx context.Context, items []item) error {
 	ps := make([]bridge.PushedProduct, len(items))
 	for i, it := range items {
-		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: rejected, Retracted: it.retracted, Retract: it.retract}
+		ps[i] = bridge.PushedProduct{ProductID: it.id, Hash: it.hash, Rejected: it.rejected, Retracted: it.retracted, Retract: it.retract}
 	}
 	if err := r.p.Store.SavePushedProducts(ctx, Target, ps); err != nil {
 		return fmt.Errorf("feed api push: %w", err)
@@ -422,11 +471,7 @@ type item struct {
 	json      []byte
 	retract   string // the body that would withdraw it, kept with its record
 	retracted bool
-}
-
-type batch struct {
-	items []item
-	size  int
+	rejected  string // the agent's reason when it refused the item alone
 }
 
 // upsertBody is the UpsertProductsRequest of items.

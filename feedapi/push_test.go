@@ -1,14 +1,17 @@
 package feedapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,4 +493,223 @@ func TestPushRejectedCounted(t *testing.T) {
 		t.Fatalf("state: %+v", st)
 	}
 	h.noFailures(t)
+}
+
+// TestPushRequestLevel400: an answer about the request, not its products
+// (an API-Version the agent does not speak, a bad header or Timestamp, a
+// proxy's page, or every product refused alone for one reason), fails the
+// push at once: no bisection, nothing recorded as refused, and the next
+// push, once the cause is gone, sends every product.
+func TestPushRequestLevel400(t *testing.T) {
+	const batchReason = `{"type":"invalid_request","code":"invalid_product_payload","message":"feed is read-only"}`
+	for _, tc := range []struct {
+		name     string
+		arm      func(h *harness)
+		fix      func(h *harness)
+		maxReqs  int // PATCH requests of the failed push at most
+		contains string
+	}{
+		{"unsupported API-Version", func(h *harness) { h.pusher.Client.Version = "2025-01-01" },
+			func(h *harness) { h.pusher.Client.Version = "" }, 1, "unsupported_api_version"},
+		{"bad timestamp", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusBadRequest, `{"type":"invalid_request","code":"invalid_timestamp","message":"clock skew","param":"Timestamp"}`)
+		}, func(*harness) {}, 1, "invalid_timestamp"},
+		{"proxy page", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusBadRequest, `<html><body>400 Bad Request</body></html>`)
+		}, func(*harness) {}, 1, "400"},
+		{"422 idempotency conflict", func(h *harness) {
+			h.agent.RespondNext(1, http.StatusUnprocessableEntity, `{"type":"invalid_request","code":"idempotency_conflict","message":"key reused"}`)
+		}, func(*harness) {}, 1, "idempotency_conflict"},
+		{"every product refused alone for one reason", func(h *harness) {
+			h.agent.RespondNext(1+2*10-1, http.StatusUnprocessableEntity, batchReason) // the bisection of the first batch of 10
+		}, func(*harness) {}, 19, "same reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.pusher.FeedID = h.agent.AddFeed("US")
+			h.commit(t, 25, nil)
+			tc.arm(h)
+			before := h.agent.Requests()
+			st, err := h.pusher.Push(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.contains) || st.Error == "" {
+				t.Fatalf("push: err %v, state %+v; want a failure containing %q", err, st, tc.contains)
+			}
+			if n := h.agent.Requests() - before; n > tc.maxReqs {
+				t.Fatalf("%d requests for a request-level refusal, want at most %d", n, tc.maxReqs)
+			}
+			if st.Rejected != 0 {
+				t.Fatalf("%d products recorded as refused for the request's fault", st.Rejected)
+			}
+			tc.fix(h)
+			h.agent.ResetPatches()
+			if st = h.push(t); st.Items != 25 || st.Rejected != 0 || len(flat(h.agent.Patches())) != 25 {
+				t.Fatalf("push after the fix: state %+v, sent %d", st, len(flat(h.agent.Patches())))
+			}
+		})
+	}
+}
+
+// TestPushProductLevel400: a 400 whose error names a product is the
+// product's refusal, bisected like a 422.
+func TestPushProductLevel400(t *testing.T) {
+	for _, body := range []string{
+		`{"type":"invalid_request","code":"invalid_product_payload","message":"bad GTIN"}`,
+		`{"type":"invalid_request","code":"invalid_value","message":"bad GTIN","param":"$.products[0].variants[0].gtin"}`,
+	} {
+		h := newHarness(t)
+		h.pusher.FeedID = h.agent.AddFeed("US")
+		h.commit(t, 4, nil)
+		// The batch of 4 and its first half are refused, then p0 alone;
+		// p1, p2-p3 pass.
+		h.agent.RespondNext(3, http.StatusBadRequest, body)
+		st := h.push(t)
+		if st.Rejected != 1 || st.Items != 3 || st.RejectedSample[0].ProductID != "p0" || !strings.Contains(st.RejectedSample[0].Reason, "bad GTIN") {
+			t.Fatalf("%s: state %+v", body, st)
+		}
+	}
+}
+
+// TestPushNotAccepted: an answer of accepted:false (HTTP 200) is split
+// like a refusal; the product declined alone is recorded with the agent's
+// answer and every later batch still goes out.
+func TestPushNotAccepted(t *testing.T) {
+	h := newHarness(t)
+	h.agent.DeclineProduct("p3", true)
+	h.commit(t, 25, nil)
+	st := h.push(t)
+	h.noFailures(t)
+	if st.Error != "" || st.Items != 24 || st.Rejected != 1 || st.RejectedSample[0].ProductID != "p3" ||
+		!strings.Contains(st.RejectedSample[0].Reason, "accepted: false") {
+		t.Fatalf("state %+v", st)
+	}
+	if held := h.agent.Products(st.RemoteID); len(held) != 24 {
+		t.Fatalf("the agent holds %d products, want 24", len(held))
+	}
+}
+
+// TestPushRetractsHeldAfterRefusedUpdate: a product the agent took, whose
+// later update it refused, still sells there in its older version; when
+// it leaves the catalog it is withdrawn — with the variants the agent
+// holds, not those of the refused update.
+func TestPushRetractsHeldAfterRefusedUpdate(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 5, nil)
+	st := h.push(t)
+	feedID := st.RemoteID
+
+	h.agent.RefuseProduct("p2", "bad update")
+	twoVariants := func(i int, e *bridge.CatalogEntry) {
+		if i == 2 {
+			e.Product.Title += " (new)"
+			e.Product.Variants = e.Product.Variants[:2]
+		}
+	}
+	h.commit(t, 5, twoVariants)
+	if st = h.push(t); st.Rejected != 1 {
+		t.Fatalf("refused update: state %+v", st)
+	}
+	h.agent.RefuseProduct("p2", "") // the agent refused that content, not the id
+
+	h.agent.ResetPatches()
+	h.commit(t, 2, nil) // p2, p3, p4 gone
+	st = h.push(t)
+	h.noFailures(t)
+	if got := flat(h.agent.Patches()); !slices.Equal(got, []string{"p2", "p3", "p4"}) || st.Retracted != 3 {
+		t.Fatalf("withdrawn %v (state %+v), want p2, p3 and p4", got, st)
+	}
+	var p feedProduct
+	if err := json.Unmarshal(h.agent.Products(feedID)["p2"], &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Variants) != 3 {
+		t.Fatalf("p2 withdrawn with %d variants, want the 3 the agent holds", len(p.Variants))
+	}
+	for _, v := range p.Variants {
+		if v.Availability.Available || v.Availability.Status != "discontinued" {
+			t.Fatalf("p2 variant %s at the agent: %+v", v.ID, v.Availability)
+		}
+	}
+	// Withdrawn once.
+	before := h.agent.Requests()
+	h.commit(t, 2, nil)
+	if st = h.push(t); st.Retracted != 0 || h.agent.Requests() != before {
+		t.Fatalf("second push: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+}
+
+// TestPushAllStillWithdraws: a resend of everything (--all) sends every
+// product again and still withdraws the products
+// that left the catalog since the last push; afterwards only changes go.
+func TestPushAllStillWithdraws(t *testing.T) {
+	h := newHarness(t)
+	h.commit(t, 12, nil)
+	st := h.push(t)
+	h.commit(t, 10, nil) // p10, p11 gone, not pushed yet
+	h.agent.ResetPatches()
+	h.pusher.All = true
+	st = h.push(t)
+	h.noFailures(t)
+	if st.Items != 10 || st.Retracted != 2 {
+		t.Fatalf("--all: state %+v, patches %v", st, h.agent.Patches())
+	}
+	for _, id := range []string{"p10", "p11"} {
+		var p feedProduct
+		if err := json.Unmarshal(h.agent.Products(st.RemoteID)[id], &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Variants[0].Availability.Status != "discontinued" {
+			t.Fatalf("%s not withdrawn: %+v", id, p.Variants[0].Availability)
+		}
+	}
+	h.pusher.All = false
+	before := h.agent.Requests()
+	h.commit(t, 10, nil)
+	if st = h.push(t); st.Items != 0 || st.Retracted != 0 || h.agent.Requests() != before {
+		t.Fatalf("push after --all: state %+v, %d requests", st, h.agent.Requests()-before)
+	}
+}
+
+// readWatch is a store that knows when a catalog read is open.
+type readWatch struct {
+	*sqlite.DB
+	reading    atomic.Bool
+	overlapped atomic.Int32 // records saved while a catalog read was open
+}
+
+func (s *readWatch) EachCatalogEntry(ctx context.Context, fn func(bridge.CatalogEntry) error) error {
+	s.reading.Store(true)
+	defer s.reading.Store(false)
+	return s.DB.EachCatalogEntry(ctx, fn)
+}
+
+func (s *readWatch) SavePushedProducts(ctx context.Context, target string, ps []bridge.PushedProduct) error {
+	if s.reading.Load() {
+		s.overlapped.Add(1)
+	}
+	return s.DB.SavePushedProducts(ctx, target, ps)
+}
+
+// TestPushReadEndsBeforeRequests: the catalog read is over before the
+// first request goes out (a read paced by the agent would hold an SQLite
+// reader or a Postgres transaction for the whole push), and the push
+// still sends everything, in order, in full batches.
+func TestPushReadEndsBeforeRequests(t *testing.T) {
+	for _, n := range []int{0, 1, 100} {
+		h := newHarness(t)
+		w := &readWatch{DB: h.db}
+		h.pusher.Store = w
+		h.pusher.TempDir = t.TempDir()
+		h.commit(t, n, nil)
+		st := h.push(t)
+		h.noFailures(t)
+		if got := w.overlapped.Load(); got != 0 {
+			t.Fatalf("%d products: %d batches recorded while the catalog read was open", n, got)
+		}
+		if st.Items != n || len(h.agent.Patches()) != (n+9)/10 {
+			t.Fatalf("%d products: state %+v, %d requests", n, st, len(h.agent.Patches()))
+		}
+		if left, _ := os.ReadDir(h.pusher.TempDir); len(left) != 0 {
+			t.Fatalf("%d products: spool files left: %v", n, left)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -96,6 +97,9 @@ func (r *Runner) init() {
 // Changed announces a new catalog snapshot; it never blocks. Targets with
 // AfterChange push within that delay, however many snapshots arrive in
 // the meantime; the others only when they have not pushed successfully.
+// A target whose last push failed in this process waits for its backoff
+// retry instead, which pushes the latest snapshot — unless it failed for
+// want of a snapshot (bridge.ErrNotFound), which this one ends.
 func (r *Runner) Changed() {
 	r.init()
 	for _, t := range r.Targets {
@@ -153,6 +157,14 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 		case <-ctx.Done():
 			return
 		case <-r.changed[t.Name]:
+			if retry > 0 {
+				// The last push failed and its retry is on the timer:
+				// that push reads the latest snapshot and covers this
+				// change. Pushing now would skip the backoff, and with
+				// the agent down every sync would cost a walk of the
+				// whole catalog and a failing request.
+				continue
+			}
 			if t.AfterChange <= 0 {
 				if !r.failing(ctx, t) {
 					continue // its schedule stands
@@ -182,13 +194,21 @@ func (r *Runner) loop(ctx context.Context, t Schedule) {
 			return
 		}
 		next := t.Every
-		if err != nil {
+		switch {
+		case errors.Is(err, bridge.ErrNotFound):
+			// No snapshot yet: the first one ends that (Changed pushes at
+			// once); until then the timer looks again every RetryMin.
+			retry = 0
+			if lo, _ := r.retryBounds(); next <= 0 || lo < next {
+				next = lo
+			}
+		case err != nil:
 			lo, hi := r.retryBounds()
 			retry = min(max(2*retry, lo), hi)
 			if next <= 0 || retry < next {
 				next = retry
 			}
-		} else {
+		default:
 			retry = 0
 		}
 		if next <= 0 {
@@ -234,10 +254,53 @@ func (r *Runner) push(ctx context.Context, t Schedule) (bridge.FeedPushState, er
 		defer release()
 	}
 	start := time.Now()
-	st, err := t.Target.Push(ctx)
+	st, err := r.guard(ctx, t)
 	st.Target = t.Name
 	r.Metrics.observe(st, err, time.Since(start))
 	return st, err
+}
+
+// StateSaver is implemented by a StateStore that can also record a state
+// (both storage drivers): the runner records a push that panicked, since
+// the target did not get to.
+type StateSaver interface {
+	SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) error
+}
+
+// guard runs t's push and turns a panic into a failed push: recorded as
+// the target's state (when the store can save), logged with its stack,
+// and retried with backoff like any failure. A push runs on whatever the
+// remote side holds (file names in an SFTP folder, an agent's answers),
+// so one unexpected input must not take `serve` down on every schedule.
+func (r *Runner) guard(ctx context.Context, t Schedule) (st bridge.FeedPushState, err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		r.logger().Error("feed push panicked", "target", t.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		err = fmt.Errorf("feed push %s: internal error (panic: %v); the stack is in the log", t.Name, v)
+		st = r.recordFailure(ctx, t.Name, err)
+	}()
+	return t.Target.Push(ctx)
+}
+
+// recordFailure records err as the outcome of a push of target that could
+// not record it itself, keeping the rest of the state.
+func (r *Runner) recordFailure(ctx context.Context, target string, err error) bridge.FeedPushState {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, rerr := r.Store.FeedPushState(sctx, target)
+	if rerr != nil && !errors.Is(rerr, bridge.ErrNotFound) {
+		r.logger().Error("feed push: read the state to record a failure", "target", target, "err", rerr)
+	}
+	st.Target, st.LastAttempt, st.Error = target, r.now().UTC(), err.Error()
+	if s, ok := r.Store.(StateSaver); ok {
+		if serr := s.SaveFeedPushState(sctx, st); serr != nil {
+			r.logger().Error("feed push: record a failure", "target", target, "err", serr)
+		}
+	}
+	return st
 }
 
 func (r *Runner) logger() *slog.Logger {

@@ -3,6 +3,8 @@ package feedpush_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -303,4 +305,155 @@ func (s *sharedState) FeedPushState(context.Context, string) (bridge.FeedPushSta
 		return bridge.FeedPushState{Error: "agent down"}, nil
 	}
 	return *s.st, nil
+}
+
+// panicky panics on every push.
+type panicky struct{}
+
+func (panicky) Push(context.Context) (bridge.FeedPushState, error) {
+	var names []string
+	_ = names[len(names)-1] // an index out of range, like a bad remote name
+	return bridge.FeedPushState{}, nil
+}
+
+// savingStates is a StateStore that records saves.
+type savingStates struct {
+	mu sync.Mutex
+	m  map[string]bridge.FeedPushState
+}
+
+func (s *savingStates) FeedPushState(_ context.Context, name string) (bridge.FeedPushState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[name]
+	if !ok {
+		return bridge.FeedPushState{}, bridge.ErrNotFound
+	}
+	return st, nil
+}
+
+func (s *savingStates) SaveFeedPushState(_ context.Context, st bridge.FeedPushState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[st.Target] = st
+	return nil
+}
+
+// TestPushPanic: a target that panics fails its push instead of the
+// process: the error is returned and recorded (the earlier success kept),
+// the stack is logged, the metrics count an error, and the loop retries.
+func TestPushPanic(t *testing.T) {
+	lastOK := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		store feedpush.StateStore
+	}{
+		{"store saves", &savingStates{m: map[string]bridge.FeedPushState{"sftp": {Target: "sftp", LastSuccess: lastOK, Version: "v1"}}}},
+		{"read-only store", states{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs strings.Builder
+			var mu sync.Mutex
+			log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))
+			reg := prometheus.NewRegistry()
+			r := &feedpush.Runner{Store: tc.store, Log: log, Metrics: feedpush.NewMetrics(reg),
+				Targets: []feedpush.Schedule{{Name: "sftp", Target: panicky{}, Every: time.Hour}}}
+			st, err := r.PushNow(t.Context(), "sftp")
+			if err == nil || !strings.Contains(err.Error(), "panic") || !strings.Contains(st.Error, "panic") {
+				t.Fatalf("push: err %v, state %+v", err, st)
+			}
+			mu.Lock()
+			got := logs.String()
+			mu.Unlock()
+			if !strings.Contains(got, "feed push panicked") || !strings.Contains(got, "feedpush_test.panicky.Push") {
+				t.Fatalf("log without the panic's stack:\n%s", got)
+			}
+			if n := counter(t, reg, "bridge_feed_push_runs_total", "error", "sftp"); n != 1 {
+				t.Fatalf("error runs = %v, want 1", n)
+			}
+			if s, ok := tc.store.(*savingStates); ok {
+				rec, _ := s.FeedPushState(t.Context(), "sftp")
+				if !strings.Contains(rec.Error, "panic") || !rec.LastSuccess.Equal(lastOK) || rec.Version != "v1" || rec.LastAttempt.IsZero() {
+					t.Fatalf("recorded state %+v", rec)
+				}
+			}
+			// The loop survives and retries with backoff.
+			r.RetryMin, r.RetryMax = 5*time.Millisecond, 10*time.Millisecond
+			start(t, r)
+			eventually(t, "retries after panics", func() bool {
+				return counter(t, reg, "bridge_feed_push_runs_total", "error", "sftp") >= 3
+			})
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestChangedRespectsBackoff: while a target fails, snapshots do not
+// trigger pushes of their own: the backoff retry, which pushes the latest
+// snapshot, is the next push.
+func TestChangedRespectsBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		afterChange time.Duration
+	}{
+		{"follows changes", 10 * time.Millisecond},
+		{"schedule only", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &target{fails: 1 << 30}
+			r := &feedpush.Runner{Store: states{}, RetryMin: 300 * time.Millisecond, RetryMax: time.Hour,
+				Targets: []feedpush.Schedule{{Name: "feed_api", Target: tg, AfterChange: tc.afterChange, Every: time.Hour}}}
+			start(t, r)
+			eventually(t, "push at start", func() bool { return tg.count() == 1 })
+			for range 10 {
+				r.Changed()
+				time.Sleep(15 * time.Millisecond)
+			}
+			if n := tg.count(); n != 1 {
+				t.Fatalf("%d pushes within the backoff after snapshots, want only the first", n)
+			}
+			eventually(t, "the backoff retry", func() bool { return tg.count() == 2 })
+		})
+	}
+}
+
+// noSnapshot fails with ErrNotFound until ready.
+type noSnapshot struct {
+	target
+	ready chan struct{}
+}
+
+func (n *noSnapshot) Push(ctx context.Context) (bridge.FeedPushState, error) {
+	select {
+	case <-n.ready:
+		return n.target.Push(ctx)
+	default:
+		n.mu.Lock()
+		n.n++
+		n.mu.Unlock()
+		return bridge.FeedPushState{}, fmt.Errorf("no catalog snapshot yet (%w)", bridge.ErrNotFound)
+	}
+}
+
+// TestFirstSnapshotNotBackedOff: a push that failed for want of a
+// snapshot is no reason to wait: the first snapshot pushes at once.
+func TestFirstSnapshotNotBackedOff(t *testing.T) {
+	tg := &noSnapshot{ready: make(chan struct{})}
+	r := &feedpush.Runner{Store: states{}, RetryMin: time.Hour,
+		Targets: []feedpush.Schedule{{Name: "sftp", Target: tg, Every: 24 * time.Hour}}}
+	start(t, r)
+	eventually(t, "push at start", func() bool { return tg.count() == 1 })
+	close(tg.ready)
+	r.Changed()
+	eventually(t, "push after the first snapshot", func() bool { return tg.count() == 2 })
 }

@@ -80,10 +80,14 @@ func TestReadyz(t *testing.T) {
 		{"all good", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastSuccess: time.Now()}}, Feeds: rendered}, 200, `"feeds":"ok"`},
 		{"storage down", Config{Storage: pinger{errors.New("disk I/O error")}, Catalog: infoStore{has: true}, Feeds: rendered}, 503, "disk I/O error"},
 		{"no snapshot yet", Config{Storage: pinger{}, Catalog: infoStore{}, Feeds: NewFeedFiles(t.TempDir(), time.Minute, allFeeds)}, 503, "no snapshot yet"},
-		{"push failing: details, still ready", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
-			Pushes: pushStatus{{Target: "feed_api", LastAttempt: time.Now(), Error: "agent answered 503"}}}, 200, `"push.feed_api":"failed: agent answered 503"`},
+		{"push failing: short, still ready", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
+			Pushes: pushStatus{{Target: "feed_api", LastAttempt: time.Date(2026, 11, 2, 3, 4, 5, 0, time.UTC), Error: "agent answered 503"}}}, 200,
+			`"push.feed_api":"failing: never succeeded, last attempt 2026-11-02T03:04:05Z"`},
+		{"push failing after a success", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
+			Pushes: pushStatus{{Target: "sftp", LastAttempt: time.Date(2026, 11, 2, 3, 4, 5, 0, time.UTC), LastSuccess: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Error: "x"}}}, 200,
+			`"push.sftp":"failing since 2026-11-01T00:00:00Z (last success), last attempt 2026-11-02T03:04:05Z"`},
 		{"push ok", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
-			Pushes: pushStatus{{Target: "sftp", LastAttempt: time.Now(), LastSuccess: time.Now(), Items: 12, Rejected: 1}}}, 200, `12 item(s), 1 rejected"`},
+			Pushes: pushStatus{{Target: "sftp", LastAttempt: time.Now(), LastSuccess: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Items: 12, Rejected: 1}}}, 200, `"push.sftp":"ok: 2026-11-01T00:00:00Z"`},
 		{"push never ran", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered,
 			Pushes: pushStatus{{Target: "sftp"}}}, 200, `"push.sftp":"not yet"`},
 		{"failed sync still ready on the last snapshot", Config{Storage: pinger{}, Catalog: infoStore{has: true}, Sync: syncStatus{catalog.Status{LastError: "store unreachable"}}, Feeds: rendered}, 200, "failed: store unreachable"},
@@ -97,6 +101,17 @@ func TestReadyz(t *testing.T) {
 				t.Fatalf("got %d %s, want %d containing %q", rec.Code, rec.Body, tt.code, tt.check)
 			}
 		})
+	}
+	// The public /readyz carries no push details: no feed id, refused
+	// products or the agent's words, server addresses or error text.
+	details := pushStatus{{Target: "feed_api", RemoteID: "feed_secretish_42", LastAttempt: time.Now(), Error: "sftp: host key mismatch at 10.1.2.3:2222",
+		Rejected: 1, RejectedSample: []bridge.RejectedProduct{{ProductID: "p-hidden", Reason: "agent says GTIN 0123"}}}}
+	rec := do(t, New(Config{Storage: pinger{}, Catalog: infoStore{has: true}, Feeds: rendered, Pushes: details, Logger: quietLogger(&bytes.Buffer{})}),
+		http.MethodGet, "/readyz", nil, nil)
+	for _, leak := range []string{"feed_secretish_42", "10.1.2.3", "p-hidden", "GTIN", "host key", `"push":`} {
+		if strings.Contains(rec.Body.String(), leak) {
+			t.Errorf("/readyz shows %q: %s", leak, rec.Body)
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -171,14 +170,18 @@ func (c Config) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body := map[string]any{"checks": checks}
+	// /readyz is public: a push target shows one short line. Its details
+	// (the feed id, refused products with the agent's words, the server's
+	// address, the error text) are for `bridge feed status` and the
+	// metrics, not for anyone who can reach the port.
 	if c.Pushes != nil {
 		if sts, err := c.Pushes.Status(ctx); err != nil {
-			checks["push"] = "unknown: " + err.Error()
+			checks["push"] = "unknown"
+			c.Logger.Warn("readyz: push status unavailable", "err", err)
 		} else {
 			for _, st := range sts {
 				checks["push."+st.Target] = pushCheck(st)
 			}
-			body["push"] = sts
 		}
 	}
 	code := http.StatusOK
@@ -208,13 +211,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// pushCheck is a push target's one-line state in /readyz's checks.
+// pushCheck is a push target's one-line state in /readyz's checks: ok
+// with the last push's time, failing since when it last succeeded, or not
+// yet — never the error text or what was pushed (see ready).
 func pushCheck(st bridge.FeedPushState) string {
+	at := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch {
 	case st.LastAttempt.IsZero():
 		return "not yet"
-	case st.Error != "":
-		return "failed: " + st.Error
+	case st.Error == "":
+		return "ok: " + at(st.LastSuccess)
+	case st.LastSuccess.IsZero():
+		return "failing: never succeeded, last attempt " + at(st.LastAttempt)
 	}
-	return fmt.Sprintf("ok: %s, %d item(s), %d rejected", st.LastSuccess.UTC().Format(time.RFC3339), st.Items, st.Rejected)
+	return "failing since " + at(st.LastSuccess) + " (last success), last attempt " + at(st.LastAttempt)
 }

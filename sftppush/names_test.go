@@ -50,6 +50,15 @@ func TestStale(t *testing.T) {
 		{"readme.txt", false},
 		{".bashrc", false},
 		{"openai.jsonl.gz.bak", false},
+		// Names that look like temporary files but are not this bridge's
+		// (no dot before ".part", no hash): kept, and no panic.
+		{".x.part", false},
+		{"..part", false},
+		{".part", false},
+		{"..part.part", false},
+		{".openai.jsonl.gz.part", false},
+		{".openai.jsonl.gz.0123456789ABCDEF.part", false},
+		{".openai.jsonl.gz.xyz.part", false},
 	} {
 		if got := stale(formats, tc.base); got != tc.want {
 			t.Errorf("stale(%q) = %v, want %v", tc.base, got, tc.want)

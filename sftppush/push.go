@@ -9,10 +9,18 @@
 // under a temporary name (".<name>.<sha256>.part") and renamed over the
 // stable name only when every file of the run is complete (the
 // posix-rename@openssh.com extension, an atomic replace; plain rename
-// after a remove where the server lacks it). A reader sees the previous
-// snapshot or the new one, never a truncated file. Shards a smaller catalog
-// no longer needs, and temporary files of earlier runs, are removed after
-// the renames.
+// after a remove where the server lacks it). A reader sees a file's
+// previous content or its new one, never a truncated file.
+//
+// Atomicity is per file, not per set: SFTP has no way to replace several
+// files at once, and the agent reads fixed names in a fixed folder, so a
+// staging-folder swap is not available. The renames of one format follow
+// each other, then the files of that format the new set does not have
+// (shards of a bigger catalog, temporary files of interrupted runs) are
+// removed at once, and acp/metadata.json is renamed last, after its
+// products. A reader listing the folder during those moments may see new
+// shards beside old ones; a removal that fails fails the push (the state
+// says so) instead of leaving the mix unnoticed.
 //
 // # Dropped connections
 //
@@ -76,6 +84,12 @@ const (
 // is not the configured one.
 var ErrHostKey = errors.New("sftp: host key mismatch")
 
+// ErrAuth is the cause of a connection the server refused to log in:
+// wrong user, password or key. It is not retried: dialing again cannot
+// fix it, and repeated failed logins get the bridge's address banned
+// (fail2ban and the like).
+var ErrAuth = errors.New("sftp: authentication refused")
+
 // Pusher uploads the snapshot's feed files to one SFTP server. Set the
 // fields, then call Push (pushes run one at a time).
 type Pusher struct {
@@ -114,6 +128,9 @@ type Pusher struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu sync.Mutex
+	// refuseRemove, in tests, fails the removal of a remote file when it
+	// returns an error (a server that refuses; root ignores permissions).
+	refuseRemove func(name string) error
 }
 
 // ParsePrivateKey reads a PEM private key (OpenSSH, PKCS#1/#8, EC),
@@ -194,7 +211,9 @@ func (u *upload) do(ctx context.Context) (string, error) {
 	p := u.p
 	info, err := p.Store.CatalogInfo(ctx)
 	if errors.Is(err, bridge.ErrNotFound) {
-		return "", errors.New("sftp push: no catalog snapshot yet")
+		// Wraps ErrNotFound: the runner does not back off from it, since
+		// the first snapshot (Changed) is what ends it.
+		return "", fmt.Errorf("sftp push: no catalog snapshot yet (%w)", err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("sftp push: %w", err)
@@ -240,20 +259,37 @@ func (u *upload) do(ctx context.Context) (string, error) {
 	}); err != nil {
 		return info.Version, err
 	}
-	// All there: now replace the stable names, then tidy up.
+	// All there: now replace the stable names, format by format, and
+	// right after a format's renames remove its files the new set does
+	// not have (shards of a bigger catalog, the single name when it is now
+	// cut in parts, temporary files of interrupted runs), so old shards
+	// sit beside new ones for as short a time as the server allows. A
+	// removal that fails fails the push: readers may then see both.
 	if err := u.retry(ctx, func() error {
-		for _, f := range all {
-			if err := u.rename(f); err != nil {
-				return err
+		keep := u.keep(sets)
+		for _, set := range sets {
+			var marker []file // acp/metadata.json: renamed last, once its products are in place
+			for _, f := range set.files {
+				if f.remote == feed.FileACPMetadata {
+					marker = append(marker, f)
+					continue
+				}
+				if err := u.rename(f); err != nil {
+					return err
+				}
+			}
+			if err := u.tidy(set.format, keep); err != nil {
+				return fmt.Errorf("the new %s files are in place but the old ones could not all be removed, so readers may see both: %w", set.format, err)
+			}
+			for _, f := range marker {
+				if err := u.rename(f); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}); err != nil {
 		return info.Version, err
-	}
-	if err := u.retry(ctx, func() error { return u.tidy(sets) }); err != nil {
-		// The new snapshot is in place; leftovers are removed next time.
-		u.log.Warn("sftp: removing stale shards failed", "err", err)
 	}
 	return info.Version, nil
 }
@@ -291,11 +327,12 @@ func (u *upload) retry(ctx context.Context, fn func() error) error {
 }
 
 // lost reports whether err is the connection's failure rather than the
-// server's answer, so that dialing again may help.
+// server's answer, so that dialing again may help. A refused host key or
+// login is the configuration's fault: never retried.
 func (u *upload) lost(err error) bool {
 	var se *sftp.StatusError
 	switch {
-	case errors.Is(err, ErrHostKey), errors.As(err, &se):
+	case errors.Is(err, ErrHostKey), errors.Is(err, ErrAuth), errors.As(err, &se):
 		return false
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, sftp.ErrSSHFxConnectionLost),
 		errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
@@ -339,6 +376,11 @@ func (u *upload) connect(ctx context.Context) error {
 		_ = conn.Close()
 		if errors.Is(err, ErrHostKey) {
 			return err
+		}
+		// x/crypto/ssh has no error type for it; this text is the one its
+		// client returns when every method was refused (client_auth.go).
+		if strings.Contains(err.Error(), "ssh: unable to authenticate") {
+			return fmt.Errorf("%w by %s as %q (check user, password, private_key): %w", ErrAuth, p.Addr, p.User, err)
 		}
 		return fmt.Errorf("ssh handshake with %s: %w", p.Addr, err)
 	}
@@ -478,42 +520,61 @@ func (u *upload) rename(f file) error {
 	return nil
 }
 
-// tidy removes shards of the formats that this run did not write and
-// temporary files of interrupted runs.
-func (u *upload) tidy(sets []rendered) error {
+// keep is the remote paths of this run's files, under their stable and
+// their temporary names (a file renamed last is still uploaded while its
+// format is tidied).
+func (u *upload) keep(sets []rendered) map[string]bool {
 	keep := map[string]bool{}
-	dirs := map[string][]feed.Format{}
 	for _, set := range sets {
 		for _, f := range set.files {
 			keep[u.p.remote(f.remote)] = true
+			keep[u.p.remote(tempName(f))] = true
 		}
-		d := path.Dir(u.p.remote(string(set.format)))
-		dirs[d] = append(dirs[d], set.format)
 	}
-	for dir, formats := range dirs {
-		entries, err := u.sftp.ReadDir(dir)
-		if err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
+	return keep
+}
+
+// tidy removes the files of format in its remote folder that are not in
+// keep: shards the new set does not have and temporary files of
+// interrupted runs. Other names in the folder are left alone.
+func (u *upload) tidy(format feed.Format, keep map[string]bool) error {
+	dir := path.Dir(u.p.remote(string(format)))
+	entries, err := u.sftp.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		name := path.Join(dir, e.Name())
+		if keep[name] || e.IsDir() || !stale([]feed.Format{format}, e.Name()) {
+			continue
 		}
-		for _, e := range entries {
-			name := path.Join(dir, e.Name())
-			if keep[name] || e.IsDir() || !stale(formats, e.Name()) {
-				continue
-			}
-			if err := u.sftp.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if u.p.refuseRemove != nil {
+			if err := u.p.refuseRemove(name); err != nil {
 				return fmt.Errorf("remove %s: %w", name, err)
 			}
-			u.log.Info("sftp: removed stale file", "file", name)
 		}
+		if err := u.sftp.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		u.log.Info("sftp: removed stale file", "file", name)
 	}
 	return nil
 }
 
 // stale reports whether base is a shard or a temporary file of one of
 // formats (the run's own files are kept by the caller).
+//
+// Any name may be in the folder (others write there too), so a name that
+// only looks like a temporary file (".x.part", no hash) is not ours and
+// is left alone rather than cut at a dot that is not there.
 func stale(formats []feed.Format, base string) bool {
 	if t, ok := strings.CutPrefix(base, "."); ok && strings.HasSuffix(t, ".part") {
-		base = t[:strings.LastIndexByte(strings.TrimSuffix(t, ".part"), '.')]
+		t = strings.TrimSuffix(t, ".part")
+		i := strings.LastIndexByte(t, '.')
+		if i < 0 || !isTempSum(t[i+1:]) {
+			return false
+		}
+		base = t[:i]
 	}
 	for _, f := range formats {
 		if isShardOf(f, base) || (f == feed.FormatACP && base == path.Base(feed.FileACPMetadata)) {
@@ -521,6 +582,20 @@ func stale(formats []feed.Format, base string) bool {
 		}
 	}
 	return false
+}
+
+// isTempSum reports whether s is the hash part of tempName: 16 lowercase
+// hex digits.
+func isTempSum(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ctxReader stops an upload when ctx ends.

@@ -274,6 +274,32 @@ func TestHostKey(t *testing.T) {
 	}
 }
 
+// TestAuthRefused: a login the server refuses fails the push on the
+// first connection: no dialing again (a ban for repeated failed logins),
+// and no password in the error or the logs.
+func TestAuthRefused(t *testing.T) {
+	for _, tc := range []struct{ name, user, password string }{
+		{"wrong password", user, "not-the-password-0123456789"},
+		{"wrong user", "someone-else", password},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.pusher.User, h.pusher.Password = tc.user, tc.password
+			h.commit(t, 3)
+			st, err := h.pusher.Push(t.Context())
+			if !errors.Is(err, sftppush.ErrAuth) || !strings.Contains(st.Error, "authentication refused") {
+				t.Fatalf("push with a refused login: err = %v, state %+v", err, st)
+			}
+			if h.srv.Connections() != 1 {
+				t.Fatalf("%d connections for a refused login, want 1", h.srv.Connections())
+			}
+			if strings.Contains(h.logs.String()+st.Error, tc.password) {
+				t.Fatal("the password reached the logs or the status")
+			}
+		})
+	}
+}
+
 // TestPrivateKey: key authentication, and clear errors for keys that
 // cannot be used.
 func TestPrivateKey(t *testing.T) {

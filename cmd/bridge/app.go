@@ -267,15 +267,14 @@ func compileMapping(cfg *config.Config, defaultMapping string) (*mapping.Mapping
 		mapping.Source{File: cfg.File, Node: &cfg.Mapping})
 }
 
-// feedFormats resolves feed.formats (all formats when empty) and checks
-// feed.push.sftp.formats, so that every command reports them.
+// feedFormats resolves feed.formats (all formats when empty).
+// feed.push.sftp.formats is checked by the config itself (the formats the
+// drop takes), so every command reports it once.
 func feedFormats(cfg *config.Config) ([]feed.Format, bridge.Problems) {
-	_, ps := resolveFormats(cfg, "feed.push.sftp.formats", cfg.Feed.Push.SFTP.Formats)
 	if len(cfg.Feed.Formats) == 0 {
-		return feed.Formats(), ps
+		return feed.Formats(), nil
 	}
-	out, fps := resolveFormats(cfg, "feed.formats", cfg.Feed.Formats)
-	return out, append(fps, ps...)
+	return resolveFormats(cfg, "feed.formats", cfg.Feed.Formats)
 }
 
 // resolveFormats looks up the format names of the list at key.

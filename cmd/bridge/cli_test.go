@@ -56,7 +56,7 @@ func TestCheck(t *testing.T) {
 		}, 1, []string{`feed.formats.0: unknown format "openai.xml"`}},
 		{"unknown sftp push format", func(s string) string {
 			return strings.Replace(s, "  max_shrink_percent: 50\n", "  max_shrink_percent: 50\n  push:\n    sftp:\n      host: h\n      user: u\n      password: p\n      formats: [openai.jsonl.gz, feed.xml]\n", 1)
-		}, 1, []string{`feed.push.sftp.formats.1: unknown format "feed.xml"`}},
+		}, 1, []string{`feed.push.sftp.formats.1: "feed.xml" is not a format the SFTP drop takes`, "1 problem(s)"}},
 		{"unreadable sftp key", func(s string) string {
 			return strings.Replace(s, "  max_shrink_percent: 50\n", "  max_shrink_percent: 50\n  push:\n    sftp:\n      host: h\n      user: u\n      private_key: not-a-key\n", 1)
 		}, 1, []string{"@LINE(private_key: not-a-key): feed.push.sftp.private_key: sftp: the private key cannot be read"}},

@@ -77,10 +77,7 @@ func TestServePushes(t *testing.T) {
 	var ready struct {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`
-		Push   []struct {
-			Target string `json:"target"`
-			Items  int    `json:"items"`
-		} `json:"push"`
+		Push   json.RawMessage   `json:"push"` // details are for `bridge feed status`, not the public /readyz
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		_, body := get(t, base+"/readyz", nil)
@@ -94,7 +91,7 @@ func TestServePushes(t *testing.T) {
 			t.Fatalf("readyz: %+v", ready)
 		}
 	}
-	if ready.Status != "ready" || len(ready.Push) != 2 || ready.Push[0].Target != "feed_api" {
+	if ready.Status != "ready" || ready.Push != nil {
 		t.Fatalf("readyz: %+v", ready)
 	}
 

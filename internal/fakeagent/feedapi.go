@@ -50,6 +50,7 @@ type FeedAPI struct {
 	feeds    map[string]*fakeFeed
 	keys     map[string]keyed
 	refuse   map[string]string // product id → message of the 422
+	decline  map[string]bool   // product ids answered accepted:false
 	failures []Failure
 	requests int
 	patches  [][]string // product ids of each applied PATCH
@@ -74,7 +75,7 @@ type keyed struct {
 // test ends.
 func NewFeedAPI(tb testing.TB, token string) *FeedAPI {
 	tb.Helper()
-	f := &FeedAPI{token: token, feeds: map[string]*fakeFeed{}, keys: map[string]keyed{}, refuse: map[string]string{}}
+	f := &FeedAPI{token: token, feeds: map[string]*fakeFeed{}, keys: map[string]keyed{}, refuse: map[string]string{}, decline: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /feeds", f.handle(f.create))
 	mux.HandleFunc("GET /feeds/{id}", f.handle(f.get))
@@ -107,6 +108,19 @@ func (f *FeedAPI) RefuseProduct(id, message string) {
 		return
 	}
 	f.refuse[id] = message
+}
+
+// DeclineProduct makes every upsert that holds product id answer 200
+// with accepted:false, nothing applied (an agent that takes the request
+// but not its products); off turns it back.
+func (f *FeedAPI) DeclineProduct(id string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if on {
+		f.decline[id] = true
+	} else {
+		delete(f.decline, id)
+	}
 }
 
 // AddFeed makes a feed as onboarding would, and returns its id.
@@ -343,6 +357,11 @@ func (f *FeedAPI) upsert(r *http.Request, body []byte) answer {
 			return feedError(http.StatusUnprocessableEntity, "invalid_product_payload", msg, fmt.Sprintf("$.products[%d]", i))
 		}
 		ids[i] = head.ID
+	}
+	for _, pid := range ids {
+		if f.decline[pid] {
+			return answer{http.StatusOK, map[string]any{"id": id, "accepted": false}}
+		}
 	}
 	for i, p := range req.Products {
 		ff.products[ids[i]] = p

@@ -44,14 +44,14 @@ func (d *DB) SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) erro
 
 // EachPushedProduct calls fn for every product recorded for target.
 func (d *DB) EachPushedProduct(ctx context.Context, target string, fn func(bridge.PushedProduct) error) error {
-	rows, err := d.pool.Query(ctx, `SELECT product_id, hash, rejected, retracted FROM feed_pushed_products WHERE target = $1`, target)
+	rows, err := d.pool.Query(ctx, `SELECT product_id, hash, rejected, retracted, held FROM feed_pushed_products WHERE target = $1`, target)
 	if err != nil {
 		return fmt.Errorf("postgres: pushed products %s: %w", target, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p bridge.PushedProduct
-		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted); err != nil {
+		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted, &p.Held); err != nil {
 			return fmt.Errorf("postgres: pushed products %s: %w", target, err)
 		}
 		if err := fn(p); err != nil {
@@ -81,10 +81,15 @@ func (d *DB) SavePushedProducts(ctx context.Context, target string, ps []bridge.
 	for i, p := range ps {
 		ids[i], hashes[i], rejected[i], retracted[i], retract[i] = p.ProductID, p.Hash, p.Rejected, p.Retracted, p.Retract
 	}
-	if _, err := d.pool.Exec(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract)
-		SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::text[])
+	if _, err := d.pool.Exec(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract, held)
+		SELECT $1, u.*, u.rejected = '' AND NOT u.retracted
+		FROM unnest($2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::text[]) AS u(product_id, hash, rejected, retracted, retract)
 		ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected,
-			retracted = excluded.retracted, retract = excluded.retract`,
+			retracted = excluded.retracted,
+			-- A refusal changes nothing at the agent: it still holds (or
+			-- not) the version the stored retract body withdraws.
+			retract = CASE WHEN excluded.rejected = '' THEN excluded.retract ELSE feed_pushed_products.retract END,
+			held = CASE WHEN excluded.rejected = '' THEN excluded.held ELSE feed_pushed_products.held END`,
 		target, ids, hashes, rejected, retracted, retract); err != nil {
 		return fmt.Errorf("postgres: save pushed products %s: %w", target, err)
 	}

@@ -50,14 +50,14 @@ func (d *DB) SaveFeedPushState(ctx context.Context, s bridge.FeedPushState) erro
 
 // EachPushedProduct calls fn for every product recorded for target.
 func (d *DB) EachPushedProduct(ctx context.Context, target string, fn func(bridge.PushedProduct) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT product_id, hash, rejected, retracted FROM feed_pushed_products WHERE target = ?`, target)
+	rows, err := d.db.QueryContext(ctx, `SELECT product_id, hash, rejected, retracted, held FROM feed_pushed_products WHERE target = ?`, target)
 	if err != nil {
 		return fmt.Errorf("sqlite: pushed products %s: %w", target, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p bridge.PushedProduct
-		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted); err != nil {
+		if err := rows.Scan(&p.ProductID, &p.Hash, &p.Rejected, &p.Retracted, &p.Held); err != nil {
 			return fmt.Errorf("sqlite: pushed products %s: %w", target, err)
 		}
 		if err := fn(p); err != nil {
@@ -79,9 +79,14 @@ func (d *DB) SavePushedProducts(ctx context.Context, target string, ps []bridge.
 		return nil
 	}
 	return d.writeTx(ctx, "save pushed products "+target, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract) VALUES (?, ?, ?, ?, ?, ?)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO feed_pushed_products (target, product_id, hash, rejected, retracted, retract, held)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4 = '' AND NOT ?5)
 			ON CONFLICT (target, product_id) DO UPDATE SET hash = excluded.hash, rejected = excluded.rejected,
-				retracted = excluded.retracted, retract = excluded.retract`)
+				retracted = excluded.retracted,
+				-- A refusal changes nothing at the agent: it still holds
+				-- (or not) the version the stored retract body withdraws.
+				retract = CASE WHEN excluded.rejected = '' THEN excluded.retract ELSE retract END,
+				held = CASE WHEN excluded.rejected = '' THEN excluded.held ELSE held END`)
 		if err != nil {
 			return err
 		}

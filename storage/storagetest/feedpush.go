@@ -17,6 +17,7 @@ import (
 func runFeedPush(t *testing.T, open func(t *testing.T) bridge.Storage) {
 	t.Run("FeedPushState", func(t *testing.T) { testFeedPushState(t, open(t)) })
 	t.Run("PushedProducts", func(t *testing.T) { testPushedProducts(t, open(t)) })
+	t.Run("PushedProductsHeld", func(t *testing.T) { testPushedProductsHeld(t, open(t)) })
 	t.Run("PushedProductsInvalid", func(t *testing.T) { testPushedProductsInvalid(t, open(t)) })
 }
 
@@ -93,10 +94,10 @@ func testPushedProducts(t *testing.T, s bridge.Storage) {
 	}
 	// A walk leaves the retract bodies out; PushedRetractions reads them.
 	want := map[string]bridge.PushedProduct{
-		"p1": {ProductID: "p1", Hash: -1},
+		"p1": {ProductID: "p1", Hash: -1, Held: true},
 		"p2": {ProductID: "p2", Hash: 1<<63 - 1, Retracted: true},
-		"p3": {ProductID: "p3", Hash: 8},
-		"p4": {ProductID: "p4", Hash: 4},
+		"p3": {ProductID: "p3", Hash: 8, Held: true},
+		"p4": {ProductID: "p4", Hash: 4, Held: true},
 	}
 	if got := pushed(t, s, "feed_api"); !maps.Equal(got, want) {
 		t.Fatalf("records:\n got %v\nwant %v", got, want)
@@ -151,6 +152,69 @@ func testPushedProductsInvalid(t *testing.T, s bridge.Storage) {
 			}
 			if got := pushed(t, s, "feed_api"); len(got) != 0 {
 				t.Fatalf("a refused batch left records: %v", got)
+			}
+		})
+	}
+}
+
+// testPushedProductsHeld: Held is the store's: set by an accepted product,
+// cleared by an accepted withdrawal, and kept, with the retract body of
+// the version the agent holds, through refusals.
+func testPushedProductsHeld(t *testing.T, s bridge.Storage) {
+	ctx := t.Context()
+	type step struct {
+		save     bridge.PushedProduct
+		held     bool
+		retract  string // PushedRetractions after the step
+		rejected string
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"refused first: not held", []step{
+			{bridge.PushedProduct{Hash: 1, Rejected: "bad", Retract: "r1"}, false, "r1", "bad"},
+		}},
+		{"accepted, then an update refused: still held, old retract kept", []step{
+			{bridge.PushedProduct{Hash: 1, Retract: "r1"}, true, "r1", ""},
+			{bridge.PushedProduct{Hash: 2, Rejected: "bad", Retract: "r2"}, true, "r1", "bad"},
+			{bridge.PushedProduct{Hash: 3, Rejected: "worse", Retract: "r3"}, true, "r1", "worse"},
+		}},
+		{"held, refused, then accepted again", []step{
+			{bridge.PushedProduct{Hash: 1, Retract: "r1"}, true, "r1", ""},
+			{bridge.PushedProduct{Hash: 2, Rejected: "bad", Retract: "r2"}, true, "r1", "bad"},
+			{bridge.PushedProduct{Hash: 3, Retract: "r3"}, true, "r3", ""},
+		}},
+		{"withdrawal accepted: no longer held", []step{
+			{bridge.PushedProduct{Hash: 1, Retract: "r1"}, true, "r1", ""},
+			{bridge.PushedProduct{Hash: 9, Retracted: true, Retract: "r1"}, false, "r1", ""},
+		}},
+		{"withdrawal refused: still held", []step{
+			{bridge.PushedProduct{Hash: 1, Retract: "r1"}, true, "r1", ""},
+			{bridge.PushedProduct{Hash: 9, Retracted: true, Rejected: "unknown", Retract: "r1"}, true, "r1", "unknown"},
+		}},
+		{"the caller's Held is ignored", []step{
+			{bridge.PushedProduct{Hash: 1, Rejected: "bad", Held: true}, false, "", "bad"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := "held_" + strings.ReplaceAll(tc.name, " ", "_")
+			for i, st := range tc.steps {
+				st.save.ProductID = "p1"
+				if err := s.SavePushedProducts(ctx, target, []bridge.PushedProduct{st.save}); err != nil {
+					t.Fatal(err)
+				}
+				got := pushed(t, s, target)["p1"]
+				if got.Held != st.held || got.Rejected != st.rejected || got.Hash != st.save.Hash {
+					t.Fatalf("step %d: record %+v, want held %v, rejected %q, hash %d", i, got, st.held, st.rejected, st.save.Hash)
+				}
+				bodies, err := s.PushedRetractions(ctx, target, []string{"p1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bodies["p1"] != st.retract {
+					t.Fatalf("step %d: retract body %q, want %q", i, bodies["p1"], st.retract)
+				}
 			}
 		})
 	}
