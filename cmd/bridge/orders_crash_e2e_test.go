@@ -55,38 +55,11 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 		sessions = 200
 		agents   = 8
 	)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("BRIDGE_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("BRIDGE_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = n
-	}
-	t.Logf("seed %d (rerun with BRIDGE_CRASH_SEED=%d)", seed, seed)
+	seed := chaosSeed(t)
 	began := time.Now()
 
-	// Stripe: one token per checkout, behind a slow network.
-	fake := stripefake.New()
-	t.Cleanup(fake.Close)
-	for n := range sessions {
-		fake.AddToken(stripefake.Token{ID: chaosToken(n), Currency: "usd", MaxAmount: 1_000_000, ExpiresAt: time.Now().Add(time.Hour)})
-	}
-	stripeURL := slowProxy(t, fake.URL, rand.New(rand.NewPCG(seed, 1000)), 40*time.Millisecond)
-
-	const hookSecret = "whsec_chaos_agent_0123456789abcdef"
-	agent := fakeagent.New(t, hookSecret)
-	t.Setenv("STRIPE_TEST_KEY", stripefake.DefaultSecretKey)
-	t.Setenv("STRIPE_TEST_WEBHOOK", "whsec_e2e_chaos_test_secret")
-	t.Setenv("CHAOS_AGENT_WEBHOOK_SECRET", hookSecret)
-	cfg := writeConfig(t, func(s string) string {
-		s = mustReplace(t, s, "  provider: sandbox\n", "  provider: stripe\n  stripe:\n    secret_key: ${STRIPE_TEST_KEY}\n"+
-			"    webhook_secret: ${STRIPE_TEST_WEBHOOK}\n    api_base: "+stripeURL+"\n")
-		s = mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${CHAOS_AGENT_WEBHOOK_SECRET}\n")
-		s = mustReplace(t, s, "  sync_budget: 3s ", "  sync_budget: 200ms ")
-		// 600+ requests from one key in seconds: no rate limit.
-		return mustReplace(t, s, "    per_second: 20\n", "    per_second: 0\n")
-	})
+	fake, agent, stripeAndAgent := chaosWorld(t, seed, sessions)
+	cfg := writeConfig(t, stripeAndAgent)
 	dir := filepath.Dir(cfg)
 	// Two tracked variants with plenty of stock (the stock check and holds
 	// run on every complete), and untracked ones.
@@ -356,6 +329,49 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 }
 
 func chaosToken(n int) string { return fmt.Sprintf("spt_chaos_%03d", n) }
+
+// chaosSeed is the run's random seed: BRIDGE_CRASH_SEED when set, so a run
+// can be replayed, else the clock; it is logged.
+func chaosSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("BRIDGE_CRASH_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("BRIDGE_CRASH_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (rerun with BRIDGE_CRASH_SEED=%d)", seed, seed)
+	return seed
+}
+
+// chaosWorld starts what the chaos tests' bridges talk to: Stripe (the
+// fake, with tokens chaosToken(0 … tokens−1), behind a network that delays
+// every answer by up to 40 ms after Stripe acted) and a strict agent for
+// the order webhooks; edit points a config at both, with a 200 ms store
+// budget and no rate limit (hundreds of requests from one key in seconds).
+func chaosWorld(t *testing.T, seed uint64, tokens int) (fake *stripefake.Server, agent *fakeagent.Agent, edit func(string) string) {
+	t.Helper()
+	fake = stripefake.New()
+	t.Cleanup(fake.Close)
+	for n := range tokens {
+		fake.AddToken(stripefake.Token{ID: chaosToken(n), Currency: "usd", MaxAmount: 1_000_000, ExpiresAt: time.Now().Add(time.Hour)})
+	}
+	stripeURL := slowProxy(t, fake.URL, rand.New(rand.NewPCG(seed, 1000)), 40*time.Millisecond)
+	const hookSecret = "whsec_chaos_agent_0123456789abcdef"
+	agent = fakeagent.New(t, hookSecret)
+	t.Setenv("STRIPE_TEST_KEY", stripefake.DefaultSecretKey)
+	t.Setenv("STRIPE_TEST_WEBHOOK", "whsec_e2e_chaos_test_secret")
+	t.Setenv("CHAOS_AGENT_WEBHOOK_SECRET", hookSecret)
+	return fake, agent, func(s string) string {
+		s = mustReplace(t, s, "  provider: sandbox\n", "  provider: stripe\n  stripe:\n    secret_key: ${STRIPE_TEST_KEY}\n"+
+			"    webhook_secret: ${STRIPE_TEST_WEBHOOK}\n    api_base: "+stripeURL+"\n")
+		s = mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${CHAOS_AGENT_WEBHOOK_SECRET}\n")
+		s = mustReplace(t, s, "  sync_budget: 3s ", "  sync_budget: 200ms ")
+		return mustReplace(t, s, "    per_second: 20\n", "    per_second: 0\n")
+	}
+}
 
 // mustReplace replaces the first old in s, failing the test when s has none.
 func mustReplace(t *testing.T, s, old, new string) string {

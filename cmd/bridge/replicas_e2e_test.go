@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/internal/fakeagent"
 	"github.com/acp-bridge/bridge/internal/pgtest"
-	"github.com/acp-bridge/bridge/payments/stripe/stripefake"
 	"github.com/acp-bridge/bridge/storage/postgres"
 )
 
@@ -51,40 +49,17 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 		rushers   = 20
 		rushStock = 6
 	)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("BRIDGE_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("BRIDGE_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = n
-	}
-	t.Logf("seed %d (rerun with BRIDGE_CRASH_SEED=%d)", seed, seed)
+	seed := chaosSeed(t)
 	began := time.Now()
 
-	fake := stripefake.New()
-	t.Cleanup(fake.Close)
-	for n := range sessions + rushers {
-		fake.AddToken(stripefake.Token{ID: chaosToken(n), Currency: "usd", MaxAmount: 1_000_000, ExpiresAt: time.Now().Add(time.Hour)})
-	}
-	stripeURL := slowProxy(t, fake.URL, rand.New(rand.NewPCG(seed, 1000)), 40*time.Millisecond)
-	const hookSecret = "whsec_replicas_agent_0123456789abcdef"
-	agent := fakeagent.New(t, hookSecret)
-	t.Setenv("STRIPE_TEST_KEY", stripefake.DefaultSecretKey)
-	t.Setenv("STRIPE_TEST_WEBHOOK", "whsec_e2e_replicas_test_secret")
-	t.Setenv("REPLICAS_AGENT_WEBHOOK_SECRET", hookSecret)
+	fake, agent, stripeAndAgent := chaosWorld(t, seed, sessions+rushers)
 	t.Setenv("REPLICAS_PG_DSN", dsn)
-	cfg := writeConfig(t, func(s string) string {
+	cfg := writeConfig(t, stripeAndAgent, func(s string) string {
 		s = mustReplace(t, s, "  driver: sqlite ", "  driver: postgres ")
 		s = mustReplace(t, s, "  dsn: data/bridge.db\n", "  dsn: ${REPLICAS_PG_DSN}\n  max_conns: 8\n")
 		s = mustReplace(t, s, "  dir: data/feeds ", "  dir: ${REPLICA_FEED_DIR} ")
-		s = mustReplace(t, s, "  provider: sandbox\n", "  provider: stripe\n  stripe:\n    secret_key: ${STRIPE_TEST_KEY}\n"+
-			"    webhook_secret: ${STRIPE_TEST_WEBHOOK}\n    api_base: "+stripeURL+"\n")
-		s = mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${REPLICAS_AGENT_WEBHOOK_SECRET}\n")
 		s = mustReplace(t, s, "  claim_lease: 1m\n", "  claim_lease: 10s\n")
-		s = mustReplace(t, s, "  job_lease: 2m ", "  job_lease: 10s ")
-		s = mustReplace(t, s, "  sync_budget: 3s ", "  sync_budget: 200ms ")
-		return mustReplace(t, s, "    per_second: 20\n", "    per_second: 0\n")
+		return mustReplace(t, s, "  job_lease: 2m ", "  job_lease: 10s ")
 	})
 	dir := filepath.Dir(cfg)
 	setStock(t, filepath.Join(dir, "examples", "catalog.csv"), map[string]string{"SOCK-M": strconv.Itoa(sockStock), "SOCK-L": "100000", "BEANIE-CHAR": strconv.Itoa(rushStock)})
