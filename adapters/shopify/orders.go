@@ -24,7 +24,7 @@ const (
 
 const orderCreateMutation = `mutation OrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
   orderCreate(order: $order, options: $options) {
-    order { id name statusPageUrl }
+    order { id name statusPageUrl totalPriceSet { shopMoney { amount currencyCode } } }
     userErrors { field message code } } }`
 
 const (
@@ -76,9 +76,10 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	var out struct {
 		OrderCreate *struct {
 			Order *struct {
-				ID            string `json:"id"`
-				Name          string `json:"name"`
-				StatusPageURL string `json:"statusPageUrl"`
+				ID            string   `json:"id"`
+				Name          string   `json:"name"`
+				StatusPageURL string   `json:"statusPageUrl"`
+				TotalPriceSet moneyBag `json:"totalPriceSet"`
 			} `json:"order"`
 			UserErrors []struct {
 				Field   []string `json:"field"`
@@ -128,7 +129,42 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	if oc.Order == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: no order and no userErrors", o.ID)
 	}
-	return a.storeOrder(oc.Order.ID, oc.Order.StatusPageURL), nil
+	so := a.storeOrder(oc.Order.ID, oc.Order.StatusPageURL)
+	if so.Discrepancy = discrepancy(o.Total, oc.Order.TotalPriceSet.ShopMoney); so.Discrepancy != "" {
+		a.log.Error("shopify order total differs from the amount charged", "order", o.ID, "store_order", so.StoreID, "discrepancy", so.Discrepancy)
+	}
+	return so, nil
+}
+
+// moneyBag is Shopify's MoneyBag as far as the adapter reads it.
+type moneyBag struct {
+	ShopMoney moneyV2 `json:"shopMoney"`
+}
+
+type moneyV2 struct {
+	Amount       string `json:"amount"`
+	CurrencyCode string `json:"currencyCode"`
+}
+
+// discrepancy says how the total of the order Shopify made differs from
+// what the buyer was charged, or "" when they agree. Shopify computes its
+// total from the lines, shipping and tax lines sent; a difference (tax
+// added again, a rounding of its own) must reach a person.
+func discrepancy(paid bridge.Money, total moneyV2) string {
+	if paid.Currency == "" {
+		return "" // not known: not checked
+	}
+	if total.CurrencyCode != paid.Currency {
+		return fmt.Sprintf("Shopify recorded the order in %s, the buyer paid in %s", upstream.Excerpt(total.CurrencyCode, 8), paid.Currency)
+	}
+	got, err := bridge.ParseMoney(total.Amount, paid.Currency)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("Shopify's order total %q could not be read: %v", upstream.Excerpt(total.Amount, 32), err)
+	case got.Amount != paid.Amount:
+		return fmt.Sprintf("Shopify's order total is %s, the buyer was charged %s", got, paid)
+	}
+	return ""
 }
 
 func (a *Adapter) storeOrder(id, statusPage string) bridge.StoreOrder {
@@ -231,19 +267,36 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 	if len(o.Lines) == 0 {
 		return nil, errors.New("no lines")
 	}
+	// Tax goes where the bridge computed it: on each line (OrderLine.Tax)
+	// and the rest, the shipping's, on the shipping line. Orders whose
+	// lines carry no tax (made before lines had it) keep one order-level
+	// tax line; Shopify takes tax lines on the order or on its lines, not
+	// both. taxesIncluded tells Shopify the prices contain the tax, or it
+	// would add it again on top of a tax-inclusive price.
+	var lineTax int64
+	for _, l := range o.Lines {
+		lineTax += l.Tax.Amount
+	}
+	perLine := lineTax != 0
 	var lines []map[string]any
 	for _, l := range o.Lines {
 		gid, err := toGID("ProductVariant", l.VariantID)
 		if err != nil {
 			return nil, fmt.Errorf("line %s: %w", l.ID, err)
 		}
-		lines = append(lines, map[string]any{"variantId": gid, "quantity": l.Quantity, "priceSet": money(l.UnitPrice), "title": l.Title})
+		li := map[string]any{"variantId": gid, "quantity": l.Quantity, "priceSet": money(l.UnitPrice), "title": l.Title}
+		if perLine && l.Tax.Amount != 0 {
+			// The line's net amount is Total − Tax in both modes.
+			li["taxLines"] = []map[string]any{taxLine(l.Tax, l.Total.Amount-l.Tax.Amount)}
+		}
+		lines = append(lines, li)
 	}
 	in := map[string]any{
 		"currency": o.Currency, "financialStatus": "PAID", "lineItems": lines,
 		"sourceName": sourceName, "sourceIdentifier": o.ID, "tags": []string{tagPrefix + o.ID, tagCommon},
-		"note": "Sold through an AI agent (Agentic Commerce Protocol), checkout " + o.SessionID, "taxesIncluded": false,
+		"note": "Sold through an AI agent (Agentic Commerce Protocol), checkout " + o.SessionID, "taxesIncluded": o.TaxIncluded,
 	}
+	shipTax := bridge.Money{Amount: o.Tax.Amount - lineTax, Currency: o.Currency}
 	if o.Buyer.Email != "" {
 		in["email"] = o.Buyer.Email
 	}
@@ -276,10 +329,31 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 		if code != "" {
 			sl["code"] = code
 		}
+		if perLine && shipTax.Amount != 0 {
+			net := o.Shipping.Amount
+			if o.TaxIncluded {
+				net -= shipTax.Amount
+			}
+			sl["taxLines"] = []map[string]any{taxLine(shipTax, net)}
+			shipTax.Amount = 0
+		}
 		in["shippingLines"] = []map[string]any{sl}
 	}
-	if o.Tax.Amount != 0 {
-		in["taxLines"] = []map[string]any{{"title": "Tax", "rate": taxRate(o), "priceSet": money(o.Tax)}}
+	switch {
+	case !perLine && o.Tax.Amount != 0:
+		net := o.Subtotal.Amount + o.Shipping.Amount
+		if o.TaxIncluded {
+			net -= o.Tax.Amount
+		}
+		in["taxLines"] = []map[string]any{taxLine(o.Tax, net)}
+	case shipTax.Amount != 0:
+		// Tax beyond the lines' and no shipping line to carry it: a
+		// rounding remainder at most. It goes on the last line, so the
+		// order's tax is the one charged.
+		last := lines[len(lines)-1]
+		l := o.Lines[len(o.Lines)-1]
+		tax := bridge.Money{Amount: l.Tax.Amount + shipTax.Amount, Currency: o.Currency}
+		last["taxLines"] = []map[string]any{taxLine(tax, l.Total.Amount-l.Tax.Amount)}
 	}
 	if o.PaymentRef != "" {
 		kind, status := "SALE", "PAID"
@@ -293,14 +367,15 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 	return in, nil
 }
 
-// taxRate is the order's tax as a share of what it was charged on (the
-// bridge keeps the tax amount; Shopify wants a rate beside it).
-func taxRate(o bridge.Order) string {
-	base := o.Subtotal.Amount + o.Shipping.Amount
-	if base <= 0 {
-		return "0"
+// taxLine is an OrderCreateTaxLineInput for tax charged on net (minor
+// units, tax excluded). Shopify wants a rate beside the amount (the
+// bridge keeps amounts); the amount is the one that counts.
+func taxLine(tax bridge.Money, net int64) map[string]any {
+	rate := "0"
+	if net > 0 {
+		rate = decimal.NewFromInt(tax.Amount).DivRound(decimal.NewFromInt(net), 4).String()
 	}
-	return decimal.NewFromInt(o.Tax.Amount).DivRound(decimal.NewFromInt(base), 4).String()
+	return map[string]any{"title": "Tax", "rate": rate, "priceSet": money(tax)}
 }
 
 // splitName splits a full name at its last space: Shopify keeps first and

@@ -237,3 +237,60 @@ func TestOrderUpdates(t *testing.T) {
 		t.Errorf("last update %+v, want the cancellation", last)
 	}
 }
+
+// taxedOrder is an order shaped the way the checkout engine makes one:
+// each line's Total includes its tax, Tax is the tax in Total. One unit
+// at 12.00 with 2.00 tax in it (inclusive) or 10.00 + 2.00 (exclusive),
+// 6.00 shipping with 1.00 tax in it or 5.00 + 1.00: 18.00 charged.
+func taxedOrder(id string, v int64, included bool) bridge.Order {
+	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	o := paidOrder(id, v)
+	o.TaxIncluded = included
+	o.Lines = []bridge.OrderLine{{ID: "li_1", VariantID: fmt.Sprint(v), Title: "Tee", Quantity: 1, UnitPrice: usd(1200), Total: usd(1200), Tax: usd(200)}}
+	o.Subtotal, o.Shipping, o.Tax, o.Total = usd(1200), usd(600), usd(300), usd(1800)
+	if !included {
+		o.Lines[0].UnitPrice = usd(1000)
+		o.Subtotal, o.Shipping = usd(1000), usd(500)
+	}
+	return o
+}
+
+// TestWriteOrderTax: Shopify is told whether prices include the tax, gets
+// the tax per line and on shipping, and makes an order of the total
+// charged; a total it computes otherwise is reported as a discrepancy.
+func TestWriteOrderTax(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		included    bool
+		total       int64 // charged, 0: as built
+		wantTotal   string
+		discrepancy string
+	}{
+		{"tax included", true, 0, "18.00", ""},
+		{"tax added", false, 0, "18.00", ""},
+		{"charged otherwise", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, logs := newAdapter(t, s, nil)
+			o := taxedOrder("ord_t", big.Variants[0].ID, tc.included)
+			if tc.total != 0 {
+				o.Total.Amount = tc.total
+			}
+			so, err := a.WriteOrder(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.Orders()[0]
+			if got.Total != tc.wantTotal || got.TotalTax != "3.00" || got.TaxesIncluded != tc.included {
+				t.Errorf("Shopify order total %s, tax %s, taxes included %v; want %s, 3.00, %v", got.Total, got.TotalTax, got.TaxesIncluded, tc.wantTotal, tc.included)
+			}
+			if so.Discrepancy != tc.discrepancy {
+				t.Errorf("discrepancy %q, want %q", so.Discrepancy, tc.discrepancy)
+			}
+			if logged := strings.Contains(logs.String(), "differs from the amount charged"); logged != (tc.discrepancy != "") {
+				t.Errorf("discrepancy logged = %v", logged)
+			}
+		})
+	}
+}

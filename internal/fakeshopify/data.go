@@ -102,18 +102,21 @@ type Order struct {
 	SourceIdentifier string
 	Currency         string
 	Total            string
-	FinancialStatus  string
-	Lines            []OrderLine
-	ShippingAddress  map[string]any
-	ShippingLines    []map[string]any
-	TaxLines         []map[string]any
-	Transactions     []Transaction
-	Fulfillments     []Fulfillment
-	Refunds          []Refund
-	CancelledAt      *time.Time
-	CancelReason     string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// TotalTax is the tax in (TaxesIncluded) or added to Total.
+	TotalTax        string
+	TaxesIncluded   bool
+	FinancialStatus string
+	Lines           []OrderLine
+	ShippingAddress map[string]any
+	ShippingLines   []map[string]any
+	TaxLines        []map[string]any
+	Transactions    []Transaction
+	Fulfillments    []Fulfillment
+	Refunds         []Refund
+	CancelledAt     *time.Time
+	CancelReason    string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 	// Inventory is the inventoryBehaviour the order was created with.
 	Inventory string
 }

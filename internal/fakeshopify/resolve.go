@@ -2,6 +2,7 @@ package fakeshopify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -365,7 +366,8 @@ func (s *Server) orderObj(o *Order, all bool) obj {
 		"createdAt":     rfc3339(o.CreatedAt), "updatedAt": rfc3339(o.UpdatedAt),
 		"cancelledAt": cancelled, "cancelReason": reason,
 		"displayFinancialStatus": financial, "displayFulfillmentStatus": fulfillment,
-		"currencyCode": s.cfg.Currency, "totalPriceSet": s.moneyBag(o.Total),
+		"currencyCode": s.cfg.Currency, "totalPriceSet": s.moneyBag(o.Total), "taxesIncluded": o.TaxesIncluded,
+		"totalTaxSet": s.moneyBag(cmp.Or(o.TotalTax, "0.00")),
 		"fulfillments": resolver(func(a map[string]any) (any, error) {
 			out := []obj{}
 			for _, f := range o.Fulfillments[:limited(len(o.Fulfillments), a)] {
@@ -417,13 +419,14 @@ type orderInput struct {
 	Email           string `json:"email"`
 	FinancialStatus string `json:"financialStatus"`
 	LineItems       []struct {
-		VariantID string          `json:"variantId"`
-		Quantity  int64           `json:"quantity"`
-		PriceSet  *moneyBagInput  `json:"priceSet"`
-		Title     string          `json:"title"`
-		SKU       string          `json:"sku"`
-		TaxLines  json.RawMessage `json:"taxLines"`
+		VariantID string           `json:"variantId"`
+		Quantity  int64            `json:"quantity"`
+		PriceSet  *moneyBagInput   `json:"priceSet"`
+		Title     string           `json:"title"`
+		SKU       string           `json:"sku"`
+		TaxLines  []map[string]any `json:"taxLines"`
 	} `json:"lineItems"`
+	TaxesIncluded   bool             `json:"taxesIncluded"`
 	ShippingAddress map[string]any   `json:"shippingAddress"`
 	ShippingLines   []map[string]any `json:"shippingLines"`
 	TaxLines        []map[string]any `json:"taxLines"`
@@ -510,7 +513,21 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	if in.Currency != "" && in.Currency != cur {
 		return refuse(UserError{Code: "INVALID", Message: "Currency must match the shop currency in this fake", Field: []string{"order", "currency"}})
 	}
-	o := &Order{ID: s.id(), Email: in.Email, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
+	// Tax lines go on the order or on its lines (and shipping lines),
+	// not both [unv: the REST orders API refuses "tax lines must be
+	// associated with either order or line item but not both"].
+	lineTaxed := false
+	for _, li := range in.LineItems {
+		lineTaxed = lineTaxed || len(li.TaxLines) > 0
+	}
+	for _, sl := range in.ShippingLines {
+		tl, _ := sl["taxLines"].([]any)
+		lineTaxed = lineTaxed || len(tl) > 0
+	}
+	if lineTaxed && len(in.TaxLines) > 0 {
+		return refuse(UserError{Code: "INVALID", Message: "Tax lines must be associated with either order or line item but not both", Field: []string{"order", "taxLines"}})
+	}
+	o := &Order{ID: s.id(), Email: in.Email, TaxesIncluded: in.TaxesIncluded, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
 		Currency: cur, FinancialStatus: in.FinancialStatus, ShippingAddress: in.ShippingAddress, ShippingLines: in.ShippingLines,
 		TaxLines: in.TaxLines, CreatedAt: now, UpdatedAt: now, Inventory: behaviour}
 	if o.FinancialStatus == "" {
@@ -571,17 +588,37 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 			}
 		}
 	}
+	// Tax is the sum of every tax line: the order's, its lines', its
+	// shipping lines'. With taxesIncluded the prices already contain it,
+	// so it is part of the total, not added to it (Shopify's
+	// taxesIncluded: "whether taxes are included in the order subtotal").
+	tax := decimal.Zero
+	addTax := func(tls []map[string]any) {
+		for _, tl := range tls {
+			if d, err := decimal.NewFromString(fmt.Sprint(dig(tl, "priceSet", "shopMoney", "amount"))); err == nil {
+				tax = tax.Add(d)
+			}
+		}
+	}
+	addTax(in.TaxLines)
+	for _, li := range in.LineItems {
+		addTax(li.TaxLines)
+	}
 	for _, sl := range in.ShippingLines {
 		if d, err := decimal.NewFromString(fmt.Sprint(dig(sl, "priceSet", "shopMoney", "amount"))); err == nil {
 			total = total.Add(d)
 		}
-	}
-	for _, tl := range in.TaxLines {
-		if d, err := decimal.NewFromString(fmt.Sprint(dig(tl, "priceSet", "shopMoney", "amount"))); err == nil {
-			total = total.Add(d)
+		tls, _ := sl["taxLines"].([]any)
+		for _, tl := range tls {
+			if m, ok := tl.(map[string]any); ok {
+				addTax([]map[string]any{m})
+			}
 		}
 	}
-	o.Total = total.StringFixed(2)
+	if !in.TaxesIncluded {
+		total = total.Add(tax)
+	}
+	o.Total, o.TotalTax = total.StringFixed(2), tax.StringFixed(2)
 	for _, t := range in.Transactions {
 		o.Transactions = append(o.Transactions, Transaction{ID: s.id(), Kind: t.Kind, Status: t.Status, Gateway: t.Gateway,
 			AuthorizationCode: t.AuthorizationCode, Amount: t.AmountSet.ShopMoney.Amount})
