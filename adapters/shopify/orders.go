@@ -64,7 +64,10 @@ var refusalCodes = map[string]bool{
 // gone is INVENTORY_CLAIM_FAILED) except SHOP_DORMANT.
 //
 // orderCreate has no idempotency key: it is sent once (never replayed by
-// the shared client unless the failure proves Shopify did not run it).
+// the shared client unless the failure proves Shopify did not run it). An
+// order in the answer's data is the order, whatever errors come with it;
+// other failures are ambiguous unless they prove nothing ran (see
+// GraphQLError.provesNotRun).
 // When the answer is lost, the order is looked for by its tag for up to
 // LookupWait (the search index lags) before the error is returned; the
 // outbox looks it up again before any retry.
@@ -90,10 +93,11 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	}
 	vars := map[string]any{"order": in, "options": map[string]any{"inventoryBehaviour": "DECREMENT_OBEYING_POLICY", "sendReceipt": false}}
 	err = a.gql.do(ctx, orderCreateMutation, vars, &out, false)
-	if ge := (*GraphQLError)(nil); errors.As(err, &ge) && (len(ge.Codes) == 0 || ge.has("INTERNAL_SERVER_ERROR")) {
-		// Shopify failed while running the mutation: it may have created
-		// the order.
-		err = fmt.Errorf("%w: %w", upstream.ErrAmbiguous, err)
+	if oc := out.OrderCreate; err != nil && oc != nil && oc.Order != nil && oc.Order.ID != "" {
+		// The order was created, whatever else went wrong in the answer:
+		// it is written, and writing it again would make a second one.
+		a.log.Warn("shopify created the order but answered with errors too", "order", o.ID, "store_id", oc.Order.ID, "error", err)
+		err = nil
 	}
 	if errors.Is(err, upstream.ErrAmbiguous) {
 		return a.findAfterAmbiguous(ctx, o.ID, err)

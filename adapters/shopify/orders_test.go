@@ -294,3 +294,51 @@ func TestWriteOrderTax(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteOrderGraphQLErrors: for orderCreate, only errors that prove
+// Shopify ran nothing are plain failures; an order in the data wins over
+// the errors beside it; any other error, or a 200 that cannot be read, is
+// ambiguous and the order is looked for, never created twice.
+func TestWriteOrderGraphQLErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fault     func(s *fakeshopify.Server)
+		created   bool // the fault commits the order
+		ambiguous bool // with no order found, the error is ambiguous
+	}{
+		{"unknown code after commit", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "SOMETHING_NEW", false) }, true, true},
+		{"order in the data beside an error", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "SOMETHING_NEW", true) }, true, false},
+		{"access denied on a field, order in the data", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "ACCESS_DENIED", true) }, true, false},
+		{"unreadable 200 after commit", func(s *fakeshopify.Server) { s.GarbleAfterCommit(1) }, true, true},
+		{"unknown code, nothing created", func(s *fakeshopify.Server) { s.RejectNext(1, "SOMETHING_NEW") }, false, true},
+		{"access denied", func(s *fakeshopify.Server) { s.RejectNext(1, "ACCESS_DENIED") }, false, false},
+		{"cost over the limit", func(s *fakeshopify.Server) { s.RejectNext(1, "MAX_COST_EXCEEDED") }, false, false},
+		{"validation failed", func(s *fakeshopify.Server) { s.RejectNext(1, "GRAPHQL_VALIDATION_FAILED") }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 300 * time.Millisecond })
+			tc.fault(s)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_g", big.Variants[0].ID))
+			orders := s.Orders()
+			if n := s.Calls()["orderCreate"]; n > 1 {
+				t.Errorf("orderCreate sent %d times", n)
+			}
+			if tc.created {
+				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
+					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the created order", so, err, len(orders))
+				}
+				return
+			}
+			if len(orders) != 0 {
+				t.Fatalf("%d orders created", len(orders))
+			}
+			if err == nil || errors.Is(err, upstream.ErrAmbiguous) != tc.ambiguous || errors.Is(err, bridge.ErrOrderRefused) {
+				t.Fatalf("error %v; want ambiguous = %v, not refused", err, tc.ambiguous)
+			}
+			if looked := s.Calls()["orders"] > 0; looked != tc.ambiguous {
+				t.Errorf("order looked up = %v, want %v", looked, tc.ambiguous)
+			}
+		})
+	}
+}
