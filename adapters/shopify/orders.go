@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,13 +47,115 @@ type orderNode struct {
 	StatusPageURL string   `json:"statusPageUrl"`
 }
 
-// refusalCodes are the userErrors codes that say the order itself cannot
-// be taken: no retry changes them. SHOP_DORMANT is the shop's state, not
-// the order's, so it is retried (a refusal would cancel paid orders while
-// the shop is paused).
-var refusalCodes = map[string]bool{
-	"INVALID": true, "INVENTORY_CLAIM_FAILED": true, "PROCESSED_AT_INVALID": true,
-	"REDUNDANT_CUSTOMER_FIELDS": true, "TAX_LINE_RATE_MISSING": true, "FULFILLMENT_SERVICE_INVALID": true,
+type orderCreateAnswer struct {
+	OrderCreate *struct {
+		Order *struct {
+			ID            string   `json:"id"`
+			Name          string   `json:"name"`
+			StatusPageURL string   `json:"statusPageUrl"`
+			TotalPriceSet moneyBag `json:"totalPriceSet"`
+		} `json:"order"`
+		UserErrors []userError `json:"userErrors"`
+	} `json:"orderCreate"`
+}
+
+type userError struct {
+	Field   []string `json:"field"`
+	Message string   `json:"message"`
+	Code    *string  `json:"code"`
+}
+
+// path is the error's field without the leading "order" and with line
+// indexes as "*": lineItems.*.variantId.
+func (e userError) path() string {
+	f := e.Field
+	if len(f) > 0 && f[0] == "order" {
+		f = f[1:]
+	}
+	parts := make([]string, len(f))
+	for i, p := range f {
+		if _, err := strconv.Atoi(p); err == nil {
+			p = "*"
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ".")
+}
+
+// refusal reports whether userErrors say the order itself cannot be
+// taken, so that no retry changes it and the paid order is canceled:
+// stock gone (INVENTORY_CLAIM_FAILED), or an INVALID line item's variant
+// or quantity. Every other error is about the bridge's own data (a
+// province name in provinceCode, a phone or email format, a currency the
+// shop no longer uses) or the shop's state (SHOP_DORMANT), which a
+// person can fix: it is retried and reaches manual review at the retry
+// horizon instead of canceling a paid order.
+func refusal(ues []userError) bool {
+	for _, e := range ues {
+		switch code, p := deref(e.Code), e.path(); {
+		case code == "INVENTORY_CLAIM_FAILED":
+		case code == "INVALID" && (p == "lineItems.*.variantId" || p == "lineItems.*.quantity"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// optionalFields are order input fields the order stands without, by the
+// userError path that names them, and where they sit in the input.
+var optionalFields = map[string][]string{
+	"phone":                        {"phone"},
+	"shippingAddress.provinceCode": {"shippingAddress", "provinceCode"},
+	"shippingAddress.phone":        {"shippingAddress", "phone"},
+}
+
+// dropOptional removes from in the optional fields that userErrors refused
+// as INVALID, noting their values in the order's note so nothing the buyer
+// gave is lost, when every error is such a field. It reports whether it
+// did.
+func dropOptional(in map[string]any, ues []userError) bool {
+	for _, e := range ues {
+		if deref(e.Code) != "INVALID" || optionalFields[e.path()] == nil {
+			return false
+		}
+	}
+	for _, e := range ues {
+		at := optionalFields[e.path()]
+		m := in
+		if len(at) == 2 {
+			m, _ = in[at[0]].(map[string]any)
+		}
+		if m == nil {
+			continue
+		}
+		key := at[len(at)-1]
+		if v, ok := m[key]; ok {
+			in["note"] = fmt.Sprintf("%v\n%s (refused by Shopify: %s): %v", in["note"], e.path(), e.Message, v)
+			delete(m, key)
+		}
+	}
+	return true
+}
+
+// userErrorsText is the userErrors in words, with their fields and codes.
+func userErrorsText(ues []userError) string {
+	var msgs []string
+	for _, e := range ues {
+		code := deref(e.Code)
+		msg := e.Message
+		if code == "INVENTORY_CLAIM_FAILED" {
+			msg = "stock gone: " + msg
+		}
+		if p := e.path(); p != "" {
+			msg = p + ": " + msg
+		}
+		if code != "" {
+			msg += " (" + code + ")"
+		}
+		msgs = append(msgs, msg)
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // WriteOrder creates the paid order with orderCreate: its lines at the
@@ -60,8 +163,9 @@ var refusalCodes = map[string]bool{
 // transaction (authorization = the PaymentIntent id), tagged
 // bridge:<order id> with sourceIdentifier = the order id, and
 // inventoryBehaviour DECREMENT_OBEYING_POLICY so Shopify takes the stock
-// or refuses. userErrors are refusals (bridge.ErrOrderRefused; stock
-// gone is INVENTORY_CLAIM_FAILED) except SHOP_DORMANT.
+// or refuses. userErrors are refusals (bridge.ErrOrderRefused) only when
+// they are about the items (see refusal); an invalid phone or province
+// code is dropped once (see dropOptional), other errors are retried.
 //
 // orderCreate has no idempotency key: it is sent once (never replayed by
 // the shared client unless the failure proves Shopify did not run it). An
@@ -76,60 +180,44 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 	if err != nil {
 		return bridge.StoreOrder{}, fmt.Errorf("shopify: order %s: %w", o.ID, err)
 	}
-	var out struct {
-		OrderCreate *struct {
-			Order *struct {
-				ID            string   `json:"id"`
-				Name          string   `json:"name"`
-				StatusPageURL string   `json:"statusPageUrl"`
-				TotalPriceSet moneyBag `json:"totalPriceSet"`
-			} `json:"order"`
-			UserErrors []struct {
-				Field   []string `json:"field"`
-				Message string   `json:"message"`
-				Code    *string  `json:"code"`
-			} `json:"userErrors"`
-		} `json:"orderCreate"`
-	}
-	vars := map[string]any{"order": in, "options": map[string]any{"inventoryBehaviour": "DECREMENT_OBEYING_POLICY", "sendReceipt": false}}
-	err = a.gql.do(ctx, orderCreateMutation, vars, &out, false)
-	if oc := out.OrderCreate; err != nil && oc != nil && oc.Order != nil && oc.Order.ID != "" {
-		// The order was created, whatever else went wrong in the answer:
-		// it is written, and writing it again would make a second one.
-		a.log.Warn("shopify created the order but answered with errors too", "order", o.ID, "store_id", oc.Order.ID, "error", err)
-		err = nil
-	}
-	if errors.Is(err, upstream.ErrAmbiguous) {
-		return a.findAfterAmbiguous(ctx, o.ID, err)
-	}
-	if err != nil {
-		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", o.ID, err)
-	}
-	oc := out.OrderCreate
-	if oc == nil {
-		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: empty answer", o.ID)
-	}
-	if len(oc.UserErrors) > 0 {
-		var msgs []string
-		refused := true
-		for _, e := range oc.UserErrors {
-			code := deref(e.Code)
-			msg := e.Message
-			if code == "INVENTORY_CLAIM_FAILED" {
-				msg = "stock gone: " + msg
-			}
-			if code != "" {
-				msg += " (" + code + ")"
-			}
-			msgs = append(msgs, msg)
-			refused = refused && refusalCodes[code]
+	var out orderCreateAnswer
+	for dropped := false; ; dropped = true {
+		out = orderCreateAnswer{}
+		vars := map[string]any{"order": in, "options": map[string]any{"inventoryBehaviour": "DECREMENT_OBEYING_POLICY", "sendReceipt": false}}
+		err = a.gql.do(ctx, orderCreateMutation, vars, &out, false)
+		if oc := out.OrderCreate; err != nil && oc != nil && oc.Order != nil && oc.Order.ID != "" {
+			// The order was created, whatever else went wrong in the answer:
+			// it is written, and writing it again would make a second one.
+			a.log.Warn("shopify created the order but answered with errors too", "order", o.ID, "store_id", oc.Order.ID, "error", err)
+			err = nil
 		}
-		err := fmt.Errorf("shopify: order %s: %s", o.ID, strings.Join(msgs, "; "))
-		if refused {
+		if errors.Is(err, upstream.ErrAmbiguous) {
+			return a.findAfterAmbiguous(ctx, o.ID, err)
+		}
+		if err != nil {
+			return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: %w", o.ID, err)
+		}
+		if out.OrderCreate == nil {
+			return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: empty answer", o.ID)
+		}
+		ues := out.OrderCreate.UserErrors
+		if len(ues) == 0 {
+			break
+		}
+		// userErrors come with no order: nothing was created, so sending
+		// again without the optional fields Shopify refused is safe.
+		if !dropped && dropOptional(in, ues) {
+			a.log.Warn("shopify refused optional order fields; sending the order without them (kept in its note)",
+				"order", o.ID, "errors", userErrorsText(ues))
+			continue
+		}
+		err := fmt.Errorf("shopify: order %s: %s", o.ID, userErrorsText(ues))
+		if refusal(ues) {
 			return bridge.StoreOrder{}, fmt.Errorf("%w: %w", bridge.ErrOrderRefused, err)
 		}
 		return bridge.StoreOrder{}, err
 	}
+	oc := out.OrderCreate
 	if oc.Order == nil {
 		return bridge.StoreOrder{}, fmt.Errorf("shopify: create order %s: no order and no userErrors", o.ID)
 	}

@@ -94,30 +94,57 @@ func TestWriteOrderAuthorized(t *testing.T) {
 	}
 }
 
-// TestWriteOrderRefusals: userErrors refuse the order for good, except a
-// dormant shop, which is the shop's state and retried.
+// TestWriteOrderRefusals: userErrors refuse the order for good only when
+// they are about the items (stock gone, an invalid variant or quantity);
+// errors about the bridge's own data or the shop's state are retried,
+// and an invalid phone or province code is dropped once (kept in the
+// note) and the order sent again.
 func TestWriteOrderRefusals(t *testing.T) {
+	invalid := func(msg string, field ...string) []fakeshopify.UserError {
+		return []fakeshopify.UserError{{Code: "INVALID", Message: msg, Field: append([]string{"order"}, field...)}}
+	}
 	for _, tc := range []struct {
 		name    string
-		refuse  *fakeshopify.UserError
+		refuse  []fakeshopify.UserError
 		qty     int64
 		refused bool
-		want    string
+		want    string // in the error; "" for an order created
+		creates int    // orderCreate calls
+		note    string // in the created order's note
 	}{
-		{"stock gone", nil, 99, true, "stock gone"},
-		{"invalid", &fakeshopify.UserError{Code: "INVALID", Message: "Variant is invalid"}, 1, true, "Variant is invalid"},
-		{"dormant shop", &fakeshopify.UserError{Code: "SHOP_DORMANT", Message: "Shop is dormant"}, 1, false, "dormant"},
-		{"no code", &fakeshopify.UserError{Message: "Something"}, 1, false, "Something"},
+		{"stock gone", nil, 99, true, "stock gone", 1, ""},
+		{"invalid variant", invalid("Variant is invalid", "lineItems", "0", "variantId"), 1, true, "lineItems.*.variantId: Variant is invalid", 1, ""},
+		{"invalid quantity", invalid("Quantity is invalid", "lineItems", "0", "quantity"), 1, true, "Quantity is invalid", 1, ""},
+		{"invalid without a field", invalid("Something is invalid"), 1, false, "Something is invalid", 1, ""},
+		{"invalid email", invalid("Email is invalid", "email"), 1, false, "email: Email is invalid (INVALID)", 1, ""},
+		{"currency not the shop's", invalid("Currency is invalid", "currency"), 1, false, "currency: Currency is invalid", 1, ""},
+		{"invalid province code", invalid("Province is invalid", "shippingAddress", "provinceCode"), 1, false, "", 2, "shippingAddress.provinceCode (refused by Shopify: Province is invalid): TX"},
+		{"invalid province code twice", append(invalid("Province is invalid", "shippingAddress", "provinceCode"), invalid("Province is invalid", "shippingAddress", "provinceCode")...), 1, false, "Province is invalid", 2, ""},
+		{"dormant shop", []fakeshopify.UserError{{Code: "SHOP_DORMANT", Message: "Shop is dormant"}}, 1, false, "dormant", 1, ""},
+		{"no code", []fakeshopify.UserError{{Message: "Something"}}, 1, false, "Something", 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
 			a, _ := newAdapter(t, s, nil)
-			if tc.refuse != nil {
-				s.RefuseNextOrder(*tc.refuse)
+			for _, e := range tc.refuse {
+				s.RefuseNextOrder(e)
 			}
 			o := paidOrder("ord_r", big.Variants[0].ID)
 			o.Lines[0].Quantity = tc.qty
 			_, err := a.WriteOrder(context.Background(), o)
+			if n := s.Calls()["orderCreate"]; n != tc.creates {
+				t.Errorf("orderCreate sent %d times, want %d", n, tc.creates)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				orders := s.Orders()
+				if len(orders) != 1 || orders[0].ShippingAddress["provinceCode"] != nil || !strings.Contains(orders[0].Note, tc.note) {
+					t.Fatalf("orders %+v; want one without the province code, noting %q", orders, tc.note)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}

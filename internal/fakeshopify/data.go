@@ -97,6 +97,8 @@ type Order struct {
 	ID               int64
 	Name             string
 	Email            string
+	Phone            string
+	Note             string
 	Tags             []string
 	SourceName       string
 	SourceIdentifier string

@@ -361,7 +361,7 @@ func (s *Server) orderObj(o *Order, all bool) obj {
 	}
 	return obj{
 		"__typename": "Order", "id": gid("Order", o.ID), "legacyResourceId": strconv.FormatInt(o.ID, 10), "name": o.Name,
-		"email": o.Email, "tags": slices.Clone(o.Tags), "sourceIdentifier": o.SourceIdentifier, "sourceName": o.SourceName,
+		"email": o.Email, "phone": nilIfEmpty(o.Phone), "note": nilIfEmpty(o.Note), "tags": slices.Clone(o.Tags), "sourceIdentifier": o.SourceIdentifier, "sourceName": o.SourceName,
 		"statusPageUrl": fmt.Sprintf("https://%s/1/orders/%x/authenticate?key=k%d", s.shopDomain(), o.ID, o.ID),
 		"createdAt":     rfc3339(o.CreatedAt), "updatedAt": rfc3339(o.UpdatedAt),
 		"cancelledAt": cancelled, "cancelReason": reason,
@@ -417,6 +417,8 @@ func (e *rateLimited) Error() string { return "orders per minute exceeded" }
 type orderInput struct {
 	Currency        string `json:"currency"`
 	Email           string `json:"email"`
+	Phone           string `json:"phone"`
+	Note            string `json:"note"`
 	FinancialStatus string `json:"financialStatus"`
 	LineItems       []struct {
 		VariantID string           `json:"variantId"`
@@ -527,7 +529,7 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	if lineTaxed && len(in.TaxLines) > 0 {
 		return refuse(UserError{Code: "INVALID", Message: "Tax lines must be associated with either order or line item but not both", Field: []string{"order", "taxLines"}})
 	}
-	o := &Order{ID: s.id(), Email: in.Email, TaxesIncluded: in.TaxesIncluded, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
+	o := &Order{ID: s.id(), Email: in.Email, Phone: in.Phone, Note: in.Note, TaxesIncluded: in.TaxesIncluded, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
 		Currency: cur, FinancialStatus: in.FinancialStatus, ShippingAddress: in.ShippingAddress, ShippingLines: in.ShippingLines,
 		TaxLines: in.TaxLines, CreatedAt: now, UpdatedAt: now, Inventory: behaviour}
 	if o.FinancialStatus == "" {
@@ -626,6 +628,13 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	s.orders = append(s.orders, o)
 	s.orderLog = append(s.orderLog, now)
 	return obj{"__typename": "OrderCreatePayload", "order": s.orderObj(o, false), "userErrors": []obj{}}, nil
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func dig(m map[string]any, path ...string) any {
