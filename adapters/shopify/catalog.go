@@ -367,16 +367,24 @@ func itemID(v gqlVariant) (string, bool) {
 	return id, tracked
 }
 
-// stock is a variant's quantity (the sum over the configured locations,
-// else inventoryQuantity) and whether it can run out: tracked, and not
-// allowed to oversell (inventoryPolicy CONTINUE).
+// stock is a variant's quantity and whether it can run out: tracked, and
+// not allowed to oversell (inventoryPolicy CONTINUE). The quantity is
+// inventoryQuantity, Shopify's available figure over every location; with
+// locations configured, the sum available there, but never more than
+// that total: orderCreate takes the units wherever Shopify routes the
+// order, and the bridge's holds end once the order is written
+// (CountsWrittenOrders), so only the total is sure to count every written
+// order. A location sum above it (another location oversold, negative)
+// would sell units Shopify refuses (INVENTORY_CLAIM_FAILED: a paid order
+// canceled).
 func (a *Adapter) stock(v gqlVariant) (qty int64, limited bool) {
 	_, tracked := itemID(v)
-	if len(a.locIDs) == 0 {
-		if v.InventoryQuantity != nil {
-			qty = *v.InventoryQuantity
-		}
-	} else {
+	if v.InventoryQuantity != nil {
+		qty = *v.InventoryQuantity
+	}
+	if len(a.locIDs) > 0 {
+		total := qty
+		qty = 0
 		for i := range a.locIDs {
 			var lvl *struct {
 				Quantities []struct {
@@ -393,6 +401,9 @@ func (a *Adapter) stock(v gqlVariant) (qty int64, limited bool) {
 					qty += q.Quantity
 				}
 			}
+		}
+		if v.InventoryQuantity != nil {
+			qty = min(qty, total)
 		}
 	}
 	return qty, tracked && v.InventoryPolicy != "CONTINUE"

@@ -394,3 +394,42 @@ func TestStorefrontURL(t *testing.T) {
 		t.Errorf("variant url %v", got)
 	}
 }
+
+// TestStockLocations: with locations configured, live stock is the sum
+// available there but never more than Shopify's total over every
+// location, which is what orderCreate draws on (it routes the order where
+// it likes) and what counts every written order once the bridge's hold
+// has ended (CountsWrittenOrders).
+func TestStockLocations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		elsewhere int64 // available at location 1, not configured
+		onHand    int64
+	}{
+		{"configured location holds less", 3, 4},
+		{"another location oversold", -3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Locations = []string{"2"} })
+			v := big.Variants[0]
+			s.SetAvailable(v.ID, 1, tc.elsewhere)
+			l, err := a.Stock(context.Background(), fmt.Sprint(v.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !l.Tracked || l.OnHand != tc.onHand {
+				t.Fatalf("stock %+v, want %d on hand", l, tc.onHand)
+			}
+			if !a.CountsWrittenOrders() {
+				t.Error("CountsWrittenOrders false: holds would be counted again once Shopify takes the units")
+			}
+			// What the figure allows, Shopify takes.
+			o := paidOrder("ord_l", v.ID)
+			o.Lines[0].Quantity = l.OnHand
+			if _, err := a.WriteOrder(context.Background(), o); err != nil {
+				t.Errorf("an order of the %d units the live figure allows: %v", l.OnHand, err)
+			}
+		})
+	}
+}
