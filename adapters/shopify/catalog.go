@@ -218,7 +218,7 @@ func (a *Adapter) readFull(ctx context.Context, prev *catalogCache, skip func(br
 		a.log.Warn("shopify bulk read unavailable; reading the catalog page by page", "err", err)
 		next.products = map[string]*product{}
 	}
-	if err := a.readPaged(ctx, "status:active", next, nil); err != nil {
+	if err := a.readPaged(ctx, "status:active", next); err != nil {
 		return nil, err
 	}
 	return next, nil
@@ -231,7 +231,7 @@ func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, i
 	// Overlap the window: Shopify's clock and ours differ a little, and a
 	// product read twice costs nothing but the call.
 	since := cache.readAt.Add(-2 * time.Minute).UTC().Format(time.RFC3339)
-	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next, nil); err != nil {
+	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next); err != nil {
 		return nil, err
 	}
 	if len(items) > 0 {
@@ -243,25 +243,51 @@ func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, i
 			}
 		}
 	}
-	ids := slices.Sorted(maps.Keys(dirty))
-	for len(ids) > 0 {
-		batch := ids[:min(50, len(ids))]
-		ids = ids[len(batch):]
-		terms := make([]string, len(batch))
-		for i, id := range batch {
-			terms[i] = "id:" + legacyID(id)
-		}
-		seen := map[string]bool{}
-		if err := a.readPaged(ctx, strings.Join(terms, " OR "), next, seen); err != nil {
-			return nil, err
-		}
-		for _, id := range batch {
-			if !seen[id] {
-				delete(next.products, id) // deleted in the shop
-			}
-		}
+	if err := a.readMarked(ctx, slices.Sorted(maps.Keys(dirty)), next); err != nil {
+		return nil, err
 	}
 	return next, nil
+}
+
+// readMarked reads the products ids by nodes(ids:), a direct lookup: a
+// null node is a product deleted in the shop, so it leaves c. The search
+// index (products(query: "id:…")) would not do: it lags behind writes, and
+// a product it does not list yet is not a deleted one.
+func (a *Adapter) readMarked(ctx context.Context, ids []string, c *catalogCache) error {
+	perPage, variants, _ := a.pageSizes()
+	q := `query MarkedProducts($ids: [ID!]!, $variants: Int!) {
+  nodes(ids: $ids) { ... on Product { ` + productFields + `
+    media(first: ` + fmt.Sprint(mediaPage) + `) { nodes { ` + mediaFields + ` } }
+    variants(first: $variants) { pageInfo { hasNextPage endCursor } nodes { ` + a.variantFields() + ` } } } } }`
+	for len(ids) > 0 {
+		batch := ids[:min(perPage, len(ids))]
+		var out struct {
+			Nodes []*gqlProduct `json:"nodes"`
+		}
+		err := a.gql.query(ctx, q, map[string]any{"ids": batch, "variants": variants}, &out)
+		var ge *GraphQLError
+		if errors.As(err, &ge) && ge.has("MAX_COST_EXCEEDED") && perPage > 1 {
+			perPage /= 2
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("shopify: read marked products: %w", err)
+		}
+		if len(out.Nodes) != len(batch) {
+			return fmt.Errorf("shopify: read marked products: %d nodes for %d ids", len(out.Nodes), len(batch))
+		}
+		for i, gp := range out.Nodes {
+			if gp == nil || gp.ID == "" {
+				delete(c.products, batch[i]) // deleted in the shop
+				continue
+			}
+			if err := a.putProduct(ctx, *gp, c); err != nil {
+				return err
+			}
+		}
+		ids = ids[len(batch):]
+	}
+	return nil
 }
 
 // productsQuery is the paged read of products matching $query, with the
@@ -280,12 +306,46 @@ func (a *Adapter) variantsQuery() string {
   product(id: $id) { variants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { ` + a.variantFields() + ` } } } }`
 }
 
+// putProduct keeps gp in c, with its further variants read by nested
+// paging.
+func (a *Adapter) putProduct(ctx context.Context, gp gqlProduct, c *catalogCache) error {
+	_, _, more := a.pageSizes()
+	p := &product{gqlProduct: gp}
+	if gp.Media != nil {
+		p.images = gp.Media.Nodes
+	}
+	if gp.Variants != nil {
+		p.variants = gp.Variants.Nodes
+		pi := gp.Variants.PageInfo
+		for pi.HasNextPage {
+			var mv struct {
+				Product *struct {
+					Variants struct {
+						PageInfo pageInfo     `json:"pageInfo"`
+						Nodes    []gqlVariant `json:"nodes"`
+					} `json:"variants"`
+				} `json:"product"`
+			}
+			if err := a.gql.query(ctx, a.variantsQuery(), map[string]any{"id": gp.ID, "first": more, "after": pi.EndCursor}, &mv); err != nil {
+				return fmt.Errorf("shopify: read variants of %s: %w", gp.ID, err)
+			}
+			if mv.Product == nil {
+				break // deleted meanwhile; the next read drops it
+			}
+			p.variants = append(p.variants, mv.Product.Variants.Nodes...)
+			pi = mv.Product.Variants.PageInfo
+		}
+	}
+	p.Media, p.Variants = nil, nil
+	c.put(p)
+	return nil
+}
+
 // readPaged reads every product matching q into c, page by page, each
-// product's further variants by nested paging. seen, when not nil,
-// collects the ids read.
-func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache, seen map[string]bool) error {
-	perPage, variants, more := a.pageSizes()
-	query, moreQuery := a.productsQuery(), a.variantsQuery()
+// product's further variants by nested paging.
+func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache) error {
+	perPage, variants, _ := a.pageSizes()
+	query := a.productsQuery()
 	var after any
 	for {
 		var out struct {
@@ -304,36 +364,8 @@ func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache, seen
 			return fmt.Errorf("shopify: read products: %w", err)
 		}
 		for _, gp := range out.Products.Nodes {
-			p := &product{gqlProduct: gp}
-			if gp.Media != nil {
-				p.images = gp.Media.Nodes
-			}
-			if gp.Variants != nil {
-				p.variants = gp.Variants.Nodes
-				pi := gp.Variants.PageInfo
-				for pi.HasNextPage {
-					var mv struct {
-						Product *struct {
-							Variants struct {
-								PageInfo pageInfo     `json:"pageInfo"`
-								Nodes    []gqlVariant `json:"nodes"`
-							} `json:"variants"`
-						} `json:"product"`
-					}
-					if err := a.gql.query(ctx, moreQuery, map[string]any{"id": gp.ID, "first": more, "after": pi.EndCursor}, &mv); err != nil {
-						return fmt.Errorf("shopify: read variants of %s: %w", gp.ID, err)
-					}
-					if mv.Product == nil {
-						break // deleted meanwhile; the next read drops it
-					}
-					p.variants = append(p.variants, mv.Product.Variants.Nodes...)
-					pi = mv.Product.Variants.PageInfo
-				}
-			}
-			p.Media, p.Variants = nil, nil
-			c.put(p)
-			if seen != nil {
-				seen[gp.ID] = true
+			if err := a.putProduct(ctx, gp, c); err != nil {
+				return err
 			}
 		}
 		if !out.Products.PageInfo.HasNextPage {

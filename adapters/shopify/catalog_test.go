@@ -150,8 +150,8 @@ func TestIncrementalRead(t *testing.T) {
 	if after["bulkOperationRunQuery"] != before["bulkOperationRunQuery"] {
 		t.Error("an incremental read started a bulk operation")
 	}
-	if n := after["products"] - before["products"]; n != 2 {
-		t.Errorf("incremental read made %d products queries, want 2 (updated since, marked)", n)
+	if n, m := after["products"]-before["products"], after["nodes"]-before["nodes"]; n != 1 || m != 1 {
+		t.Errorf("incremental read made %d products and %d nodes queries, want 1 (updated since) and 1 (marked)", n, m)
 	}
 	if _, ok := recs[fmt.Sprint(gone.ID)]; ok {
 		t.Error("a deleted product is still emitted")
@@ -431,5 +431,35 @@ func TestStockLocations(t *testing.T) {
 				t.Errorf("an order of the %d units the live figure allows: %v", l.OnHand, err)
 			}
 		})
+	}
+}
+
+// TestMarkedProductsReadDirectly: a marked product is read by its id
+// (nodes), not through the search index, which lags behind updates: a
+// product the index does not list yet is not a deleted one. A null node
+// is.
+func TestMarkedProductsReadDirectly(t *testing.T) {
+	s, big, small := shopWithCatalog(t, fakeshopify.Config{ProductSearchLag: time.Hour})
+	// The products exist from before the lag: the first read sees them.
+	s.SetUpdatedAt(big.ID, time.Now().Add(-2*time.Hour))
+	s.SetUpdatedAt(small.ID, time.Now().Add(-2*time.Hour))
+	a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+	if recs, _ := readAll(t, a); len(recs) != 2 {
+		t.Fatalf("first read: %d products, want 2", len(recs))
+	}
+	s.UpdateProduct(big.ID, func(p *fakeshopify.Product) { p.Title = "Big tee" }) // not in the index for an hour
+	s.DeleteProduct(small.ID)
+	a.MarkProducts(fmt.Sprint(big.ID), fmt.Sprint(small.ID))
+	recs, _ := readAll(t, a)
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"updated product's title", recs[fmt.Sprint(big.ID)].Product["title"], "Big tee"},
+		{"deleted product kept", recs[fmt.Sprint(small.ID)].Key != "", false},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
 	}
 }

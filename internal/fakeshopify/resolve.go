@@ -33,6 +33,9 @@ func (s *Server) queryRoot(all bool) obj {
 		"node": resolver(func(a map[string]any) (any, error) { return s.node(a["id"].(string), all), nil }),
 		"nodes": resolver(func(a map[string]any) (any, error) {
 			ids, _ := a["ids"].([]any)
+			if len(ids) > 250 {
+				return nil, fmt.Errorf("the ids argument takes at most 250 ids, have %d", len(ids))
+			}
 			out := make([]obj, len(ids))
 			for i, id := range ids {
 				out[i] = s.node(fmt.Sprint(id), all)
@@ -130,7 +133,11 @@ func (s *Server) productsConn(a map[string]any, all bool) (any, error) {
 			return nil, err
 		}
 		var kept []*Product
+		now := time.Now()
 		for _, p := range ps {
+			if now.Sub(p.UpdatedAt) < s.cfg.ProductSearchLag {
+				continue // not in the search index yet
+			}
 			ok, err := srch.match(func(f string) []string {
 				switch f {
 				case "status":

@@ -74,6 +74,10 @@ type Config struct {
 	// worst case).
 	SearchLag     time.Duration
 	LagUnfiltered bool
+	// ProductSearchLag is how long a product created or updated stays out
+	// of products(query:) results (the search index catches up later);
+	// node, nodes and product read it at once.
+	ProductSearchLag time.Duration
 	// BulkDelay is how long a bulk operation stays RUNNING.
 	BulkDelay time.Duration
 }

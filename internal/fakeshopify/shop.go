@@ -78,6 +78,16 @@ func (s *Server) UpdateProduct(id int64, fn func(*Product)) {
 	p.UpdatedAt = time.Now()
 }
 
+// SetUpdatedAt sets a product's updatedAt (a product last changed long
+// ago, or by a shop whose clock differs from the bridge's).
+func (s *Server) SetUpdatedAt(id int64, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.products[id]; p != nil {
+		p.UpdatedAt = at
+	}
+}
+
 // DeleteProduct removes a product.
 func (s *Server) DeleteProduct(id int64) {
 	s.mu.Lock()
