@@ -103,7 +103,7 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 	if since.IsZero() {
 		since = start.Add(-pollLookback)
 	}
-	q := fmt.Sprintf("tag:%s AND updated_at:>'%s'", tagCommon, since.Add(-2*time.Minute).UTC().Format(time.RFC3339))
+	q := fmt.Sprintf("tag:'%s' AND updated_at:>'%s'", tagCommon, since.Add(-2*time.Minute).UTC().Format(time.RFC3339))
 	var ups []bridge.OrderUpdate
 	var after any
 	for {

@@ -29,8 +29,11 @@ const orderCreateMutation = `mutation OrderCreate($order: OrderCreateOrderInput!
     userErrors { field message code } } }`
 
 const (
+	// findOrderQuery asks for the newest 50 orders the tag search
+	// matches: the search matches loosely (bridge:ord_1 finds
+	// bridge:ord_12 too), and the order looked for is a recent one.
 	findOrderQuery = `query FindOrder($query: String!) {
-  orders(first: 5, query: $query) { nodes { id tags statusPageUrl } } }`
+  orders(first: 50, query: $query, sortKey: CREATED_AT, reverse: true) { nodes { id tags statusPageUrl } } }`
 	// recentOrdersQuery lists the newest orders without a search filter,
 	// which Shopify answers from the orders themselves, not from its
 	// search index [unv: inferred from the documented index lag].

@@ -369,3 +369,35 @@ func TestWriteOrderGraphQLErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFindOrderAmongLooseMatches: Shopify's tag search matches loosely, so
+// a lookup for bridge:ord_1 also finds bridge:ord_10 … ; older loose
+// matches must not push the order out of the answer, nor 250 newer orders
+// out of the unfiltered scan.
+func TestFindOrderAmongLooseMatches(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		loose int // older orders the search also matches
+		newer int // newer unrelated orders
+	}{
+		{"a few loose matches", 3, 0},
+		{"more loose matches than a page of 5", 8, 260},
+		{"many loose matches", 40, 260},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, nil)
+			for i := range tc.loose {
+				s.AddOrder(fakeshopify.Order{Tags: []string{fmt.Sprintf("bridge:ord_1%d", i), "acp-bridge"}})
+			}
+			want := s.AddOrder(fakeshopify.Order{Tags: []string{"bridge:ord_1", "acp-bridge"}})
+			for range tc.newer {
+				s.AddOrder(fakeshopify.Order{Tags: []string{"pos"}})
+			}
+			so, err := a.FindOrder(context.Background(), "ord_1")
+			if err != nil || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", want.ID) {
+				t.Fatalf("FindOrder = %+v, %v; want order %d", so, err, want.ID)
+			}
+		})
+	}
+}

@@ -319,7 +319,7 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 			ok, err := srch.match(func(f string) []string {
 				switch f {
 				case "tag":
-					return o.Tags
+					return looseTags(o.Tags)
 				case "updated_at":
 					return []string{o.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 				}
@@ -335,6 +335,12 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 		os = append(os, o)
 	}
 	sort.Slice(os, func(i, j int) bool { return key(os[i]).less(key(os[j])) })
+	if rev, _ := a["reverse"].(bool); rev {
+		if after, _ := a["after"].(string); after != "" {
+			return nil, fmt.Errorf("the fake serves reverse lists from their start only (no after)")
+		}
+		slices.Reverse(os)
+	}
 	pg, err := paginate(os, key, a, all)
 	if err != nil {
 		return nil, err
@@ -635,6 +641,25 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	s.orders = append(s.orders, o)
 	s.orderLog = append(s.orderLog, now)
 	return obj{"__typename": "OrderCreatePayload", "order": s.orderObj(o, false), "userErrors": []obj{}}, nil
+}
+
+// looseTags is what a tag search matches an order by: Shopify's search
+// matches loosely [unv: inferred from its tokenized search], so a search
+// for tag bridge:ord_1 also finds bridge:ord_12. The fake matches every
+// prefix of a tag at a word boundary inside it: the tag, and the tag cut
+// after each digit run's first digit, which is enough to make an exact
+// tag search return its neighbours.
+func looseTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		out = append(out, t)
+		for i := 1; i < len(t); i++ {
+			if t[i] >= '0' && t[i] <= '9' {
+				out = append(out, t[:i+1])
+			}
+		}
+	}
+	return out
 }
 
 func nilIfEmpty(s string) any {

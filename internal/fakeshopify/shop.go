@@ -2,6 +2,7 @@ package fakeshopify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,6 +145,33 @@ func (s *Server) order(id int64) *Order {
 		}
 	}
 	panic(fmt.Sprintf("fakeshopify: no order %d", id))
+}
+
+// AddOrder adds an order as if made elsewhere (the admin, another sales
+// channel), giving it an id, a name and times where it has none; orders
+// are kept in creation order, so it is the newest. It returns the stored
+// order.
+func (s *Server) AddOrder(o Order) Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := o
+	c.Tags = slices.Clone(o.Tags)
+	if c.ID == 0 {
+		c.ID = s.id()
+	}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("#%d", 1000+len(s.orders)+1)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	c.Currency, c.Total = cmp.Or(c.Currency, s.cfg.Currency), cmp.Or(c.Total, "0.00")
+	c.FinancialStatus = cmp.Or(c.FinancialStatus, "PAID")
+	s.orders = append(s.orders, &c)
+	return c
 }
 
 // Fulfill ships a whole order with tracking details.
