@@ -88,7 +88,7 @@ type Adapter struct {
 	sourceTime time.Time
 
 	pollMu    sync.Mutex
-	pollSince time.Time
+	pollSince time.Time // the latest order updatedAt seen, by Shopify's clock
 
 	// unsure holds the orders whose create got no answer, with when: until
 	// unsureFor has passed, FindOrder does not call them missing.

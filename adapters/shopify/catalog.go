@@ -24,6 +24,9 @@ const (
 	mediaPage = 5
 	// maxCost is Shopify's limit on one query's requested cost.
 	maxCost = 1000
+	// readOverlap is how far before the latest change already seen an
+	// incremental read (products, order news) starts again.
+	readOverlap = 2 * time.Minute
 )
 
 // variantFields selects a variant; with locations configured, the
@@ -121,6 +124,10 @@ type catalogCache struct {
 	currency string
 	fullAt   time.Time // start of the last full read
 	readAt   time.Time // start of the last read of any kind
+	// maxUpdated is the latest updatedAt of a product read, by Shopify's
+	// clock: incremental reads start from it, not from the bridge's clock,
+	// which may be ahead of Shopify's and skip changes.
+	maxUpdated time.Time
 }
 
 func (c *catalogCache) clone() *catalogCache {
@@ -139,6 +146,9 @@ func (c *catalogCache) variantCount() int {
 
 // put keeps p if it may be sold (ACTIVE), else drops it.
 func (c *catalogCache) put(p *product) {
+	if t, err := time.Parse(time.RFC3339, p.UpdatedAt); err == nil && t.After(c.maxUpdated) {
+		c.maxUpdated = t
+	}
 	if p.Status != "ACTIVE" {
 		delete(c.products, p.ID)
 		return
@@ -228,9 +238,11 @@ func (a *Adapter) readFull(ctx context.Context, prev *catalogCache, skip func(br
 // webhooks marked, into a copy of cache.
 func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, items map[string]bool, _ func(bridge.Problem)) (*catalogCache, error) {
 	next := cache.clone()
-	// Overlap the window: Shopify's clock and ours differ a little, and a
-	// product read twice costs nothing but the call.
-	since := cache.readAt.Add(-2 * time.Minute).UTC().Format(time.RFC3339)
+	// From the latest change already read, by Shopify's clock (the
+	// bridge's may run ahead of it), with an overlap for changes the
+	// search index had not listed yet: a product read twice costs nothing
+	// but the call.
+	since := cache.maxUpdated.Add(-readOverlap).UTC().Format(time.RFC3339)
 	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next); err != nil {
 		return nil, err
 	}

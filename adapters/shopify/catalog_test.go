@@ -463,3 +463,37 @@ func TestMarkedProductsReadDirectly(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalReadsSkewedClock: Shopify's clock runs behind the
+// bridge's; incremental reads (products, order news) start from the latest
+// updatedAt Shopify reported, so a change stamped by Shopify's clock
+// before the bridge's "now" is still read.
+func TestIncrementalReadsSkewedClock(t *testing.T) {
+	for _, skew := range []time.Duration{0, -10 * time.Minute} {
+		t.Run(fmt.Sprint(skew), func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{ClockSkew: skew})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+			readAll(t, a)
+			if _, err := a.WriteOrder(context.Background(), paidOrder("ord_k", big.Variants[0].ID)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.OrderUpdates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond) // updatedAt has whole seconds
+			s.UpdateProduct(big.ID, func(p *fakeshopify.Product) { p.Title = "Skewed tee" })
+			s.Fulfill(s.Orders()[0].ID, "UPS", "1Z1", "")
+			recs, _ := readAll(t, a)
+			if got := recs[fmt.Sprint(big.ID)].Product["title"]; got != "Skewed tee" {
+				t.Errorf("title after an update = %v, want Skewed tee", got)
+			}
+			ups, err := a.OrderUpdates(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups) == 0 || ups[0].Status != "shipped" {
+				t.Errorf("order news after a fulfillment: %+v, want the shipment", ups)
+			}
+		})
+	}
+}

@@ -98,12 +98,15 @@ const pollLookback = 72 * time.Hour
 func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error) {
 	a.pollMu.Lock()
 	defer a.pollMu.Unlock()
-	start := time.Now()
+	// From the latest update already seen, by Shopify's clock (the
+	// bridge's may run ahead of it and skip news), with an overlap for
+	// updates the search index had not listed yet.
 	since := a.pollSince
 	if since.IsZero() {
-		since = start.Add(-pollLookback)
+		since = time.Now().Add(-pollLookback)
 	}
-	q := fmt.Sprintf("tag:'%s' AND updated_at:>'%s'", tagCommon, since.Add(-2*time.Minute).UTC().Format(time.RFC3339))
+	latest := since
+	q := fmt.Sprintf("tag:'%s' AND updated_at:>'%s'", tagCommon, since.Add(-readOverlap).UTC().Format(time.RFC3339))
 	var ups []bridge.OrderUpdate
 	var after any
 	for {
@@ -135,6 +138,9 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 			return ups, fmt.Errorf("shopify: order updates: %w", err)
 		}
 		for _, o := range out.Orders.Nodes {
+			if o.UpdatedAt.After(latest) {
+				latest = o.UpdatedAt
+			}
 			n := orderNews{orderID: bridgeOrderID(o.Tags), cancelled: o.CancelledAt != nil, cancelReason: deref(o.CancelReason), at: o.UpdatedAt,
 				fulfilled: o.FulfillmentStatus == "FULFILLED"}
 			if n.orderID == "" {
@@ -155,7 +161,7 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 		}
 		after = out.Orders.PageInfo.EndCursor
 	}
-	a.pollSince = start
+	a.pollSince = latest
 	return ups, nil
 }
 

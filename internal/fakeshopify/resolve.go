@@ -133,7 +133,7 @@ func (s *Server) productsConn(a map[string]any, all bool) (any, error) {
 			return nil, err
 		}
 		var kept []*Product
-		now := time.Now()
+		now := s.now()
 		for _, p := range ps {
 			if now.Sub(p.UpdatedAt) < s.cfg.ProductSearchLag {
 				continue // not in the search index yet
@@ -309,7 +309,7 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 			return nil, err
 		}
 	}
-	now := time.Now()
+	now := s.now()
 	var os []*Order
 	for _, o := range s.orders {
 		if (srch != nil || s.cfg.LagUnfiltered) && now.Sub(o.CreatedAt) < s.cfg.SearchLag {
@@ -485,7 +485,7 @@ func userErrors(es ...UserError) []obj {
 }
 
 func (s *Server) orderCreate(a map[string]any) (any, error) {
-	now := time.Now()
+	now := s.now()
 	if n := s.cfg.OrdersPerMinute; n > 0 {
 		var recent []time.Time
 		for _, t := range s.orderLog {

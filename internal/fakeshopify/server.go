@@ -78,6 +78,10 @@ type Config struct {
 	// of products(query:) results (the search index catches up later);
 	// node, nodes and product read it at once.
 	ProductSearchLag time.Duration
+	// ClockSkew sets the shop's clock off the test's: the times the shop
+	// stamps (updatedAt, createdAt) are time.Now() + ClockSkew, as with a
+	// bridge host whose clock drifted.
+	ClockSkew time.Duration
 	// BulkDelay is how long a bulk operation stays RUNNING.
 	BulkDelay time.Duration
 }
@@ -175,6 +179,9 @@ func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// now is the shop's clock.
+func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockSkew) }
 
 func (s *Server) id() int64 {
 	s.nextID++

@@ -33,7 +33,7 @@ func (s *Server) AddProduct(p Product) Product {
 		c.Handle = strings.ToLower(strings.ReplaceAll(c.Title, " ", "-"))
 	}
 	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = time.Now()
+		c.UpdatedAt = s.now()
 	}
 	for i := range c.Images {
 		if c.Images[i].ID == 0 {
@@ -77,7 +77,7 @@ func (s *Server) UpdateProduct(id int64, fn func(*Product)) {
 		panic(fmt.Sprintf("fakeshopify: no product %d", id))
 	}
 	fn(p)
-	p.UpdatedAt = time.Now()
+	p.UpdatedAt = s.now()
 }
 
 // SetUpdatedAt sets a product's updatedAt (a product last changed long
@@ -163,7 +163,7 @@ func (s *Server) AddOrder(o Order) Order {
 		c.Name = fmt.Sprintf("#%d", 1000+len(s.orders)+1)
 	}
 	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now()
+		c.CreatedAt = s.now()
 	}
 	if c.UpdatedAt.IsZero() {
 		c.UpdatedAt = c.CreatedAt
@@ -179,9 +179,9 @@ func (s *Server) Fulfill(orderID int64, company, number, url string) Fulfillment
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	f := Fulfillment{ID: s.id(), Status: "SUCCESS", Company: company, Number: number, URL: url, CreatedAt: time.Now()}
+	f := Fulfillment{ID: s.id(), Status: "SUCCESS", Company: company, Number: number, URL: url, CreatedAt: s.now()}
 	o.Fulfillments = append(o.Fulfillments, f)
-	o.UpdatedAt = time.Now()
+	o.UpdatedAt = s.now()
 	return f
 }
 
@@ -190,7 +190,7 @@ func (s *Server) Cancel(orderID int64, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	now := time.Now()
+	now := s.now()
 	o.CancelledAt, o.CancelReason, o.UpdatedAt = &now, reason, now
 }
 
@@ -199,9 +199,9 @@ func (s *Server) RefundOrder(orderID int64, amount, note string) Refund {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	r := Refund{ID: s.id(), Amount: amount, Note: note, CreatedAt: time.Now()}
+	r := Refund{ID: s.id(), Amount: amount, Note: note, CreatedAt: s.now()}
 	o.Refunds = append(o.Refunds, r)
-	o.UpdatedAt = time.Now()
+	o.UpdatedAt = s.now()
 	return r
 }
 
@@ -277,7 +277,7 @@ func (s *Server) InventoryLevelPayload(variantID, location int64) map[string]any
 		for _, v := range p.Variants {
 			if v.ID == variantID {
 				return map[string]any{"inventory_item_id": v.InventoryItem, "location_id": location, "available": v.Available[location],
-					"updated_at":           time.Now().UTC().Format(time.RFC3339),
+					"updated_at":           s.now().UTC().Format(time.RFC3339),
 					"admin_graphql_api_id": fmt.Sprintf("gid://shopify/InventoryLevel/%d?inventory_item_id=%d", location, v.InventoryItem)}
 			}
 		}
