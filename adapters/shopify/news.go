@@ -166,9 +166,10 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 }
 
 // paymentRef finds the PaymentIntent id the bridge wrote on a Shopify
-// order (its stripe transaction's authorization), for refunds reported by
-// webhook, which name the Shopify order only.
-func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (string, error) {
+// order (its stripe transaction's authorization) and the bridge's order
+// id, for refunds reported by webhook, which name the Shopify order only.
+// An order not of the bridge has neither.
+func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (ref, orderID string, err error) {
 	var out struct {
 		Order *struct {
 			Tags         []string `json:"tags"`
@@ -181,15 +182,15 @@ func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (string, erro
 	}
 	q := `query OrderPayment($id: ID!) { order(id: $id) { tags transactions(first: 10) { kind gateway authorizationCode } } }`
 	if err := a.gql.query(ctx, q, map[string]any{"id": orderGID}, &out); err != nil {
-		return "", fmt.Errorf("shopify: payment of order %s: %w", orderGID, err)
+		return "", "", fmt.Errorf("shopify: payment of order %s: %w", orderGID, err)
 	}
 	if out.Order == nil || bridgeOrderID(out.Order.Tags) == "" {
-		return "", nil // not an order of the bridge
+		return "", "", nil // not an order of the bridge
 	}
 	for _, t := range out.Order.Transactions {
 		if deref(t.Gateway) == "stripe" && (t.Kind == "SALE" || t.Kind == "AUTHORIZATION") && deref(t.AuthorizationCode) != "" {
-			return deref(t.AuthorizationCode), nil
+			return deref(t.AuthorizationCode), bridgeOrderID(out.Order.Tags), nil
 		}
 	}
-	return "", nil
+	return "", "", nil
 }

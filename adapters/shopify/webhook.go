@@ -202,7 +202,7 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		}
 	}
 	if r := news.refund; r != nil {
-		ref, err := h.Adapter.paymentRef(ctx, "gid://shopify/Order/"+r.orderID)
+		ref, orderID, err := h.Adapter.paymentRef(ctx, "gid://shopify/Order/"+r.orderID)
 		if err != nil {
 			return err
 		}
@@ -212,9 +212,22 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		if err := h.Orders.Adjust(ctx, ref, r.adjustment); err != nil {
 			return fmt.Errorf("refund %s: %w", r.adjustment.ID, err)
 		}
+		// The bridge wrote the Stripe payment as an external transaction:
+		// Shopify recorded this refund and moved no money. Until a person
+		// refunds the PaymentIntent in Stripe the buyer is owed it, so
+		// this is an alert (the orders service has no alert for a store's
+		// refund: the log line is it).
+		adj := r.adjustment
+		h.log().Error("shopify refund moved no money at Stripe: refund the payment in Stripe",
+			"alert", alertRefundNotAtStripe, "order", orderID, "shopify_order", r.orderID, "payment_ref", ref,
+			"amount", bridge.Money{Amount: adj.Amount, Currency: adj.Currency}.String(), "refund", adj.ID)
 	}
 	return nil
 }
+
+// alertRefundNotAtStripe marks the log line of a refund made in Shopify,
+// which a person must repeat in Stripe.
+const alertRefundNotAtStripe = "shopify_refund_not_at_stripe"
 
 // webhookNews is what one webhook says.
 type webhookNews struct {
@@ -291,7 +304,7 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 			// Shopify recorded the refund on an external (stripe) payment:
 			// no money moved at Stripe, so it stays pending until Stripe
 			// reports a refund of its own.
-			Status: "pending", Reason: "refunded in Shopify"}
+			Status: "pending", Reason: "refunded in Shopify only, no money moved at Stripe: refund the payment in Stripe"}
 		if b.Note != nil && *b.Note != "" {
 			adj.Reason += ": " + *b.Note
 		}

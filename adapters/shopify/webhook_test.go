@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/internal/fakeshopify"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 )
 
 const hookSecret = "app-client-secret-0123456789"
@@ -229,5 +231,44 @@ not json
 		if p.Line == 0 {
 			t.Errorf("problem without a line: %v", p)
 		}
+	}
+}
+
+// TestWebhookRefundAlert: a refund made in Shopify moves no money at
+// Stripe: it is recorded as a pending adjustment saying so, and an error
+// naming the order and the amount is logged for a person to refund in
+// Stripe.
+func TestWebhookRefundAlert(t *testing.T) {
+	for _, tc := range []struct {
+		name, amount, note string
+		want               string
+	}{
+		{"partial, with a note", "10.00", "damaged", "amount=\"10.00 USD\""},
+		{"whole order", "47.00", "", "amount=\"47.00 USD\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, a, h, url, big := hookServer(t)
+			logs := &syncbuf.Buffer{}
+			h.Log = slog.New(slog.NewTextHandler(logs, nil))
+			ctx := context.Background()
+			if _, err := a.WriteOrder(ctx, paidOrder("ord_rf", big.Variants[0].ID)); err != nil {
+				t.Fatal(err)
+			}
+			id := s.Orders()[0].ID
+			r := s.RefundOrder(id, tc.amount, tc.note)
+			if status, _ := s.SendWebhook(ctx, url, "refunds/create", "evt_rf", s.RefundPayload(id, r)); status != 200 {
+				t.Fatalf("refunds/create: %d", status)
+			}
+			adj := h.Orders.(*newsLog).adjusts["pi_1"]
+			if len(adj) != 1 || adj[0].Status != "pending" || !strings.Contains(adj[0].Reason, "refund the payment in Stripe") {
+				t.Errorf("adjustments %+v, want one pending, saying to refund in Stripe", adj)
+			}
+			line := logs.String()
+			for _, want := range []string{"level=ERROR", "alert=shopify_refund_not_at_stripe", "order=ord_rf", "payment_ref=pi_1", tc.want} {
+				if !strings.Contains(line, want) {
+					t.Errorf("log %q lacks %q", line, want)
+				}
+			}
+		})
 	}
 }
