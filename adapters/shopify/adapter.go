@@ -70,9 +70,12 @@ type Options struct {
 
 // Adapter is the Shopify store adapter. It is safe for concurrent use.
 type Adapter struct {
-	opts   Options
-	gql    *client
-	base   *url.URL
+	opts Options
+	gql  *client
+	base *url.URL
+	// domain is the shop's myshopify domain when Options.Shop was given
+	// as one (lower case), else "": webhooks must come from it.
+	domain string
 	front  string // StorefrontURL without a trailing slash, or ""
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
@@ -190,6 +193,9 @@ func New(opts Options) (*Adapter, error) {
 	}
 	a := &Adapter{opts: opts, base: base, front: strings.TrimSuffix(opts.StorefrontURL, "/"), log: log, sleep: sleepCtx,
 		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{}}
+	if shop := strings.TrimSpace(opts.Shop); !strings.Contains(shop, "://") {
+		a.domain = strings.ToLower(shop)
+	}
 	for _, l := range opts.Locations {
 		g, err := toGID("Location", l)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // maxWebhookBody bounds a webhook body (Shopify's order bodies are tens of
@@ -49,9 +50,10 @@ type Webhooks struct {
 const eventSource = "shopify"
 
 // ServeHTTP checks the signature over the raw body before anything is
-// parsed (401 when it does not match), skips events already handled
-// (X-Shopify-Event-Id: Shopify repeats deliveries, each with the event's
-// id), acts, and only then records the event: a failure answers 500 and
+// parsed (401 when it does not match), ignores webhooks of another shop
+// (X-Shopify-Shop-Domain, when the shop is configured as a domain), skips
+// events already handled (topic + X-Shopify-Event-Id: Shopify repeats
+// deliveries, each with the event's id), acts, and only then records the event: a failure answers 500 and
 // Shopify delivers it again. Acting is idempotent, so a repeat arriving
 // while the first is handled does no harm. Catalog topics only mark
 // products and ask for a sync, so the answer comes well within Shopify's
@@ -84,6 +86,20 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusBadRequest, "no event id")
 		return
 	}
+	if want := h.Adapter.domain; want != "" {
+		// Signed with the app's secret, but for another shop the app is
+		// installed on: not this bridge's news. Acknowledged, or Shopify
+		// retries it for two days.
+		if got := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Shopify-Shop-Domain"))); got != want {
+			h.log().Warn("shopify webhook from another shop ignored", "topic", topic, "shop_domain", upstream.Excerpt(got, 100), "configured", want)
+			answer(w, http.StatusOK, "another shop")
+			return
+		}
+	}
+	// One event can be delivered under several topics (orders/updated and
+	// orders/fulfilled for one fulfillment) with the same event id: each
+	// topic is acted on once.
+	id = topic + "/" + id
 	ctx := r.Context()
 	if seen, err := h.Events.EventSeen(ctx, eventSource, id); err != nil {
 		h.log().Error("shopify webhook", "event", id, "err", err)

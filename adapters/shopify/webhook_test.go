@@ -272,3 +272,48 @@ func TestWebhookRefundAlert(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookShopAndTopic: with the shop configured as a domain, a
+// webhook signed for another shop of the app is acknowledged and ignored;
+// an event id is deduplicated per topic, so one event delivered under two
+// topics is acted on under each.
+func TestWebhookShopAndTopic(t *testing.T) {
+	body := `{"id":1}`
+	for _, tc := range []struct {
+		name  string
+		shop  string      // configured
+		sends [][2]string // domain, topic; all with event id e1
+		acted int
+	}{
+		{"our shop", "fake-shop.myshopify.com", [][2]string{{"fake-shop.myshopify.com", "products/update"}}, 1},
+		{"our shop, any case", "Fake-Shop.myshopify.com", [][2]string{{"FAKE-shop.myshopify.com", "products/update"}}, 1},
+		{"another shop", "fake-shop.myshopify.com", [][2]string{{"other.myshopify.com", "products/update"}, {"", "products/update"}}, 0},
+		{"shop given as a URL: not checked", "", [][2]string{{"other.myshopify.com", "products/update"}}, 1},
+		{"one event, two topics", "", [][2]string{{"", "products/update"}, {"", "products/delete"}, {"", "products/update"}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) {
+				if tc.shop != "" {
+					o.Shop = tc.shop
+				}
+			})
+			h := &Webhooks{Secret: hookSecret, Adapter: a, Events: &memEvents{}, Catalog: &triggers{}}
+			for _, send := range tc.sends {
+				req := httptest.NewRequest(http.MethodPost, "/webhooks/shopify", strings.NewReader(body))
+				req.Header.Set("X-Shopify-Topic", send[1])
+				req.Header.Set("X-Shopify-Hmac-SHA256", fakeshopify.Sign(hookSecret, []byte(body)))
+				req.Header.Set("X-Shopify-Event-Id", "e1")
+				req.Header.Set("X-Shopify-Shop-Domain", send[0])
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					t.Errorf("%v: status %d", send, rec.Code)
+				}
+			}
+			if n := h.Catalog.(*triggers).count(); n != tc.acted {
+				t.Errorf("acted on %d webhooks, want %d", n, tc.acted)
+			}
+		})
+	}
+}
