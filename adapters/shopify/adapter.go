@@ -80,6 +80,8 @@ type Adapter struct {
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 	locIDs []string // location gids
+	// maxBulkLine bounds a bulk result's line (maxBulkLine; tests lower it).
+	maxBulkLine int
 
 	// readMu serializes catalog reads; mu guards the cached catalog and the
 	// marks webhooks leave.
@@ -192,7 +194,8 @@ func New(opts Options) (*Adapter, error) {
 		up = upstream.New(upstream.Config{Name: "shopify", Logger: log})
 	}
 	a := &Adapter{opts: opts, base: base, front: strings.TrimSuffix(opts.StorefrontURL, "/"), log: log, sleep: sleepCtx,
-		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{}}
+		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{},
+		maxBulkLine: maxBulkLine}
 	if shop := strings.TrimSpace(opts.Shop); !strings.Contains(shop, "://") {
 		a.domain = strings.ToLower(shop)
 	}

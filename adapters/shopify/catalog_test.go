@@ -497,3 +497,42 @@ func TestIncrementalReadsSkewedClock(t *testing.T) {
 		})
 	}
 }
+
+// TestBulkFallbacks: a bulk result that is not whole (fewer lines than the
+// operation's objectCount), a line over the size limit, or a run past the
+// bulk timeout (canceled, so the next run is not refused) make the full
+// read page through the catalog instead of failing or coming up short.
+func TestBulkFallbacks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     fakeshopify.Config
+		setup   func(s *fakeshopify.Server, a *Adapter)
+		cancels int // bulkOperationCancel calls after two full reads
+	}{
+		{"download cut short", fakeshopify.Config{}, func(s *fakeshopify.Server, _ *Adapter) { s.CutDownloads(2) }, 0},
+		{"line over the limit", fakeshopify.Config{}, func(_ *fakeshopify.Server, a *Adapter) { a.maxBulkLine = 300 }, 0},
+		{"run past the timeout", fakeshopify.Config{BulkDelay: time.Hour}, func(*fakeshopify.Server, *Adapter) {}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, tc.cfg)
+			a, _ := newAdapter(t, s, func(o *Options) {
+				o.Bulk, o.BulkTimeout, o.FullReadEvery = BulkAlways, 30*time.Millisecond, time.Nanosecond
+			})
+			tc.setup(s, a)
+			for range 2 {
+				before := s.Calls()
+				recs, _ := readAll(t, a)
+				after := s.Calls()
+				if len(recs) != 2 || len(recs[fmt.Sprint(big.ID)].Variants) != 60 {
+					t.Fatalf("read %d products (tee: %d variants), want the whole catalog", len(recs), len(recs[fmt.Sprint(big.ID)].Variants))
+				}
+				if after["bulkOperationRunQuery"] == before["bulkOperationRunQuery"] || after["products"] == before["products"] {
+					t.Errorf("calls %v → %v: want a bulk run, then pages", before, after)
+				}
+			}
+			if n := s.Calls()["bulkOperationCancel"]; n != tc.cancels {
+				t.Errorf("%d bulk runs canceled, want %d", n, tc.cancels)
+			}
+		})
+	}
+}

@@ -193,7 +193,7 @@ func FuzzDecodeBulk(f *testing.F) {
 	f.Add([]byte(`{"id":"gid://shopify/ProductVariant/2","__parentId":"gid://shopify/Product/9"}` + "\n{"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var probs []bridge.Problem
-		ps, err := decodeBulk(strings.NewReader(string(data)), func(p bridge.Problem) { probs = append(probs, p) })
+		ps, _, err := decodeBulk(strings.NewReader(string(data)), maxBulkLine, func(p bridge.Problem) { probs = append(probs, p) })
 		if err != nil {
 			return
 		}
@@ -217,7 +217,7 @@ not json
 {"id":"gid://shopify/MediaImage/4","image":{"url":"https://x/y.jpg"},"__parentId":"gid://shopify/Product/1"}
 `
 	var probs []bridge.Problem
-	ps, err := decodeBulk(strings.NewReader(in), func(p bridge.Problem) { probs = append(probs, p) })
+	ps, _, err := decodeBulk(strings.NewReader(in), maxBulkLine, func(p bridge.Problem) { probs = append(probs, p) })
 	if err != nil {
 		t.Fatal(err)
 	}

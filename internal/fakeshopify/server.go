@@ -115,6 +115,7 @@ type Server struct {
 	bulkSeq      int
 	documents    []string
 	downloads    []http.Header
+	cutDownloads int
 }
 
 type fault struct {
@@ -512,6 +513,14 @@ func (s *Server) RejectNext(n int, code string) { enqueue(&s.mu, &s.gqlFaults, c
 // RefuseNextOrder makes the next orderCreate answer with e as its
 // userErrors, creating nothing.
 func (s *Server) RefuseNextOrder(e UserError) { enqueue(&s.mu, &s.refusals, e, 1) }
+
+// CutDownloads makes the next n bulk result downloads end halfway, at a
+// line's end.
+func (s *Server) CutDownloads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cutDownloads += n
+}
 
 // Calls returns how many times each root field was asked for (products,
 // orderCreate …), plus "oauth" for token grants.
