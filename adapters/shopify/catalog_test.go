@@ -351,21 +351,40 @@ func TestPacing(t *testing.T) {
 	}
 }
 
-// TestGrantedTokenRenewedBeforeExpiry: a token about to expire is
-// replaced before it is used, not after a 401.
+// TestGrantedTokenRenewedBeforeExpiry: a granted token is replaced before
+// it is used near its expiry (10 minutes before, or halfway through a
+// shorter lifetime), not after a 401, and not on every call when its
+// lifetime is short.
 func TestGrantedTokenRenewedBeforeExpiry(t *testing.T) {
-	s := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: "csecret-123", TokenTTL: 5 * time.Minute})
-	a, _ := newAdapter(t, s, func(o *Options) { o.AccessToken = ""; o.ClientID = "cid"; o.ClientSecret = "csecret-123" })
-	for range 2 {
-		if _, err := a.shopCurrency(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := s.Calls()["oauth"]; n != 2 {
-		t.Errorf("%d grants for two calls with a token 5 minutes from expiry, want 2", n)
-	}
-	if req, _ := s.Requests(); req != 2 {
-		t.Errorf("%d GraphQL requests, want 2 (no 401 round trip)", req)
+	for _, tc := range []struct {
+		ttl    time.Duration
+		pause  time.Duration // between the first three calls and a fourth
+		grants int
+	}{
+		{24 * time.Hour, 0, 1},
+		{10 * time.Minute, 0, 1},
+		{5 * time.Minute, 0, 1},
+		{2 * time.Second, 0, 1},
+		{2 * time.Second, 1100 * time.Millisecond, 2}, // past half its life
+	} {
+		t.Run(fmt.Sprint(tc.ttl, "+", tc.pause), func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: "csecret-123", TokenTTL: tc.ttl})
+			a, _ := newAdapter(t, s, func(o *Options) { o.AccessToken = ""; o.ClientID = "cid"; o.ClientSecret = "csecret-123" })
+			for i := range 4 {
+				if i == 3 {
+					time.Sleep(tc.pause)
+				}
+				if _, err := a.shopCurrency(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := s.Calls()["oauth"]; n != tc.grants {
+				t.Errorf("%d grants for four calls, want %d", n, tc.grants)
+			}
+			if req, _ := s.Requests(); req != 4 {
+				t.Errorf("%d GraphQL requests, want 4 (no 401 round trip)", req)
+			}
+		})
 	}
 }
 

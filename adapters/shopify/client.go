@@ -350,7 +350,11 @@ type tokens struct {
 
 	mu  sync.Mutex
 	tok string
-	exp time.Time
+	// renew is when the token is replaced: refreshEarly before its
+	// expiry, or halfway through a lifetime shorter than twice that (a
+	// token granted for 10 minutes would otherwise be replaced on every
+	// call).
+	renew time.Time
 }
 
 // refreshEarly is how long before its expiry a granted token is replaced.
@@ -364,7 +368,7 @@ func (t *tokens) get(ctx context.Context) (string, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.tok != "" && time.Until(t.exp) > refreshEarly {
+	if t.tok != "" && time.Now().Before(t.renew) {
 		return t.tok, nil
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {t.clientID}, "client_secret": {t.secret}}
@@ -404,7 +408,7 @@ func (t *tokens) get(ctx context.Context) (string, error) {
 	if g.ExpiresIn > 0 {
 		ttl = min(ttl, time.Duration(g.ExpiresIn)*time.Second)
 	}
-	t.tok, t.exp = g.AccessToken, time.Now().Add(ttl)
+	t.tok, t.renew = g.AccessToken, time.Now().Add(ttl-min(refreshEarly, ttl/2))
 	return t.tok, nil
 }
 
