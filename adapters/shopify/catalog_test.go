@@ -55,7 +55,8 @@ func TestReadCatalog(t *testing.T) {
 				t.Fatalf("tee has %d variants, want 60 (nested paging)", len(tee.Variants))
 			}
 			wantProduct := map[string]any{"title": "Tee", "vendor": "Acme", "product_type": "Shirts", "handle": "tee",
-				"url":              "https://fake-shop.myshopify.com/products/tee", // its onlineStoreUrl "image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
+				"url":   "https://fake-shop.myshopify.com/products/tee", // its onlineStoreUrl
+				"image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
 				"description_html": "<p>Soft <b>cotton</b></p>", "tags": []any{"summer"}, "status": "active"}
 			for k, want := range wantProduct {
 				if got := tee.Product[k]; !reflect.DeepEqual(got, want) {

@@ -186,33 +186,63 @@ func TestWriteOrderAnswerLost(t *testing.T) {
 	}
 }
 
-// TestWriteOrderServerError: a 500 to orderCreate may have been processed:
-// it is not resent, and with no order found the error is ambiguous, not
-// a refusal.
+// TestWriteOrderServerError: a 500 to orderCreate may have been
+// processed: it is never resent. When Shopify committed the order, the
+// lookup finds it (one order); when it did not, the error is ambiguous,
+// not a refusal, names the order, and for unsureFor the outbox's lookup
+// hears "not known yet" rather than "not found".
 func TestWriteOrderServerError(t *testing.T) {
-	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
-	a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 600 * time.Millisecond })
-	s.Fail(1, 500, "")
-	_, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
-	if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) {
-		t.Fatalf("error %v, want ambiguous", err)
-	}
-	if n := s.Calls()["orders"]; n < 4 {
-		t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
-	}
-	if len(s.Orders()) != 0 {
-		t.Error("an order was created")
-	}
-	// Right after, the outbox's lookup must not hear "not found": that
-	// would write the order a second time if Shopify had it after all.
-	if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
-		t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
-	}
-	a.unsureMu.Lock()
-	a.unsure["ord_5"] = time.Now().Add(-unsureFor)
-	a.unsureMu.Unlock()
-	if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
-		t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
+	for _, tc := range []struct {
+		name      string
+		fault     func(s *fakeshopify.Server)
+		committed bool
+	}{
+		{"500 before running", func(s *fakeshopify.Server) { s.Fail(1, 500, "") }, false},
+		{"500 after commit", func(s *fakeshopify.Server) { s.Fail500AfterCommit(1) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 600 * time.Millisecond })
+			tc.fault(s)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
+			// Every request but the lookups is the one orderCreate.
+			if req, _ := s.Requests(); req != 1+s.Calls()["orders"] {
+				t.Errorf("%d requests with %d lookups: orderCreate was sent again", req, s.Calls()["orders"])
+			}
+			orders := s.Orders()
+			if tc.committed {
+				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
+					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the committed order found", so, err, len(orders))
+				}
+				if _, err := a.FindOrder(context.Background(), "ord_5"); err != nil {
+					t.Errorf("FindOrder after the order was found: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) || !strings.Contains(err.Error(), "ord_5") {
+				t.Fatalf("error %v, want ambiguous, naming the order", err)
+			}
+			if strings.Contains(err.Error(), fakeshopify.DefaultToken) {
+				t.Error("the access token is in the error")
+			}
+			if n := s.Calls()["orders"]; n < 4 {
+				t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
+			}
+			if len(orders) != 0 {
+				t.Error("an order was created")
+			}
+			// Right after, the outbox's lookup must not hear "not found": that
+			// would write the order a second time if Shopify had it after all.
+			if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+				t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
+			}
+			a.unsureMu.Lock()
+			a.unsure["ord_5"] = time.Now().Add(-unsureFor)
+			a.unsureMu.Unlock()
+			if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
+				t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
+			}
+		})
 	}
 }
 

@@ -389,6 +389,9 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"data": d,
 			"errors": []gqlError{{Message: msg, Extensions: map[string]any{"code": cf.code}}}, "extensions": ext})
+	case cf.kind == faultStatus:
+		// The order is committed; a proxy in front of Shopify answers 500.
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": "Internal Server Error"})
 	case cf.kind == faultGarble:
 		// The order is committed; the 200 answer is cut short.
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -472,6 +475,7 @@ const (
 	faultDrop     = "drop"
 	faultInternal = "internal"
 	faultGarble   = "garble"
+	faultStatus   = "status"
 )
 
 // commitFault is what an orderCreate that created its order answers.
@@ -497,6 +501,12 @@ func (s *Server) ErrorAfterCommit(n int) { s.CodeAfterCommit(n, "INTERNAL_SERVER
 // created order in the data when keepData.
 func (s *Server) CodeAfterCommit(n int, code string, keepData bool) {
 	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultInternal, code: code, keepData: keepData}, n)
+}
+
+// Fail500AfterCommit makes the next n successful orderCreate calls commit
+// the order and then answer HTTP 500.
+func (s *Server) Fail500AfterCommit(n int) {
+	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultStatus}, n)
 }
 
 // GarbleAfterCommit makes the next n successful orderCreate calls commit
