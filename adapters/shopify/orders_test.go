@@ -319,11 +319,12 @@ func TestWriteOrderTax(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		included    bool
-		total       int64 // charged, 0: as built
+		total       int64 // charged, 0: as built; −1: as built, with no tax on the lines (today's checkout, prices including tax)
 		wantTotal   string
 		discrepancy string
 	}{
 		{"tax included", true, 0, "18.00", ""},
+		{"tax included, lines without their tax", true, -1, "18.00", ""},
 		{"tax added", false, 0, "18.00", ""},
 		{"charged otherwise", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
 	} {
@@ -331,7 +332,10 @@ func TestWriteOrderTax(t *testing.T) {
 			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
 			a, logs := newAdapter(t, s, nil)
 			o := taxedOrder("ord_t", big.Variants[0].ID, tc.included)
-			if tc.total != 0 {
+			switch {
+			case tc.total < 0:
+				o.Lines[0].Tax.Amount = 0
+			case tc.total > 0:
 				o.Total.Amount = tc.total
 			}
 			so, err := a.WriteOrder(context.Background(), o)
