@@ -242,7 +242,12 @@ func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, i
 	// bridge's may run ahead of it), with an overlap for changes the
 	// search index had not listed yet: a product read twice costs nothing
 	// but the call.
-	since := cache.maxUpdated.Add(-readOverlap).UTC().Format(time.RFC3339)
+	from := cache.maxUpdated
+	if from.IsZero() {
+		// Nothing read yet (a shop without products): everything.
+		from = time.Unix(0, 0).Add(readOverlap)
+	}
+	since := from.Add(-readOverlap).UTC().Format(time.RFC3339)
 	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next); err != nil {
 		return nil, err
 	}

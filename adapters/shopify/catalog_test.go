@@ -556,3 +556,21 @@ func TestBulkFallbacks(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalReadEmptyShop: a shop read empty has no latest change to
+// start from; the next read asks for everything and finds a new product.
+func TestIncrementalReadEmptyShop(t *testing.T) {
+	for _, skew := range []time.Duration{0, -10 * time.Minute} {
+		t.Run(fmt.Sprint(skew), func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{ClockSkew: skew})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+			if recs, _ := readAll(t, a); len(recs) != 0 {
+				t.Fatalf("%d products in an empty shop", len(recs))
+			}
+			p := s.AddProduct(fakeshopify.Product{Title: "New", Variants: []*fakeshopify.Variant{{Title: "Default Title", Price: "3.00"}}})
+			if recs, _ := readAll(t, a); len(recs) != 1 || recs[fmt.Sprint(p.ID)].Key == "" {
+				t.Errorf("read %d products after one was added, want it", len(recs))
+			}
+		})
+	}
+}
