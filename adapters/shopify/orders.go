@@ -345,11 +345,60 @@ func (a *Adapter) lookup(ctx context.Context, orderID string) (bridge.StoreOrder
 				a.unsureMu.Lock()
 				delete(a.unsure, orderID)
 				a.unsureMu.Unlock()
-				return a.storeOrder(n.ID, n.StatusPageURL), true, nil
+				so := a.storeOrder(n.ID, n.StatusPageURL)
+				d, err := a.foundDiscrepancy(ctx, n.ID)
+				if err != nil {
+					return bridge.StoreOrder{}, false, fmt.Errorf("shopify: find order %s: %w", orderID, err)
+				}
+				if so.Discrepancy = d; d != "" {
+					a.log.Error("shopify order total differs from the amount charged", "order", orderID, "store_order", n.ID, "discrepancy", d)
+				}
+				return so, true, nil
 			}
 		}
 	}
 	return bridge.StoreOrder{}, false, nil
+}
+
+// foundDiscrepancy checks an order found by lookup (after a lost answer)
+// like one just created: its total against what was charged, which the
+// bridge wrote as its stripe transaction(s).
+func (a *Adapter) foundDiscrepancy(ctx context.Context, gid string) (string, error) {
+	var out struct {
+		Order *struct {
+			TotalPriceSet moneyBag `json:"totalPriceSet"`
+			Transactions  []struct {
+				Kind      string   `json:"kind"`
+				Status    string   `json:"status"`
+				Gateway   *string  `json:"gateway"`
+				AmountSet moneyBag `json:"amountSet"`
+			} `json:"transactions"`
+		} `json:"order"`
+	}
+	q := `query FoundOrder($id: ID!) { order(id: $id) {
+  totalPriceSet { shopMoney { amount currencyCode } }
+  transactions(first: 10) { kind status gateway amountSet { shopMoney { amount currencyCode } } } } }`
+	if err := a.gql.query(ctx, q, map[string]any{"id": gid}, &out); err != nil {
+		return "", fmt.Errorf("check order %s: %w", gid, err)
+	}
+	if out.Order == nil {
+		return "", nil // gone meanwhile: nothing to compare
+	}
+	var paid bridge.Money
+	for _, t := range out.Order.Transactions {
+		if deref(t.Gateway) != "stripe" || t.Status != "SUCCESS" || (t.Kind != "SALE" && t.Kind != "AUTHORIZATION") {
+			continue
+		}
+		m, err := bridge.ParseMoney(t.AmountSet.ShopMoney.Amount, t.AmountSet.ShopMoney.CurrencyCode)
+		if err != nil {
+			return fmt.Sprintf("the order's stripe transaction amount %q could not be read: %v", upstream.Excerpt(t.AmountSet.ShopMoney.Amount, 32), err), nil
+		}
+		if paid.Currency != "" && paid.Currency != m.Currency {
+			return "the order's stripe transactions are in several currencies", nil
+		}
+		paid.Amount, paid.Currency = paid.Amount+m.Amount, m.Currency
+	}
+	return discrepancy(paid, out.Order.TotalPriceSet.ShopMoney), nil // no transaction: not known, not checked
 }
 
 // money is a MoneyBagInput in the shop's currency.

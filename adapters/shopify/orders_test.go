@@ -206,13 +206,14 @@ func TestWriteOrderServerError(t *testing.T) {
 			tc.fault(s)
 			so, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
 			// Every request but the lookups is the one orderCreate.
-			if req, _ := s.Requests(); req != 1+s.Calls()["orders"] {
-				t.Errorf("%d requests with %d lookups: orderCreate was sent again", req, s.Calls()["orders"])
+			lookups := s.Calls()["orders"] + s.Calls()["order"]
+			if req, _ := s.Requests(); req != 1+lookups {
+				t.Errorf("%d requests with %d lookups: orderCreate was sent again", req, lookups)
 			}
 			orders := s.Orders()
 			if tc.committed {
-				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
-					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the committed order found", so, err, len(orders))
+				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) || so.Discrepancy != "" {
+					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the committed order found, agreeing with the charge", so, err, len(orders))
 				}
 				if _, err := a.FindOrder(context.Background(), "ord_5"); err != nil {
 					t.Errorf("FindOrder after the order was found: %v", err)
@@ -327,10 +328,16 @@ func TestWriteOrderTax(t *testing.T) {
 		{"tax included, lines without their tax", true, -1, "18.00", ""},
 		{"tax added", false, 0, "18.00", ""},
 		{"charged otherwise", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
+		// The order found after a lost answer is checked too, against the
+		// stripe transaction the bridge wrote on it.
+		{"charged otherwise, answer lost", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
 			a, logs := newAdapter(t, s, nil)
+			if strings.HasSuffix(tc.name, "answer lost") {
+				s.DropAfterCommit(1)
+			}
 			o := taxedOrder("ord_t", big.Variants[0].ID, tc.included)
 			switch {
 			case tc.total < 0:
