@@ -116,13 +116,14 @@ var optionalFields = map[string][]string{
 // dropOptional removes from in the optional fields that userErrors refused
 // as INVALID, noting their values in the order's note so nothing the buyer
 // gave is lost, when every error is such a field. It reports whether it
-// did.
+// removed any (sending the same input again would only be refused again).
 func dropOptional(in map[string]any, ues []userError) bool {
 	for _, e := range ues {
 		if deref(e.Code) != "INVALID" || optionalFields[e.path()] == nil {
 			return false
 		}
 	}
+	dropped := false
 	for _, e := range ues {
 		at := optionalFields[e.path()]
 		m := in
@@ -136,9 +137,10 @@ func dropOptional(in map[string]any, ues []userError) bool {
 		if v, ok := m[key]; ok {
 			in["note"] = fmt.Sprintf("%v\n%s (refused by Shopify: %s): %v", in["note"], e.path(), e.Message, v)
 			delete(m, key)
+			dropped = true
 		}
 	}
-	return true
+	return dropped
 }
 
 // userErrorsText is the userErrors in words, with their fields and codes.

@@ -119,6 +119,7 @@ func TestWriteOrderRefusals(t *testing.T) {
 		{"invalid email", invalid("Email is invalid", "email"), 1, false, "email: Email is invalid (INVALID)", 1, ""},
 		{"currency not the shop's", invalid("Currency is invalid", "currency"), 1, false, "currency: Currency is invalid", 1, ""},
 		{"invalid province code", invalid("Province is invalid", "shippingAddress", "provinceCode"), 1, false, "", 2, "shippingAddress.provinceCode (refused by Shopify: Province is invalid): TX"},
+		{"invalid phone, none sent", invalid("Phone is invalid", "phone"), 1, false, "phone: Phone is invalid", 1, ""},
 		{"invalid province code twice", append(invalid("Province is invalid", "shippingAddress", "provinceCode"), invalid("Province is invalid", "shippingAddress", "provinceCode")...), 1, false, "Province is invalid", 2, ""},
 		{"dormant shop", []fakeshopify.UserError{{Code: "SHOP_DORMANT", Message: "Shop is dormant"}}, 1, false, "dormant", 1, ""},
 		{"no code", []fakeshopify.UserError{{Message: "Something"}}, 1, false, "Something", 1, ""},
