@@ -70,13 +70,18 @@ type Options struct {
 
 // Adapter is the Shopify store adapter. It is safe for concurrent use.
 type Adapter struct {
-	opts   Options
-	gql    *client
-	base   *url.URL
+	opts Options
+	gql  *client
+	base *url.URL
+	// domain is the shop's myshopify domain when Options.Shop was given
+	// as one (lower case), else "": webhooks must come from it.
+	domain string
 	front  string // StorefrontURL without a trailing slash, or ""
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 	locIDs []string // location gids
+	// maxBulkLine bounds a bulk result's line (maxBulkLine; tests lower it).
+	maxBulkLine int
 
 	// readMu serializes catalog reads; mu guards the cached catalog and the
 	// marks webhooks leave.
@@ -88,7 +93,7 @@ type Adapter struct {
 	sourceTime time.Time
 
 	pollMu    sync.Mutex
-	pollSince time.Time
+	pollSince time.Time // the latest order updatedAt seen, by Shopify's clock
 
 	// unsure holds the orders whose create got no answer, with when: until
 	// unsureFor has passed, FindOrder does not call them missing.
@@ -189,7 +194,11 @@ func New(opts Options) (*Adapter, error) {
 		up = upstream.New(upstream.Config{Name: "shopify", Logger: log})
 	}
 	a := &Adapter{opts: opts, base: base, front: strings.TrimSuffix(opts.StorefrontURL, "/"), log: log, sleep: sleepCtx,
-		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{}}
+		dirty: map[string]bool{}, dirtyItems: map[string]bool{}, unsure: map[string]time.Time{},
+		maxBulkLine: maxBulkLine}
+	if shop := strings.TrimSpace(opts.Shop); !strings.Contains(shop, "://") {
+		a.domain = strings.ToLower(shop)
+	}
 	for _, l := range opts.Locations {
 		g, err := toGID("Location", l)
 		if err != nil {

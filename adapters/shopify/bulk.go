@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ const (
   bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } } }`
 	bulkPollQuery = `query BulkStatus($id: ID!) {
   node(id: $id) { ... on BulkOperation { id status errorCode objectCount url } } }`
+	bulkCancelMutation = `mutation BulkCancel($id: ID!) {
+  bulkOperationCancel(id: $id) { bulkOperation { id status } userErrors { field message } } }`
 )
 
 // readBulk starts a bulk operation, waits for it and reads its JSONL.
@@ -84,11 +87,18 @@ func (a *Adapter) readBulk(ctx context.Context, c *catalogCache, skip func(bridg
 			if st.Node.URL == nil {
 				return nil // nothing matched: an empty shop
 			}
-			return a.download(ctx, *st.Node.URL, c, skip)
+			want, err := strconv.ParseInt(st.Node.ObjectCount, 10, 64)
+			if err != nil {
+				want = -1 // not known: not checked
+			}
+			return a.download(ctx, *st.Node.URL, want, c, skip)
 		case "FAILED", "CANCELED", "CANCELING", "EXPIRED":
 			return fmt.Errorf("%w: operation %s ended %s (%s)", errBulkUnavailable, id, st.Node.Status, deref(st.Node.ErrorCode))
 		}
 		if time.Now().After(deadline) {
+			// Cancel it: left running, it would keep the app's one bulk
+			// query slot and refuse the next full read's run.
+			a.cancelBulk(ctx, id)
 			return fmt.Errorf("%w: operation %s still %s after %s", errBulkUnavailable, id, st.Node.Status, a.opts.BulkTimeout)
 		}
 		if err := a.sleep(ctx, a.opts.BulkPoll); err != nil {
@@ -97,10 +107,34 @@ func (a *Adapter) readBulk(ctx context.Context, c *catalogCache, skip func(bridg
 	}
 }
 
+// cancelBulk asks Shopify to stop a bulk run (bulkOperationCancel); a
+// failure is logged, the paged read goes on regardless.
+func (a *Adapter) cancelBulk(ctx context.Context, id string) {
+	var out struct {
+		Cancel *struct {
+			UserErrors []struct {
+				Message string `json:"message"`
+			} `json:"userErrors"`
+		} `json:"bulkOperationCancel"`
+	}
+	err := a.gql.query(ctx, bulkCancelMutation, map[string]any{"id": id}, &out)
+	if err == nil && out.Cancel != nil && len(out.Cancel.UserErrors) > 0 {
+		err = errors.New(out.Cancel.UserErrors[0].Message)
+	}
+	if err != nil {
+		a.log.Warn("shopify bulk operation could not be canceled", "operation", id, "err", err)
+		return
+	}
+	a.log.Warn("shopify bulk operation canceled after the bulk timeout", "operation", id, "timeout", a.opts.BulkTimeout)
+}
+
 // download fetches the result file. The URL is a signed link to Shopify's
 // storage: it carries its own authorization, and the access token is not
-// sent there.
-func (a *Adapter) download(ctx context.Context, url string, c *catalogCache, skip func(bridge.Problem)) error {
+// sent there. A file of fewer or more lines than the operation's
+// objectCount (want; −1 when not known), or with a line too long to read,
+// is errBulkUnavailable: the catalog is read page by page instead of
+// being taken short or failing every full read.
+func (a *Adapter) download(ctx context.Context, url string, want int64, c *catalogCache, skip func(bridge.Problem)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("shopify: bulk result: bad URL")
@@ -113,9 +147,15 @@ func (a *Adapter) download(ctx context.Context, url string, c *catalogCache, ski
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("shopify: download bulk result: HTTP %d", resp.StatusCode)
 	}
-	products, err := decodeBulk(resp.Body, skip)
+	products, lines, err := decodeBulk(resp.Body, a.maxBulkLine, skip)
+	if errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("%w: a line of the result is over %d bytes: %w", errBulkUnavailable, a.maxBulkLine, err)
+	}
 	if err != nil {
 		return fmt.Errorf("shopify: bulk result: %w", err)
+	}
+	if want >= 0 && int64(lines) != want {
+		return fmt.Errorf("%w: the result has %d lines, the operation counted %d objects (a download cut short?)", errBulkUnavailable, lines, want)
 	}
 	for _, p := range products {
 		c.put(p)
@@ -123,7 +163,8 @@ func (a *Adapter) download(ctx context.Context, url string, c *catalogCache, ski
 	return nil
 }
 
-// maxBulkLine bounds one JSONL line (a product with a long description).
+// maxBulkLine bounds one JSONL line (a product with a long description);
+// Adapter.maxBulkLine is it, lowered by tests.
 const maxBulkLine = 16 << 20
 
 // decodeBulk reads a bulk result: product lines, and media and variant
@@ -131,10 +172,12 @@ const maxBulkLine = 16 << 20
 // parents whatever the order of the lines (Shopify does not promise
 // children follow their parent). A line that cannot be read, or a child
 // whose product is missing, is reported through skip and left out; an
-// unreadable stream is an error.
-func decodeBulk(r io.Reader, skip func(bridge.Problem)) ([]*product, error) {
+// unreadable stream is an error (bufio.ErrTooLong for a line over
+// maxLine). It returns the number of non-empty lines read too.
+func decodeBulk(r io.Reader, maxLine int, skip func(bridge.Problem)) ([]*product, int, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxBulkLine)
+	sc.Buffer(make([]byte, 0, min(64<<10, maxLine)), maxLine)
+	objects := 0
 	var order []*product
 	byID := map[string]*product{}
 	orphans := map[string][]json.RawMessage{}
@@ -166,6 +209,7 @@ func decodeBulk(r io.Reader, skip func(bridge.Problem)) ([]*product, error) {
 		if len(strings.TrimSpace(string(raw))) == 0 {
 			continue
 		}
+		objects++
 		line := json.RawMessage(append([]byte(nil), raw...))
 		var probe struct {
 			ID       string `json:"id"`
@@ -207,12 +251,12 @@ func decodeBulk(r io.Reader, skip func(bridge.Problem)) ([]*product, error) {
 		lines[probe.ParentID] = append(lines[probe.ParentID], n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading JSONL after line %d: %w", n, err)
+		return nil, objects, fmt.Errorf("reading JSONL after line %d: %w", n, err)
 	}
 	for parent, ls := range lines {
 		for _, l := range ls {
 			skip(bridge.Problem{Line: l, Key: parent, Message: "bulk line's parent product is not in the result"})
 		}
 	}
-	return order, nil
+	return order, objects, nil
 }

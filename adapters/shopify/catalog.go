@@ -24,6 +24,9 @@ const (
 	mediaPage = 5
 	// maxCost is Shopify's limit on one query's requested cost.
 	maxCost = 1000
+	// readOverlap is how far before the latest change already seen an
+	// incremental read (products, order news) starts again.
+	readOverlap = 2 * time.Minute
 )
 
 // variantFields selects a variant; with locations configured, the
@@ -121,6 +124,10 @@ type catalogCache struct {
 	currency string
 	fullAt   time.Time // start of the last full read
 	readAt   time.Time // start of the last read of any kind
+	// maxUpdated is the latest updatedAt of a product read, by Shopify's
+	// clock: incremental reads start from it, not from the bridge's clock,
+	// which may be ahead of Shopify's and skip changes.
+	maxUpdated time.Time
 }
 
 func (c *catalogCache) clone() *catalogCache {
@@ -139,6 +146,9 @@ func (c *catalogCache) variantCount() int {
 
 // put keeps p if it may be sold (ACTIVE), else drops it.
 func (c *catalogCache) put(p *product) {
+	if t, err := time.Parse(time.RFC3339, p.UpdatedAt); err == nil && t.After(c.maxUpdated) {
+		c.maxUpdated = t
+	}
 	if p.Status != "ACTIVE" {
 		delete(c.products, p.ID)
 		return
@@ -218,7 +228,7 @@ func (a *Adapter) readFull(ctx context.Context, prev *catalogCache, skip func(br
 		a.log.Warn("shopify bulk read unavailable; reading the catalog page by page", "err", err)
 		next.products = map[string]*product{}
 	}
-	if err := a.readPaged(ctx, "status:active", next, nil); err != nil {
+	if err := a.readPaged(ctx, "status:active", next); err != nil {
 		return nil, err
 	}
 	return next, nil
@@ -228,10 +238,17 @@ func (a *Adapter) readFull(ctx context.Context, prev *catalogCache, skip func(br
 // webhooks marked, into a copy of cache.
 func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, items map[string]bool, _ func(bridge.Problem)) (*catalogCache, error) {
 	next := cache.clone()
-	// Overlap the window: Shopify's clock and ours differ a little, and a
-	// product read twice costs nothing but the call.
-	since := cache.readAt.Add(-2 * time.Minute).UTC().Format(time.RFC3339)
-	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next, nil); err != nil {
+	// From the latest change already read, by Shopify's clock (the
+	// bridge's may run ahead of it), with an overlap for changes the
+	// search index had not listed yet: a product read twice costs nothing
+	// but the call.
+	from := cache.maxUpdated
+	if from.IsZero() {
+		// Nothing read yet (a shop without products): everything.
+		from = time.Unix(0, 0).Add(readOverlap)
+	}
+	since := from.Add(-readOverlap).UTC().Format(time.RFC3339)
+	if err := a.readPaged(ctx, "updated_at:>'"+since+"'", next); err != nil {
 		return nil, err
 	}
 	if len(items) > 0 {
@@ -243,25 +260,51 @@ func (a *Adapter) readChanges(ctx context.Context, cache *catalogCache, dirty, i
 			}
 		}
 	}
-	ids := slices.Sorted(maps.Keys(dirty))
-	for len(ids) > 0 {
-		batch := ids[:min(50, len(ids))]
-		ids = ids[len(batch):]
-		terms := make([]string, len(batch))
-		for i, id := range batch {
-			terms[i] = "id:" + legacyID(id)
-		}
-		seen := map[string]bool{}
-		if err := a.readPaged(ctx, strings.Join(terms, " OR "), next, seen); err != nil {
-			return nil, err
-		}
-		for _, id := range batch {
-			if !seen[id] {
-				delete(next.products, id) // deleted in the shop
-			}
-		}
+	if err := a.readMarked(ctx, slices.Sorted(maps.Keys(dirty)), next); err != nil {
+		return nil, err
 	}
 	return next, nil
+}
+
+// readMarked reads the products ids by nodes(ids:), a direct lookup: a
+// null node is a product deleted in the shop, so it leaves c. The search
+// index (products(query: "id:…")) would not do: it lags behind writes, and
+// a product it does not list yet is not a deleted one.
+func (a *Adapter) readMarked(ctx context.Context, ids []string, c *catalogCache) error {
+	perPage, variants, _ := a.pageSizes()
+	q := `query MarkedProducts($ids: [ID!]!, $variants: Int!) {
+  nodes(ids: $ids) { ... on Product { ` + productFields + `
+    media(first: ` + fmt.Sprint(mediaPage) + `) { nodes { ` + mediaFields + ` } }
+    variants(first: $variants) { pageInfo { hasNextPage endCursor } nodes { ` + a.variantFields() + ` } } } } }`
+	for len(ids) > 0 {
+		batch := ids[:min(perPage, len(ids))]
+		var out struct {
+			Nodes []*gqlProduct `json:"nodes"`
+		}
+		err := a.gql.query(ctx, q, map[string]any{"ids": batch, "variants": variants}, &out)
+		var ge *GraphQLError
+		if errors.As(err, &ge) && ge.has("MAX_COST_EXCEEDED") && perPage > 1 {
+			perPage /= 2
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("shopify: read marked products: %w", err)
+		}
+		if len(out.Nodes) != len(batch) {
+			return fmt.Errorf("shopify: read marked products: %d nodes for %d ids", len(out.Nodes), len(batch))
+		}
+		for i, gp := range out.Nodes {
+			if gp == nil || gp.ID == "" {
+				delete(c.products, batch[i]) // deleted in the shop
+				continue
+			}
+			if err := a.putProduct(ctx, *gp, c); err != nil {
+				return err
+			}
+		}
+		ids = ids[len(batch):]
+	}
+	return nil
 }
 
 // productsQuery is the paged read of products matching $query, with the
@@ -280,12 +323,46 @@ func (a *Adapter) variantsQuery() string {
   product(id: $id) { variants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { ` + a.variantFields() + ` } } } }`
 }
 
+// putProduct keeps gp in c, with its further variants read by nested
+// paging.
+func (a *Adapter) putProduct(ctx context.Context, gp gqlProduct, c *catalogCache) error {
+	_, _, more := a.pageSizes()
+	p := &product{gqlProduct: gp}
+	if gp.Media != nil {
+		p.images = gp.Media.Nodes
+	}
+	if gp.Variants != nil {
+		p.variants = gp.Variants.Nodes
+		pi := gp.Variants.PageInfo
+		for pi.HasNextPage {
+			var mv struct {
+				Product *struct {
+					Variants struct {
+						PageInfo pageInfo     `json:"pageInfo"`
+						Nodes    []gqlVariant `json:"nodes"`
+					} `json:"variants"`
+				} `json:"product"`
+			}
+			if err := a.gql.query(ctx, a.variantsQuery(), map[string]any{"id": gp.ID, "first": more, "after": pi.EndCursor}, &mv); err != nil {
+				return fmt.Errorf("shopify: read variants of %s: %w", gp.ID, err)
+			}
+			if mv.Product == nil {
+				break // deleted meanwhile; the next read drops it
+			}
+			p.variants = append(p.variants, mv.Product.Variants.Nodes...)
+			pi = mv.Product.Variants.PageInfo
+		}
+	}
+	p.Media, p.Variants = nil, nil
+	c.put(p)
+	return nil
+}
+
 // readPaged reads every product matching q into c, page by page, each
-// product's further variants by nested paging. seen, when not nil,
-// collects the ids read.
-func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache, seen map[string]bool) error {
-	perPage, variants, more := a.pageSizes()
-	query, moreQuery := a.productsQuery(), a.variantsQuery()
+// product's further variants by nested paging.
+func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache) error {
+	perPage, variants, _ := a.pageSizes()
+	query := a.productsQuery()
 	var after any
 	for {
 		var out struct {
@@ -304,36 +381,8 @@ func (a *Adapter) readPaged(ctx context.Context, q string, c *catalogCache, seen
 			return fmt.Errorf("shopify: read products: %w", err)
 		}
 		for _, gp := range out.Products.Nodes {
-			p := &product{gqlProduct: gp}
-			if gp.Media != nil {
-				p.images = gp.Media.Nodes
-			}
-			if gp.Variants != nil {
-				p.variants = gp.Variants.Nodes
-				pi := gp.Variants.PageInfo
-				for pi.HasNextPage {
-					var mv struct {
-						Product *struct {
-							Variants struct {
-								PageInfo pageInfo     `json:"pageInfo"`
-								Nodes    []gqlVariant `json:"nodes"`
-							} `json:"variants"`
-						} `json:"product"`
-					}
-					if err := a.gql.query(ctx, moreQuery, map[string]any{"id": gp.ID, "first": more, "after": pi.EndCursor}, &mv); err != nil {
-						return fmt.Errorf("shopify: read variants of %s: %w", gp.ID, err)
-					}
-					if mv.Product == nil {
-						break // deleted meanwhile; the next read drops it
-					}
-					p.variants = append(p.variants, mv.Product.Variants.Nodes...)
-					pi = mv.Product.Variants.PageInfo
-				}
-			}
-			p.Media, p.Variants = nil, nil
-			c.put(p)
-			if seen != nil {
-				seen[gp.ID] = true
+			if err := a.putProduct(ctx, gp, c); err != nil {
+				return err
 			}
 		}
 		if !out.Products.PageInfo.HasNextPage {
@@ -367,16 +416,24 @@ func itemID(v gqlVariant) (string, bool) {
 	return id, tracked
 }
 
-// stock is a variant's quantity (the sum over the configured locations,
-// else inventoryQuantity) and whether it can run out: tracked, and not
-// allowed to oversell (inventoryPolicy CONTINUE).
+// stock is a variant's quantity and whether it can run out: tracked, and
+// not allowed to oversell (inventoryPolicy CONTINUE). The quantity is
+// inventoryQuantity, Shopify's available figure over every location; with
+// locations configured, the sum available there, but never more than
+// that total: orderCreate takes the units wherever Shopify routes the
+// order, and the bridge's holds end once the order is written
+// (CountsWrittenOrders), so only the total is sure to count every written
+// order. A location sum above it (another location oversold, negative)
+// would sell units Shopify refuses (INVENTORY_CLAIM_FAILED: a paid order
+// canceled).
 func (a *Adapter) stock(v gqlVariant) (qty int64, limited bool) {
 	_, tracked := itemID(v)
-	if len(a.locIDs) == 0 {
-		if v.InventoryQuantity != nil {
-			qty = *v.InventoryQuantity
-		}
-	} else {
+	if v.InventoryQuantity != nil {
+		qty = *v.InventoryQuantity
+	}
+	if len(a.locIDs) > 0 {
+		total := qty
+		qty = 0
 		for i := range a.locIDs {
 			var lvl *struct {
 				Quantities []struct {
@@ -393,6 +450,9 @@ func (a *Adapter) stock(v gqlVariant) (qty int64, limited bool) {
 					qty += q.Quantity
 				}
 			}
+		}
+		if v.InventoryQuantity != nil {
+			qty = min(qty, total)
 		}
 	}
 	return qty, tracked && v.InventoryPolicy != "CONTINUE"

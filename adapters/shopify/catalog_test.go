@@ -55,7 +55,8 @@ func TestReadCatalog(t *testing.T) {
 				t.Fatalf("tee has %d variants, want 60 (nested paging)", len(tee.Variants))
 			}
 			wantProduct := map[string]any{"title": "Tee", "vendor": "Acme", "product_type": "Shirts", "handle": "tee",
-				"url":              "https://fake-shop.myshopify.com/products/tee", // its onlineStoreUrl "image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
+				"url":   "https://fake-shop.myshopify.com/products/tee", // its onlineStoreUrl
+				"image": "https://cdn.example/tee.jpg", "images": []any{"https://cdn.example/tee-back.jpg"},
 				"description_html": "<p>Soft <b>cotton</b></p>", "tags": []any{"summer"}, "status": "active"}
 			for k, want := range wantProduct {
 				if got := tee.Product[k]; !reflect.DeepEqual(got, want) {
@@ -150,8 +151,8 @@ func TestIncrementalRead(t *testing.T) {
 	if after["bulkOperationRunQuery"] != before["bulkOperationRunQuery"] {
 		t.Error("an incremental read started a bulk operation")
 	}
-	if n := after["products"] - before["products"]; n != 2 {
-		t.Errorf("incremental read made %d products queries, want 2 (updated since, marked)", n)
+	if n, m := after["products"]-before["products"], after["nodes"]-before["nodes"]; n != 1 || m != 1 {
+		t.Errorf("incremental read made %d products and %d nodes queries, want 1 (updated since) and 1 (marked)", n, m)
 	}
 	if _, ok := recs[fmt.Sprint(gone.ID)]; ok {
 		t.Error("a deleted product is still emitted")
@@ -351,21 +352,40 @@ func TestPacing(t *testing.T) {
 	}
 }
 
-// TestGrantedTokenRenewedBeforeExpiry: a token about to expire is
-// replaced before it is used, not after a 401.
+// TestGrantedTokenRenewedBeforeExpiry: a granted token is replaced before
+// it is used near its expiry (10 minutes before, or halfway through a
+// shorter lifetime), not after a 401, and not on every call when its
+// lifetime is short.
 func TestGrantedTokenRenewedBeforeExpiry(t *testing.T) {
-	s := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: "csecret-123", TokenTTL: 5 * time.Minute})
-	a, _ := newAdapter(t, s, func(o *Options) { o.AccessToken = ""; o.ClientID = "cid"; o.ClientSecret = "csecret-123" })
-	for range 2 {
-		if _, err := a.shopCurrency(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := s.Calls()["oauth"]; n != 2 {
-		t.Errorf("%d grants for two calls with a token 5 minutes from expiry, want 2", n)
-	}
-	if req, _ := s.Requests(); req != 2 {
-		t.Errorf("%d GraphQL requests, want 2 (no 401 round trip)", req)
+	for _, tc := range []struct {
+		ttl    time.Duration
+		pause  time.Duration // between the first three calls and a fourth
+		grants int
+	}{
+		{24 * time.Hour, 0, 1},
+		{10 * time.Minute, 0, 1},
+		{5 * time.Minute, 0, 1},
+		{2 * time.Second, 0, 1},
+		{2 * time.Second, 1100 * time.Millisecond, 2}, // past half its life
+	} {
+		t.Run(fmt.Sprint(tc.ttl, "+", tc.pause), func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: "csecret-123", TokenTTL: tc.ttl})
+			a, _ := newAdapter(t, s, func(o *Options) { o.AccessToken = ""; o.ClientID = "cid"; o.ClientSecret = "csecret-123" })
+			for i := range 4 {
+				if i == 3 {
+					time.Sleep(tc.pause)
+				}
+				if _, err := a.shopCurrency(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := s.Calls()["oauth"]; n != tc.grants {
+				t.Errorf("%d grants for four calls, want %d", n, tc.grants)
+			}
+			if req, _ := s.Requests(); req != 4 {
+				t.Errorf("%d GraphQL requests, want 4 (no 401 round trip)", req)
+			}
+		})
 	}
 }
 
@@ -392,5 +412,165 @@ func TestStorefrontURL(t *testing.T) {
 	id := fmt.Sprint(big.Variants[0].ID)
 	if got := variant(t, recs[fmt.Sprint(big.ID)], id)["url"]; got != "https://shop.example/products/tee?variant="+id {
 		t.Errorf("variant url %v", got)
+	}
+}
+
+// TestStockLocations: with locations configured, live stock is the sum
+// available there but never more than Shopify's total over every
+// location, which is what orderCreate draws on (it routes the order where
+// it likes) and what counts every written order once the bridge's hold
+// has ended (CountsWrittenOrders).
+func TestStockLocations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		elsewhere int64 // available at location 1, not configured
+		onHand    int64
+	}{
+		{"configured location holds less", 3, 4},
+		{"another location oversold", -3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Locations = []string{"2"} })
+			v := big.Variants[0]
+			s.SetAvailable(v.ID, 1, tc.elsewhere)
+			l, err := a.Stock(context.Background(), fmt.Sprint(v.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !l.Tracked || l.OnHand != tc.onHand {
+				t.Fatalf("stock %+v, want %d on hand", l, tc.onHand)
+			}
+			if !a.CountsWrittenOrders() {
+				t.Error("CountsWrittenOrders false: holds would be counted again once Shopify takes the units")
+			}
+			// What the figure allows, Shopify takes.
+			o := paidOrder("ord_l", v.ID)
+			o.Lines[0].Quantity = l.OnHand
+			if _, err := a.WriteOrder(context.Background(), o); err != nil {
+				t.Errorf("an order of the %d units the live figure allows: %v", l.OnHand, err)
+			}
+		})
+	}
+}
+
+// TestMarkedProductsReadDirectly: a marked product is read by its id
+// (nodes), not through the search index, which lags behind updates: a
+// product the index does not list yet is not a deleted one. A null node
+// is.
+func TestMarkedProductsReadDirectly(t *testing.T) {
+	s, big, small := shopWithCatalog(t, fakeshopify.Config{ProductSearchLag: time.Hour})
+	// The products exist from before the lag: the first read sees them.
+	s.SetUpdatedAt(big.ID, time.Now().Add(-2*time.Hour))
+	s.SetUpdatedAt(small.ID, time.Now().Add(-2*time.Hour))
+	a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+	if recs, _ := readAll(t, a); len(recs) != 2 {
+		t.Fatalf("first read: %d products, want 2", len(recs))
+	}
+	s.UpdateProduct(big.ID, func(p *fakeshopify.Product) { p.Title = "Big tee" }) // not in the index for an hour
+	s.DeleteProduct(small.ID)
+	a.MarkProducts(fmt.Sprint(big.ID), fmt.Sprint(small.ID))
+	recs, _ := readAll(t, a)
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"updated product's title", recs[fmt.Sprint(big.ID)].Product["title"], "Big tee"},
+		{"deleted product kept", recs[fmt.Sprint(small.ID)].Key != "", false},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestIncrementalReadsSkewedClock: Shopify's clock runs behind the
+// bridge's; incremental reads (products, order news) start from the latest
+// updatedAt Shopify reported, so a change stamped by Shopify's clock
+// before the bridge's "now" is still read.
+func TestIncrementalReadsSkewedClock(t *testing.T) {
+	for _, skew := range []time.Duration{0, -10 * time.Minute} {
+		t.Run(fmt.Sprint(skew), func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{ClockSkew: skew})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+			readAll(t, a)
+			if _, err := a.WriteOrder(context.Background(), paidOrder("ord_k", big.Variants[0].ID)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.OrderUpdates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond) // updatedAt has whole seconds
+			s.UpdateProduct(big.ID, func(p *fakeshopify.Product) { p.Title = "Skewed tee" })
+			s.Fulfill(s.Orders()[0].ID, "UPS", "1Z1", "")
+			recs, _ := readAll(t, a)
+			if got := recs[fmt.Sprint(big.ID)].Product["title"]; got != "Skewed tee" {
+				t.Errorf("title after an update = %v, want Skewed tee", got)
+			}
+			ups, err := a.OrderUpdates(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups) == 0 || ups[0].Status != "shipped" {
+				t.Errorf("order news after a fulfillment: %+v, want the shipment", ups)
+			}
+		})
+	}
+}
+
+// TestBulkFallbacks: a bulk result that is not whole (fewer lines than the
+// operation's objectCount), a line over the size limit, or a run past the
+// bulk timeout (canceled, so the next run is not refused) make the full
+// read page through the catalog instead of failing or coming up short.
+func TestBulkFallbacks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     fakeshopify.Config
+		setup   func(s *fakeshopify.Server, a *Adapter)
+		cancels int // bulkOperationCancel calls after two full reads
+	}{
+		{"download cut short", fakeshopify.Config{}, func(s *fakeshopify.Server, _ *Adapter) { s.CutDownloads(2) }, 0},
+		{"line over the limit", fakeshopify.Config{}, func(_ *fakeshopify.Server, a *Adapter) { a.maxBulkLine = 300 }, 0},
+		{"run past the timeout", fakeshopify.Config{BulkDelay: time.Hour}, func(*fakeshopify.Server, *Adapter) {}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, tc.cfg)
+			a, _ := newAdapter(t, s, func(o *Options) {
+				o.Bulk, o.BulkTimeout, o.FullReadEvery = BulkAlways, 30*time.Millisecond, time.Nanosecond
+			})
+			tc.setup(s, a)
+			for range 2 {
+				before := s.Calls()
+				recs, _ := readAll(t, a)
+				after := s.Calls()
+				if len(recs) != 2 || len(recs[fmt.Sprint(big.ID)].Variants) != 60 {
+					t.Fatalf("read %d products (tee: %d variants), want the whole catalog", len(recs), len(recs[fmt.Sprint(big.ID)].Variants))
+				}
+				if after["bulkOperationRunQuery"] == before["bulkOperationRunQuery"] || after["products"] == before["products"] {
+					t.Errorf("calls %v → %v: want a bulk run, then pages", before, after)
+				}
+			}
+			if n := s.Calls()["bulkOperationCancel"]; n != tc.cancels {
+				t.Errorf("%d bulk runs canceled, want %d", n, tc.cancels)
+			}
+		})
+	}
+}
+
+// TestIncrementalReadEmptyShop: a shop read empty has no latest change to
+// start from; the next read asks for everything and finds a new product.
+func TestIncrementalReadEmptyShop(t *testing.T) {
+	for _, skew := range []time.Duration{0, -10 * time.Minute} {
+		t.Run(fmt.Sprint(skew), func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{ClockSkew: skew})
+			a, _ := newAdapter(t, s, func(o *Options) { o.Bulk = BulkNever })
+			if recs, _ := readAll(t, a); len(recs) != 0 {
+				t.Fatalf("%d products in an empty shop", len(recs))
+			}
+			p := s.AddProduct(fakeshopify.Product{Title: "New", Variants: []*fakeshopify.Variant{{Title: "Default Title", Price: "3.00"}}})
+			if recs, _ := readAll(t, a); len(recs) != 1 || recs[fmt.Sprint(p.ID)].Key == "" {
+				t.Errorf("read %d products after one was added, want it", len(recs))
+			}
+		})
 	}
 }

@@ -48,6 +48,31 @@ func (e *GraphQLError) has(code string) bool {
 	return false
 }
 
+// notRun are the top-level error codes that prove Shopify ran nothing:
+// the cost was refused before execution, or the document or its
+// variables failed validation (Shopify validates before it executes).
+// ACCESS_DENIED is in provesNotRun, with a condition.
+var notRun = map[string]bool{
+	"THROTTLED": true, "MAX_COST_EXCEEDED": true, "GRAPHQL_VALIDATION_FAILED": true, "INVALID_VARIABLE": true,
+}
+
+// provesNotRun reports whether the errors prove a mutation did not run:
+// every error has a code that says so (ACCESS_DENIED only with no data:
+// denied on a nested field, the mutation itself may have run). Errors
+// without a code or with one the client does not know (INTERNAL_SERVER_ERROR,
+// a code added later) prove nothing.
+func (e *GraphQLError) provesNotRun(dataNull bool) bool {
+	if len(e.Codes) == 0 || len(e.Codes) < len(e.Messages) {
+		return false
+	}
+	for _, c := range e.Codes {
+		if !notRun[c] && !(c == "ACCESS_DENIED" && dataNull) {
+			return false
+		}
+	}
+	return true
+}
+
 // client is the GraphQL transport: one POST per operation through the
 // shared resilient client (429 and 5xx are its business), the access
 // token, the version check, and cost-based throttling, which Shopify
@@ -102,8 +127,10 @@ func (c *client) query(ctx context.Context, q string, vars map[string]any, out a
 
 // do sends one GraphQL operation. idempotent=false (orderCreate) lets the
 // shared client replay it only when the failure proves Shopify did not
-// process it; otherwise the error wraps upstream.ErrAmbiguous. A THROTTLED
-// answer is always safe to resend: Shopify ran nothing.
+// process it; otherwise the error wraps upstream.ErrAmbiguous: a 200 that
+// cannot be read, and GraphQL errors other than those that prove nothing
+// ran (see provesNotRun), in which case out holds whatever data came with
+// them. A THROTTLED answer is always safe to resend: Shopify ran nothing.
 func (c *client) do(ctx context.Context, q string, vars map[string]any, out any, idempotent bool) error {
 	body, err := json.Marshal(map[string]any{"query": q, "variables": vars})
 	if err != nil {
@@ -148,12 +175,20 @@ func (c *client) do(ctx context.Context, q string, vars map[string]any, out any,
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("shopify: %w", statusError(resp.StatusCode, raw))
 		}
+		// From here on the answer is a 200: a mutation whose answer cannot
+		// be read may have run, so its failures are ambiguous.
+		ambiguous := func(err error) error {
+			if !idempotent {
+				return fmt.Errorf("%w: %w", upstream.ErrAmbiguous, err)
+			}
+			return err
+		}
 		if len(raw) > maxResponse {
-			return fmt.Errorf("shopify: answer larger than %d bytes", maxResponse)
+			return ambiguous(fmt.Errorf("shopify: answer larger than %d bytes", maxResponse))
 		}
 		var r gqlResponse
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return fmt.Errorf("shopify: decode answer: %w", err)
+			return ambiguous(fmt.Errorf("shopify: decode answer: %w", err))
 		}
 		wait := c.noteCost(q, r.Extensions.Cost)
 		if len(r.Errors) > 0 {
@@ -175,15 +210,34 @@ func (c *client) do(ctx context.Context, q string, vars map[string]any, out any,
 				}
 				continue
 			}
-			return ge
+			if idempotent {
+				return ge
+			}
+			// A mutation's data comes with its errors: the caller checks
+			// it (orderCreate's order) before the errors, which prove it
+			// did not run only for a few codes.
+			dataNull := isNull(r.Data)
+			if out != nil && !dataNull {
+				_ = json.Unmarshal(r.Data, out) // best effort: the error below stands
+			}
+			if ge.provesNotRun(dataNull) {
+				return ge
+			}
+			return fmt.Errorf("%w: %w", upstream.ErrAmbiguous, ge)
 		}
 		if out != nil {
 			if err := json.Unmarshal(r.Data, out); err != nil {
-				return fmt.Errorf("shopify: decode data: %w", err)
+				return ambiguous(fmt.Errorf("shopify: decode data: %w", err))
 			}
 		}
 		return nil
 	}
+}
+
+// isNull reports whether a JSON value is absent or null.
+func isNull(raw json.RawMessage) bool {
+	v := bytes.TrimSpace(raw)
+	return len(v) == 0 || bytes.Equal(v, []byte("null"))
 }
 
 // statusError describes a non-200 answer that the shared client returned
@@ -296,7 +350,11 @@ type tokens struct {
 
 	mu  sync.Mutex
 	tok string
-	exp time.Time
+	// renew is when the token is replaced: refreshEarly before its
+	// expiry, or halfway through a lifetime shorter than twice that (a
+	// token granted for 10 minutes would otherwise be replaced on every
+	// call).
+	renew time.Time
 }
 
 // refreshEarly is how long before its expiry a granted token is replaced.
@@ -310,7 +368,7 @@ func (t *tokens) get(ctx context.Context) (string, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.tok != "" && time.Until(t.exp) > refreshEarly {
+	if t.tok != "" && time.Now().Before(t.renew) {
 		return t.tok, nil
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {t.clientID}, "client_secret": {t.secret}}
@@ -350,7 +408,7 @@ func (t *tokens) get(ctx context.Context) (string, error) {
 	if g.ExpiresIn > 0 {
 		ttl = min(ttl, time.Duration(g.ExpiresIn)*time.Second)
 	}
-	t.tok, t.exp = g.AccessToken, time.Now().Add(ttl)
+	t.tok, t.renew = g.AccessToken, time.Now().Add(ttl-min(refreshEarly, ttl/2))
 	return t.tok, nil
 }
 

@@ -98,12 +98,15 @@ const pollLookback = 72 * time.Hour
 func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error) {
 	a.pollMu.Lock()
 	defer a.pollMu.Unlock()
-	start := time.Now()
+	// From the latest update already seen, by Shopify's clock (the
+	// bridge's may run ahead of it and skip news), with an overlap for
+	// updates the search index had not listed yet.
 	since := a.pollSince
 	if since.IsZero() {
-		since = start.Add(-pollLookback)
+		since = time.Now().Add(-pollLookback)
 	}
-	q := fmt.Sprintf("tag:%s AND updated_at:>'%s'", tagCommon, since.Add(-2*time.Minute).UTC().Format(time.RFC3339))
+	latest := since
+	q := fmt.Sprintf("tag:'%s' AND updated_at:>'%s'", tagCommon, since.Add(-readOverlap).UTC().Format(time.RFC3339))
 	var ups []bridge.OrderUpdate
 	var after any
 	for {
@@ -135,6 +138,9 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 			return ups, fmt.Errorf("shopify: order updates: %w", err)
 		}
 		for _, o := range out.Orders.Nodes {
+			if o.UpdatedAt.After(latest) {
+				latest = o.UpdatedAt
+			}
 			n := orderNews{orderID: bridgeOrderID(o.Tags), cancelled: o.CancelledAt != nil, cancelReason: deref(o.CancelReason), at: o.UpdatedAt,
 				fulfilled: o.FulfillmentStatus == "FULFILLED"}
 			if n.orderID == "" {
@@ -155,14 +161,15 @@ func (a *Adapter) OrderUpdates(ctx context.Context) ([]bridge.OrderUpdate, error
 		}
 		after = out.Orders.PageInfo.EndCursor
 	}
-	a.pollSince = start
+	a.pollSince = latest
 	return ups, nil
 }
 
 // paymentRef finds the PaymentIntent id the bridge wrote on a Shopify
-// order (its stripe transaction's authorization), for refunds reported by
-// webhook, which name the Shopify order only.
-func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (string, error) {
+// order (its stripe transaction's authorization) and the bridge's order
+// id, for refunds reported by webhook, which name the Shopify order only.
+// An order not of the bridge has neither.
+func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (ref, orderID string, err error) {
 	var out struct {
 		Order *struct {
 			Tags         []string `json:"tags"`
@@ -175,15 +182,15 @@ func (a *Adapter) paymentRef(ctx context.Context, orderGID string) (string, erro
 	}
 	q := `query OrderPayment($id: ID!) { order(id: $id) { tags transactions(first: 10) { kind gateway authorizationCode } } }`
 	if err := a.gql.query(ctx, q, map[string]any{"id": orderGID}, &out); err != nil {
-		return "", fmt.Errorf("shopify: payment of order %s: %w", orderGID, err)
+		return "", "", fmt.Errorf("shopify: payment of order %s: %w", orderGID, err)
 	}
 	if out.Order == nil || bridgeOrderID(out.Order.Tags) == "" {
-		return "", nil // not an order of the bridge
+		return "", "", nil // not an order of the bridge
 	}
 	for _, t := range out.Order.Transactions {
 		if deref(t.Gateway) == "stripe" && (t.Kind == "SALE" || t.Kind == "AUTHORIZATION") && deref(t.AuthorizationCode) != "" {
-			return deref(t.AuthorizationCode), nil
+			return deref(t.AuthorizationCode), bridgeOrderID(out.Order.Tags), nil
 		}
 	}
-	return "", nil
+	return "", "", nil
 }

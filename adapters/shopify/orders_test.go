@@ -94,30 +94,58 @@ func TestWriteOrderAuthorized(t *testing.T) {
 	}
 }
 
-// TestWriteOrderRefusals: userErrors refuse the order for good, except a
-// dormant shop, which is the shop's state and retried.
+// TestWriteOrderRefusals: userErrors refuse the order for good only when
+// they are about the items (stock gone, an invalid variant or quantity);
+// errors about the bridge's own data or the shop's state are retried,
+// and an invalid phone or province code is dropped once (kept in the
+// note) and the order sent again.
 func TestWriteOrderRefusals(t *testing.T) {
+	invalid := func(msg string, field ...string) []fakeshopify.UserError {
+		return []fakeshopify.UserError{{Code: "INVALID", Message: msg, Field: append([]string{"order"}, field...)}}
+	}
 	for _, tc := range []struct {
 		name    string
-		refuse  *fakeshopify.UserError
+		refuse  []fakeshopify.UserError
 		qty     int64
 		refused bool
-		want    string
+		want    string // in the error; "" for an order created
+		creates int    // orderCreate calls
+		note    string // in the created order's note
 	}{
-		{"stock gone", nil, 99, true, "stock gone"},
-		{"invalid", &fakeshopify.UserError{Code: "INVALID", Message: "Variant is invalid"}, 1, true, "Variant is invalid"},
-		{"dormant shop", &fakeshopify.UserError{Code: "SHOP_DORMANT", Message: "Shop is dormant"}, 1, false, "dormant"},
-		{"no code", &fakeshopify.UserError{Message: "Something"}, 1, false, "Something"},
+		{"stock gone", nil, 99, true, "stock gone", 1, ""},
+		{"invalid variant", invalid("Variant is invalid", "lineItems", "0", "variantId"), 1, true, "lineItems.*.variantId: Variant is invalid", 1, ""},
+		{"invalid quantity", invalid("Quantity is invalid", "lineItems", "0", "quantity"), 1, true, "Quantity is invalid", 1, ""},
+		{"invalid without a field", invalid("Something is invalid"), 1, false, "Something is invalid", 1, ""},
+		{"invalid email", invalid("Email is invalid", "email"), 1, false, "email: Email is invalid (INVALID)", 1, ""},
+		{"currency not the shop's", invalid("Currency is invalid", "currency"), 1, false, "currency: Currency is invalid", 1, ""},
+		{"invalid province code", invalid("Province is invalid", "shippingAddress", "provinceCode"), 1, false, "", 2, "shippingAddress.provinceCode (refused by Shopify: Province is invalid): TX"},
+		{"invalid phone, none sent", invalid("Phone is invalid", "phone"), 1, false, "phone: Phone is invalid", 1, ""},
+		{"invalid province code twice", append(invalid("Province is invalid", "shippingAddress", "provinceCode"), invalid("Province is invalid", "shippingAddress", "provinceCode")...), 1, false, "Province is invalid", 2, ""},
+		{"dormant shop", []fakeshopify.UserError{{Code: "SHOP_DORMANT", Message: "Shop is dormant"}}, 1, false, "dormant", 1, ""},
+		{"no code", []fakeshopify.UserError{{Message: "Something"}}, 1, false, "Something", 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
 			a, _ := newAdapter(t, s, nil)
-			if tc.refuse != nil {
-				s.RefuseNextOrder(*tc.refuse)
+			for _, e := range tc.refuse {
+				s.RefuseNextOrder(e)
 			}
 			o := paidOrder("ord_r", big.Variants[0].ID)
 			o.Lines[0].Quantity = tc.qty
 			_, err := a.WriteOrder(context.Background(), o)
+			if n := s.Calls()["orderCreate"]; n != tc.creates {
+				t.Errorf("orderCreate sent %d times, want %d", n, tc.creates)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				orders := s.Orders()
+				if len(orders) != 1 || orders[0].ShippingAddress["provinceCode"] != nil || !strings.Contains(orders[0].Note, tc.note) {
+					t.Fatalf("orders %+v; want one without the province code, noting %q", orders, tc.note)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
@@ -159,33 +187,64 @@ func TestWriteOrderAnswerLost(t *testing.T) {
 	}
 }
 
-// TestWriteOrderServerError: a 500 to orderCreate may have been processed:
-// it is not resent, and with no order found the error is ambiguous, not
-// a refusal.
+// TestWriteOrderServerError: a 500 to orderCreate may have been
+// processed: it is never resent. When Shopify committed the order, the
+// lookup finds it (one order); when it did not, the error is ambiguous,
+// not a refusal, names the order, and for unsureFor the outbox's lookup
+// hears "not known yet" rather than "not found".
 func TestWriteOrderServerError(t *testing.T) {
-	s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
-	a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 600 * time.Millisecond })
-	s.Fail(1, 500, "")
-	_, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
-	if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) {
-		t.Fatalf("error %v, want ambiguous", err)
-	}
-	if n := s.Calls()["orders"]; n < 4 {
-		t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
-	}
-	if len(s.Orders()) != 0 {
-		t.Error("an order was created")
-	}
-	// Right after, the outbox's lookup must not hear "not found": that
-	// would write the order a second time if Shopify had it after all.
-	if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
-		t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
-	}
-	a.unsureMu.Lock()
-	a.unsure["ord_5"] = time.Now().Add(-unsureFor)
-	a.unsureMu.Unlock()
-	if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
-		t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
+	for _, tc := range []struct {
+		name      string
+		fault     func(s *fakeshopify.Server)
+		committed bool
+	}{
+		{"500 before running", func(s *fakeshopify.Server) { s.Fail(1, 500, "") }, false},
+		{"500 after commit", func(s *fakeshopify.Server) { s.Fail500AfterCommit(1) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 600 * time.Millisecond })
+			tc.fault(s)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_5", big.Variants[0].ID))
+			// Every request but the lookups is the one orderCreate.
+			lookups := s.Calls()["orders"] + s.Calls()["order"]
+			if req, _ := s.Requests(); req != 1+lookups {
+				t.Errorf("%d requests with %d lookups: orderCreate was sent again", req, lookups)
+			}
+			orders := s.Orders()
+			if tc.committed {
+				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) || so.Discrepancy != "" {
+					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the committed order found, agreeing with the charge", so, err, len(orders))
+				}
+				if _, err := a.FindOrder(context.Background(), "ord_5"); err != nil {
+					t.Errorf("FindOrder after the order was found: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, upstream.ErrAmbiguous) || errors.Is(err, bridge.ErrOrderRefused) || !strings.Contains(err.Error(), "ord_5") {
+				t.Fatalf("error %v, want ambiguous, naming the order", err)
+			}
+			if strings.Contains(err.Error(), fakeshopify.DefaultToken) {
+				t.Error("the access token is in the error")
+			}
+			if n := s.Calls()["orders"]; n < 4 {
+				t.Errorf("%d order lookups in 600ms: the order was not looked for while the index catches up", n)
+			}
+			if len(orders) != 0 {
+				t.Error("an order was created")
+			}
+			// Right after, the outbox's lookup must not hear "not found": that
+			// would write the order a second time if Shopify had it after all.
+			if _, err := a.FindOrder(context.Background(), "ord_5"); err == nil || errors.Is(err, bridge.ErrNotFound) {
+				t.Errorf("FindOrder right after a create without an answer: %v, want a retryable error", err)
+			}
+			a.unsureMu.Lock()
+			a.unsure["ord_5"] = time.Now().Add(-unsureFor)
+			a.unsureMu.Unlock()
+			if _, err := a.FindOrder(context.Background(), "ord_5"); !errors.Is(err, bridge.ErrNotFound) {
+				t.Errorf("FindOrder %v after the hold: %v, want not found", unsureFor, err)
+			}
+		})
 	}
 }
 
@@ -235,5 +294,152 @@ func TestOrderUpdates(t *testing.T) {
 	last := ups[len(ups)-1]
 	if last.Status != bridge.OrderCanceled || !strings.Contains(last.Reason, "customer") {
 		t.Errorf("last update %+v, want the cancellation", last)
+	}
+}
+
+// taxedOrder is an order shaped the way the checkout engine makes one:
+// each line's Total includes its tax, Tax is the tax in Total. One unit
+// at 12.00 with 2.00 tax in it (inclusive) or 10.00 + 2.00 (exclusive),
+// 6.00 shipping with 1.00 tax in it or 5.00 + 1.00: 18.00 charged.
+func taxedOrder(id string, v int64, included bool) bridge.Order {
+	usd := func(n int64) bridge.Money { return bridge.Money{Amount: n, Currency: "USD"} }
+	o := paidOrder(id, v)
+	o.TaxIncluded = included
+	o.Lines = []bridge.OrderLine{{ID: "li_1", VariantID: fmt.Sprint(v), Title: "Tee", Quantity: 1, UnitPrice: usd(1200), Total: usd(1200), Tax: usd(200)}}
+	o.Subtotal, o.Shipping, o.Tax, o.Total = usd(1200), usd(600), usd(300), usd(1800)
+	if !included {
+		o.Lines[0].UnitPrice = usd(1000)
+		o.Subtotal, o.Shipping = usd(1000), usd(500)
+	}
+	return o
+}
+
+// TestWriteOrderTax: Shopify is told whether prices include the tax, gets
+// the tax per line and on shipping, and makes an order of the total
+// charged; a total it computes otherwise is reported as a discrepancy.
+func TestWriteOrderTax(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		included    bool
+		total       int64 // charged, 0: as built; −1: as built, with no tax on the lines (today's checkout, prices including tax)
+		wantTotal   string
+		discrepancy string
+	}{
+		{"tax included", true, 0, "18.00", ""},
+		{"tax included, lines without their tax", true, -1, "18.00", ""},
+		{"tax added", false, 0, "18.00", ""},
+		{"charged otherwise", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
+		// The order found after a lost answer is checked too, against the
+		// stripe transaction the bridge wrote on it.
+		{"charged otherwise, answer lost", true, 1700, "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, logs := newAdapter(t, s, nil)
+			if strings.HasSuffix(tc.name, "answer lost") {
+				s.DropAfterCommit(1)
+			}
+			o := taxedOrder("ord_t", big.Variants[0].ID, tc.included)
+			switch {
+			case tc.total < 0:
+				o.Lines[0].Tax.Amount = 0
+			case tc.total > 0:
+				o.Total.Amount = tc.total
+			}
+			so, err := a.WriteOrder(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.Orders()[0]
+			if got.Total != tc.wantTotal || got.TotalTax != "3.00" || got.TaxesIncluded != tc.included {
+				t.Errorf("Shopify order total %s, tax %s, taxes included %v; want %s, 3.00, %v", got.Total, got.TotalTax, got.TaxesIncluded, tc.wantTotal, tc.included)
+			}
+			if so.Discrepancy != tc.discrepancy {
+				t.Errorf("discrepancy %q, want %q", so.Discrepancy, tc.discrepancy)
+			}
+			if logged := strings.Contains(logs.String(), "differs from the amount charged"); logged != (tc.discrepancy != "") {
+				t.Errorf("discrepancy logged = %v", logged)
+			}
+		})
+	}
+}
+
+// TestWriteOrderGraphQLErrors: for orderCreate, only errors that prove
+// Shopify ran nothing are plain failures; an order in the data wins over
+// the errors beside it; any other error, or a 200 that cannot be read, is
+// ambiguous and the order is looked for, never created twice.
+func TestWriteOrderGraphQLErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fault     func(s *fakeshopify.Server)
+		created   bool // the fault commits the order
+		ambiguous bool // with no order found, the error is ambiguous
+	}{
+		{"unknown code after commit", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "SOMETHING_NEW", false) }, true, true},
+		{"order in the data beside an error", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "SOMETHING_NEW", true) }, true, false},
+		{"access denied on a field, order in the data", func(s *fakeshopify.Server) { s.CodeAfterCommit(1, "ACCESS_DENIED", true) }, true, false},
+		{"unreadable 200 after commit", func(s *fakeshopify.Server) { s.GarbleAfterCommit(1) }, true, true},
+		{"unknown code, nothing created", func(s *fakeshopify.Server) { s.RejectNext(1, "SOMETHING_NEW") }, false, true},
+		{"access denied", func(s *fakeshopify.Server) { s.RejectNext(1, "ACCESS_DENIED") }, false, false},
+		{"cost over the limit", func(s *fakeshopify.Server) { s.RejectNext(1, "MAX_COST_EXCEEDED") }, false, false},
+		{"validation failed", func(s *fakeshopify.Server) { s.RejectNext(1, "GRAPHQL_VALIDATION_FAILED") }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) { o.LookupWait = 300 * time.Millisecond })
+			tc.fault(s)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_g", big.Variants[0].ID))
+			orders := s.Orders()
+			if n := s.Calls()["orderCreate"]; n > 1 {
+				t.Errorf("orderCreate sent %d times", n)
+			}
+			if tc.created {
+				if err != nil || len(orders) != 1 || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", orders[0].ID) {
+					t.Fatalf("WriteOrder = %+v, %v with %d orders; want the created order", so, err, len(orders))
+				}
+				return
+			}
+			if len(orders) != 0 {
+				t.Fatalf("%d orders created", len(orders))
+			}
+			if err == nil || errors.Is(err, upstream.ErrAmbiguous) != tc.ambiguous || errors.Is(err, bridge.ErrOrderRefused) {
+				t.Fatalf("error %v; want ambiguous = %v, not refused", err, tc.ambiguous)
+			}
+			if looked := s.Calls()["orders"] > 0; looked != tc.ambiguous {
+				t.Errorf("order looked up = %v, want %v", looked, tc.ambiguous)
+			}
+		})
+	}
+}
+
+// TestFindOrderAmongLooseMatches: Shopify's tag search matches loosely, so
+// a lookup for bridge:ord_1 also finds bridge:ord_10 … ; older loose
+// matches must not push the order out of the answer, nor 250 newer orders
+// out of the unfiltered scan.
+func TestFindOrderAmongLooseMatches(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		loose int // older orders the search also matches
+		newer int // newer unrelated orders
+	}{
+		{"a few loose matches", 3, 0},
+		{"more loose matches than a page of 5", 8, 260},
+		{"many loose matches", 40, 260},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, nil)
+			for i := range tc.loose {
+				s.AddOrder(fakeshopify.Order{Tags: []string{fmt.Sprintf("bridge:ord_1%d", i), "acp-bridge"}})
+			}
+			want := s.AddOrder(fakeshopify.Order{Tags: []string{"bridge:ord_1", "acp-bridge"}})
+			for range tc.newer {
+				s.AddOrder(fakeshopify.Order{Tags: []string{"pos"}})
+			}
+			so, err := a.FindOrder(context.Background(), "ord_1")
+			if err != nil || so.StoreID != fmt.Sprintf("gid://shopify/Order/%d", want.ID) {
+				t.Fatalf("FindOrder = %+v, %v; want order %d", so, err, want.ID)
+			}
+		})
 	}
 }

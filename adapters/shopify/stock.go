@@ -7,8 +7,9 @@ import (
 	"github.com/acp-bridge/bridge"
 )
 
-// Stock asks Shopify for a variant's live stock: the sum available at the
-// configured locations (else its inventoryQuantity over all of them).
+// Stock asks Shopify for a variant's live stock: its inventoryQuantity
+// over every location, or the sum available at the configured locations
+// capped at that total (see stock).
 // The figure counts every order Shopify created, and the bridge's holds
 // end once their order is written (CountsWrittenOrders), so every hold
 // still held is one Shopify does not count yet: HoldsSince is zero.

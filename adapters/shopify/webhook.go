@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
+	"github.com/acp-bridge/bridge/upstream"
 )
 
 // maxWebhookBody bounds a webhook body (Shopify's order bodies are tens of
@@ -49,9 +50,10 @@ type Webhooks struct {
 const eventSource = "shopify"
 
 // ServeHTTP checks the signature over the raw body before anything is
-// parsed (401 when it does not match), skips events already handled
-// (X-Shopify-Event-Id: Shopify repeats deliveries, each with the event's
-// id), acts, and only then records the event: a failure answers 500 and
+// parsed (401 when it does not match), ignores webhooks of another shop
+// (X-Shopify-Shop-Domain, when the shop is configured as a domain), skips
+// events already handled (topic + X-Shopify-Event-Id: Shopify repeats
+// deliveries, each with the event's id), acts, and only then records the event: a failure answers 500 and
 // Shopify delivers it again. Acting is idempotent, so a repeat arriving
 // while the first is handled does no harm. Catalog topics only mark
 // products and ask for a sync, so the answer comes well within Shopify's
@@ -84,6 +86,20 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusBadRequest, "no event id")
 		return
 	}
+	if want := h.Adapter.domain; want != "" {
+		// Signed with the app's secret, but for another shop the app is
+		// installed on: not this bridge's news. Acknowledged, or Shopify
+		// retries it for two days.
+		if got := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Shopify-Shop-Domain"))); got != want {
+			h.log().Warn("shopify webhook from another shop ignored", "topic", topic, "shop_domain", upstream.Excerpt(got, 100), "configured", want)
+			answer(w, http.StatusOK, "another shop")
+			return
+		}
+	}
+	// One event can be delivered under several topics (orders/updated and
+	// orders/fulfilled for one fulfillment) with the same event id: each
+	// topic is acted on once.
+	id = topic + "/" + id
 	ctx := r.Context()
 	if seen, err := h.Events.EventSeen(ctx, eventSource, id); err != nil {
 		h.log().Error("shopify webhook", "event", id, "err", err)
@@ -202,7 +218,7 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		}
 	}
 	if r := news.refund; r != nil {
-		ref, err := h.Adapter.paymentRef(ctx, "gid://shopify/Order/"+r.orderID)
+		ref, orderID, err := h.Adapter.paymentRef(ctx, "gid://shopify/Order/"+r.orderID)
 		if err != nil {
 			return err
 		}
@@ -212,9 +228,22 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		if err := h.Orders.Adjust(ctx, ref, r.adjustment); err != nil {
 			return fmt.Errorf("refund %s: %w", r.adjustment.ID, err)
 		}
+		// The bridge wrote the Stripe payment as an external transaction:
+		// Shopify recorded this refund and moved no money. Until a person
+		// refunds the PaymentIntent in Stripe the buyer is owed it, so
+		// this is an alert (the orders service has no alert for a store's
+		// refund: the log line is it).
+		adj := r.adjustment
+		h.log().Error("shopify refund moved no money at Stripe: refund the payment in Stripe",
+			"alert", alertRefundNotAtStripe, "order", orderID, "shopify_order", r.orderID, "payment_ref", ref,
+			"amount", bridge.Money{Amount: adj.Amount, Currency: adj.Currency}.String(), "refund", adj.ID)
 	}
 	return nil
 }
+
+// alertRefundNotAtStripe marks the log line of a refund made in Shopify,
+// which a person must repeat in Stripe.
+const alertRefundNotAtStripe = "shopify_refund_not_at_stripe"
 
 // webhookNews is what one webhook says.
 type webhookNews struct {
@@ -291,7 +320,7 @@ func decodeWebhook(topic string, body []byte) (webhookNews, error) {
 			// Shopify recorded the refund on an external (stripe) payment:
 			// no money moved at Stripe, so it stays pending until Stripe
 			// reports a refund of its own.
-			Status: "pending", Reason: "refunded in Shopify"}
+			Status: "pending", Reason: "refunded in Shopify only, no money moved at Stripe: refund the payment in Stripe"}
 		if b.Note != nil && *b.Note != "" {
 			adj.Reason += ": " + *b.Note
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/acp-bridge/bridge"
 	"github.com/acp-bridge/bridge/internal/fakeshopify"
+	"github.com/acp-bridge/bridge/internal/syncbuf"
 )
 
 const hookSecret = "app-client-secret-0123456789"
@@ -191,7 +193,7 @@ func FuzzDecodeBulk(f *testing.F) {
 	f.Add([]byte(`{"id":"gid://shopify/ProductVariant/2","__parentId":"gid://shopify/Product/9"}` + "\n{"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var probs []bridge.Problem
-		ps, err := decodeBulk(strings.NewReader(string(data)), func(p bridge.Problem) { probs = append(probs, p) })
+		ps, _, err := decodeBulk(strings.NewReader(string(data)), maxBulkLine, func(p bridge.Problem) { probs = append(probs, p) })
 		if err != nil {
 			return
 		}
@@ -215,7 +217,7 @@ not json
 {"id":"gid://shopify/MediaImage/4","image":{"url":"https://x/y.jpg"},"__parentId":"gid://shopify/Product/1"}
 `
 	var probs []bridge.Problem
-	ps, err := decodeBulk(strings.NewReader(in), func(p bridge.Problem) { probs = append(probs, p) })
+	ps, _, err := decodeBulk(strings.NewReader(in), maxBulkLine, func(p bridge.Problem) { probs = append(probs, p) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +231,89 @@ not json
 		if p.Line == 0 {
 			t.Errorf("problem without a line: %v", p)
 		}
+	}
+}
+
+// TestWebhookRefundAlert: a refund made in Shopify moves no money at
+// Stripe: it is recorded as a pending adjustment saying so, and an error
+// naming the order and the amount is logged for a person to refund in
+// Stripe.
+func TestWebhookRefundAlert(t *testing.T) {
+	for _, tc := range []struct {
+		name, amount, note string
+		want               string
+	}{
+		{"partial, with a note", "10.00", "damaged", "amount=\"10.00 USD\""},
+		{"whole order", "47.00", "", "amount=\"47.00 USD\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, a, h, url, big := hookServer(t)
+			logs := &syncbuf.Buffer{}
+			h.Log = slog.New(slog.NewTextHandler(logs, nil))
+			ctx := context.Background()
+			if _, err := a.WriteOrder(ctx, paidOrder("ord_rf", big.Variants[0].ID)); err != nil {
+				t.Fatal(err)
+			}
+			id := s.Orders()[0].ID
+			r := s.RefundOrder(id, tc.amount, tc.note)
+			if status, _ := s.SendWebhook(ctx, url, "refunds/create", "evt_rf", s.RefundPayload(id, r)); status != 200 {
+				t.Fatalf("refunds/create: %d", status)
+			}
+			adj := h.Orders.(*newsLog).adjusts["pi_1"]
+			if len(adj) != 1 || adj[0].Status != "pending" || !strings.Contains(adj[0].Reason, "refund the payment in Stripe") {
+				t.Errorf("adjustments %+v, want one pending, saying to refund in Stripe", adj)
+			}
+			line := logs.String()
+			for _, want := range []string{"level=ERROR", "alert=shopify_refund_not_at_stripe", "order=ord_rf", "payment_ref=pi_1", tc.want} {
+				if !strings.Contains(line, want) {
+					t.Errorf("log %q lacks %q", line, want)
+				}
+			}
+		})
+	}
+}
+
+// TestWebhookShopAndTopic: with the shop configured as a domain, a
+// webhook signed for another shop of the app is acknowledged and ignored;
+// an event id is deduplicated per topic, so one event delivered under two
+// topics is acted on under each.
+func TestWebhookShopAndTopic(t *testing.T) {
+	body := `{"id":1}`
+	for _, tc := range []struct {
+		name  string
+		shop  string      // configured
+		sends [][2]string // domain, topic; all with event id e1
+		acted int
+	}{
+		{"our shop", "fake-shop.myshopify.com", [][2]string{{"fake-shop.myshopify.com", "products/update"}}, 1},
+		{"our shop, any case", "Fake-Shop.myshopify.com", [][2]string{{"FAKE-shop.myshopify.com", "products/update"}}, 1},
+		{"another shop", "fake-shop.myshopify.com", [][2]string{{"other.myshopify.com", "products/update"}, {"", "products/update"}}, 0},
+		{"shop given as a URL: not checked", "", [][2]string{{"other.myshopify.com", "products/update"}}, 1},
+		{"one event, two topics", "", [][2]string{{"", "products/update"}, {"", "products/delete"}, {"", "products/update"}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeshopify.New(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, func(o *Options) {
+				if tc.shop != "" {
+					o.Shop = tc.shop
+				}
+			})
+			h := &Webhooks{Secret: hookSecret, Adapter: a, Events: &memEvents{}, Catalog: &triggers{}}
+			for _, send := range tc.sends {
+				req := httptest.NewRequest(http.MethodPost, "/webhooks/shopify", strings.NewReader(body))
+				req.Header.Set("X-Shopify-Topic", send[1])
+				req.Header.Set("X-Shopify-Hmac-SHA256", fakeshopify.Sign(hookSecret, []byte(body)))
+				req.Header.Set("X-Shopify-Event-Id", "e1")
+				req.Header.Set("X-Shopify-Shop-Domain", send[0])
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					t.Errorf("%v: status %d", send, rec.Code)
+				}
+			}
+			if n := h.Catalog.(*triggers).count(); n != tc.acted {
+				t.Errorf("acted on %d webhooks, want %d", n, tc.acted)
+			}
+		})
 	}
 }

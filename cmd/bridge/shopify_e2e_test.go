@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acp-bridge/bridge/internal/fakeagent"
 	"github.com/acp-bridge/bridge/internal/fakeshopify"
 )
 
@@ -17,10 +18,14 @@ import (
 // feed serves it with sale prices; a checkout completes and creates
 // exactly one Shopify order, which takes the stock; a products/update
 // webhook brings a price change into the feed within seconds; an order
-// webhook delivered twice is acted on once.
+// webhook delivered twice is acted on once (the order shipped, one notice
+// to the agent).
 func TestServeShopify(t *testing.T) {
 	const secret = "shopify-app-secret-for-e2e-0123"
 	shop := fakeshopify.New(t, fakeshopify.Config{ClientID: "cid", ClientSecret: secret})
+	const agentSecret = "whsec_shopify_e2e_agent_0123456789"
+	agent := fakeagent.New(t, agentSecret)
+	t.Setenv("SHOPIFY_E2E_AGENT_SECRET", agentSecret)
 	tee := shop.AddProduct(fakeshopify.Product{Title: "Shopify Tee", Handle: "shopify-tee", Description: "<p>Organic cotton.</p>", Vendor: "Acme",
 		Images: []fakeshopify.Image{{URL: "https://cdn.example/tee.jpg"}},
 		Variants: []*fakeshopify.Variant{
@@ -34,7 +39,10 @@ func TestServeShopify(t *testing.T) {
     access_token: %s
     webhook_secret: %s
   unused: `, shop.URL, fakeshopify.DefaultToken, secret), 1)
-	}, func(s string) string { return strings.Replace(s, "  unused: ", "  #", 1) })
+	}, func(s string) string { return strings.Replace(s, "  unused: ", "  #", 1) },
+		func(s string) string {
+			return mustReplace(t, s, "\nacp:\n", "\nacp:\n  webhooks:\n    url: "+agent.URL()+"\n    secret: ${SHOPIFY_E2E_AGENT_SECRET}\n")
+		})
 	base, _, logs := startServe(t, cfg)
 
 	vs := fmt.Sprint(tee.Variants[0].ID)
@@ -92,6 +100,32 @@ func TestServeShopify(t *testing.T) {
 		if st, err := shop.SendWebhook(ctx, base+"/webhooks/shopify", "orders/fulfilled", "evt_ful_1", shop.OrderPayload(o.ID)); err != nil || st != 200 {
 			t.Fatalf("orders/fulfilled #%d: %d %v", i, st, err)
 		}
+	}
+	// Acted on once: the bridge's order is shipped, with one shipped
+	// entry in its history and one order_update (shipped) to the agent.
+	waitFor(t, 10*time.Second, "the bridge order shipped", func() bool { return showOrderJSON(t, cfg, orderID).Order.Status == "shipped" })
+	shippedEvents := func() int {
+		n := 0
+		for _, e := range agent.Events() {
+			if e.Type == "order_update" && e.OrderID == orderID && e.Status == "shipped" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "the agent told of the shipment", func() bool { return shippedEvents() > 0 })
+	time.Sleep(300 * time.Millisecond) // a second notice would show by now
+	if n := shippedEvents(); n != 1 {
+		t.Errorf("%d shipped notices to the agent, want 1", n)
+	}
+	shipped := 0
+	for _, h := range showOrderJSON(t, cfg, orderID).Order.History {
+		if h.Status == "shipped" {
+			shipped++
+		}
+	}
+	if shipped != 1 {
+		t.Errorf("%d shipped entries in the order's history, want 1", shipped)
 	}
 	if st, err := shop.SendWebhook(ctx, base+"/webhooks/shopify", "orders/fulfilled", "evt_forged", map[string]any{"id": 1}); err != nil || st != 200 {
 		t.Fatalf("a well-signed webhook: %d %v", st, err)

@@ -97,23 +97,28 @@ type Order struct {
 	ID               int64
 	Name             string
 	Email            string
+	Phone            string
+	Note             string
 	Tags             []string
 	SourceName       string
 	SourceIdentifier string
 	Currency         string
 	Total            string
-	FinancialStatus  string
-	Lines            []OrderLine
-	ShippingAddress  map[string]any
-	ShippingLines    []map[string]any
-	TaxLines         []map[string]any
-	Transactions     []Transaction
-	Fulfillments     []Fulfillment
-	Refunds          []Refund
-	CancelledAt      *time.Time
-	CancelReason     string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// TotalTax is the tax in (TaxesIncluded) or added to Total.
+	TotalTax        string
+	TaxesIncluded   bool
+	FinancialStatus string
+	Lines           []OrderLine
+	ShippingAddress map[string]any
+	ShippingLines   []map[string]any
+	TaxLines        []map[string]any
+	Transactions    []Transaction
+	Fulfillments    []Fulfillment
+	Refunds         []Refund
+	CancelledAt     *time.Time
+	CancelReason    string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 	// Inventory is the inventoryBehaviour the order was created with.
 	Inventory string
 }

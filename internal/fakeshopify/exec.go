@@ -181,6 +181,10 @@ func fieldCost(schema *ast.Schema, f *ast.Field, vars map[string]any) int {
 		}
 		return 2 + first*per
 	}
+	if ids, ok := f.ArgumentMap(vars)["ids"].([]any); ok && f.Name == "nodes" {
+		// A list is charged for its largest size: one object per id.
+		return len(ids) * (1 + setCost(schema, f.SelectionSet, vars))
+	}
 	return 1 + setCost(schema, f.SelectionSet, vars)
 }
 

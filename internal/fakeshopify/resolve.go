@@ -2,6 +2,7 @@ package fakeshopify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -32,6 +33,9 @@ func (s *Server) queryRoot(all bool) obj {
 		"node": resolver(func(a map[string]any) (any, error) { return s.node(a["id"].(string), all), nil }),
 		"nodes": resolver(func(a map[string]any) (any, error) {
 			ids, _ := a["ids"].([]any)
+			if len(ids) > 250 {
+				return nil, fmt.Errorf("the ids argument takes at most 250 ids, have %d", len(ids))
+			}
 			out := make([]obj, len(ids))
 			for i, id := range ids {
 				out[i] = s.node(fmt.Sprint(id), all)
@@ -129,7 +133,11 @@ func (s *Server) productsConn(a map[string]any, all bool) (any, error) {
 			return nil, err
 		}
 		var kept []*Product
+		now := s.now()
 		for _, p := range ps {
+			if now.Sub(p.UpdatedAt) < s.cfg.ProductSearchLag {
+				continue // not in the search index yet
+			}
 			ok, err := srch.match(func(f string) []string {
 				switch f {
 				case "status":
@@ -301,7 +309,7 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 			return nil, err
 		}
 	}
-	now := time.Now()
+	now := s.now()
 	var os []*Order
 	for _, o := range s.orders {
 		if (srch != nil || s.cfg.LagUnfiltered) && now.Sub(o.CreatedAt) < s.cfg.SearchLag {
@@ -311,7 +319,7 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 			ok, err := srch.match(func(f string) []string {
 				switch f {
 				case "tag":
-					return o.Tags
+					return looseTags(o.Tags)
 				case "updated_at":
 					return []string{o.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 				}
@@ -327,6 +335,12 @@ func (s *Server) ordersConn(a map[string]any, all bool) (any, error) {
 		os = append(os, o)
 	}
 	sort.Slice(os, func(i, j int) bool { return key(os[i]).less(key(os[j])) })
+	if rev, _ := a["reverse"].(bool); rev {
+		if after, _ := a["after"].(string); after != "" {
+			return nil, fmt.Errorf("the fake serves reverse lists from their start only (no after)")
+		}
+		slices.Reverse(os)
+	}
 	pg, err := paginate(os, key, a, all)
 	if err != nil {
 		return nil, err
@@ -360,12 +374,13 @@ func (s *Server) orderObj(o *Order, all bool) obj {
 	}
 	return obj{
 		"__typename": "Order", "id": gid("Order", o.ID), "legacyResourceId": strconv.FormatInt(o.ID, 10), "name": o.Name,
-		"email": o.Email, "tags": slices.Clone(o.Tags), "sourceIdentifier": o.SourceIdentifier, "sourceName": o.SourceName,
+		"email": o.Email, "phone": nilIfEmpty(o.Phone), "note": nilIfEmpty(o.Note), "tags": slices.Clone(o.Tags), "sourceIdentifier": o.SourceIdentifier, "sourceName": o.SourceName,
 		"statusPageUrl": fmt.Sprintf("https://%s/1/orders/%x/authenticate?key=k%d", s.shopDomain(), o.ID, o.ID),
 		"createdAt":     rfc3339(o.CreatedAt), "updatedAt": rfc3339(o.UpdatedAt),
 		"cancelledAt": cancelled, "cancelReason": reason,
 		"displayFinancialStatus": financial, "displayFulfillmentStatus": fulfillment,
-		"currencyCode": s.cfg.Currency, "totalPriceSet": s.moneyBag(o.Total),
+		"currencyCode": s.cfg.Currency, "totalPriceSet": s.moneyBag(o.Total), "taxesIncluded": o.TaxesIncluded,
+		"totalTaxSet": s.moneyBag(cmp.Or(o.TotalTax, "0.00")),
 		"fulfillments": resolver(func(a map[string]any) (any, error) {
 			out := []obj{}
 			for _, f := range o.Fulfillments[:limited(len(o.Fulfillments), a)] {
@@ -415,15 +430,18 @@ func (e *rateLimited) Error() string { return "orders per minute exceeded" }
 type orderInput struct {
 	Currency        string `json:"currency"`
 	Email           string `json:"email"`
+	Phone           string `json:"phone"`
+	Note            string `json:"note"`
 	FinancialStatus string `json:"financialStatus"`
 	LineItems       []struct {
-		VariantID string          `json:"variantId"`
-		Quantity  int64           `json:"quantity"`
-		PriceSet  *moneyBagInput  `json:"priceSet"`
-		Title     string          `json:"title"`
-		SKU       string          `json:"sku"`
-		TaxLines  json.RawMessage `json:"taxLines"`
+		VariantID string           `json:"variantId"`
+		Quantity  int64            `json:"quantity"`
+		PriceSet  *moneyBagInput   `json:"priceSet"`
+		Title     string           `json:"title"`
+		SKU       string           `json:"sku"`
+		TaxLines  []map[string]any `json:"taxLines"`
 	} `json:"lineItems"`
+	TaxesIncluded   bool             `json:"taxesIncluded"`
 	ShippingAddress map[string]any   `json:"shippingAddress"`
 	ShippingLines   []map[string]any `json:"shippingLines"`
 	TaxLines        []map[string]any `json:"taxLines"`
@@ -451,6 +469,7 @@ func (s *Server) mutationRoot() obj {
 		"__typename":            "Mutation",
 		"orderCreate":           resolver(s.orderCreate),
 		"bulkOperationRunQuery": resolver(s.bulkRun),
+		"bulkOperationCancel":   resolver(s.bulkCancel),
 	}
 }
 
@@ -467,7 +486,7 @@ func userErrors(es ...UserError) []obj {
 }
 
 func (s *Server) orderCreate(a map[string]any) (any, error) {
-	now := time.Now()
+	now := s.now()
 	if n := s.cfg.OrdersPerMinute; n > 0 {
 		var recent []time.Time
 		for _, t := range s.orderLog {
@@ -510,7 +529,21 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	if in.Currency != "" && in.Currency != cur {
 		return refuse(UserError{Code: "INVALID", Message: "Currency must match the shop currency in this fake", Field: []string{"order", "currency"}})
 	}
-	o := &Order{ID: s.id(), Email: in.Email, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
+	// Tax lines go on the order or on its lines (and shipping lines),
+	// not both [unv: the REST orders API refuses "tax lines must be
+	// associated with either order or line item but not both"].
+	lineTaxed := false
+	for _, li := range in.LineItems {
+		lineTaxed = lineTaxed || len(li.TaxLines) > 0
+	}
+	for _, sl := range in.ShippingLines {
+		tl, _ := sl["taxLines"].([]any)
+		lineTaxed = lineTaxed || len(tl) > 0
+	}
+	if lineTaxed && len(in.TaxLines) > 0 {
+		return refuse(UserError{Code: "INVALID", Message: "Tax lines must be associated with either order or line item but not both", Field: []string{"order", "taxLines"}})
+	}
+	o := &Order{ID: s.id(), Email: in.Email, Phone: in.Phone, Note: in.Note, TaxesIncluded: in.TaxesIncluded, Tags: in.Tags, SourceName: in.SourceName, SourceIdentifier: in.SourceIdentifier,
 		Currency: cur, FinancialStatus: in.FinancialStatus, ShippingAddress: in.ShippingAddress, ShippingLines: in.ShippingLines,
 		TaxLines: in.TaxLines, CreatedAt: now, UpdatedAt: now, Inventory: behaviour}
 	if o.FinancialStatus == "" {
@@ -571,17 +604,37 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 			}
 		}
 	}
+	// Tax is the sum of every tax line: the order's, its lines', its
+	// shipping lines'. With taxesIncluded the prices already contain it,
+	// so it is part of the total, not added to it (Shopify's
+	// taxesIncluded: "whether taxes are included in the order subtotal").
+	tax := decimal.Zero
+	addTax := func(tls []map[string]any) {
+		for _, tl := range tls {
+			if d, err := decimal.NewFromString(fmt.Sprint(dig(tl, "priceSet", "shopMoney", "amount"))); err == nil {
+				tax = tax.Add(d)
+			}
+		}
+	}
+	addTax(in.TaxLines)
+	for _, li := range in.LineItems {
+		addTax(li.TaxLines)
+	}
 	for _, sl := range in.ShippingLines {
 		if d, err := decimal.NewFromString(fmt.Sprint(dig(sl, "priceSet", "shopMoney", "amount"))); err == nil {
 			total = total.Add(d)
 		}
-	}
-	for _, tl := range in.TaxLines {
-		if d, err := decimal.NewFromString(fmt.Sprint(dig(tl, "priceSet", "shopMoney", "amount"))); err == nil {
-			total = total.Add(d)
+		tls, _ := sl["taxLines"].([]any)
+		for _, tl := range tls {
+			if m, ok := tl.(map[string]any); ok {
+				addTax([]map[string]any{m})
+			}
 		}
 	}
-	o.Total = total.StringFixed(2)
+	if !in.TaxesIncluded {
+		total = total.Add(tax)
+	}
+	o.Total, o.TotalTax = total.StringFixed(2), tax.StringFixed(2)
 	for _, t := range in.Transactions {
 		o.Transactions = append(o.Transactions, Transaction{ID: s.id(), Kind: t.Kind, Status: t.Status, Gateway: t.Gateway,
 			AuthorizationCode: t.AuthorizationCode, Amount: t.AmountSet.ShopMoney.Amount})
@@ -589,6 +642,32 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	s.orders = append(s.orders, o)
 	s.orderLog = append(s.orderLog, now)
 	return obj{"__typename": "OrderCreatePayload", "order": s.orderObj(o, false), "userErrors": []obj{}}, nil
+}
+
+// looseTags is what a tag search matches an order by: Shopify's search
+// matches loosely [unv: inferred from its tokenized search], so a search
+// for tag bridge:ord_1 also finds bridge:ord_12. The fake matches every
+// prefix of a tag at a word boundary inside it: the tag, and the tag cut
+// after each digit run's first digit, which is enough to make an exact
+// tag search return its neighbours.
+func looseTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		out = append(out, t)
+		for i := 1; i < len(t); i++ {
+			if t[i] >= '0' && t[i] <= '9' {
+				out = append(out, t[:i+1])
+			}
+		}
+	}
+	return out
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func dig(m map[string]any, path ...string) any {
@@ -610,11 +689,18 @@ type bulkOp struct {
 	objects int
 	size    int
 	err     string
+	// canceled is when bulkOperationCancel stopped it (zero: not).
+	canceled time.Time
 }
 
 func (s *Server) bulkObj(b *bulkOp) obj {
 	status := "RUNNING"
 	var url, completed any
+	if !b.canceled.IsZero() {
+		return obj{"__typename": "BulkOperation", "id": b.id, "status": "CANCELED", "errorCode": nil,
+			"objectCount": "0", "fileSize": nil, "url": nil, "partialDataUrl": nil,
+			"query": b.query, "type": "QUERY", "createdAt": rfc3339(b.created), "completedAt": rfc3339(b.canceled)}
+	}
 	if !time.Now().Before(b.done) {
 		status = "COMPLETED"
 		completed = rfc3339(b.done)
@@ -642,7 +728,7 @@ func bulkUserError(code, msg string) obj {
 // the operation reports RUNNING for BulkDelay. The inner query is
 // validated against the schema like any request.
 func (s *Server) bulkRun(a map[string]any) (any, error) {
-	if s.bulk != nil && time.Now().Before(s.bulk.done) {
+	if s.bulk != nil && s.bulk.canceled.IsZero() && time.Now().Before(s.bulk.done) {
 		return bulkUserError("OPERATION_IN_PROGRESS", "A bulk query operation for this app and shop is already in progress: "+s.bulk.id), nil
 	}
 	q, _ := a["query"].(string)
@@ -676,6 +762,22 @@ func (s *Server) bulkRun(a map[string]any) (any, error) {
 	s.bulkFiles[b.name] = buf.Bytes()
 	s.bulk = b
 	return obj{"__typename": "BulkOperationRunQueryPayload", "bulkOperation": s.bulkObj(b), "userErrors": []obj{}}, nil
+}
+
+// bulkCancel stops a running bulk operation; one that has ended is
+// answered with a userError, as Shopify does.
+func (s *Server) bulkCancel(a map[string]any) (any, error) {
+	id, _ := a["id"].(string)
+	if s.bulk == nil || s.bulk.id != id {
+		return obj{"__typename": "BulkOperationCancelPayload", "bulkOperation": nil,
+			"userErrors": []obj{{"__typename": "UserError", "field": []string{"id"}, "message": "Bulk operation does not exist"}}}, nil
+	}
+	if !s.bulk.canceled.IsZero() || !time.Now().Before(s.bulk.done) {
+		return obj{"__typename": "BulkOperationCancelPayload", "bulkOperation": s.bulkObj(s.bulk),
+			"userErrors": []obj{{"__typename": "UserError", "field": []string{"id"}, "message": "A bulk operation cannot be canceled when it has ended"}}}, nil
+	}
+	s.bulk.canceled = time.Now()
+	return obj{"__typename": "BulkOperationCancelPayload", "bulkOperation": s.bulkObj(s.bulk), "userErrors": []obj{}}, nil
 }
 
 // firstArgument names a field of set that has a first argument.
@@ -766,5 +868,21 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jsonl")
+	s.mu.Lock()
+	cut := s.cutDownloads > 0
+	if cut {
+		s.cutDownloads--
+	}
+	s.mu.Unlock()
+	if cut {
+		// The storage sends the file but the transfer ends early, at a
+		// line's end: what arrives reads as whole lines.
+		half := b[:len(b)/2]
+		if i := bytes.LastIndexByte(half, '\n'); i >= 0 {
+			half = half[:i+1]
+		}
+		_, _ = w.Write(half)
+		return
+	}
 	_, _ = w.Write(b)
 }

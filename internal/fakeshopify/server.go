@@ -74,6 +74,14 @@ type Config struct {
 	// worst case).
 	SearchLag     time.Duration
 	LagUnfiltered bool
+	// ProductSearchLag is how long a product created or updated stays out
+	// of products(query:) results (the search index catches up later);
+	// node, nodes and product read it at once.
+	ProductSearchLag time.Duration
+	// ClockSkew sets the shop's clock off the test's: the times the shop
+	// stamps (updatedAt, createdAt) are time.Now() + ClockSkew, as with a
+	// bridge host whose clock drifted.
+	ClockSkew time.Duration
 	// BulkDelay is how long a bulk operation stays RUNNING.
 	BulkDelay time.Duration
 }
@@ -98,7 +106,8 @@ type Server struct {
 	throttled    int
 	points       int
 	faults       []fault
-	commitFaults []string
+	commitFaults []commitFault
+	gqlFaults    []string
 	refusals     []UserError
 	orderLog     []time.Time
 	bulk         *bulkOp
@@ -106,6 +115,7 @@ type Server struct {
 	bulkSeq      int
 	documents    []string
 	downloads    []http.Header
+	cutDownloads int
 }
 
 type fault struct {
@@ -170,6 +180,9 @@ func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// now is the shop's clock.
+func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockSkew) }
 
 func (s *Server) id() int64 {
 	s.nextID++
@@ -273,6 +286,14 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, f.status, body)
 		return
 	}
+	if len(s.gqlFaults) > 0 {
+		code := s.gqlFaults[0]
+		s.gqlFaults = s.gqlFaults[1:]
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"data": nil,
+			"errors": []gqlError{{Message: "Refused (" + code + ")", Extensions: map[string]any{"code": code}}}})
+		return
+	}
 	s.mu.Unlock()
 
 	var req gqlRequest
@@ -333,9 +354,9 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := x.selectionSet(root, op.SelectionSet)
 	// A commit fault hits an orderCreate that created an order.
-	var commitFault string
+	var cf commitFault
 	if oc, _ := data["orderCreate"].(map[string]any); err == nil && oc != nil && oc["order"] != nil && len(s.commitFaults) > 0 {
-		commitFault = s.commitFaults[0]
+		cf = s.commitFaults[0]
 		s.commitFaults = s.commitFaults[1:]
 	}
 	actual := requested
@@ -354,11 +375,28 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"errors": "Too many orders created for a development store: at most 5 a minute"})
 	case err != nil:
 		writeJSON(w, http.StatusOK, map[string]any{"data": nil, "errors": []gqlError{{Message: err.Error()}}, "extensions": ext})
-	case commitFault == faultInternal:
-		// The order is committed; Shopify answers an internal error.
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"orderCreate": nil},
-			"errors": []gqlError{{Message: "Internal error. Looks like something went wrong on our end.", Extensions: map[string]any{"code": "INTERNAL_SERVER_ERROR"}}}, "extensions": ext})
-	case commitFault == faultDrop:
+	case cf.kind == faultInternal:
+		// The order is committed; Shopify answers a GraphQL error (an
+		// internal error, or one of a code the client may not know),
+		// with the order in the data or without it.
+		d := map[string]any{"orderCreate": nil}
+		if cf.keepData {
+			d = data
+		}
+		msg := "Internal error. Looks like something went wrong on our end."
+		if cf.code != "INTERNAL_SERVER_ERROR" {
+			msg = "Something unexpected happened (" + cf.code + ")."
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"data": d,
+			"errors": []gqlError{{Message: msg, Extensions: map[string]any{"code": cf.code}}}, "extensions": ext})
+	case cf.kind == faultStatus:
+		// The order is committed; a proxy in front of Shopify answers 500.
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": "Internal Server Error"})
+	case cf.kind == faultGarble:
+		// The order is committed; the 200 answer is cut short.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write([]byte(`{"data":{"orderCreate":{"order":{"id":`))
+	case cf.kind == faultDrop:
 		// The order is committed; the answer is lost on the way.
 		hj, ok := w.(http.Hijacker)
 		if !ok {
@@ -436,20 +474,63 @@ func (s *Server) DrainBucket() {
 const (
 	faultDrop     = "drop"
 	faultInternal = "internal"
+	faultGarble   = "garble"
+	faultStatus   = "status"
 )
+
+// commitFault is what an orderCreate that created its order answers.
+type commitFault struct {
+	kind     string
+	code     string // faultInternal: the error's code
+	keepData bool   // faultInternal: the order is in the data too
+}
 
 // DropAfterCommit makes the next n successful orderCreate calls commit the
 // order and then close the connection without an answer.
-func (s *Server) DropAfterCommit(n int) { enqueue(&s.mu, &s.commitFaults, faultDrop, n) }
+func (s *Server) DropAfterCommit(n int) {
+	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultDrop}, n)
+}
 
 // ErrorAfterCommit makes the next n successful orderCreate calls commit the
 // order and then answer HTTP 200 with an INTERNAL_SERVER_ERROR GraphQL
 // error and no data.
-func (s *Server) ErrorAfterCommit(n int) { enqueue(&s.mu, &s.commitFaults, faultInternal, n) }
+func (s *Server) ErrorAfterCommit(n int) { s.CodeAfterCommit(n, "INTERNAL_SERVER_ERROR", false) }
+
+// CodeAfterCommit makes the next n successful orderCreate calls commit the
+// order and then answer HTTP 200 with a GraphQL error of code, and the
+// created order in the data when keepData.
+func (s *Server) CodeAfterCommit(n int, code string, keepData bool) {
+	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultInternal, code: code, keepData: keepData}, n)
+}
+
+// Fail500AfterCommit makes the next n successful orderCreate calls commit
+// the order and then answer HTTP 500.
+func (s *Server) Fail500AfterCommit(n int) {
+	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultStatus}, n)
+}
+
+// GarbleAfterCommit makes the next n successful orderCreate calls commit
+// the order and then answer HTTP 200 with a body cut short.
+func (s *Server) GarbleAfterCommit(n int) {
+	enqueue(&s.mu, &s.commitFaults, commitFault{kind: faultGarble}, n)
+}
+
+// RejectNext makes the next n GraphQL requests (after auth) answer HTTP
+// 200 with a GraphQL error of code and null data, running nothing: what
+// Shopify answers to ACCESS_DENIED or a query it will not run.
+func (s *Server) RejectNext(n int, code string) { enqueue(&s.mu, &s.gqlFaults, code, n) }
 
 // RefuseNextOrder makes the next orderCreate answer with e as its
 // userErrors, creating nothing.
 func (s *Server) RefuseNextOrder(e UserError) { enqueue(&s.mu, &s.refusals, e, 1) }
+
+// CutDownloads makes the next n bulk result downloads end halfway, at a
+// line's end.
+func (s *Server) CutDownloads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cutDownloads += n
+}
 
 // Calls returns how many times each root field was asked for (products,
 // orderCreate …), plus "oauth" for token grants.

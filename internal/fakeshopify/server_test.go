@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // post sends a GraphQL document the way a client does and decodes the
@@ -191,5 +192,80 @@ func TestBulk(t *testing.T) {
 	}
 	if products != 2 || children != 4 {
 		t.Errorf("%d product lines, %d child lines", products, children)
+	}
+}
+
+// TestOrderCreateTax: the order's total adds the tax lines (on the order,
+// its lines and its shipping lines) unless taxesIncluded; tax lines on both
+// the order and its lines are refused.
+func TestOrderCreateTax(t *testing.T) {
+	const doc = `mutation C($order: OrderCreateOrderInput!) { orderCreate(order: $order) {
+  order { totalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } } taxesIncluded } userErrors { field code } } }`
+	money := func(a string) map[string]any {
+		return map[string]any{"shopMoney": map[string]any{"amount": a, "currencyCode": "USD"}}
+	}
+	tax := func(a string) []any {
+		return []any{map[string]any{"title": "VAT", "rate": "0.2", "priceSet": money(a)}}
+	}
+	for _, tc := range []struct {
+		name       string
+		included   bool
+		orderTax   bool
+		total, tax string // "" when refused
+	}{
+		{"tax added", false, false, "18.00", "3.00"},
+		{"tax included", true, false, "15.00", "3.00"},
+		{"order and line tax lines", false, true, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(t, Config{})
+			p := s.AddProduct(Product{Title: "Tee", Variants: []*Variant{{Title: "S", Price: "10.00"}}})
+			in := map[string]any{"taxesIncluded": tc.included,
+				"lineItems":     []any{map[string]any{"variantId": gid("ProductVariant", p.Variants[0].ID), "quantity": 1, "priceSet": money("10.00"), "taxLines": tax("2.00")}},
+				"shippingLines": []any{map[string]any{"title": "Post", "priceSet": money("5.00"), "taxLines": tax("1.00")}}}
+			if tc.orderTax {
+				in["taxLines"] = tax("3.00")
+			}
+			_, _, m := post(t, s, "2026-10", DefaultToken, doc, map[string]any{"order": in})
+			oc := m["data"].(map[string]any)["orderCreate"].(map[string]any)
+			if tc.total == "" {
+				if oc["order"] != nil || !strings.Contains(fmt.Sprint(oc["userErrors"]), "INVALID") {
+					t.Fatalf("answer %v, want an INVALID userError", oc)
+				}
+				return
+			}
+			o := oc["order"].(map[string]any)
+			got := fmt.Sprint(o["totalPriceSet"].(map[string]any)["shopMoney"].(map[string]any)["amount"], " ",
+				o["totalTaxSet"].(map[string]any)["shopMoney"].(map[string]any)["amount"], " ", o["taxesIncluded"])
+			if want := fmt.Sprint(tc.total, " ", tc.tax, " ", tc.included); got != want {
+				t.Errorf("total, tax, included = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestBulkCancel: a running bulk operation can be canceled, after which a
+// new run is accepted; an ended one cannot.
+func TestBulkCancel(t *testing.T) {
+	s := New(t, Config{BulkDelay: time.Hour})
+	run := `mutation R($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { code } } }`
+	cancel := `mutation C($id: ID!) { bulkOperationCancel(id: $id) { bulkOperation { status } userErrors { message } } }`
+	q := map[string]any{"q": `{ products { edges { node { id } } } }`}
+	_, _, m := post(t, s, "2026-10", DefaultToken, run, q)
+	id := m["data"].(map[string]any)["bulkOperationRunQuery"].(map[string]any)["bulkOperation"].(map[string]any)["id"]
+	for _, tc := range []struct {
+		name string
+		doc  string
+		vars map[string]any
+		want string
+	}{
+		{"cancel the running one", cancel, map[string]any{"id": id}, "status:CANCELED"},
+		{"cancel it again", cancel, map[string]any{"id": id}, "cannot be canceled"},
+		{"a new run", run, q, "status:RUNNING"},
+	} {
+		_, _, m := post(t, s, "2026-10", DefaultToken, tc.doc, tc.vars)
+		if got := fmt.Sprint(m["data"]); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %s, want %q in it", tc.name, got, tc.want)
+		}
 	}
 }

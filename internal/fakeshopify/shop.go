@@ -2,6 +2,7 @@ package fakeshopify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +33,7 @@ func (s *Server) AddProduct(p Product) Product {
 		c.Handle = strings.ToLower(strings.ReplaceAll(c.Title, " ", "-"))
 	}
 	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = time.Now()
+		c.UpdatedAt = s.now()
 	}
 	for i := range c.Images {
 		if c.Images[i].ID == 0 {
@@ -75,7 +77,17 @@ func (s *Server) UpdateProduct(id int64, fn func(*Product)) {
 		panic(fmt.Sprintf("fakeshopify: no product %d", id))
 	}
 	fn(p)
-	p.UpdatedAt = time.Now()
+	p.UpdatedAt = s.now()
+}
+
+// SetUpdatedAt sets a product's updatedAt (a product last changed long
+// ago, or by a shop whose clock differs from the bridge's).
+func (s *Server) SetUpdatedAt(id int64, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.products[id]; p != nil {
+		p.UpdatedAt = at
+	}
 }
 
 // DeleteProduct removes a product.
@@ -135,14 +147,41 @@ func (s *Server) order(id int64) *Order {
 	panic(fmt.Sprintf("fakeshopify: no order %d", id))
 }
 
+// AddOrder adds an order as if made elsewhere (the admin, another sales
+// channel), giving it an id, a name and times where it has none; orders
+// are kept in creation order, so it is the newest. It returns the stored
+// order.
+func (s *Server) AddOrder(o Order) Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := o
+	c.Tags = slices.Clone(o.Tags)
+	if c.ID == 0 {
+		c.ID = s.id()
+	}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("#%d", 1000+len(s.orders)+1)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = s.now()
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	c.Currency, c.Total = cmp.Or(c.Currency, s.cfg.Currency), cmp.Or(c.Total, "0.00")
+	c.FinancialStatus = cmp.Or(c.FinancialStatus, "PAID")
+	s.orders = append(s.orders, &c)
+	return c
+}
+
 // Fulfill ships a whole order with tracking details.
 func (s *Server) Fulfill(orderID int64, company, number, url string) Fulfillment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	f := Fulfillment{ID: s.id(), Status: "SUCCESS", Company: company, Number: number, URL: url, CreatedAt: time.Now()}
+	f := Fulfillment{ID: s.id(), Status: "SUCCESS", Company: company, Number: number, URL: url, CreatedAt: s.now()}
 	o.Fulfillments = append(o.Fulfillments, f)
-	o.UpdatedAt = time.Now()
+	o.UpdatedAt = s.now()
 	return f
 }
 
@@ -151,7 +190,7 @@ func (s *Server) Cancel(orderID int64, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	now := time.Now()
+	now := s.now()
 	o.CancelledAt, o.CancelReason, o.UpdatedAt = &now, reason, now
 }
 
@@ -160,9 +199,9 @@ func (s *Server) RefundOrder(orderID int64, amount, note string) Refund {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.order(orderID)
-	r := Refund{ID: s.id(), Amount: amount, Note: note, CreatedAt: time.Now()}
+	r := Refund{ID: s.id(), Amount: amount, Note: note, CreatedAt: s.now()}
 	o.Refunds = append(o.Refunds, r)
-	o.UpdatedAt = time.Now()
+	o.UpdatedAt = s.now()
 	return r
 }
 
@@ -238,7 +277,7 @@ func (s *Server) InventoryLevelPayload(variantID, location int64) map[string]any
 		for _, v := range p.Variants {
 			if v.ID == variantID {
 				return map[string]any{"inventory_item_id": v.InventoryItem, "location_id": location, "available": v.Available[location],
-					"updated_at":           time.Now().UTC().Format(time.RFC3339),
+					"updated_at":           s.now().UTC().Format(time.RFC3339),
 					"admin_graphql_api_id": fmt.Sprintf("gid://shopify/InventoryLevel/%d?inventory_item_id=%d", location, v.InventoryItem)}
 			}
 		}
