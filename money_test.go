@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -113,6 +114,25 @@ func TestMoneyAppendMatchesDecimalArithmetic(t *testing.T) {
 			if got := (Money{amt, cur}).Decimal(); got != want {
 				t.Errorf("Money{%d %s}.Decimal() = %q, want %q", amt, cur, got, want)
 			}
+		}
+	}
+}
+
+func TestTotalDiscrepancy(t *testing.T) {
+	paid := Money{Amount: 1700, Currency: "USD"}
+	for _, tt := range []struct {
+		name, currency, amount, want string
+	}{
+		{"agrees", "USD", "17.00", ""},
+		{"agrees without decimals", "USD", "17", ""},
+		{"other amount", "USD", "18.00", "Shopify's order total is 18.00 USD, the buyer was charged 17.00 USD"},
+		{"other currency", "EUR", "17.00", "Shopify recorded the order in EUR, the buyer paid in USD"},
+		{"unreadable", "USD", "seventeen", `Shopify's order total "seventeen" could not be read`},
+		{"long junk is cut", "USD" + strings.Repeat("X", 40), "17.00", "Shopify recorded the order in USDXXXXX…, the buyer paid in USD"},
+	} {
+		got := TotalDiscrepancy("Shopify", paid, tt.currency, tt.amount)
+		if tt.want == "" && got != "" || !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Order is an order as the bridge keeps it: shaped like ACP 2026-04-17's
@@ -416,3 +417,33 @@ type OrderUpdateSource interface {
 // change (the stock is gone, a product was deleted): the order must be
 // canceled or looked at by a person, not retried.
 var ErrOrderRefused = errors.New("the store refused the order")
+
+// TotalDiscrepancy says, in words, how the total a store recorded for an
+// order (its currency code and decimal amount, as the store wrote them)
+// differs from what the buyer was charged; "" when they agree. store
+// names the store in the words ("Shopify", "the shop"). What the store
+// wrote is cut short: it ends up in logs and in the order's history.
+func TotalDiscrepancy(store string, paid Money, currency, amount string) string {
+	if currency != paid.Currency {
+		return fmt.Sprintf("%s recorded the order in %s, the buyer paid in %s", store, excerpt(currency, 8), paid.Currency)
+	}
+	total, err := ParseMoney(amount, paid.Currency)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s's order total %q could not be read: %v", store, excerpt(amount, 32), err)
+	case total.Amount != paid.Amount:
+		return fmt.Sprintf("%s's order total is %s, the buyer was charged %s", store, total, paid)
+	}
+	return ""
+}
+
+// excerpt is s cut to at most n bytes, on a rune boundary.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

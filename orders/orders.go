@@ -194,6 +194,16 @@ func (m *Metrics) review(reason string) {
 	}
 }
 
+// Alert tells a person about an order that needs them for something the
+// bridge cannot do itself (a refund made in the store that moved no money
+// at the payment provider): counted in
+// bridge_orders_manual_review_total{reason} and logged as an error with
+// detail's key-value pairs. The order is not changed.
+func (s *Service) Alert(orderID, reason string, detail ...any) {
+	s.Metrics.review(reason)
+	s.log().Error("order needs manual review", append([]any{"order", orderID, "reason", reason}, detail...)...)
+}
+
 // PlacedJobs are the jobs a newly paid order needs, to be committed with it:
 // the write to the store and the agent's order_create.
 func (s *Service) PlacedJobs(o bridge.Order) []bridge.Job {

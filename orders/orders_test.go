@@ -890,3 +890,20 @@ func TestAmbiguousWriteWaitsForALaggingStore(t *testing.T) {
 		t.Fatalf("order %q store %q; want confirmed in the store", o.Status, o.StoreID)
 	}
 }
+
+// An alert an adapter raises is counted with the manual reviews and
+// logged with its details, and leaves the order as it was.
+func TestAlert(t *testing.T) {
+	f := newFixture(t)
+	o := f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	f.svc.Alert("ord_1", "shopify_refund_not_at_stripe", "amount", "10.00 USD")
+	if n := metric(t, f.reg, "bridge_orders_manual_review_total", "shopify_refund_not_at_stripe"); n != 1 {
+		t.Errorf("manual review count %v, want 1", n)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "order=ord_1") || !strings.Contains(logs, `amount="10.00 USD"`) {
+		t.Errorf("logs %q", logs)
+	}
+	if got := f.order(t, "ord_1"); got.Status != o.Status || got.Rev != 1 {
+		t.Errorf("order %q rev %d, want it unchanged", got.Status, got.Rev)
+	}
+}

@@ -2,6 +2,7 @@ package shopify
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -94,7 +95,14 @@ type newsLog struct {
 	mu      sync.Mutex
 	updates []bridge.OrderUpdate
 	adjusts map[string][]bridge.Adjustment // by payment ref
+	alerts  []string                       // "order reason detail…"
 	fail    error
+}
+
+func (n *newsLog) Alert(orderID, reason string, detail ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.alerts = append(n.alerts, fmt.Sprint(append([]any{orderID, reason}, detail...)...))
 }
 
 func (n *newsLog) Update(_ context.Context, u bridge.OrderUpdate) (bool, error) {

@@ -251,17 +251,7 @@ func discrepancy(paid bridge.Money, total moneyV2) string {
 	if paid.Currency == "" {
 		return "" // not known: not checked
 	}
-	if total.CurrencyCode != paid.Currency {
-		return fmt.Sprintf("Shopify recorded the order in %s, the buyer paid in %s", upstream.Excerpt(total.CurrencyCode, 8), paid.Currency)
-	}
-	got, err := bridge.ParseMoney(total.Amount, paid.Currency)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("Shopify's order total %q could not be read: %v", upstream.Excerpt(total.Amount, 32), err)
-	case got.Amount != paid.Amount:
-		return fmt.Sprintf("Shopify's order total is %s, the buyer was charged %s", got, paid)
-	}
-	return ""
+	return bridge.TotalDiscrepancy("Shopify", paid, total.CurrencyCode, total.Amount)
 }
 
 func (a *Adapter) storeOrder(id, statusPage string) bridge.StoreOrder {

@@ -30,6 +30,8 @@ const maxWebhookBody = 5 << 20
 type OrderNews interface {
 	Update(ctx context.Context, u bridge.OrderUpdate) (bool, error)
 	Adjust(ctx context.Context, paymentRef string, a bridge.Adjustment) error
+	// Alert tells a person about an order (counted and logged).
+	Alert(orderID, reason string, detail ...any)
 }
 
 // CatalogTrigger asks for a catalog sync soon (catalog.Syncer).
@@ -230,13 +232,11 @@ func (h *Webhooks) handle(ctx context.Context, topic string, body []byte) error 
 		}
 		// The bridge wrote the Stripe payment as an external transaction:
 		// Shopify recorded this refund and moved no money. Until a person
-		// refunds the PaymentIntent in Stripe the buyer is owed it, so
-		// this is an alert (the orders service has no alert for a store's
-		// refund: the log line is it).
+		// refunds the PaymentIntent in Stripe the buyer is owed it: an
+		// alert for a person.
 		adj := r.adjustment
-		h.log().Error("shopify refund moved no money at Stripe: refund the payment in Stripe",
-			"alert", alertRefundNotAtStripe, "order", orderID, "shopify_order", r.orderID, "payment_ref", ref,
-			"amount", bridge.Money{Amount: adj.Amount, Currency: adj.Currency}.String(), "refund", adj.ID)
+		h.Orders.Alert(orderID, alertRefundNotAtStripe, "note", "a refund made in Shopify moved no money at Stripe: refund the payment in Stripe",
+			"shopify_order", r.orderID, "payment_ref", ref, "amount", bridge.Money{Amount: adj.Amount, Currency: adj.Currency}.String(), "refund", adj.ID)
 	}
 	return nil
 }

@@ -339,17 +339,7 @@ func (a *Adapter) CountsWrittenOrders() bool { return true }
 // discrepancy says how the shop's order so differs from what was paid, or
 // "" when they agree.
 func discrepancy(paid bridge.Money, so order) string {
-	if so.Currency != paid.Currency {
-		return fmt.Sprintf("the shop recorded the order in %s, the buyer paid in %s", upstream.Excerpt(so.Currency, 8), paid.Currency)
-	}
-	total, err := bridge.ParseMoney(so.Total, paid.Currency)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("the shop's order total %q could not be read: %v", upstream.Excerpt(so.Total, 32), err)
-	case total.Amount != paid.Amount:
-		return fmt.Sprintf("the shop's order total is %s, the buyer was charged %s", total, paid)
-	}
-	return ""
+	return bridge.TotalDiscrepancy("the shop", paid, so.Currency, so.Total)
 }
 
 // FindOrder scans the shop's orders created in the last OrderLookback,
