@@ -136,3 +136,21 @@ func TestTotalDiscrepancy(t *testing.T) {
 		}
 	}
 }
+
+func TestPricesIncludeTax(t *testing.T) {
+	usd := func(n int64) Money { return Money{Amount: n, Currency: "USD"} }
+	for _, tt := range []struct {
+		name string
+		o    Order
+		want bool
+	}{
+		{"flagged", Order{TaxIncluded: true, Subtotal: usd(1000), Tax: usd(167), Total: usd(1000)}, true},
+		{"tax added", Order{Subtotal: usd(1000), Shipping: usd(500), Tax: usd(80), Total: usd(1580)}, false},
+		{"unflagged but inside the total", Order{Subtotal: usd(1200), Shipping: usd(500), Tax: usd(283), Total: usd(1700)}, true},
+		{"no tax", Order{Subtotal: usd(1000), Total: usd(1000)}, false},
+	} {
+		if got := tt.o.PricesIncludeTax(); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -57,13 +57,13 @@ type Order struct {
 	// was written there.
 	StoreID  string `json:"store_id,omitempty"`
 	StoreURL string `json:"store_url,omitempty"`
-	// StoreUnsureAt is when a write to the store last ended without an
-	// answer that says whether the store took the order (a dropped
-	// connection after sending, a 5xx). A store whose lookups lag (a
-	// search index) may not show such an order for a while: until the
-	// orders service's settle window after it has passed, "not found"
-	// does not mean "not written".
-	StoreUnsureAt time.Time `json:"store_unsure_at,omitzero"`
+	// StoreWriteAt is when the orders service last started writing the
+	// order to the store, recorded before the write: a write whose answer
+	// is lost (a dropped connection, a 5xx, the process dying) may have
+	// reached the store, and a store whose lookups lag (a search index)
+	// may not show it for a while. Until the store's lag after it has
+	// passed, "not found" does not mean "not written".
+	StoreWriteAt time.Time `json:"store_write_at,omitzero"`
 	// Fulfillments and Adjustments are what the store and the payment
 	// provider reported since.
 	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
@@ -152,10 +152,19 @@ type OrderLine struct {
 	Fulfilled int64  `json:"fulfilled,omitempty"`
 	UnitPrice Money  `json:"unit_price"`
 	// Total is what the buyer pays for the line (after discounts), tax
-	// included; Tax is the tax in it, so Total − Tax is the line's net
-	// amount whether prices include tax or not.
+	// included. Tax is the tax added to the line, so Total − Tax is its
+	// net amount; with prices that include tax (Order.TaxIncluded) the
+	// line's Tax is 0 and its share of the tax is only in Order.Tax.
 	Total Money `json:"total"`
 	Tax   Money `json:"tax,omitzero"`
+}
+
+// PricesIncludeTax reports whether o's prices contain its tax: TaxIncluded,
+// or, for an order recorded without that flag (before it existed, or
+// while the config changed), a total that is subtotal plus shipping
+// although there is tax.
+func (o Order) PricesIncludeTax() bool {
+	return o.TaxIncluded || o.Tax.Amount > 0 && o.Total.Amount == o.Subtotal.Amount+o.Shipping.Amount
 }
 
 // CurrentQuantity is what is still ordered.
@@ -279,7 +288,7 @@ type StockReader interface {
 // LaggingOrderStore is implemented by store adapters whose FindOrder may
 // not show an order for a while after the store took it (lookups through
 // a search index). After a write with no clear answer
-// (Order.StoreUnsureAt), the orders service trusts their "not found" only
+// (Order.StoreWriteAt), the orders service trusts their "not found" only
 // once LookupLag has passed; before, writing again could make a second
 // order.
 type LaggingOrderStore interface {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/acp-bridge/bridge"
-	"github.com/acp-bridge/bridge/upstream"
 )
 
 // storeWrite writes the order to the store exactly once. Any run but the
@@ -29,7 +28,7 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	if o.StoreID != "" {
 		return done(bridge.Change{}) // written already
 	}
-	first := j.Attempts <= 1 && j.LastError == "" && o.StoreUnsureAt.IsZero()
+	first := j.Attempts <= 1 && j.LastError == "" && o.StoreWriteAt.IsZero()
 	var so bridge.StoreOrder
 	found := false
 	if !first || o.Status == bridge.OrderCanceled {
@@ -39,8 +38,8 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 			found = true
 		case !errors.Is(err, bridge.ErrNotFound):
 			return retry(fmt.Errorf("look the order up in the store before writing it: %w", err))
-		case !o.StoreUnsureAt.IsZero():
-			if wait := o.StoreUnsureAt.Add(s.storeSettle()).Sub(s.now()); wait > 0 {
+		case !o.StoreWriteAt.IsZero():
+			if wait := o.StoreWriteAt.Add(s.storeSettle()).Sub(s.now()); wait > 0 {
 				// An earlier write may have reached the store without
 				// showing in its lookups yet: look again once they can
 				// be trusted, rather than write a second order.
@@ -63,25 +62,27 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 			o.Note(s.now(), "canceled, but the store had already taken it as "+so.StoreID+": cancel it in the store")
 		}
 		c := s.withNotice(o)
-		c.ReleaseOrderID = o.ID // a write that raced the cancel may have held stock again
+		s.endHold(o, &c) // a write that raced the cancel may have held stock again
 		if byStore {
 			return done(c)
 		}
 		return outcome{change: c, alert: "canceled_in_store"}
 	}
 	if !found {
+		// Recorded before the write, with the order, not in this
+		// process: whatever happens to this run (an answer lost, a commit
+		// that loses a race with a cancel, the process dying), the next
+		// one, here or on another replica, looks the order up and waits
+		// out the store's lookup lag before it writes again.
+		o.StoreWriteAt = s.now().UTC()
+		o.Rev++
+		if err := s.Store.Commit(ctx, bridge.Change{Order: &o}); err != nil {
+			return retry(fmt.Errorf("record the store write about to start: %w", err))
+		}
 		so, err = s.Shop.WriteOrder(ctx, o)
 	}
 	if errors.Is(err, bridge.ErrOrderRefused) {
 		return s.refused(o, err)
-	}
-	if errors.Is(err, upstream.ErrAmbiguous) {
-		// Remembered with the order, not in this process: a retry after a
-		// restart, or on another replica, must wait for the store's
-		// lookups too.
-		o.StoreUnsureAt = s.now().UTC()
-		o.Rev++
-		return outcome{change: bridge.Change{Order: &o}, err: fmt.Errorf("write order to the store: %w", err)}
 	}
 	if err != nil {
 		return retry(fmt.Errorf("write order to the store: %w", err))
@@ -107,14 +108,31 @@ func (s *Service) storeWrite(ctx context.Context, j bridge.Job) outcome {
 	if o.Payment == bridge.PaymentStateAuthorized {
 		c.Jobs = append(c.Jobs, s.paymentJob(o, KindCapture, 0, ""))
 	}
-	if sc, ok := s.Shop.(bridge.OrderStockCounter); ok && sc.CountsWrittenOrders() {
-		// The store's figure has the units now; the hold goes once no
-		// checkout can hold on a figure read before the write.
-		now := s.now().UTC()
-		c.Jobs = append(c.Jobs, bridge.Job{ID: KindHoldRelease + ":" + o.ID, Kind: KindHoldRelease, OrderID: o.ID,
-			NextRunAt: now.Add(s.holdGrace()), CreatedAt: now})
+	if s.countsWrittenOrders() {
+		s.endHold(o, &c) // the store's figure has the units now
 	}
 	return outcome{change: c, alert: alert}
+}
+
+// countsWrittenOrders reports whether the store's stock figure takes an
+// order's units as soon as it is written (bridge.OrderStockCounter).
+func (s *Service) countsWrittenOrders() bool {
+	sc, ok := s.Shop.(bridge.OrderStockCounter)
+	return ok && sc.CountsWrittenOrders()
+}
+
+// endHold ends o's stock hold in c, for an order the store has: at once
+// with a store whose figure does not count written orders, else a hold
+// grace later (a hold_release job), once no checkout can hold on a figure
+// it read before the write.
+func (s *Service) endHold(o bridge.Order, c *bridge.Change) {
+	if !s.countsWrittenOrders() {
+		c.ReleaseOrderID = o.ID
+		return
+	}
+	now := s.now().UTC()
+	c.Jobs = append(c.Jobs, bridge.Job{ID: KindHoldRelease + ":" + o.ID, Kind: KindHoldRelease, OrderID: o.ID,
+		NextRunAt: now.Add(s.holdGrace()), CreatedAt: now})
 }
 
 // refused handles a store's final refusal. Money only held is released and

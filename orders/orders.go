@@ -76,7 +76,7 @@ type Service struct {
 	// (default 24h).
 	RetryHorizon time.Duration
 	// StoreSettle is how long after a store write with no clear answer
-	// (bridge.Order.StoreUnsureAt) the store's "not found" is not trusted
+	// (bridge.Order.StoreWriteAt) the store's "not found" is not trusted
 	// (default: the shop's bridge.LaggingOrderStore lag, else none): a
 	// store whose lookups go through a search index (Shopify) shows a new
 	// order only after a while, and writing again meanwhile would make a

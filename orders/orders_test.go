@@ -580,7 +580,18 @@ func TestRunWorksTheOutbox(t *testing.T) {
 // store, so the bridge must record where the order is and alert, not
 // pretend it never reached the store.
 func TestCancelWhileTheStoreWriteRuns(t *testing.T) {
+	for _, lag := range []time.Duration{0, 90 * time.Second} {
+		t.Run(fmt.Sprint("store lookups lagging ", lag), func(t *testing.T) { testCancelWhileTheStoreWriteRuns(t, lag) })
+	}
+}
+
+// testCancelWhileTheStoreWriteRuns: with lag, the store's lookups miss the
+// order for a while after its write, so the rerun (its first commit lost
+// to the cancel) must wait for them rather than take the order as never
+// written.
+func testCancelWhileTheStoreWriteRuns(t *testing.T, lag time.Duration) {
 	f := newFixture(t)
+	f.shop.lag, f.shop.now = lag, f.clock.Now
 	f.shop.entered, f.shop.gate = make(chan struct{}), make(chan struct{})
 	f.place(t, "ord_1", bridge.PaymentStateCaptured)
 	placed := make(chan struct{})
@@ -869,7 +880,7 @@ func TestAmbiguousWriteWaitsForALaggingStore(t *testing.T) {
 	f.shop.fail = []error{errAfterCommit}
 	f.place(t, "ord_1", bridge.PaymentStateCaptured)
 	f.svc.Place(t.Context(), "ord_1")
-	if o := f.order(t, "ord_1"); o.StoreUnsureAt.IsZero() {
+	if o := f.order(t, "ord_1"); o.StoreWriteAt.IsZero() {
 		t.Fatal("the lost answer is not remembered with the order")
 	}
 	// A fresh service, as after a restart: the marker is in storage.
@@ -905,5 +916,25 @@ func TestAlert(t *testing.T) {
 	}
 	if got := f.order(t, "ord_1"); got.Status != o.Status || got.Rev != 1 {
 		t.Errorf("order %q rev %d, want it unchanged", got.Status, got.Rev)
+	}
+}
+
+// A store write that never gets a clear answer, until its retry horizon,
+// puts the order in manual review with its alert: a paid order that may
+// not be in the store is never left to sit silently.
+func TestAmbiguousWritesUntilTheHorizon(t *testing.T) {
+	f := newFixture(t)
+	for range 200 {
+		f.shop.fail = append(f.shop.fail, fmt.Errorf("store: 502 after sending: %w", upstream.ErrAmbiguous))
+	}
+	f.place(t, "ord_1", bridge.PaymentStateCaptured)
+	f.svc.Place(t.Context(), "ord_1")
+	f.clock.Add(2 * time.Hour) // past the fixture's one-hour horizon
+	f.drain(t, 5)
+	if o := f.order(t, "ord_1"); o.Status != bridge.OrderManualReview {
+		t.Fatalf("order %q after the horizon, want manual_review", o.Status)
+	}
+	if v := metric(t, f.reg, "bridge_orders_manual_review_total", orders.KindStoreWrite); v != 1 {
+		t.Errorf("manual review alerts %v, want 1", v)
 	}
 }

@@ -209,6 +209,13 @@ func (a *Adapter) WriteOrder(ctx context.Context, o bridge.Order) (bridge.StoreO
 		if len(ues) == 0 {
 			break
 		}
+		if oc := out.OrderCreate; oc.Order != nil && oc.Order.ID != "" {
+			// An order in the answer is the order, whatever errors come
+			// with it: sending again would make a second one, refusing
+			// would cancel one Shopify has.
+			a.log.Warn("shopify created the order but answered with userErrors too", "order", o.ID, "store_id", oc.Order.ID, "errors", userErrorsText(ues))
+			break
+		}
 		// userErrors come with no order: nothing was created, so sending
 		// again without the optional fields Shopify refused is safe.
 		if !dropped && dropOptional(in, ues) {
@@ -430,7 +437,7 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 	in := map[string]any{
 		"currency": o.Currency, "financialStatus": "PAID", "lineItems": lines,
 		"sourceName": sourceName, "sourceIdentifier": o.ID, "tags": []string{tagPrefix + o.ID, tagCommon},
-		"note": "Sold through an AI agent (Agentic Commerce Protocol), checkout " + o.SessionID, "taxesIncluded": o.TaxIncluded,
+		"note": "Sold through an AI agent (Agentic Commerce Protocol), checkout " + o.SessionID, "taxesIncluded": o.PricesIncludeTax(),
 	}
 	shipTax := bridge.Money{Amount: o.Tax.Amount - lineTax, Currency: o.Currency}
 	if o.Buyer.Email != "" {
@@ -467,7 +474,7 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 		}
 		if perLine && shipTax.Amount != 0 {
 			net := o.Shipping.Amount
-			if o.TaxIncluded {
+			if o.PricesIncludeTax() {
 				net -= shipTax.Amount
 			}
 			sl["taxLines"] = []map[string]any{taxLine(shipTax, net)}
@@ -478,7 +485,7 @@ func orderInput(o bridge.Order) (map[string]any, error) {
 	switch {
 	case !perLine && o.Tax.Amount != 0:
 		net := o.Subtotal.Amount + o.Shipping.Amount
-		if o.TaxIncluded {
+		if o.PricesIncludeTax() {
 			net -= o.Tax.Amount
 		}
 		in["taxLines"] = []map[string]any{taxLine(o.Tax, net)}

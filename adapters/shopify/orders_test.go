@@ -99,6 +99,28 @@ func TestWriteOrderAuthorized(t *testing.T) {
 // errors about the bridge's own data or the shop's state are retried,
 // and an invalid phone or province code is dropped once (kept in the
 // note) and the order sent again.
+// An order in orderCreate's answer is the order, whatever userErrors come
+// beside it: not sent again without a field, not refused.
+func TestWriteOrderUserErrorsBesideTheOrder(t *testing.T) {
+	for _, e := range []fakeshopify.UserError{
+		{Code: "INVALID", Message: "Phone is invalid", Field: []string{"order", "phone"}},
+		{Code: "INVALID", Message: "Variant is invalid", Field: []string{"order", "lineItems", "0", "variantId"}},
+	} {
+		t.Run(e.Message, func(t *testing.T) {
+			s, big, _ := shopWithCatalog(t, fakeshopify.Config{})
+			a, _ := newAdapter(t, s, nil)
+			s.ErrorsBesideNextOrder(e)
+			so, err := a.WriteOrder(context.Background(), paidOrder("ord_b", big.Variants[0].ID))
+			if err != nil || so.StoreID == "" {
+				t.Fatalf("WriteOrder = %+v, %v; want the order Shopify created", so, err)
+			}
+			if n := s.Calls()["orderCreate"]; n != 1 || len(s.Orders()) != 1 {
+				t.Errorf("orderCreate sent %d times, %d orders; want 1 and 1", n, len(s.Orders()))
+			}
+		})
+	}
+}
+
 func TestWriteOrderRefusals(t *testing.T) {
 	invalid := func(msg string, field ...string) []fakeshopify.UserError {
 		return []fakeshopify.UserError{{Code: "INVALID", Message: msg, Field: append([]string{"order"}, field...)}}

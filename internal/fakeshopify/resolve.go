@@ -641,7 +641,12 @@ func (s *Server) orderCreate(a map[string]any) (any, error) {
 	}
 	s.orders = append(s.orders, o)
 	s.orderLog = append(s.orderLog, now)
-	return obj{"__typename": "OrderCreatePayload", "order": s.orderObj(o, false), "userErrors": []obj{}}, nil
+	ues := []obj{}
+	if len(s.besides) > 0 {
+		ues = userErrors(s.besides[0])
+		s.besides = s.besides[1:]
+	}
+	return obj{"__typename": "OrderCreatePayload", "order": s.orderObj(o, false), "userErrors": ues}, nil
 }
 
 // looseTags is what a tag search matches an order by: Shopify's search

@@ -109,6 +109,7 @@ type Server struct {
 	commitFaults []commitFault
 	gqlFaults    []string
 	refusals     []UserError
+	besides      []UserError // userErrors answered beside a created order
 	orderLog     []time.Time
 	bulk         *bulkOp
 	bulkFiles    map[string][]byte
@@ -523,6 +524,10 @@ func (s *Server) RejectNext(n int, code string) { enqueue(&s.mu, &s.gqlFaults, c
 // RefuseNextOrder makes the next orderCreate answer with e as its
 // userErrors, creating nothing.
 func (s *Server) RefuseNextOrder(e UserError) { enqueue(&s.mu, &s.refusals, e, 1) }
+
+// ErrorsBesideNextOrder makes the next orderCreate that creates its order
+// answer e as userErrors too (an answer the API's shape allows).
+func (s *Server) ErrorsBesideNextOrder(e UserError) { enqueue(&s.mu, &s.besides, e, 1) }
 
 // CutDownloads makes the next n bulk result downloads end halfway, at a
 // line's end.
