@@ -416,11 +416,13 @@ func (a *Adapter) weightUnit(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// variations reads every variation of a variable product.
+// variations reads every variation of a variable product; a variation
+// deleted while a long list is read shifts the pages like any list
+// (listAll reads again).
 func (a *Adapter) variations(ctx context.Context, productID int64) ([]product, error) {
 	var out []product
 	q := url.Values{"orderby": {"id"}, "order": {"asc"}}
-	_, err := list(ctx, a.c, "products/"+idString(productID)+"/variations", q, func(page []product) error {
+	_, err := listAll(ctx, a, "products/"+idString(productID)+"/variations", q, func(p product) int64 { return p.ID }, func(page []product) error {
 		out = append(out, page...)
 		return nil
 	})

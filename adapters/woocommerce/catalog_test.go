@@ -2,6 +2,7 @@ package woocommerce
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -426,6 +427,37 @@ func TestListShiftsWhileRead(t *testing.T) {
 				t.Errorf("product %d (first of page 2 before the shift) is missing", ids[100])
 			}
 		})
+	}
+}
+
+// A variation deleted while a long variation list is read shifts its pages
+// too: the first variation of page 2 is read all the same.
+func TestVariationListShiftsWhileRead(t *testing.T) {
+	shop := fakewoo.New(t)
+	var children []fakewoo.Product
+	for i := range 150 {
+		children = append(children, fakewoo.Product{SKU: fmt.Sprintf("V-%d", i), RegularPrice: "9.00",
+			Attributes: []fakewoo.Attribute{{Name: "Size", Option: fmt.Sprint(i)}}})
+	}
+	pid := shop.AddProduct(fakewoo.Product{Name: "Mug", Type: "variable", Children: children,
+		Attributes: []fakewoo.Attribute{{Name: "Size", Variation: true}}})
+	p, _ := shop.Product(pid)
+	vids := p.Variations
+	once := false
+	shop.AfterServe(func(route string, q url.Values) {
+		if route == "GET /products/{id}/variations" && q.Get("page") == "1" && !once {
+			once = true
+			shop.DeleteProduct(vids[4])
+		}
+	})
+	recs, _, _ := readAll(t, newAdapter(t, shop, nil))
+	rec, ok := recs[idString(pid)]
+	if !ok {
+		t.Fatalf("product %d not read", pid)
+	}
+	raw, _ := json.Marshal(rec)
+	if !strings.Contains(string(raw), idString(vids[100])) {
+		t.Errorf("variation %d (first of page 2 before the shift) is missing from the product", vids[100])
 	}
 }
 
