@@ -206,7 +206,7 @@ func (p *Provider) actionCall(ctx context.Context, a bridge.PaymentAction) (*cal
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
 	}
-	return &call{p: p, deadline: p.now().Add(p.maxRetryTime), secrets: []string{p.key}}, nil
+	return p.newCall(nil), nil
 }
 
 // actionErr sorts a failed action's error (nil stays nil):

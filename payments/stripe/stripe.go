@@ -260,7 +260,7 @@ func (p *Provider) Charge(ctx context.Context, r bridge.PaymentRequest) (bridge.
 	if err := ctx.Err(); err != nil {
 		return bridge.PaymentResult{}, fmt.Errorf("%w: %w", bridge.ErrPaymentUnavailable, err)
 	}
-	c := &call{p: p, deadline: p.now().Add(p.maxRetryTime), secrets: []string{p.key, r.Token}}
+	c := p.newCall(nil, r.Token)
 	if r.PaymentRef != "" {
 		return c.continueAfterAction(ctx, r)
 	}
@@ -268,6 +268,14 @@ func (p *Provider) Charge(ctx context.Context, r bridge.PaymentRequest) (bridge.
 }
 
 // call is one Charge: its retry budget and the strings never to show.
+// newCall starts a call within the provider's retry budget. unavail is
+// what its retriable failures wrap once the budget is spent (nil:
+// bridge.ErrPaymentUnavailable); secrets, with the API key, never appear
+// in its errors.
+func (p *Provider) newCall(unavail error, secrets ...string) *call {
+	return &call{p: p, deadline: p.now().Add(p.maxRetryTime), secrets: append([]string{p.key}, secrets...), unavail: unavail}
+}
+
 type call struct {
 	p        *Provider
 	deadline time.Time

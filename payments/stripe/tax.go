@@ -69,7 +69,7 @@ func (p *Provider) CalculateTax(ctx context.Context, q TaxQuery) (TaxAnswer, err
 	if err := ctx.Err(); err != nil {
 		return TaxAnswer{}, fmt.Errorf("%w: %w", ErrTaxUnavailable, err)
 	}
-	c := &call{p: p, deadline: p.now().Add(p.maxRetryTime), secrets: []string{p.key}, unavail: ErrTaxUnavailable}
+	c := p.newCall(ErrTaxUnavailable)
 	calc, items, err := c.calculateTax(ctx, q)
 	if err != nil {
 		return TaxAnswer{}, err
@@ -232,7 +232,7 @@ func (p *Provider) rawTaxCalculation(ctx context.Context, q TaxQuery) (*stripego
 	if err := validateTaxQuery(q); err != nil {
 		return nil, err
 	}
-	c := &call{p: p, deadline: p.now().Add(p.maxRetryTime), secrets: []string{p.key}, unavail: ErrTaxUnavailable}
+	c := p.newCall(ErrTaxUnavailable)
 	calc, _, err := c.calculateTax(ctx, q)
 	return calc, err
 }
