@@ -57,33 +57,8 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseProblems(t *testing.T) {
-	prodBase := `
-mode: production
-server:
-  public_url: https://bridge.shop.example
-merchant:
-  name: Demo Shop
-  url: https://shop.example
-  country: US
-  return_policy_url: https://shop.example/returns
-store:
-  csv:
-    path: catalog.csv
-payments:
-  provider: stripe
-  stripe:
-    secret_key: ${STRIPE_KEY}
-    webhook_secret: ${STRIPE_WHSEC}
-  handler:
-    merchant_id: acct_123
-acp:
-  api_keys:
-    - name: openai
-      key: ${ACP_KEY}
-fulfillment:
-  zones: []
-`
-	goodEnv := map[string]string{"STRIPE_KEY": "sk_test_123", "STRIPE_WHSEC": "whsec_123", "ACP_KEY": strings.Repeat("k", 32)}
+	prodBase := prodHead + prodCSVStore + prodCommerce
+	goodEnv := prodEnv(nil)
 	tests := []struct {
 		name string
 		yaml string

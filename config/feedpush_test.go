@@ -41,33 +41,8 @@ func TestFeedPushDefaults(t *testing.T) {
 }
 
 func TestFeedPushProblems(t *testing.T) {
-	prod := `
-mode: production
-server:
-  public_url: https://bridge.shop.example
-merchant:
-  name: Demo Shop
-  url: https://shop.example
-  country: US
-  return_policy_url: https://shop.example/returns
-store:
-  csv:
-    path: catalog.csv
-payments:
-  provider: stripe
-  stripe:
-    secret_key: ${STRIPE_KEY}
-    webhook_secret: ${STRIPE_WHSEC}
-  handler:
-    merchant_id: acct_123
-acp:
-  api_keys:
-    - name: openai
-      key: ${ACP_KEY}
-fulfillment:
-  zones: []
-`
-	prodEnv := map[string]string{"STRIPE_KEY": "sk", "STRIPE_WHSEC": "wh", "ACP_KEY": strings.Repeat("k", 32), "KEY": "pem", "TOKEN": "tok"}
+	prod := prodHead + prodCSVStore + prodCommerce
+	pushEnv := prodEnv(map[string]string{"KEY": "pem", "TOKEN": "tok"})
 	for _, tc := range []struct {
 		name string
 		yaml string
@@ -140,7 +115,7 @@ fulfillment:
 			"x.yaml:34: feed.push.feed_api.token: secrets must come from the environment in production"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tc.yaml), env(prodEnv))
+			_, err := Parse("x.yaml", []byte(tc.yaml), env(pushEnv))
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("want *config.Error, got %v", err)
@@ -167,7 +142,7 @@ fulfillment:
       base_url: https://agent.example
       token: ${TOKEN}
 `
-	if _, err := Parse("x.yaml", []byte(good), env(prodEnv)); err != nil {
+	if _, err := Parse("x.yaml", []byte(good), env(pushEnv)); err != nil {
 		t.Fatalf("a correct production push config: %v", err)
 	}
 }

@@ -37,22 +37,9 @@ func TestWooCommerceConfig(t *testing.T) {
 	if c.ACP.StockTimeout != 2*time.Second {
 		t.Errorf("stock timeout %s, want 2s for a shop's live stock over HTTP", c.ACP.StockTimeout)
 	}
-	prod := strings.Replace(wooMinimal, "%s", "production", 1) + `payments:
-  provider: stripe
-  stripe:
-    secret_key: ${STRIPE_KEY}
-    webhook_secret: ${STRIPE_WHSEC}
-  handler:
-    merchant_id: acct_123
-acp:
-  api_keys:
-    - name: openai
-      key: ${ACP_KEY}
-fulfillment:
-  zones: []
-`
-	prodEnv := map[string]string{"WOO_KEY": "ck_1", "WOO_SECRET": "cs_1", "STRIPE_KEY": "sk_test_123", "STRIPE_WHSEC": "whsec_123", "ACP_KEY": strings.Repeat("k", 32)}
-	if _, err := Parse("x.yaml", []byte(prod), env(prodEnv)); err != nil {
+	prod := strings.Replace(wooMinimal, "%s", "production", 1) + prodCommerce
+	wooProdEnv := prodEnv(wooEnv)
+	if _, err := Parse("x.yaml", []byte(prod), env(wooProdEnv)); err != nil {
 		t.Fatalf("production config should load: %v", err)
 	}
 	tests := []struct {
@@ -73,7 +60,7 @@ fulfillment:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tt.yaml), env(prodEnv))
+			_, err := Parse("x.yaml", []byte(tt.yaml), env(wooProdEnv))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("want %q, got %v", tt.want, err)
 			}
