@@ -203,55 +203,7 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 	if len(lines) != sessions {
 		t.Errorf("orders.jsonl has %d lines, want %d", len(lines), sessions)
 	}
-	inStore := map[string]int{}
-	for i, ln := range lines {
-		var rec struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		}
-		if err := json.Unmarshal([]byte(ln), &rec); err != nil {
-			t.Errorf("orders.jsonl line %d is not JSON: %v", i+1, err)
-			continue
-		}
-		inStore[rec.ID]++
-	}
-	for id, n := range inStore {
-		if _, ok := want[id]; !ok {
-			t.Errorf("orders.jsonl has order %s no checkout completed", id)
-		}
-		if n != 1 {
-			t.Errorf("orders.jsonl has order %s %d times", id, n)
-		}
-	}
-	for id, n := range want {
-		if inStore[id] == 0 {
-			t.Errorf("order %s (session %d) never reached orders.jsonl", id, n)
-		}
-	}
-
-	// Stripe charged every order exactly once.
-	charged := map[string][]string{}
-	for _, pi := range fake.Intents() {
-		oid := pi.Metadata["order_id"]
-		if pi.Status != "succeeded" {
-			t.Errorf("PaymentIntent %s of order %q is %s (key %s): want only succeeded intents", pi.ID, oid, pi.Status, pi.IdempotencyKey)
-			continue
-		}
-		charged[oid] = append(charged[oid], pi.ID+" (key "+pi.IdempotencyKey+")")
-	}
-	for oid, pis := range charged {
-		if _, ok := want[oid]; !ok {
-			t.Errorf("money taken for order %q that no checkout returned: %v", oid, pis)
-		}
-		if len(pis) != 1 {
-			t.Errorf("order %s charged %d times: %v", oid, len(pis), pis)
-		}
-	}
-	for id := range want {
-		if len(charged[id]) == 0 {
-			t.Errorf("order %s has no succeeded PaymentIntent", id)
-		}
-	}
+	checkOnce(t, want, lines, fake, agent, byOrder)
 	replayed := 0
 	for _, c := range fake.CallsTo(http.MethodPost, "/v1/payment_intents") {
 		if c.Replayed {
@@ -260,26 +212,6 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 	}
 	t.Logf("stripe: %d PaymentIntents, %d creates answered from Stripe's idempotency store (retries of a charge whose answer was lost)",
 		len(fake.Intents()), replayed)
-
-	// The agent heard order_create and order_update (confirmed) of every
-	// order, signed and valid, and nothing else.
-	if f := agent.Failures(); len(f) > 0 {
-		t.Errorf("the agent refused %d webhook requests: %+v", len(f), f)
-	}
-	for id, evs := range byOrder {
-		if _, ok := want[id]; !ok {
-			t.Errorf("webhook for unknown order %s: %d events", id, len(evs))
-			continue
-		}
-		if len(evs) != 2 {
-			kinds := []string{}
-			for _, e := range evs {
-				kinds = append(kinds, e.Type+"/"+e.Status+" "+e.RequestID)
-			}
-			t.Errorf("order %s: %d distinct events %v, want order_create and order_update (confirmed)", id, len(evs), kinds)
-		}
-	}
-	t.Logf("agent: %d distinct events, %d duplicate deliveries (same Request-Id), %d requests", len(agent.Events()), agent.Duplicates(), agent.Requests())
 
 	// The CLI sees 200 confirmed orders.
 	out, errOut, code := runBridge(t, "orders", "list", "--json", "--limit", "1000", "--config", cfg)
@@ -313,6 +245,91 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	checkJobsSettled(t, db)
+	if t.Failed() {
+		t.Logf("seed %d; logs:\n%s", seed, b.logs())
+	}
+	t.Logf("total %v", time.Since(began).Round(time.Millisecond))
+}
+
+// checkOnce checks a chaos run once its outbox drained: every order of
+// want in the store (lines of orders.jsonl) once, and nothing else; one
+// succeeded PaymentIntent per order, and no money taken for anything else;
+// the agent refused no webhook and heard exactly order_create and
+// order_update (confirmed) of every order, and of nothing else.
+func checkOnce(t *testing.T, want map[string]int, lines []string, fake *stripefake.Server, agent *fakeagent.Agent, byOrder map[string][]fakeagent.Event) {
+	t.Helper()
+	inStore := map[string]int{}
+	for i, ln := range lines {
+		var rec struct{ ID string }
+		if err := json.Unmarshal([]byte(ln), &rec); err != nil {
+			t.Errorf("orders.jsonl line %d is not JSON: %v", i+1, err)
+			continue
+		}
+		inStore[rec.ID]++
+	}
+	for id, n := range inStore {
+		if _, ok := want[id]; !ok {
+			t.Errorf("orders.jsonl has order %s no checkout completed", id)
+		}
+		if n != 1 {
+			t.Errorf("orders.jsonl has order %s %d times", id, n)
+		}
+	}
+	for id, n := range want {
+		if inStore[id] == 0 {
+			t.Errorf("order %s (session %d) never reached orders.jsonl", id, n)
+		}
+	}
+
+	charged := map[string][]string{}
+	for _, pi := range fake.Intents() {
+		oid := pi.Metadata["order_id"]
+		if pi.Status != "succeeded" {
+			t.Errorf("PaymentIntent %s of order %q is %s (key %s): want only succeeded intents", pi.ID, oid, pi.Status, pi.IdempotencyKey)
+			continue
+		}
+		charged[oid] = append(charged[oid], pi.ID+" (key "+pi.IdempotencyKey+", token "+pi.Token+")")
+	}
+	for oid, pis := range charged {
+		if _, ok := want[oid]; !ok {
+			t.Errorf("money taken for order %q that no checkout returned: %v", oid, pis)
+		}
+		if len(pis) != 1 {
+			t.Errorf("order %s charged %d times: %v", oid, len(pis), pis)
+		}
+	}
+	for id := range want {
+		if len(charged[id]) == 0 {
+			t.Errorf("order %s has no succeeded PaymentIntent", id)
+		}
+	}
+
+	if f := agent.Failures(); len(f) > 0 {
+		t.Errorf("the agent refused %d webhook requests: %+v", len(f), f)
+	}
+	for id, evs := range byOrder {
+		if _, ok := want[id]; !ok {
+			t.Errorf("webhook for unknown order %s: %d events", id, len(evs))
+			continue
+		}
+		if len(evs) != 2 {
+			kinds := []string{}
+			for _, e := range evs {
+				kinds = append(kinds, e.Type+"/"+e.Status+" "+e.RequestID)
+			}
+			t.Errorf("order %s: %d distinct events %v, want order_create and order_update (confirmed)", id, len(evs), kinds)
+		}
+	}
+	t.Logf("agent: %d distinct events, %d duplicate deliveries (same Request-Id), %d requests", len(agent.Events()), agent.Duplicates(), agent.Requests())
+}
+
+// checkJobsSettled fails the test for every job still pending, or dead or
+// canceled, after a drain.
+func checkJobsSettled(t *testing.T, db interface {
+	Jobs(ctx context.Context, f bridge.JobFilter) ([]bridge.Job, error)
+}) {
+	t.Helper()
 	for _, st := range []bridge.JobStatus{bridge.JobPending, bridge.JobDead, bridge.JobCanceled} {
 		jobs, err := db.Jobs(context.Background(), bridge.JobFilter{Status: st, Limit: 10000})
 		if err != nil {
@@ -322,10 +339,6 @@ func TestCrashChaos200Checkouts(t *testing.T) {
 			t.Errorf("job %s of order %s is %s after the drain (attempts %d, last error %q)", j.ID, j.OrderID, j.Status, j.Attempts, j.LastError)
 		}
 	}
-	if t.Failed() {
-		t.Logf("seed %d; logs:\n%s", seed, b.logs())
-	}
-	t.Logf("total %v", time.Since(began).Round(time.Millisecond))
 }
 
 func chaosToken(n int) string { return fmt.Sprintf("spt_chaos_%03d", n) }

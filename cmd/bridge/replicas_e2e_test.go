@@ -242,56 +242,7 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	}
 	t.Logf("outbox drained %v after the last checkout", time.Since(drainStart).Round(time.Millisecond))
 
-	inStore := map[string]int{}
-	for i, ln := range lines {
-		var rec struct{ ID string }
-		if err := json.Unmarshal([]byte(ln), &rec); err != nil {
-			t.Errorf("orders.jsonl line %d is not JSON: %v", i+1, err)
-			continue
-		}
-		inStore[rec.ID]++
-	}
-	for id, n := range inStore {
-		if _, ok := want[id]; !ok {
-			t.Errorf("orders.jsonl has order %s no checkout completed", id)
-		}
-		if n != 1 {
-			t.Errorf("orders.jsonl has order %s %d times", id, n)
-		}
-	}
-	if len(inStore) != len(want) {
-		t.Errorf("orders.jsonl has %d orders, want %d", len(inStore), len(want))
-	}
-
-	// One succeeded PaymentIntent per order; none for a sold-out session.
-	charged := map[string]int{}
-	for _, pi := range fake.Intents() {
-		oid := pi.Metadata["order_id"]
-		if pi.Status != "succeeded" {
-			t.Errorf("PaymentIntent %s of order %q is %s: want only succeeded intents", pi.ID, oid, pi.Status)
-			continue
-		}
-		if _, ok := want[oid]; !ok {
-			t.Errorf("money taken (%s, token %s) for order %q that no checkout returned", pi.ID, pi.Token, oid)
-		}
-		charged[oid]++
-	}
-	for id := range want {
-		if charged[id] != 1 {
-			t.Errorf("order %s has %d succeeded PaymentIntents, want 1", id, charged[id])
-		}
-	}
-
-	// Both webhooks of every order, signed and valid, nothing else.
-	if f := agent.Failures(); len(f) > 0 {
-		t.Errorf("the agent refused %d webhook requests: %+v", len(f), f)
-	}
-	for id, evs := range byOrder {
-		if _, ok := want[id]; !ok || len(evs) != 2 {
-			t.Errorf("order %s (known %v): %d distinct events, want order_create and order_update (confirmed)", id, ok, len(evs))
-		}
-	}
-	t.Logf("agent: %d distinct events, %d duplicate deliveries (same Request-Id), %d requests", len(agent.Events()), agent.Duplicates(), agent.Requests())
+	checkOnce(t, want, lines, fake, agent, byOrder)
 
 	// Both bridges serve the catalog (one synced it, or each in turn).
 	for i, b := range bases {
@@ -332,15 +283,7 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	if want := 3 * len(want); len(done) != want {
 		t.Errorf("%d jobs done, want %d (a store write and two webhooks per order)", len(done), want)
 	}
-	for _, st := range []bridge.JobStatus{bridge.JobPending, bridge.JobDead, bridge.JobCanceled} {
-		jobs, err := db.Jobs(context.Background(), bridge.JobFilter{Status: st, Limit: 10000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, j := range jobs {
-			t.Errorf("job %s of order %s is %s after the drain (attempts %d, last error %q)", j.ID, j.OrderID, j.Status, j.Attempts, j.LastError)
-		}
-	}
+	checkJobsSettled(t, db)
 	t.Logf("%d jobs done, %d of them after more than one attempt (retries, or a run of the killed bridge taken over)", len(done), rerun)
 	if t.Failed() {
 		t.Logf("seed %d\n%s", seed, allLogs())

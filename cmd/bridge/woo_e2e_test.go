@@ -68,19 +68,7 @@ func TestServeWooCommerce(t *testing.T) {
 	}
 
 	blue := strconv.FormatInt(blueID, 10)
-	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+blue+`","quantity":2}],"currency":"usd","capabilities":{}}`, 201)
-	id := s["id"].(string)
-	s = call(t, base, devKey, "POST", "/checkout_sessions/"+id,
-		`{"fulfillment_details":{"name":"Ada Lovelace","email":"ada@example.com","address":{"name":"Ada Lovelace","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
-	if s["status"] != "ready_for_payment" {
-		t.Fatalf("with address: %v %v", s["status"], s["messages"])
-	}
-	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
-		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
-	if s["status"] != "completed" || s["order"] == nil {
-		t.Fatalf("complete: %v", s)
-	}
-	orderID := s["order"].(map[string]any)["id"].(string)
+	_, orderID := buy(t, base, blue, 2)
 
 	waitFor(t, 15*time.Second, "the order in WooCommerce", func() bool { return len(shop.Orders()) > 0 })
 	time.Sleep(200 * time.Millisecond) // a second write would show by now
@@ -99,7 +87,7 @@ func TestServeWooCommerce(t *testing.T) {
 	// WooCommerce counts the two units sold now, and the order's hold
 	// still does for the hold grace (a checkout may have read the stock
 	// just before the write): the last unit is not offered meanwhile.
-	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+blue+`","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
+	s := call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+blue+`","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
 	if msg, _ := json.Marshal(s["messages"]); !strings.Contains(string(msg), "out_of_stock") {
 		t.Errorf("the last unit offered during the hold grace (it would be sold twice if the order's hold were gone): %s", msg)
 	}
@@ -135,13 +123,7 @@ func TestServeWooCommerce(t *testing.T) {
 	// Without a webhook, the poll finds what the shop did: a second order,
 	// canceled in WooCommerce, is canceled for the agent.
 	mug := strconv.FormatInt(mugID, 10)
-	s = call(t, base, devKey, "POST", "/checkout_sessions", `{"line_items":[{"id":"`+mug+`","quantity":1}],"currency":"usd","capabilities":{}}`, 201)
-	id = s["id"].(string)
-	call(t, base, devKey, "POST", "/checkout_sessions/"+id,
-		`{"fulfillment_details":{"name":"Ada Lovelace","email":"ada@example.com","address":{"name":"Ada Lovelace","line_one":"1 Main St","city":"Albany","state":"NY","country":"US","postal_code":"12207"}}}`, 200)
-	s = call(t, base, devKey, "POST", "/api/checkout_sessions/"+id+"/complete",
-		`{"payment_data":{"handler_id":"card","instrument":{"type":"card","credential":{"type":"spt","token":"spt_test_4242"}}}}`, 200)
-	second := s["order"].(map[string]any)["id"].(string)
+	_, second := buy(t, base, mug, 1)
 	waitFor(t, 15*time.Second, "the second order in WooCommerce", func() bool { return len(shop.Orders()) == 2 })
 	shop.SetOrderStatus(shop.Orders()[1].ID, "cancelled")
 	waitFor(t, 20*time.Second, "the cancellation polled", func() bool {
